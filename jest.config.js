@@ -1,0 +1,22 @@
+// Jest runs in native ESM mode (see the `test` script: --experimental-vm-modules) so that
+// PGlite's ESM build, import.meta and top-level await behave exactly as they do under tsx.
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+        module: { type: 'es6' },
+      },
+    ],
+  },
+  testMatch: ['<rootDir>/tests/**/*.test.ts'],
+  globalSetup: '<rootDir>/tests/support/global-setup.ts',
+  globalTeardown: '<rootDir>/tests/support/global-teardown.ts',
+  testTimeout: 60_000,
+  coverageProvider: 'v8',
+  collectCoverageFrom: ['src/**/*.ts'],
+};

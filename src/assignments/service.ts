@@ -1,0 +1,113 @@
+/**
+ * Assignment: which variant a unit gets. Only running experiments enroll; an existing assignment always
+ * wins (sticky, even after weights change); new units are bucketed exactly as GrowthBook's SDKs do.
+ */
+import { z } from 'zod';
+import { parse, userId as userIdSchema } from '../common/validation';
+import type { Db } from '../db/client';
+import type { ExperimentRow, VariantRow } from '../experiments/repository';
+import * as experimentsRepo from '../experiments/repository';
+import { bucket } from './bucketing';
+import * as repo from './repository';
+
+export const ASSIGNMENT_REASONS = [
+  'ASSIGNED',
+  'EXISTING',
+  'OUTSIDE_TRAFFIC',
+  'NOT_RUNNING',
+  'NOT_FOUND',
+  'NO_ELIGIBLE_VARIANT',
+] as const;
+export type AssignmentReason = (typeof ASSIGNMENT_REASONS)[number];
+
+export interface AssignmentResult {
+  experiment: ExperimentRow | null;
+  experimentKey: string;
+  userId: string;
+  variant: VariantRow | null;
+  enrolled: boolean;
+  reason: AssignmentReason;
+  assignedAt: Date | null;
+}
+
+/** The configuration assignment needs; a cache may supply it instead of the database. */
+export interface ExperimentConfig {
+  experiment: ExperimentRow;
+  variants: VariantRow[];
+}
+
+export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | null>;
+
+export const loadConfigFromDb: ConfigSource = async (db, key) => {
+  const experiment = await experimentsRepo.getExperiment(db, { key });
+  if (!experiment) return null;
+  return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
+};
+
+const args = z.object({
+  experimentKey: z.string().min(1, 'experimentKey must not be empty').max(256),
+  userId: userIdSchema,
+});
+
+/** The seed a unit is hashed with: per experiment, so buckets in different experiments are independent. */
+export function hashSeedOf(experiment: Pick<ExperimentRow, 'key' | 'hashSeed'>): string {
+  return experiment.hashSeed ?? experiment.key;
+}
+
+/** Pure: the variant a new unit would get, or null when outside the traffic allocation. */
+export function pickVariant(config: ExperimentConfig, userId: string): VariantRow | null {
+  const index = bucket({
+    seed: hashSeedOf(config.experiment),
+    userId,
+    trafficAllocation: config.experiment.trafficAllocation,
+    weights: config.variants.map((v) => v.weight),
+  });
+  return index < 0 ? null : config.variants[index];
+}
+
+export async function assignVariant(
+  db: Db,
+  experimentKey: string,
+  userId: string,
+  loadConfig: ConfigSource = loadConfigFromDb,
+): Promise<AssignmentResult> {
+  parse(args, { experimentKey, userId });
+  const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;
+  const config = await loadConfig(db, experimentKey);
+  if (!config) return { ...base, experiment: null, reason: 'NOT_FOUND' };
+  const { experiment } = config;
+  if (experiment.status !== 'running') return { ...base, experiment, reason: 'NOT_RUNNING' };
+
+  // A returning unit is answered by one read and no write.
+  const existing = await repo.getAssignment(db, experiment.id, userId);
+  if (existing) return stored(config, existing, 'EXISTING');
+
+  const variant = pickVariant(config, userId);
+  if (!variant) {
+    const anyWeight = config.variants.some((v) => v.weight > 0);
+    return { ...base, experiment, reason: anyWeight ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
+  }
+  const { assignment, created } = await repo.recordAssignment(db, {
+    experimentId: experiment.id,
+    userId,
+    variantId: variant.id,
+  });
+  return stored(config, assignment, created ? 'ASSIGNED' : 'EXISTING');
+}
+
+function stored(
+  config: ExperimentConfig,
+  row: repo.AssignmentRow,
+  reason: AssignmentReason,
+): AssignmentResult {
+  const variant = config.variants.find((v) => v.id === row.variantId) ?? null;
+  return {
+    experiment: config.experiment,
+    experimentKey: config.experiment.key,
+    userId: row.userId,
+    variant,
+    enrolled: variant !== null,
+    reason,
+    assignedAt: row.assignedAt,
+  };
+}

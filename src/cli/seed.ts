@@ -1,0 +1,7 @@
+import { seedDatabase } from '../../seed/seed';
+import { withDatabase } from './common';
+
+await withDatabase(async (handle) => {
+  const report = await seedDatabase(handle.db);
+  console.log(`seeded ${handle.location} (${handle.driver}):`, JSON.stringify(report));
+});

@@ -1,0 +1,107 @@
+/**
+ * Expected failures of the domain. Services throw these; the GraphQL layer registers each as an object
+ * type implementing `Error`, so clients get them as typed results instead of masked errors.
+ */
+
+export interface FieldError {
+  /** Path to the offending input field, e.g. ["input", "variants", "1", "weight"]. */
+  path: string[];
+  message: string;
+}
+
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+}
+
+export class ValidationError extends DomainError {
+  readonly code = 'VALIDATION_FAILED';
+  constructor(readonly fieldErrors: FieldError[]) {
+    super(
+      fieldErrors.length === 1
+        ? `Invalid ${fieldErrors[0].path.join('.')}: ${fieldErrors[0].message}`
+        : `Invalid input: ${fieldErrors.map((e) => e.path.join('.')).join(', ')}`,
+    );
+    this.name = 'ValidationError';
+  }
+  static field(path: string | string[], message: string): ValidationError {
+    return new ValidationError([{ path: Array.isArray(path) ? path : path.split('.'), message }]);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  readonly code = 'NOT_FOUND';
+  constructor(
+    readonly entity: string,
+    readonly ref: string,
+  ) {
+    super(`${entity} ${ref} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends DomainError {
+  readonly code = 'CONFLICT';
+  constructor(
+    message: string,
+    readonly field: string | null = null,
+  ) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export class InvalidTransitionError extends DomainError {
+  readonly code = 'INVALID_TRANSITION';
+  constructor(
+    readonly from: string,
+    readonly to: string,
+    reason?: string,
+  ) {
+    super(reason ?? `Cannot move an experiment from ${from} to ${to}`);
+    this.name = 'InvalidTransitionError';
+  }
+}
+
+export class NotAssignedError extends DomainError {
+  readonly code = 'NOT_ASSIGNED';
+  constructor(
+    readonly experimentKey: string,
+    readonly userId: string,
+  ) {
+    super(`User ${userId} has no assignment in experiment ${experimentKey}; pass variantId or assign first`);
+    this.name = 'NotAssignedError';
+  }
+}
+
+export class VariantMismatchError extends DomainError {
+  readonly code = 'VARIANT_MISMATCH';
+  constructor(
+    readonly assignedVariantId: string,
+    readonly givenVariantId: string,
+  ) {
+    super(
+      `User is assigned to variant ${assignedVariantId}, not ${givenVariantId}; the event was not recorded`,
+    );
+    this.name = 'VariantMismatchError';
+  }
+}
+
+/** Maps PostgreSQL unique violations to ConflictError so a race surfaces the same way as a pre-check. */
+export function pgErrorCode(err: unknown): string | undefined {
+  let e: any = err;
+  for (let i = 0; i < 4 && e; i++) {
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+    e = e.cause;
+  }
+  return undefined;
+}
+
+export function pgConstraint(err: unknown): string | undefined {
+  let e: any = err;
+  for (let i = 0; i < 4 && e; i++) {
+    if (typeof e.constraint_name === 'string') return e.constraint_name;
+    if (typeof e.constraint === 'string') return e.constraint;
+    e = e.cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,113 @@
+/**
+ * Builds the Drizzle database from configuration. `DATABASE_URL` set → PostgreSQL through postgres.js;
+ * unset → embedded PGlite. Nothing outside this folder knows which driver it runs on.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { SQL } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { DatabaseConfig } from '../config';
+import * as schema from './schema';
+
+export type Schema = typeof schema;
+/** A database or a transaction: repositories accept either, so callers (and tests) choose the scope. */
+export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+export type Transaction = PgTransaction<PgQueryResultHKT, Schema>;
+export type Db = Database | Transaction;
+
+export interface StatementCounter {
+  count: number;
+}
+
+export interface DatabaseHandle {
+  db: Database;
+  driver: 'postgres' | 'pglite';
+  /** Where the data lives, for the start-up banner (no credentials). */
+  location: string;
+  /** True when an embedded database was created by this open (the caller seeds it). */
+  created: boolean;
+  /** Counts every statement Drizzle sends; tests use it to prove the absence of N+1 queries. */
+  statements: StatementCounter;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** The raw driver client (postgres.js Sql or PGlite), for LISTEN/NOTIFY and bulk paths. */
+  raw: unknown;
+  config: DatabaseConfig;
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHandle> {
+  const statements: StatementCounter = { count: 0 };
+  const logger = {
+    logQuery() {
+      statements.count++;
+    },
+  };
+  if (config.driver === 'postgres') {
+    const { default: postgres } = await import('postgres');
+    const { drizzle } = await import('drizzle-orm/postgres-js');
+    const client = postgres(config.url, {
+      max: config.poolSize,
+      connect_timeout: config.connectTimeoutSeconds,
+      idle_timeout: 60,
+      onnotice: () => {},
+      connection: { statement_timeout: config.statementTimeoutMs, application_name: 'sona-experiments' },
+    });
+    const db = drizzle(client, { schema, logger }) as unknown as Database;
+    return {
+      db,
+      driver: 'postgres',
+      location: redact(config.url),
+      created: false,
+      statements,
+      raw: client,
+      config,
+      async ping() {
+        await client`select 1`;
+      },
+      async close() {
+        await client.end({ timeout: 5 });
+      },
+    };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const inMemory = config.dataDir.startsWith('memory://');
+  let created = inMemory;
+  if (!inMemory) {
+    created = !existsSync(path.join(config.dataDir, 'PG_VERSION'));
+    mkdirSync(config.dataDir, { recursive: true });
+  }
+  const client = await PGlite.create(inMemory ? undefined : config.dataDir);
+  const db = drizzle(client, { schema, logger }) as unknown as Database;
+  return {
+    db,
+    driver: 'pglite',
+    location: inMemory ? 'memory://' : config.dataDir,
+    created,
+    statements,
+    raw: client,
+    config,
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      if (!client.closed) await client.close();
+    },
+  };
+}
+
+/** Runs raw SQL and returns its rows, whichever driver executes it. */
+export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown;
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}

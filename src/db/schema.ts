@@ -1,0 +1,196 @@
+/**
+ * The database schema: one module, snake_case in SQL and camelCase in TypeScript.
+ * Views and functions live in a hand-written migration (drizzle/0001_*).
+ */
+import { sql } from 'drizzle-orm';
+import {
+  boolean,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { EXPERIMENT_STATUSES } from '../experiments/lifecycle';
+
+// Millisecond precision so a JavaScript Date (and a pagination cursor built from it) is exact.
+const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
+
+export const experimentStatus = pgEnum('experiment_status', EXPERIMENT_STATUSES);
+export const contentKind = pgEnum('content_kind', ['movie', 'series']);
+
+export const experiments = pgTable(
+  'experiments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    key: text('key').notNull().unique('experiments_key_unique'),
+    name: text('name').notNull(),
+    description: text('description'),
+    status: experimentStatus('status').notNull().default('draft'),
+    trafficAllocation: doublePrecision('traffic_allocation').notNull().default(1),
+    hashSeed: text('hash_seed'),
+    startAt: timestamp('start_at', { withTimezone: true }),
+    endAt: timestamp('end_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      'experiments_traffic_allocation_range',
+      sql`${t.trafficAllocation} >= 0 AND ${t.trafficAllocation} <= 1`,
+    ),
+    check('experiments_key_slug', sql`${t.key} ~ '^[a-z0-9][a-z0-9_.-]{0,127}$'`),
+    index('experiments_status_idx').on(t.status),
+    // Keyset pagination: newest first, id as the tie-breaker.
+    index('experiments_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+  ],
+);
+
+export const experimentVariants = pgTable(
+  'experiment_variants',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    weight: doublePrecision('weight').notNull().default(1),
+    config: jsonb('config').$type<Record<string, unknown>>().notNull().default({}),
+    isControl: boolean('is_control').notNull().default(false),
+    position: integer('position').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('experiment_variants_experiment_name_unique').on(t.experimentId, t.name),
+    uniqueIndex('experiment_variants_one_control').on(t.experimentId).where(sql`${t.isControl}`),
+    index('experiment_variants_experiment_position_idx').on(t.experimentId, t.position),
+    check('experiment_variants_weight_nonnegative', sql`${t.weight} >= 0`),
+    check('experiment_variants_config_object', sql`jsonb_typeof(${t.config}) = 'object'`),
+  ],
+);
+
+export const experimentAssignments = pgTable(
+  'experiment_assignments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    assignedAt: timestamp('assigned_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('experiment_assignments_experiment_user_unique').on(t.experimentId, t.userId),
+    index('experiment_assignments_user_idx').on(t.userId),
+    index('experiment_assignments_variant_idx').on(t.variantId),
+  ],
+);
+
+const eventColumns = () => ({
+  id: uuid('id').primaryKey().defaultRandom(),
+  experimentId: uuid('experiment_id')
+    .notNull()
+    .references(() => experiments.id, { onDelete: 'cascade' }),
+  variantId: uuid('variant_id')
+    .notNull()
+    .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+  userId: text('user_id').notNull(),
+  /** Client idempotency key: a retried event with the same id is a duplicate, not a second event. */
+  eventId: uuid('event_id').unique(),
+  occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull().defaultNow(),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+  metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+});
+
+export const experimentExposures = pgTable('experiment_exposures', eventColumns(), (t) => [
+  index('experiment_exposures_experiment_variant_idx').on(t.experimentId, t.variantId),
+  index('experiment_exposures_experiment_user_idx').on(t.experimentId, t.userId),
+]);
+
+export const experimentConversions = pgTable(
+  'experiment_conversions',
+  {
+    ...eventColumns(),
+    metricName: text('metric_name').notNull(),
+    value: doublePrecision('value').notNull().default(1),
+  },
+  (t) => [
+    index('experiment_conversions_experiment_variant_idx').on(t.experimentId, t.variantId),
+    index('experiment_conversions_experiment_metric_idx').on(t.experimentId, t.metricName),
+    index('experiment_conversions_experiment_user_idx').on(t.experimentId, t.userId),
+  ],
+);
+
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    actor: text('actor').notNull(),
+    /** Dotted past tense, e.g. `experiment.started`. */
+    action: text('action').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: uuid('entity_id').notNull(),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+  },
+  (t) => [index('audit_log_entity_idx').on(t.entityType, t.entityId, t.createdAt.desc())],
+);
+
+// Media Gateway context (read-only here; the seed fills it so experiments have real users and content).
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  username: text('username').notNull().unique('users_username_unique'),
+  email: text('email').notNull().unique('users_email_unique'),
+  createdAt: createdAt(),
+});
+
+export const contentItems = pgTable('content_items', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  title: text('title').notNull(),
+  kind: contentKind('kind').notNull(),
+  genres: text('genres').array().notNull().default(sql`'{}'::text[]`),
+  releaseYear: integer('release_year'),
+  createdAt: createdAt(),
+});
+
+export const userPreferences = pgTable('user_preferences', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  favoriteGenres: text('favorite_genres').array().notNull().default(sql`'{}'::text[]`),
+  language: text('language').notNull().default('en'),
+  maturityRating: text('maturity_rating').notNull().default('PG-13'),
+  autoplay: boolean('autoplay').notNull().default(true),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const playbackProgress = pgTable(
+  'playback_progress',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    contentId: uuid('content_id')
+      .notNull()
+      .references(() => contentItems.id, { onDelete: 'cascade' }),
+    positionSeconds: integer('position_seconds').notNull().default(0),
+    durationSeconds: integer('duration_seconds').notNull(),
+    completed: boolean('completed').notNull().default(false),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.contentId] }),
+    check('playback_progress_position_valid', sql`${t.positionSeconds} >= 0 AND ${t.durationSeconds} > 0`),
+  ],
+);

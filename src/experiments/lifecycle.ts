@@ -1,0 +1,28 @@
+/**
+ * The experiment lifecycle: the one source of the status values (database enum, GraphQL enum and
+ * TypeScript union all derive from this tuple) and of the allowed transitions.
+ */
+export const EXPERIMENT_STATUSES = ['draft', 'running', 'paused', 'completed', 'archived'] as const;
+export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
+
+/** Lifecycle actions, each with the statuses it may start from and the status it leads to. */
+export const TRANSITIONS = {
+  start: { from: ['draft', 'paused'], to: 'running', audit: 'experiment.started' },
+  pause: { from: ['running'], to: 'paused', audit: 'experiment.paused' },
+  complete: { from: ['running', 'paused'], to: 'completed', audit: 'experiment.completed' },
+  archive: { from: ['draft', 'completed'], to: 'archived', audit: 'experiment.archived' },
+} as const satisfies Record<
+  string,
+  { from: readonly ExperimentStatus[]; to: ExperimentStatus; audit: `experiment.${string}` }
+>;
+export type LifecycleAction = keyof typeof TRANSITIONS;
+
+export function canTransition(action: LifecycleAction, from: ExperimentStatus): boolean {
+  return (TRANSITIONS[action].from as readonly ExperimentStatus[]).includes(from);
+}
+
+/** Only experiments that never ran, or were retired, may be deleted: results must not vanish. */
+export const DELETABLE_STATUSES: readonly ExperimentStatus[] = ['draft', 'archived'];
+
+/** Variants can only be removed before an experiment starts; afterwards only weights may change. */
+export const VARIANT_REMOVAL_STATUSES: readonly ExperimentStatus[] = ['draft'];

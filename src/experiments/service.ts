@@ -1,0 +1,352 @@
+/**
+ * Experiment management: validation, lifecycle transitions and audit. Every state change runs in one
+ * transaction together with its audit_log row, so the trail never disagrees with the data.
+ */
+import { z } from 'zod';
+import { LIMITS } from '../config';
+import {
+  ConflictError,
+  InvalidTransitionError,
+  NotFoundError,
+  ValidationError,
+  pgConstraint,
+  pgErrorCode,
+} from '../common/errors';
+import { finiteNumber, jsonObject, parse, slug, uuid } from '../common/validation';
+import type { Database, Db } from '../db/client';
+import {
+  DELETABLE_STATUSES,
+  TRANSITIONS,
+  VARIANT_REMOVAL_STATUSES,
+  canTransition,
+  type ExperimentStatus,
+  type LifecycleAction,
+} from './lifecycle';
+import * as repo from './repository';
+import type { ExperimentRow, VariantRow } from './repository';
+
+export interface Actor {
+  /** Who did it, as written to the audit log (an API key's name, or "anonymous" in local mode). */
+  name: string;
+}
+
+/** Called after a commit that changed an experiment's configuration (cache invalidation hooks in here). */
+export type ChangeListener = (experimentId: string, tx: Db) => Promise<void> | void;
+
+export interface ExperimentServiceDeps {
+  db: Database;
+  actor: Actor;
+  onChange?: ChangeListener;
+}
+
+const name = z
+  .string()
+  .trim()
+  .min(1, 'name must not be empty')
+  .max(LIMITS.nameMaxLength, `name must be at most ${LIMITS.nameMaxLength} characters`);
+const description = z
+  .string()
+  .max(LIMITS.descriptionMaxLength, `description must be at most ${LIMITS.descriptionMaxLength} characters`)
+  .nullish();
+const trafficAllocation = finiteNumber('trafficAllocation').refine(
+  (v) => v >= 0 && v <= 1,
+  'trafficAllocation must be between 0 and 1',
+);
+const hashSeed = z
+  .string()
+  .min(1, 'hashSeed must not be empty (use null to hash with the key)')
+  .max(LIMITS.hashSeedMaxLength, `hashSeed must be at most ${LIMITS.hashSeedMaxLength} characters`)
+  .nullish();
+const weight = finiteNumber('weight').refine(
+  (v) => v >= 0 && v <= 1_000_000,
+  'weight must be between 0 and 1000000',
+);
+const config = jsonObject('config', LIMITS.configMaxBytes);
+
+const variantInput = z.object({
+  name,
+  weight: weight.optional().default(1),
+  config: config.nullish().transform((v) => v ?? {}),
+  isControl: z
+    .boolean()
+    .nullish()
+    .transform((v) => v ?? false),
+});
+
+const createInput = z
+  .object({
+    key: slug('key'),
+    name,
+    description,
+    trafficAllocation: trafficAllocation.nullish().transform((v) => v ?? 1),
+    hashSeed,
+    variants: z
+      .array(variantInput)
+      .max(LIMITS.maxVariants, `at most ${LIMITS.maxVariants} variants`)
+      .nullish()
+      .transform((v) => v ?? []),
+  })
+  .superRefine((input, ctx) => {
+    const seen = new Set<string>();
+    input.variants.forEach((v, i) => {
+      if (seen.has(v.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'name'],
+          message: `duplicate variant name "${v.name}"`,
+        });
+      seen.add(v.name);
+    });
+    if (input.variants.filter((v) => v.isControl).length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['variants'], message: 'at most one variant can be the control' });
+    }
+  });
+
+const updateInput = z.object({
+  name: name.optional(),
+  description,
+  trafficAllocation: trafficAllocation.optional(),
+  hashSeed,
+});
+
+const variantPatch = z.object({
+  name: name.optional(),
+  weight: weight.optional(),
+  config: config.optional(),
+  isControl: z.boolean().optional(),
+});
+
+export type CreateExperimentInput = z.input<typeof createInput>;
+export type UpdateExperimentInput = z.input<typeof updateInput>;
+export type VariantInput = z.input<typeof variantInput>;
+export type VariantPatch = z.input<typeof variantPatch>;
+
+/** Turns a unique violation into the ConflictError a pre-check would have raised. */
+function conflictFrom(err: unknown, what: { key?: string; variant?: string }): never {
+  if (pgErrorCode(err) === '23505') {
+    const constraint = pgConstraint(err) ?? '';
+    if (constraint.includes('one_control')) {
+      throw new ConflictError('The experiment already has a control variant', 'isControl');
+    }
+    if (constraint.includes('variants')) {
+      throw new ConflictError(`A variant named "${what.variant}" already exists in this experiment`, 'name');
+    }
+    throw new ConflictError(`An experiment with key "${what.key}" already exists`, 'key');
+  }
+  throw err;
+}
+
+/** Drops keys whose value is undefined, so a patch only touches what the caller sent. */
+function defined<T extends object>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function createExperimentService({ db, actor, onChange }: ExperimentServiceDeps) {
+  async function changed(tx: Db, experimentId: string) {
+    await onChange?.(experimentId, tx);
+  }
+
+  async function audit(tx: Db, action: string, experimentId: string, details: Record<string, unknown>) {
+    await repo.insertAudit(tx, {
+      actor: actor.name,
+      action,
+      entityType: 'experiment',
+      entityId: experimentId,
+      details,
+    });
+  }
+
+  async function mustLock(tx: Db, id: string): Promise<ExperimentRow> {
+    const row = await repo.lockExperiment(tx, id);
+    if (!row) throw new NotFoundError('Experiment', id);
+    return row;
+  }
+
+  async function variantWithExperiment(tx: Db, variantId: string, argName: string) {
+    parse(uuid(argName), variantId, [argName]);
+    const [variant] = await repo.getVariantsByIds(tx, [variantId]);
+    if (!variant) throw new NotFoundError('Variant', variantId);
+    const experiment = await mustLock(tx, variant.experimentId);
+    return { variant, experiment };
+  }
+
+  return {
+    async create(rawInput: CreateExperimentInput) {
+      const input = parse(createInput, rawInput, ['input']);
+      try {
+        return await db.transaction(async (tx) => {
+          const created = await repo.createExperiment(tx, input);
+          await audit(tx, 'experiment.created', created.experiment.id, {
+            after: { ...created.experiment, variants: created.variants },
+          });
+          return created.experiment;
+        });
+      } catch (err) {
+        conflictFrom(err, { key: input.key });
+      }
+    },
+
+    async update(id: string, rawInput: UpdateExperimentInput) {
+      parse(uuid('id'), id, ['id']);
+      const input = parse(updateInput, rawInput, ['input']);
+      return db.transaction(async (tx) => {
+        const before = await mustLock(tx, id);
+        if (before.status === 'archived') {
+          throw new InvalidTransitionError(
+            'archived',
+            'archived',
+            'An archived experiment cannot be changed',
+          );
+        }
+        const after = await repo.updateExperiment(tx, id, defined(input));
+        await audit(tx, 'experiment.updated', id, { before, after });
+        await changed(tx, id);
+        return after!;
+      });
+    },
+
+    async delete(id: string) {
+      parse(uuid('id'), id, ['id']);
+      return db.transaction(async (tx) => {
+        const before = await mustLock(tx, id);
+        if (!DELETABLE_STATUSES.includes(before.status)) {
+          throw new InvalidTransitionError(
+            before.status,
+            'deleted',
+            `Only draft or archived experiments can be deleted; this one is ${before.status} (complete and archive it first)`,
+          );
+        }
+        await repo.deleteExperiment(tx, id);
+        // The audit row outlives the experiment: entity_id is not a foreign key on purpose.
+        await audit(tx, 'experiment.deleted', id, { before });
+        await changed(tx, id);
+        return id;
+      });
+    },
+
+    async transition(id: string, action: LifecycleAction) {
+      parse(uuid('id'), id, ['id']);
+      const rule = TRANSITIONS[action];
+      return db.transaction(async (tx) => {
+        const before = await mustLock(tx, id);
+        if (!canTransition(action, before.status)) throw new InvalidTransitionError(before.status, rule.to);
+        if (action === 'start') await assertStartable(tx, id);
+        const now = new Date();
+        const timestamps: { startAt?: Date; endAt?: Date } = {};
+        if (rule.to === 'running' && !before.startAt) timestamps.startAt = now;
+        if (rule.to === 'completed') timestamps.endAt = now;
+        const after = await repo.updateExperiment(tx, id, {
+          status: rule.to as ExperimentStatus,
+          ...timestamps,
+        });
+        // Resuming a paused experiment is still "started" in the trail, with from/to telling which.
+        await audit(tx, rule.audit, id, { from: before.status, to: rule.to, before, after });
+        await changed(tx, id);
+        return after!;
+      });
+    },
+
+    async addVariant(experimentId: string, rawInput: VariantInput) {
+      parse(uuid('experimentId'), experimentId, ['experimentId']);
+      const input = parse(variantInput, rawInput, ['input']);
+      try {
+        return await db.transaction(async (tx) => {
+          const experiment = await mustLock(tx, experimentId);
+          if (experiment.status !== 'draft') {
+            // Adding a variant would move users between buckets of a running experiment.
+            throw new InvalidTransitionError(
+              experiment.status,
+              experiment.status,
+              `Variants can only be added while the experiment is a draft; it is ${experiment.status}`,
+            );
+          }
+          const existing = await repo.getVariants(tx, experimentId);
+          if (existing.length >= LIMITS.maxVariants) {
+            throw ValidationError.field(
+              ['experimentId'],
+              `an experiment has at most ${LIMITS.maxVariants} variants`,
+            );
+          }
+          const variant = await repo.addVariant(tx, experimentId, input);
+          await audit(tx, 'variant.added', experimentId, { after: variant });
+          await changed(tx, experimentId);
+          return variant;
+        });
+      } catch (err) {
+        conflictFrom(err, { variant: input.name });
+      }
+    },
+
+    async updateVariant(id: string, rawInput: VariantPatch) {
+      const input = parse(variantPatch, rawInput, ['input']);
+      try {
+        return await db.transaction(async (tx) => {
+          const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
+          const locked = experiment.status !== 'draft';
+          if (locked && (input.name !== undefined || input.isControl !== undefined)) {
+            throw new InvalidTransitionError(
+              experiment.status,
+              experiment.status,
+              `Only weight and config can change once an experiment has started; it is ${experiment.status}`,
+            );
+          }
+          if (experiment.status === 'archived' || experiment.status === 'completed') {
+            throw new InvalidTransitionError(
+              experiment.status,
+              experiment.status,
+              `A ${experiment.status} experiment cannot be changed`,
+            );
+          }
+          if (input.weight !== undefined && experiment.status === 'running') {
+            const others = (await repo.getVariants(tx, experiment.id)).filter((v) => v.id !== id);
+            if (others.reduce((s, v) => s + v.weight, 0) + input.weight <= 0) {
+              throw ValidationError.field(
+                ['input', 'weight'],
+                'a running experiment needs a positive total weight',
+              );
+            }
+          }
+          const after = await repo.updateVariant(tx, id, defined(input));
+          await audit(tx, 'variant.updated', experiment.id, { before: variant, after });
+          await changed(tx, experiment.id);
+          return after!;
+        });
+      } catch (err) {
+        conflictFrom(err, { variant: input.name });
+      }
+    },
+
+    async removeVariant(id: string) {
+      return db.transaction(async (tx) => {
+        const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
+        if (!VARIANT_REMOVAL_STATUSES.includes(experiment.status)) {
+          throw new InvalidTransitionError(
+            experiment.status,
+            experiment.status,
+            `Variants cannot be removed once an experiment has started (it is ${experiment.status}); set its weight to 0 instead`,
+          );
+        }
+        await repo.removeVariant(tx, id);
+        await audit(tx, 'variant.removed', experiment.id, { before: variant });
+        await changed(tx, experiment.id);
+        return variant;
+      });
+    },
+  };
+}
+
+/** Starting needs at least two variants, a positive total weight and at most one control. */
+async function assertStartable(tx: Db, experimentId: string): Promise<void> {
+  const variants: VariantRow[] = await repo.getVariants(tx, experimentId);
+  const problems: string[] = [];
+  if (variants.length < 2)
+    problems.push(`at least two variants are needed to start (it has ${variants.length})`);
+  if (variants.reduce((s, v) => s + v.weight, 0) <= 0)
+    problems.push('the variant weights must sum to more than 0');
+  if (variants.filter((v) => v.isControl).length > 1) problems.push('at most one variant can be the control');
+  if (problems.length) {
+    throw new ValidationError(problems.map((message) => ({ path: ['variants'], message })));
+  }
+}
+
+export type ExperimentService = ReturnType<typeof createExperimentService>;

@@ -1,0 +1,235 @@
+import { bayesianTest } from './bayesian';
+import { adjustPValues } from './corrections';
+import { difference } from './difference';
+import { welchTTest } from './frequentist';
+import { DEFAULT_SEQUENTIAL_TUNING, sequentialTest } from './sequential';
+import { sampleRatioMismatch, type SrmResult } from './srm';
+import { describe, isValidStats, summarize } from './summary';
+import {
+  type Correction,
+  type DifferenceType,
+  type EffectResult,
+  fail,
+  type GaussianPrior,
+  type MetricType,
+  type Outcome,
+  ok,
+  type StatsMethod,
+  type StatsReason,
+  type SufficientStats,
+} from './types';
+
+export const DEFAULT_CONFIDENCE_LEVEL = 0.95;
+
+export interface CompareOptions {
+  metricType: MetricType;
+  method: StatsMethod;
+  /** Default 0.95; alpha = 1 − confidenceLevel. */
+  confidenceLevel?: number;
+  /** N*, the total sample size at which the sequential interval is tightest; default 5000. */
+  sequentialTuning?: number;
+  /** Bayesian only: normal prior on the relative effect; flat when absent. */
+  prior?: GaussianPrior | null;
+}
+
+export interface Comparison {
+  absoluteEffect: EffectResult | null;
+  relativeEffect: EffectResult | null;
+  /** Why an effect is null (the absolute effect's reason first, then the relative one's). */
+  reason: StatsReason | null;
+}
+
+function validOptions(options: CompareOptions): boolean {
+  const { confidenceLevel = DEFAULT_CONFIDENCE_LEVEL, sequentialTuning = DEFAULT_SEQUENTIAL_TUNING } =
+    options;
+  return (
+    Number.isFinite(confidenceLevel) &&
+    confidenceLevel > 0 &&
+    confidenceLevel < 1 &&
+    Number.isFinite(sequentialTuning) &&
+    sequentialTuning > 0
+  );
+}
+
+const isFiniteEffect = (effect: EffectResult): boolean =>
+  [effect.estimate, effect.lower, effect.upper, effect.standardError, effect.pValue, effect.chanceToWin]
+    .concat(effect.risk ?? [])
+    .every((x) => x === null || Number.isFinite(x));
+
+function effectOn(
+  control: SufficientStats,
+  treatment: SufficientStats,
+  differenceType: DifferenceType,
+  options: CompareOptions,
+): Outcome<EffectResult> {
+  const b = summarize(treatment, options.metricType);
+  if (b.value === null) return fail(b.reason);
+  const a = summarize(control, options.metricType);
+  if (a.value === null) return fail(a.reason);
+  const diff = difference(a.value, b.value, differenceType);
+  if (diff.value === null) return fail(diff.reason);
+  const level = options.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
+  let result: Outcome<EffectResult>;
+  switch (options.method) {
+    case 'FREQUENTIST':
+      result = ok(welchTTest(diff.value, level));
+      break;
+    case 'SEQUENTIAL':
+      result = ok(sequentialTest(diff.value, level, options.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING));
+      break;
+    case 'BAYESIAN':
+      result = bayesianTest(diff.value, level, options.prior);
+      break;
+  }
+  if (result.value !== null && !isFiniteEffect(result.value)) return fail('NON_FINITE_RESULT');
+  return result;
+}
+
+/** One treatment against the control, on both the absolute and the relative scale. */
+export function compare(
+  control: SufficientStats,
+  treatment: SufficientStats,
+  options: CompareOptions,
+): Comparison {
+  if (!validOptions(options)) return { absoluteEffect: null, relativeEffect: null, reason: 'INVALID_INPUT' };
+  const absolute = effectOn(control, treatment, 'ABSOLUTE', options);
+  const relative = effectOn(control, treatment, 'RELATIVE', options);
+  return {
+    absoluteEffect: absolute.value,
+    relativeEffect: relative.value,
+    reason: absolute.reason ?? relative.reason,
+  };
+}
+
+export interface VariantInput extends SufficientStats {
+  id: string;
+  /** Configured traffic weight; weights are normalised for the SRM check. */
+  weight: number;
+  isControl: boolean;
+}
+
+export interface AnalyzeInput extends CompareOptions {
+  variants: readonly VariantInput[];
+  /** Adjusts the treatments' headline p-values over this call's comparisons; default NONE. */
+  correction?: Correction;
+  /**
+   * Scale of the headline pValue / chanceToWin / risk / significant; default RELATIVE (as GrowthBook).
+   * When the relative effect is undefined (control mean 0) the headline falls back to ABSOLUTE: both test
+   * the same null hypothesis of equal means.
+   */
+  differenceType?: DifferenceType;
+}
+
+export interface VariantResult {
+  id: string;
+  isControl: boolean;
+  units: number | null;
+  mean: number | null;
+  standardDeviation: number | null;
+  /** Binomial metrics only. */
+  conversions: number | null;
+  absoluteEffect: EffectResult | null;
+  relativeEffect: EffectResult | null;
+  /** Scale of the headline numbers below; null when there are none. */
+  differenceType: DifferenceType | null;
+  /** Frequentist or always-valid (sequential) p-value; null for Bayesian analyses and for the control. */
+  pValue: number | null;
+  /** pValue after the requested correction over this analysis's treatments. */
+  adjustedPValue: number | null;
+  /**
+   * Frequentist/sequential: adjustedPValue < 1 − confidenceLevel. Bayesian: chanceToWin above
+   * confidenceLevel or below 1 − confidenceLevel. Null for the control and when nothing could be computed.
+   */
+  significant: boolean | null;
+  chanceToWin: number | null;
+  /** Expected loss of choosing [control, treatment] on the headline scale. */
+  risk: [number, number] | null;
+  reason: StatsReason | null;
+}
+
+export interface AnalyzeResult {
+  srm: SrmResult;
+  variants: VariantResult[];
+  /** Set when no comparison was possible at all (no control, single variant, invalid options). */
+  reason: StatsReason | null;
+}
+
+function controlOf(variants: readonly VariantInput[]): Outcome<VariantInput> {
+  const controls = variants.filter((v) => v.isControl);
+  if (variants.length === 1) return fail('SINGLE_VARIANT');
+  if (controls.length === 0) return fail('NO_CONTROL');
+  if (controls.length > 1) return fail('MULTIPLE_CONTROLS');
+  return ok(controls[0]);
+}
+
+/**
+ * Compares every treatment variant with the control. Pure: takes sufficient statistics, returns numbers or
+ * null-plus-reason, never NaN, Infinity or an exception for data-dependent edge cases.
+ */
+export function analyze(input: AnalyzeInput): AnalyzeResult {
+  const { variants, metricType, correction = 'NONE', differenceType = 'RELATIVE' } = input;
+  const confidenceLevel = input.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
+  // An invalid count (NaN, negative, fractional, conversions > n) must not leak into the SRM numbers.
+  const srm = sampleRatioMismatch(
+    variants.map((v) => (isValidStats(v, metricType) ? v.n : -1)),
+    variants.map((v) => v.weight),
+  );
+
+  const control = controlOf(variants);
+  const globalReason = validOptions(input) ? control.reason : 'INVALID_INPUT';
+
+  const rows: VariantResult[] = variants.map((v) => {
+    const valid = isValidStats(v, metricType);
+    const { mean, standardDeviation } = describe(v, metricType);
+    const base: VariantResult = {
+      id: v.id,
+      isControl: v.isControl,
+      units: valid ? v.n : null,
+      mean,
+      standardDeviation,
+      conversions: metricType === 'BINOMIAL' && valid ? v.sum : null,
+      absoluteEffect: null,
+      relativeEffect: null,
+      differenceType: null,
+      pValue: null,
+      adjustedPValue: null,
+      significant: null,
+      chanceToWin: null,
+      risk: null,
+      reason: null,
+    };
+    if (globalReason !== null) return { ...base, reason: globalReason };
+    if (v.isControl) {
+      const own = summarize(v, metricType);
+      return { ...base, reason: own.reason };
+    }
+    const comparison = compare(control.value!, v, input);
+    const preferred = differenceType === 'RELATIVE' ? comparison.relativeEffect : comparison.absoluteEffect;
+    const headline = preferred ?? comparison.absoluteEffect;
+    const headlineType: DifferenceType | null =
+      headline === null ? null : headline === preferred ? differenceType : 'ABSOLUTE';
+    return {
+      ...base,
+      absoluteEffect: comparison.absoluteEffect,
+      relativeEffect: comparison.relativeEffect,
+      differenceType: headlineType,
+      pValue: headline?.pValue ?? null,
+      chanceToWin: headline?.chanceToWin ?? null,
+      risk: headline?.risk ?? null,
+      reason: comparison.reason,
+    };
+  });
+
+  const adjusted = adjustPValues(
+    rows.map((r) => r.pValue),
+    correction,
+  );
+  const alpha = 1 - confidenceLevel;
+  for (const [i, row] of rows.entries()) {
+    row.adjustedPValue = adjusted[i];
+    if (row.adjustedPValue !== null) row.significant = row.adjustedPValue < alpha;
+    else if (row.chanceToWin !== null)
+      row.significant = row.chanceToWin > confidenceLevel || row.chanceToWin < alpha;
+  }
+  return { srm, variants: rows, reason: globalReason };
+}

@@ -1,0 +1,88 @@
+// Single source of truth for the engine's enums: the GraphQL layer derives its enum types from these tuples.
+export const METRIC_TYPES = ['BINOMIAL', 'MEAN'] as const;
+export type MetricType = (typeof METRIC_TYPES)[number];
+
+export const STATS_METHODS = ['FREQUENTIST', 'BAYESIAN', 'SEQUENTIAL'] as const;
+export type StatsMethod = (typeof STATS_METHODS)[number];
+
+export const CORRECTIONS = ['NONE', 'HOLM', 'BENJAMINI_HOCHBERG'] as const;
+export type Correction = (typeof CORRECTIONS)[number];
+
+export const DIFFERENCE_TYPES = ['RELATIVE', 'ABSOLUTE'] as const;
+export type DifferenceType = (typeof DIFFERENCE_TYPES)[number];
+
+/**
+ * Why a number is missing. Results never carry NaN or Infinity: a value that cannot be computed is null and
+ * one of these explains it.
+ */
+export const STATS_REASONS = [
+  /** A variant (or the control it is compared with) has no units. */
+  'NO_UNITS',
+  /** Fewer than two units: the sample variance and Welch degrees of freedom are undefined. */
+  'TOO_FEW_UNITS',
+  /** The estimate has zero variance (e.g. every unit in both arms has the same value). */
+  'ZERO_VARIANCE',
+  /** The relative effect divides by the control mean, which is zero. */
+  'CONTROL_MEAN_ZERO',
+  /** Only one variant: there is nothing to compare and SRM does not apply. */
+  'SINGLE_VARIANT',
+  /** No variant is flagged as the control. */
+  'NO_CONTROL',
+  /** More than one variant is flagged as the control. */
+  'MULTIPLE_CONTROLS',
+  /** Counts or sums are negative, non-finite, non-integer units, or conversions exceed units. */
+  'INVALID_INPUT',
+  /** Weights are negative, non-finite or sum to zero. */
+  'INVALID_WEIGHTS',
+  /** A variant with weight 0 received units, so Pearson's statistic is unbounded; always a mismatch. */
+  'ZERO_WEIGHT_WITH_UNITS',
+  /** Inputs were valid but too extreme for double precision. */
+  'NON_FINITE_RESULT',
+] as const;
+export type StatsReason = (typeof STATS_REASONS)[number];
+
+/** Either a value or the reason there is none. */
+export type Outcome<T> = { value: T; reason: null } | { value: null; reason: StatsReason };
+
+export const ok = <T>(value: T): Outcome<T> => ({ value, reason: null });
+export const fail = <T>(reason: StatsReason): Outcome<T> => ({ value: null, reason });
+
+/**
+ * Sufficient statistics over units. For binomial metrics `sum` is the number of converted units and
+ * `sumSquares` is ignored (it equals `sum` for 0/1 values).
+ */
+export interface SufficientStats {
+  n: number;
+  sum: number;
+  sumSquares: number;
+}
+
+/** Mean and per-unit variance of one arm (n − 1 sample variance for means, p(1 − p) for proportions). */
+export interface ArmSummary {
+  n: number;
+  mean: number;
+  variance: number;
+}
+
+export interface Interval {
+  estimate: number;
+  lower: number;
+  upper: number;
+}
+
+/** Normal prior on the relative effect, as in GrowthBook's gbstats. */
+export interface GaussianPrior {
+  mean: number;
+  variance: number;
+}
+
+/** An effect on one scale with the inference the chosen method provides (others are null). */
+export interface EffectResult extends Interval {
+  standardError: number;
+  /** Frequentist and sequential methods only. */
+  pValue: number | null;
+  /** Bayesian only: posterior probability that the treatment beats the control. */
+  chanceToWin: number | null;
+  /** Bayesian only: expected loss of choosing [control, treatment], on the effect's scale. */
+  risk: [number, number] | null;
+}
