@@ -14,7 +14,8 @@ export const tQuantile = (p: number, df: number): number => studentT.quantile(p,
  * Upper tail P(X ≥ x), as the regularised upper incomplete gamma Q(k/2, x/2): 1 − cdf would round SRM
  * p-values below ~1e-15 to 0 and lose relative precision well before that.
  */
-export const chiSquareSf = (x: number, df: number): number => (x <= 0 ? 1 : gammainc(x / 2, df / 2, true, true));
+export const chiSquareSf = (x: number, df: number): number =>
+  x <= 0 ? 1 : gammainc(x / 2, df / 2, true, true);
 export const chiSquareQuantile = (p: number, df: number): number => chisquare.quantile(p, df);
 
 /** Two-sided p-value of a t statistic; uses the lower tail so tiny p-values keep their precision. */

@@ -1,0 +1,66 @@
+/**
+ * Databases for tests. On PostgreSQL every file shares the run's fresh database (tests make their own
+ * data with unique keys, so files run concurrently); on PGlite every file gets an in-memory instance.
+ */
+import postgres from 'postgres';
+import { openDatabase, type DatabaseHandle } from '../../src/db/client';
+import { migrateDatabase } from '../../src/db/migrate';
+import { seedDatabase } from '../../seed/seed';
+import { runDatabaseUrl, testDriver, withDatabaseName } from './environment';
+
+export { testDriver };
+
+/** The run's migrated and seeded database. */
+export async function openTestDatabase(options: { poolSize?: number } = {}): Promise<DatabaseHandle> {
+  if (testDriver() === 'postgres') {
+    return openDatabase({
+      driver: 'postgres',
+      url: runDatabaseUrl(),
+      poolSize: options.poolSize ?? 5,
+      statementTimeoutMs: 30_000,
+      connectTimeoutSeconds: 10,
+    });
+  }
+  const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+  await migrateDatabase(handle);
+  await seedDatabase(handle.db);
+  return handle;
+}
+
+export interface ScratchDatabase {
+  handle: DatabaseHandle;
+  /** postgres:// URL on PostgreSQL; null on PGlite. */
+  url: string | null;
+  drop(): Promise<void>;
+}
+
+/** An empty database (not migrated), for tests of migrations themselves. */
+export async function createScratchDatabase(): Promise<ScratchDatabase> {
+  if (testDriver() === 'pglite') {
+    const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+    return { handle, url: null, drop: () => handle.close() };
+  }
+  const runUrl = runDatabaseUrl();
+  const name = `${new URL(runUrl).pathname.slice(1)}_s${Math.random().toString(36).slice(2, 8)}`;
+  const admin = postgres(runUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = withDatabaseName(runUrl, name);
+  const handle = await openDatabase({
+    driver: 'postgres',
+    url,
+    poolSize: 3,
+    statementTimeoutMs: 30_000,
+    connectTimeoutSeconds: 10,
+  });
+  return {
+    handle,
+    url,
+    async drop() {
+      await handle.close();
+      const a = postgres(runUrl, { max: 1, onnotice: () => {} });
+      await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** Small factories: each test makes its own experiments with unique keys, through the real services. */
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../src/db/client';
+import { createExperimentService, type CreateExperimentInput } from '../../src/experiments/service';
+
+export const uniqueKey = (prefix = 'exp') => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export function experimentService(db: Database, actor = 'test') {
+  return createExperimentService({ db, actor: { name: actor } });
+}
+
+export async function createTestExperiment(db: Database, overrides: Partial<CreateExperimentInput> = {}) {
+  return experimentService(db).create({
+    key: uniqueKey(),
+    name: 'Test experiment',
+    variants: [
+      { name: 'control', weight: 0.5, isControl: true, config: { strategy: 'baseline' } },
+      { name: 'treatment', weight: 0.5, config: { strategy: 'new' } },
+    ],
+    ...overrides,
+  });
+}
+
+export async function createRunningExperiment(db: Database, overrides: Partial<CreateExperimentInput> = {}) {
+  const experiment = await createTestExperiment(db, overrides);
+  return experimentService(db).transition(experiment.id, 'start');
+}

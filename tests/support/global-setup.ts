@@ -1,0 +1,78 @@
+import postgres from 'postgres';
+import { openDatabase } from '../../src/db/client';
+import { migrateDatabase } from '../../src/db/migrate';
+import { seedDatabase } from '../../seed/seed';
+import { RUN_DRIVER_VAR, RUN_URL_VAR, containerRuntimeLikely, withDatabaseName } from './environment';
+
+interface RunState {
+  adminUrl?: string;
+  database?: string;
+  container?: { stop(): Promise<unknown> };
+}
+
+declare global {
+  var __sonaTestRun: RunState | undefined;
+}
+
+async function startContainer(): Promise<{ url: string; stop(): Promise<unknown> } | null> {
+  if (!containerRuntimeLikely()) return null;
+  try {
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const container = await Promise.race([
+      new PostgreSqlContainer('postgres:16-alpine').start(),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('container start timed out')), 60_000),
+      ),
+    ]);
+    return { url: container.getConnectionUri(), stop: () => container.stop() };
+  } catch (err) {
+    console.warn(`[tests] no usable container runtime (${(err as Error).message}); using PGlite`);
+    return null;
+  }
+}
+
+export default async function globalSetup(): Promise<void> {
+  const state: RunState = {};
+  globalThis.__sonaTestRun = state;
+  let serverUrl =
+    process.env.TEST_DB === 'pglite' ? undefined : process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
+  if (!serverUrl && process.env.TEST_DB !== 'pglite') {
+    const container = await startContainer();
+    if (container) {
+      state.container = container;
+      serverUrl = container.url;
+    }
+  }
+  if (!serverUrl) {
+    process.env[RUN_DRIVER_VAR] = 'pglite';
+    console.log('\n[tests] database: embedded PGlite (one in-memory instance per test file)');
+    return;
+  }
+  // Every run gets its own database, so parallel runs on one server never collide.
+  const database = `sona_test_${Date.now().toString(36)}_${process.pid}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${database}`);
+  } finally {
+    await admin.end();
+  }
+  state.adminUrl = serverUrl;
+  state.database = database;
+  const url = withDatabaseName(serverUrl, database);
+  const handle = await openDatabase({
+    driver: 'postgres',
+    url,
+    poolSize: 2,
+    statementTimeoutMs: 30_000,
+    connectTimeoutSeconds: 10,
+  });
+  try {
+    await migrateDatabase(handle);
+    await seedDatabase(handle.db);
+  } finally {
+    await handle.close();
+  }
+  process.env[RUN_DRIVER_VAR] = 'postgres';
+  process.env[RUN_URL_VAR] = url;
+  console.log(`\n[tests] database: PostgreSQL, fresh database ${database}`);
+}

@@ -1,0 +1,15 @@
+import postgres from 'postgres';
+
+export default async function globalTeardown(): Promise<void> {
+  const state = globalThis.__sonaTestRun;
+  if (!state) return;
+  if (state.adminUrl && state.database && !process.env.KEEP_TEST_DATABASE) {
+    const admin = postgres(state.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${state.database} WITH (FORCE)`);
+    } finally {
+      await admin.end();
+    }
+  }
+  await state.container?.stop();
+}
