@@ -4,7 +4,7 @@ import { difference } from './difference';
 import { welchTTest } from './frequentist';
 import { DEFAULT_SEQUENTIAL_TUNING, sequentialTest } from './sequential';
 import { sampleRatioMismatch, type SrmResult } from './srm';
-import { describe, isValidStats, summarize } from './summary';
+import { describeArm, isValidStats, summarize } from './summary';
 import {
   type Correction,
   type DifferenceType,
@@ -110,7 +110,11 @@ export interface VariantInput extends SufficientStats {
 
 export interface AnalyzeInput extends CompareOptions {
   variants: readonly VariantInput[];
-  /** Adjusts the treatments' headline p-values over this call's comparisons; default NONE. */
+  /**
+   * Adjusts the treatments' headline p-values over this call's comparisons; default NONE. Bayesian results
+   * have no p-values and are not adjusted. To correct over variants × metrics, pass the raw pValues of all
+   * analyses to `adjustPValues`.
+   */
   correction?: Correction;
   /**
    * Scale of the headline pValue / chanceToWin / risk / significant; default RELATIVE (as GrowthBook).
@@ -180,7 +184,7 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
 
   const rows: VariantResult[] = variants.map((v) => {
     const valid = isValidStats(v, metricType);
-    const { mean, standardDeviation } = describe(v, metricType);
+    const { mean, standardDeviation } = describeArm(v, metricType);
     const base: VariantResult = {
       id: v.id,
       isControl: v.isControl,

@@ -35,7 +35,8 @@ export function benjaminiHochberg<T extends PValue>(pValues: readonly T[]): T[] 
   let running = 1;
   for (let rank = m - 1; rank >= 0; rank--) {
     const index = order[rank];
-    running = Math.min(running, ((pValues[index] as number) * m) / (rank + 1));
+    // Multiplying by m/(rank+1) ≥ 1, not dividing p·m, keeps every adjusted value ≥ its raw p exactly.
+    running = Math.min(running, (pValues[index] as number) * (m / (rank + 1)));
     adjusted[index] = running as T;
   }
   return adjusted;

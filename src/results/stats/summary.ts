@@ -31,7 +31,7 @@ export function summarize(stats: SufficientStats, metricType: MetricType): Outco
 }
 
 /** Mean and standard deviation for display; available from one unit (standard deviation needs two). */
-export function describe(
+export function describeArm(
   stats: SufficientStats,
   metricType: MetricType,
 ): { mean: number | null; standardDeviation: number | null } {

@@ -30,7 +30,7 @@ export const STATS_REASONS = [
   'NO_CONTROL',
   /** More than one variant is flagged as the control. */
   'MULTIPLE_CONTROLS',
-  /** Counts or sums are negative, non-finite, non-integer units, or conversions exceed units. */
+  /** Impossible statistics (negative, non-finite, fractional units, conversions > units) or options. */
   'INVALID_INPUT',
   /** Weights are negative, non-finite or sum to zero. */
   'INVALID_WEIGHTS',
@@ -78,6 +78,7 @@ export interface GaussianPrior {
 
 /** An effect on one scale with the inference the chosen method provides (others are null). */
 export interface EffectResult extends Interval {
+  /** Standard error of the estimate; for Bayesian results, the posterior standard deviation. */
   standardError: number;
   /** Frequentist and sequential methods only. */
   pValue: number | null;

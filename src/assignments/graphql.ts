@@ -1,0 +1,103 @@
+/** The Assignment type, the read-only `assignment` query and the `assignVariant` mutation. */
+import { ExperimentRef, VariantRef } from '../experiments/graphql';
+import { builder } from '../graphql/builder';
+import type { GraphQLContext } from '../graphql/context';
+import { badInput } from '../graphql/errors';
+import { ValidationError } from '../common/errors';
+import { ASSIGNMENT_REASONS, assignVariant, type AssignmentResult } from './service';
+import type { AssignmentRow } from './repository';
+
+export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
+  description: 'Why the user did or did not get a variant.',
+  values: {
+    ASSIGNED: { value: 'ASSIGNED', description: 'Bucketed now and stored.' },
+    EXISTING: { value: 'EXISTING', description: 'A stored assignment was returned (sticky).' },
+    OUTSIDE_TRAFFIC: {
+      value: 'OUTSIDE_TRAFFIC',
+      description: 'Not in the experiment’s traffic allocation; nothing stored.',
+    },
+    NOT_RUNNING: {
+      value: 'NOT_RUNNING',
+      description: 'The experiment is not running, so nobody is enrolled.',
+    },
+    NOT_FOUND: { value: 'NOT_FOUND', description: 'No experiment has this key.' },
+    NO_ELIGIBLE_VARIANT: { value: 'NO_ELIGIBLE_VARIANT', description: 'Every variant has weight 0.' },
+  } satisfies Record<(typeof ASSIGNMENT_REASONS)[number], unknown>,
+});
+
+export const AssignmentRef = builder.objectRef<AssignmentResult>('Assignment');
+
+AssignmentRef.implement({
+  description: 'Which variant a user gets in an experiment. Apply `variant.config` when `enrolled` is true.',
+  fields: (t) => ({
+    experiment: t.field({
+      type: ExperimentRef,
+      nullable: true,
+      description: 'Null when the key is unknown.',
+      resolve: (a) => a.experiment,
+    }),
+    experimentKey: t.exposeString('experimentKey'),
+    variant: t.field({
+      type: VariantRef,
+      nullable: true,
+      description: 'Null when not enrolled.',
+      resolve: (a) => a.variant,
+    }),
+    userId: t.exposeString('userId', { description: 'The unit id: a user UUID, a device id, …' }),
+    enrolled: t.exposeBoolean('enrolled'),
+    reason: t.field({ type: AssignmentReasonEnum, resolve: (a) => a.reason }),
+    assignedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the assignment was first stored.',
+      resolve: (a) => a.assignedAt,
+    }),
+  }),
+});
+
+/** A stored assignment row as the API's Assignment. */
+export async function storedAssignment(ctx: GraphQLContext, row: AssignmentRow): Promise<AssignmentResult> {
+  const [experiment, variant] = await Promise.all([
+    ctx.loaders.experimentById.load(row.experimentId),
+    ctx.loaders.variantById.load(row.variantId),
+  ]);
+  return {
+    experiment,
+    experimentKey: experiment?.key ?? '',
+    userId: row.userId,
+    variant,
+    enrolled: variant !== null,
+    reason: 'EXISTING',
+    assignedAt: row.assignedAt,
+  };
+}
+
+builder.queryField('assignment', (t) =>
+  t.field({
+    type: AssignmentRef,
+    nullable: true,
+    description:
+      'The stored assignment of a user, or null. Read-only: never assigns (use the assignVariant mutation).',
+    args: { experimentKey: t.arg.string({ required: true }), userId: t.arg.string({ required: true }) },
+    resolve: async (_r, { experimentKey, userId }, ctx) => {
+      if (userId.length < 1 || userId.length > 256)
+        throw badInput('userId', 'userId must be 1..256 characters');
+      const experiment = await ctx.loaders.experimentByKey.load(experimentKey);
+      if (!experiment) return null;
+      const row = await ctx.loaders.assignmentByPair.load(`${experiment.id}\u0000${userId}`);
+      return row ? storedAssignment(ctx, row) : null;
+    },
+  }),
+);
+
+builder.mutationField('assignVariant', (t) =>
+  t.field({
+    type: AssignmentRef,
+    description:
+      'Assigns a user deterministically (GrowthBook-compatible hashing) and stores it; later calls return the same variant. Only RUNNING experiments enroll.',
+    errors: { types: [ValidationError] },
+    args: { experimentKey: t.arg.string({ required: true }), userId: t.arg.string({ required: true }) },
+    resolve: (_r, { experimentKey, userId }, ctx) =>
+      assignVariant(ctx.db, experimentKey, userId, ctx.configSource),
+  }),
+);

@@ -1,0 +1,455 @@
+/** Experiment and Variant types with the queries and mutations that return them. */
+import { LIMITS } from '../config';
+
+import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from './repository';
+import * as repo from './repository';
+import { EXPERIMENT_STATUSES, type LifecycleAction } from './lifecycle';
+import { createExperimentService } from './service';
+import { builder } from '../graphql/builder';
+import type { GraphQLContext } from '../graphql/context';
+import { MANAGEMENT_ERRORS, badInput } from '../graphql/errors';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const ExperimentStatusEnum = builder.enumType('ExperimentStatus', {
+  description:
+    'Lifecycle: DRAFT → RUNNING ⇄ PAUSED → COMPLETED → ARCHIVED (a draft may also be archived). Only RUNNING enrolls users.',
+  values: Object.fromEntries(EXPERIMENT_STATUSES.map((s) => [s.toUpperCase(), { value: s }])) as Record<
+    Uppercase<(typeof EXPERIMENT_STATUSES)[number]>,
+    { value: (typeof EXPERIMENT_STATUSES)[number] }
+  >,
+});
+
+export const ExperimentRef = builder.objectRef<ExperimentRow>('Experiment');
+export const VariantRef = builder.objectRef<VariantRow>('Variant');
+const VariantMetricsRef = builder.objectRef<VariantMetricsRow>('VariantMetrics');
+const ExperimentMetricsRef = builder.objectRef<{ experimentId: string }>('ExperimentMetrics');
+const VariantSummaryRef = builder.objectRef<VariantMetricsRow>('VariantSummary');
+const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry');
+
+function service(ctx: GraphQLContext) {
+  return createExperimentService({ db: ctx.db, actor: ctx.actor, onChange: ctx.onExperimentChange });
+}
+
+/** Metrics row for a variant, zero when it has no events yet. */
+async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise<VariantMetricsRow> {
+  const rows = await ctx.loaders.metricsByExperimentId.load(variant.experimentId);
+  return (
+    rows.find((r) => r.variantId === variant.id) ?? {
+      experimentId: variant.experimentId,
+      variantId: variant.id,
+      variantName: variant.name,
+      exposures: 0,
+      uniqueUsers: 0,
+      conversions: 0,
+      conversionRate: 0,
+      avgMetricValue: null,
+    }
+  );
+}
+
+const metricFields = (t: any) => ({
+  exposures: t.exposeInt('exposures', { description: 'Exposure events recorded for the variant.' }),
+  uniqueUsers: t.exposeInt('uniqueUsers', { description: 'Distinct users with at least one exposure.' }),
+  conversions: t.exposeInt('conversions', {
+    description: 'Conversion events (all metrics) recorded for the variant.',
+  }),
+  conversionRate: t.exposeFloat('conversionRate', {
+    description: 'Exposed users with at least one conversion ÷ exposed users (0 when nobody was exposed).',
+  }),
+  avgMetricValue: t.exposeFloat('avgMetricValue', {
+    nullable: true,
+    description: 'Mean value of the conversion events; null when there are none.',
+  }),
+});
+
+VariantMetricsRef.implement({
+  description: 'Raw per-variant counts. For significance and intervals use `Experiment.results`.',
+  fields: (t) => ({
+    variant: t.field({
+      type: VariantRef,
+      resolve: async (m, _a, ctx) => (await ctx.loaders.variantById.load(m.variantId))!,
+    }),
+    ...metricFields(t),
+  }),
+});
+
+VariantSummaryRef.implement({
+  description: 'One row of the SQL function `get_experiment_summary(experiment_id)`.',
+  fields: (t) => ({
+    variantId: t.exposeID('variantId'),
+    variantName: t.exposeString('variantName'),
+    ...metricFields(t),
+  }),
+});
+
+ExperimentMetricsRef.implement({
+  description: 'Per-variant counts of an experiment, in variant position order.',
+  fields: (t) => ({
+    variantMetrics: t.field({
+      type: [VariantMetricsRef],
+      resolve: (m, _a, ctx) => ctx.loaders.metricsByExperimentId.load(m.experimentId),
+    }),
+    totalExposures: t.int({
+      description: 'Exposure events across all variants.',
+      resolve: async (m, _a, ctx) =>
+        (await ctx.loaders.metricsByExperimentId.load(m.experimentId)).reduce((s, r) => s + r.exposures, 0),
+    }),
+    totalUniqueUsers: t.int({
+      description: 'Exposed users across all variants.',
+      resolve: async (m, _a, ctx) =>
+        (await ctx.loaders.metricsByExperimentId.load(m.experimentId)).reduce((s, r) => s + r.uniqueUsers, 0),
+    }),
+  }),
+});
+
+AuditEntryRef.implement({
+  description: 'One change to an experiment or its variants, written in the same transaction as the change.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    actor: t.exposeString('actor', { description: 'Who made the change (the API key name).' }),
+    action: t.exposeString('action', {
+      description: 'Dotted past tense, e.g. `experiment.started`, `variant.updated`.',
+    }),
+    entityType: t.exposeString('entityType'),
+    entityId: t.exposeID('entityId'),
+    details: t.field({
+      type: 'JSON',
+      description: 'Before/after snapshots and transition details.',
+      resolve: (a) => a.details,
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
+  }),
+});
+
+ExperimentRef.implement({
+  description: 'An A/B test of a recommendation strategy: its lifecycle, traffic and variants.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    key: t.exposeString('key', { description: 'Unique slug clients use to ask for an assignment.' }),
+    name: t.exposeString('name', { description: 'Display name.' }),
+    description: t.exposeString('description', { nullable: true }),
+    status: t.field({ type: ExperimentStatusEnum, resolve: (e) => e.status }),
+    trafficAllocation: t.exposeFloat('trafficAllocation', {
+      description:
+        'Share of users (0..1) that enter the experiment; the rest get no variant (OUTSIDE_TRAFFIC).',
+    }),
+    hashSeed: t.exposeString('hashSeed', {
+      nullable: true,
+      description: 'Seed for bucketing; null means the key is the seed (as GrowthBook does).',
+    }),
+    startAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it first started running.',
+      resolve: (e) => e.startAt,
+    }),
+    endAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it was completed.',
+      resolve: (e) => e.endAt,
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (e) => e.updatedAt }),
+    variants: t.field({
+      type: [VariantRef],
+      description: 'Variants in position order, which is the bucketing order.',
+      resolve: (e, _a, ctx) => ctx.loaders.variantsByExperimentId.load(e.id),
+    }),
+    metrics: t.field({
+      type: ExperimentMetricsRef,
+      description: 'Raw per-variant counts (exposures, users, conversions).',
+      resolve: (e) => ({ experimentId: e.id }),
+    }),
+    summary: t.field({
+      type: [VariantSummaryRef],
+      description: 'The rows of the SQL function get_experiment_summary for this experiment.',
+      resolve: (e, _a, ctx) => ctx.loaders.metricsByExperimentId.load(e.id),
+    }),
+    assignmentCount: t.int({
+      description: 'Users with a stored assignment.',
+      resolve: (e, _a, ctx) => ctx.loaders.assignmentCountByExperimentId.load(e.id),
+    }),
+    auditLog: t.field({
+      type: [AuditEntryRef],
+      description: 'Changes, newest first.',
+      args: {
+        first: t.arg.int({ required: false, description: `At most ${LIMITS.auditLogMaxPage}; default 20.` }),
+      },
+      resolve: (e, { first }, ctx) => {
+        const limit = first ?? 20;
+        if (limit < 0 || limit > LIMITS.auditLogMaxPage) {
+          throw badInput('first', `first must be between 0 and ${LIMITS.auditLogMaxPage}`);
+        }
+        return ctx.loaders.auditByExperiment.load(`${e.id}:${limit}`);
+      },
+    }),
+  }),
+});
+
+VariantRef.implement({
+  description: 'One arm of an experiment, with its weight and the configuration the client applies.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    weight: t.exposeFloat('weight', {
+      description: 'Relative share of enrolled traffic; normalised over all variants.',
+    }),
+    config: t.field({
+      type: 'JSON',
+      description: 'Configuration for the client, e.g. `{"strategy": "item-item-cf"}`.',
+      resolve: (v) => v.config,
+    }),
+    isControl: t.exposeBoolean('isControl', {
+      description: 'The baseline that treatments are compared against.',
+    }),
+    position: t.exposeInt('position', { description: 'Bucketing order (0-based).' }),
+    experiment: t.field({
+      type: ExperimentRef,
+      resolve: async (v, _a, ctx) => (await ctx.loaders.experimentById.load(v.experimentId))!,
+    }),
+    metrics: t.field({
+      type: VariantMetricsRef,
+      description: 'Raw counts for this variant.',
+      resolve: (v, _a, ctx) => variantMetrics(ctx, v),
+    }),
+  }),
+});
+
+// Relay-style connection, written out so cursors and totalCount are exactly what dashboards need.
+const PageInfoRef = builder.objectRef<{
+  hasNextPage: boolean;
+  endCursor: string | null;
+  startCursor: string | null;
+}>('PageInfo');
+PageInfoRef.implement({
+  description: 'Relay page information.',
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    hasPreviousPage: t.boolean({
+      description: 'Always false: pagination is forward only.',
+      resolve: () => false,
+    }),
+    startCursor: t.exposeString('startCursor', { nullable: true }),
+    endCursor: t.exposeString('endCursor', {
+      nullable: true,
+      description: 'Pass as `after` to get the next page.',
+    }),
+  }),
+});
+const EdgeRef = builder.objectRef<{ cursor: string; node: ExperimentRow }>('ExperimentEdge');
+EdgeRef.implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.field({ type: ExperimentRef, resolve: (e) => e.node }),
+  }),
+});
+interface ConnectionShape {
+  edges: { cursor: string; node: ExperimentRow }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null; startCursor: string | null };
+  status: ExperimentRow['status'] | null;
+}
+const ConnectionRef = builder.objectRef<ConnectionShape>('ExperimentConnection');
+ConnectionRef.implement({
+  description: 'A page of experiments, newest first.',
+  fields: (t) => ({
+    edges: t.field({ type: [EdgeRef], resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),
+    totalCount: t.int({
+      description: 'Experiments matching the filter, across all pages.',
+      resolve: (c, _a, ctx) => repo.countExperiments(ctx.db, c.status),
+    }),
+  }),
+});
+
+export const encodeCursor = (row: Pick<ExperimentRow, 'createdAt' | 'id'>) =>
+  Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const createdAt = new Date(ts);
+    if (Number.isNaN(createdAt.getTime()) || typeof id !== 'string' || !UUID.test(id)) throw new Error();
+    return { createdAt, id };
+  } catch {
+    throw badInput('after', 'after is not a cursor returned by this API');
+  }
+}
+
+builder.queryFields((t) => ({
+  experiment: t.field({
+    type: ExperimentRef,
+    nullable: true,
+    description: 'One experiment by id or by key (give exactly one). Null when it does not exist.',
+    args: { id: t.arg.id({ required: false }), key: t.arg.string({ required: false }) },
+    resolve: async (_r, { id, key }, ctx) => {
+      if ((id == null) === (key == null))
+        throw badInput(id == null ? 'id' : 'key', 'give exactly one of id and key');
+      if (id != null) {
+        if (!UUID.test(String(id))) throw badInput('id', 'id must be a UUID');
+        return ctx.loaders.experimentById.load(String(id));
+      }
+      return ctx.loaders.experimentByKey.load(key!);
+    },
+  }),
+  experiments: t.field({
+    type: ConnectionRef,
+    description: `Experiments, newest first, as a Relay connection (first ≤ ${LIMITS.maxPageSize}).`,
+    args: {
+      status: t.arg({
+        type: ExperimentStatusEnum,
+        required: false,
+        description: 'Only experiments in this status.',
+      }),
+      first: t.arg.int({ required: false, description: `Page size, default ${LIMITS.defaultPageSize}.` }),
+      after: t.arg.string({ required: false, description: 'Cursor of the last edge of the previous page.' }),
+    },
+    resolve: async (_r, args, ctx) => {
+      const first = args.first ?? LIMITS.defaultPageSize;
+      if (first < 0 || first > LIMITS.maxPageSize) {
+        throw badInput('first', `first must be between 0 and ${LIMITS.maxPageSize}`);
+      }
+      const rows = await repo.listExperiments(ctx.db, {
+        status: args.status ?? null,
+        limit: first + 1,
+        before: args.after ? decodeCursor(args.after) : null,
+      });
+      const page = rows.slice(0, first);
+      for (const row of page) ctx.loaders.experimentById.prime(row.id, row);
+      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
+      return {
+        edges,
+        status: args.status ?? null,
+        pageInfo: {
+          hasNextPage: rows.length > first,
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
+    },
+  }),
+}));
+
+const VariantInput = builder.inputType('VariantInput', {
+  description: 'A variant to create.',
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Unique within the experiment, 1..255 characters.' }),
+    weight: t.float({ required: false, description: 'Relative weight ≥ 0 (default 1).' }),
+    config: t.field({ type: 'JSON', required: false, description: 'A JSON object, at most 64 KB.' }),
+    isControl: t.boolean({ required: false, description: 'At most one control per experiment.' }),
+  }),
+});
+
+const CreateExperimentInput = builder.inputType('CreateExperimentInput', {
+  fields: (t) => ({
+    key: t.string({
+      required: true,
+      description: 'Slug: lowercase letters, digits, `_`, `.`, `-`; at most 128.',
+    }),
+    name: t.string({ required: true }),
+    description: t.string({ required: false }),
+    trafficAllocation: t.float({
+      required: false,
+      description: 'Share of users enrolled, 0..1 (default 1).',
+    }),
+    hashSeed: t.string({ required: false, description: 'Bucketing seed; omit to use the key.' }),
+    variants: t.field({ type: [VariantInput], required: false }),
+  }),
+});
+
+const UpdateExperimentInput = builder.inputType('UpdateExperimentInput', {
+  description:
+    'Fields to change; omitted fields stay as they are. Status changes through start/pause/complete/archive.',
+  fields: (t) => ({
+    name: t.string({ required: false }),
+    description: t.string({ required: false }),
+    trafficAllocation: t.float({ required: false }),
+    hashSeed: t.string({ required: false }),
+  }),
+});
+
+const UpdateVariantInput = builder.inputType('UpdateVariantInput', {
+  description:
+    'Once the experiment has started only weight and config can change; existing assignments never move.',
+  fields: (t) => ({
+    name: t.string({ required: false }),
+    weight: t.float({ required: false }),
+    config: t.field({ type: 'JSON', required: false }),
+    isControl: t.boolean({ required: false }),
+  }),
+});
+
+const DeleteSuccessRef = builder.objectRef<{ deletedId: string }>('DeleteExperimentSuccess').implement({
+  description: 'The experiment and everything recorded for it were deleted.',
+  fields: (t) => ({ deletedId: t.exposeID('deletedId') }),
+});
+
+/** Drops explicit nulls for fields that cannot be cleared, so "null" means "unchanged" there. */
+function withoutNulls<T extends Record<string, unknown>>(input: T, keep: string[] = []): T {
+  return Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== null || keep.includes(k))) as T;
+}
+
+const lifecycle = (action: LifecycleAction, description: string) =>
+  builder.mutationField(`${action}Experiment`, (t) =>
+    t.field({
+      type: ExperimentRef,
+      description,
+      errors: { types: MANAGEMENT_ERRORS },
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_r, { id }, ctx) => service(ctx).transition(String(id), action),
+    }),
+  );
+
+lifecycle('start', 'DRAFT or PAUSED → RUNNING. Needs at least two variants with a positive total weight.');
+lifecycle('pause', 'RUNNING → PAUSED: stops enrolling; existing assignments are kept.');
+lifecycle('complete', 'RUNNING or PAUSED → COMPLETED.');
+lifecycle('archive', 'DRAFT or COMPLETED → ARCHIVED.');
+
+builder.mutationFields((t) => ({
+  createExperiment: t.field({
+    type: ExperimentRef,
+    description: 'Creates a draft experiment with its variants.',
+    errors: { types: MANAGEMENT_ERRORS },
+    args: { input: t.arg({ type: CreateExperimentInput, required: true }) },
+    resolve: (_r, { input }, ctx) => service(ctx).create(input as never),
+  }),
+  updateExperiment: t.field({
+    type: ExperimentRef,
+    errors: { types: MANAGEMENT_ERRORS },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateExperimentInput, required: true }) },
+    resolve: (_r, { id, input }, ctx) =>
+      service(ctx).update(String(id), withoutNulls(input, ['description', 'hashSeed']) as never),
+  }),
+  deleteExperiment: t.field({
+    type: DeleteSuccessRef,
+    description: 'Deletes a DRAFT or ARCHIVED experiment with its variants, assignments and events.',
+    errors: { types: MANAGEMENT_ERRORS },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_r, { id }, ctx) => ({ deletedId: await service(ctx).delete(String(id)) }),
+  }),
+  addVariant: t.field({
+    type: VariantRef,
+    description: 'Adds a variant to a DRAFT experiment (later it would move users between buckets).',
+    errors: { types: MANAGEMENT_ERRORS },
+    args: {
+      experimentId: t.arg.id({ required: true }),
+      input: t.arg({ type: VariantInput, required: true }),
+    },
+    resolve: (_r, { experimentId, input }, ctx) =>
+      service(ctx).addVariant(String(experimentId), withoutNulls(input) as never),
+  }),
+  updateVariant: t.field({
+    type: VariantRef,
+    errors: { types: MANAGEMENT_ERRORS },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateVariantInput, required: true }) },
+    resolve: (_r, { id, input }, ctx) => service(ctx).updateVariant(String(id), withoutNulls(input) as never),
+  }),
+  removeVariant: t.field({
+    type: VariantRef,
+    description: 'Removes a variant of a DRAFT experiment; returns the removed variant.',
+    errors: { types: MANAGEMENT_ERRORS },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, { id }, ctx) => service(ctx).removeVariant(String(id)),
+  }),
+}));

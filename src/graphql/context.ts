@@ -1,0 +1,16 @@
+import type { Database } from '../db/client';
+import type { Actor } from '../experiments/service';
+import type { ConfigSource } from '../assignments/service';
+import type { Loaders } from './loaders';
+
+/** Everything a resolver may use; built per request by the HTTP layer. */
+export interface GraphQLContext {
+  db: Database;
+  loaders: Loaders;
+  actor: Actor;
+  requestId: string;
+  /** Where assignment reads experiment configuration (the in-process cache when enabled). */
+  configSource?: ConfigSource;
+  /** Invoked inside the transaction of every configuration change (cache invalidation). */
+  onExperimentChange?: (experimentId: string, tx: import('../db/client').Db) => Promise<void> | void;
+}

@@ -1,0 +1,116 @@
+/**
+ * Expected failures as schema types: every domain error class is an object type implementing the
+ * `Error` interface, so clients select `... on Error { code message }` and the specifics they need.
+ */
+import { GraphQLError } from 'graphql';
+import {
+  ConflictError,
+  DomainError,
+  InvalidTransitionError,
+  NotAssignedError,
+  NotFoundError,
+  ValidationError,
+  VariantMismatchError,
+  type FieldError,
+} from '../common/errors';
+import { builder } from './builder';
+
+export const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
+  description: 'An expected failure. `code` is stable and machine-readable; `message` is for people.',
+  fields: (t) => ({
+    message: t.exposeString('message', {
+      description: 'What went wrong, in a sentence a person can act on.',
+    }),
+    code: t.exposeString('code', {
+      description:
+        'Stable error code: VALIDATION_FAILED, NOT_FOUND, CONFLICT, INVALID_TRANSITION, NOT_ASSIGNED, VARIANT_MISMATCH.',
+    }),
+  }),
+});
+
+const FieldErrorType = builder.objectRef<FieldError>('FieldError').implement({
+  description: 'One invalid input field.',
+  fields: (t) => ({
+    path: t.exposeStringList('path', {
+      description: 'Path from the argument to the field, e.g. ["input", "variants", "1", "weight"].',
+    }),
+    message: t.exposeString('message', { description: 'Why the value was rejected.' }),
+  }),
+});
+
+builder.objectType(ValidationError, {
+  name: 'ValidationError',
+  description: 'The input was rejected; nothing was written. One entry per bad field.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof ValidationError,
+  fields: (t) => ({
+    fieldErrors: t.field({ type: [FieldErrorType], resolve: (e) => e.fieldErrors }),
+  }),
+});
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  description: 'The experiment or variant named in the input does not exist.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof NotFoundError,
+  fields: (t) => ({
+    entity: t.exposeString('entity', { description: 'What was looked for: Experiment or Variant.' }),
+    ref: t.exposeString('ref', { description: 'The id or key that was not found.' }),
+  }),
+});
+
+builder.objectType(ConflictError, {
+  name: 'ConflictError',
+  description: 'The change clashes with existing data, e.g. a duplicate experiment key or variant name.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof ConflictError,
+  fields: (t) => ({
+    field: t.exposeString('field', {
+      nullable: true,
+      description: 'The input field that clashes, when one does.',
+    }),
+  }),
+});
+
+builder.objectType(InvalidTransitionError, {
+  name: 'InvalidTransitionError',
+  description: 'The experiment is in a status that does not allow this operation.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof InvalidTransitionError,
+  fields: (t) => ({
+    from: t.exposeString('from', { description: 'The current status.' }),
+    to: t.exposeString('to', { description: 'The status (or operation) that was refused.' }),
+  }),
+});
+
+builder.objectType(NotAssignedError, {
+  name: 'NotAssignedError',
+  description: 'An event named no variant and the user has no assignment in the experiment.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof NotAssignedError,
+  fields: (t) => ({
+    experimentKey: t.exposeString('experimentKey'),
+    userId: t.exposeString('userId'),
+  }),
+});
+
+builder.objectType(VariantMismatchError, {
+  name: 'VariantMismatchError',
+  description:
+    'The event named a different variant from the user’s stored assignment. It was not recorded, which keeps users who saw several variants out of the numbers.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof VariantMismatchError,
+  fields: (t) => ({
+    assignedVariantId: t.exposeID('assignedVariantId'),
+    givenVariantId: t.exposeID('givenVariantId'),
+  }),
+});
+
+/** The error classes a mutation can return, per kind of mutation. */
+export const MANAGEMENT_ERRORS = [ValidationError, NotFoundError, ConflictError, InvalidTransitionError];
+export const EVENT_ERRORS = [ValidationError, NotFoundError, NotAssignedError, VariantMismatchError];
+
+/** Bad arguments to a query (which has no result union): a GraphQL error naming the argument. */
+export function badInput(argument: string, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argument } });
+}

@@ -1,0 +1,9 @@
+/** Imports every domain's GraphQL module (each registers its types) and builds the schema once. */
+import './errors';
+import '../experiments/graphql';
+import '../assignments/graphql';
+import '../events/graphql';
+import '../users/graphql';
+import { builder } from './builder';
+
+export const schema = builder.toSchema({ sortSchema: false });

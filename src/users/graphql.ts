@@ -1,0 +1,37 @@
+/** Media Gateway users, with the experiments they are in. */
+import { AssignmentRef, storedAssignment } from '../assignments/graphql';
+import { builder } from '../graphql/builder';
+import { badInput } from '../graphql/errors';
+import type { UserRow } from './repository';
+
+const UserRef = builder.objectRef<UserRow>('User').implement({
+  description: 'A Media Gateway user. Its id is the unit id used for assignment.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    username: t.exposeString('username'),
+    email: t.exposeString('email'),
+    createdAt: t.field({ type: 'DateTime', resolve: (u) => u.createdAt }),
+    assignments: t.field({
+      type: [AssignmentRef],
+      description: 'Stored assignments of this user, newest first.',
+      resolve: async (u, _a, ctx) => {
+        const rows = await ctx.loaders.assignmentsByUserId.load(u.id);
+        return Promise.all(rows.map((row) => storedAssignment(ctx, row)));
+      },
+    }),
+  }),
+});
+
+builder.queryField('user', (t) =>
+  t.field({
+    type: UserRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, { id }, ctx) => {
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(String(id))) {
+        throw badInput('id', 'id must be a UUID');
+      }
+      return ctx.loaders.userById.load(String(id));
+    },
+  }),
+);
