@@ -1,6 +1,6 @@
 /** SQL for assignments: the sticky record of which variant each unit got. */
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import { jsonParam, type Db } from '../db/client';
 import { experimentAssignments } from '../db/schema';
 
 export type AssignmentRow = typeof experimentAssignments.$inferSelect;
@@ -59,6 +59,6 @@ export async function getAssignmentsByPairs(
     .select()
     .from(experimentAssignments)
     .where(
-      sql`(${experimentAssignments.experimentId}, ${experimentAssignments.userId}) IN (SELECT * FROM unnest(${sql.param(pairs.map((p) => p.experimentId))}::uuid[], ${sql.param(pairs.map((p) => p.userId))}::text[]))`,
+      sql`(${experimentAssignments.experimentId}, ${experimentAssignments.userId}) IN (SELECT p.e, p.u FROM json_to_recordset(${jsonParam(pairs.map((p) => ({ e: p.experimentId, u: p.userId })))}) AS p(e uuid, u text))`,
     );
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { SQL } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { DatabaseConfig } from '../config';
 import * as schema from './schema';
@@ -110,4 +110,13 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/**
+ * A whole array (or list of records) as ONE bind parameter, decoded in SQL with json_array_elements_text
+ * or json_to_recordset. Drivers disagree on native array parameters; JSON text works the same on both,
+ * and keeps any batch far below the protocol's 65,534-parameter limit.
+ */
+export function jsonParam(value: unknown): SQL {
+  return sql`${JSON.stringify(value)}::json`;
 }

@@ -3,7 +3,7 @@
  * transaction) first and returns plain rows; validation and transitions belong to the service.
  */
 import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { queryRows, type Db } from '../db/client';
+import { jsonParam, queryRows, type Db } from '../db/client';
 import { auditLog, experimentAssignments, experiments, experimentVariants } from '../db/schema';
 import type { ExperimentStatus } from './lifecycle';
 
@@ -249,7 +249,7 @@ export async function getExperimentMetrics(
       SELECT e.id AS experiment_id, s.variant_id, s.variant_name, s.exposures::float8 AS exposures,
              s.unique_users::float8 AS unique_users, s.conversions::float8 AS conversions,
              s.conversion_rate, s.avg_metric_value
-        FROM unnest(${sql.param([...experimentIds])}::uuid[]) AS e(id)
+        FROM (SELECT value::uuid AS id FROM json_array_elements_text(${jsonParam(experimentIds)})) AS e
        CROSS JOIN LATERAL get_experiment_summary(e.id) AS s`,
   );
   return rows.map((r) => ({

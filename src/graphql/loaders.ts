@@ -6,7 +6,7 @@ import DataLoader from 'dataloader';
 import { sql } from 'drizzle-orm';
 import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentRow } from '../assignments/repository';
-import { queryRows, type Db } from '../db/client';
+import { jsonParam, queryRows, type Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from '../experiments/repository';
 import * as usersRepo from '../users/repository';
@@ -68,7 +68,7 @@ export function createLoaders(db: Db) {
             SELECT a.id, a.actor, a.action, a.entity_type, a.entity_id, a.details, a.created_at,
                    row_number() OVER (PARTITION BY a.entity_id ORDER BY a.created_at DESC, a.id DESC) AS rn
               FROM audit_log a
-             WHERE a.entity_id = ANY(${sql.param(parsed.map((p) => p.id))}::uuid[])
+             WHERE a.entity_id IN (SELECT value::uuid FROM json_array_elements_text(${jsonParam(parsed.map((p) => p.id))}))
           ) ranked WHERE rn <= ${max} ORDER BY entity_id, rn`,
       );
       const audit: AuditRow[] = rows.map((r) => ({
