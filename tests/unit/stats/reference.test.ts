@@ -56,8 +56,8 @@ describe('reference vectors: frequentist', () => {
 });
 
 describe('reference vectors: sequential', () => {
-  it.each(reference.sequential.map((c: any) => [c.case, c]))('%s', (name, testCase: any) => {
-    const tuning = Number(/N\* = (\d+)/.exec(name as string)![1]);
+  it.each(reference.sequential.map((c: any) => [c.case, c]))('%s', (_name, testCase: any) => {
+    const tuning = Number(/N\* = (\d+)/.exec(testCase.case)![1]);
     const result = run(testCase, 'SEQUENTIAL', tuning);
     expectClose(result.relativeEffect!.lower, testCase.expected.ci[0]);
     expectClose(result.relativeEffect!.upper, testCase.expected.ci[1]);
@@ -108,11 +108,11 @@ describe('reference vectors: sample ratio mismatch', () => {
 describe('reference vectors: multiple comparisons', () => {
   it('Holm-Bonferroni', () => {
     const { p_values, adjusted } = reference.multiple_comparisons.holm;
-    holm(p_values as number[]).forEach((p, i) => expectClose(p, adjusted[i]));
+    for (const [i, p] of holm(p_values as number[]).entries()) expectClose(p, adjusted[i]);
   });
 
   it('Benjamini-Hochberg', () => {
     const { p_values, adjusted } = reference.multiple_comparisons.benjamini_hochberg;
-    benjaminiHochberg(p_values as number[]).forEach((p, i) => expectClose(p, adjusted[i]));
+    for (const [i, p] of benjaminiHochberg(p_values as number[]).entries()) expectClose(p, adjusted[i]);
   });
 });
