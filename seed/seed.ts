@@ -4,6 +4,7 @@
  */
 import { pickVariant } from '../src/assignments/service';
 import type { Database } from '../src/db/client';
+import { rebuildStats } from '../src/events/stats-repository';
 import * as t from '../src/db/schema';
 import {
   at,
@@ -159,6 +160,11 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
       report.exposures += exposures.length;
       report.conversions += conversions.length;
     }
+    // Events went in as raw rows: fold them into the maintained aggregates.
+    await rebuildStats(
+      tx,
+      experiments.map((e) => e.id),
+    );
     return report;
   });
 }

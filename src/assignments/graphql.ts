@@ -36,7 +36,7 @@ AssignmentRef.implement({
       description: 'Null when the key is unknown.',
       resolve: (a) => a.experiment,
     }),
-    experimentKey: t.exposeString('experimentKey'),
+    experimentKey: t.exposeString('experimentKey', { description: 'The key that was asked for.' }),
     variant: t.field({
       type: VariantRef,
       nullable: true,
@@ -44,8 +44,14 @@ AssignmentRef.implement({
       resolve: (a) => a.variant,
     }),
     userId: t.exposeString('userId', { description: 'The unit id: a user UUID, a device id, …' }),
-    enrolled: t.exposeBoolean('enrolled'),
-    reason: t.field({ type: AssignmentReasonEnum, resolve: (a) => a.reason }),
+    enrolled: t.exposeBoolean('enrolled', {
+      description: 'True when the user is in a variant; false means show the default experience.',
+    }),
+    reason: t.field({
+      type: AssignmentReasonEnum,
+      description: 'Why the user got this answer; only ASSIGNED and EXISTING come with a variant.',
+      resolve: (a) => a.reason,
+    }),
     assignedAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -78,7 +84,10 @@ builder.queryField('assignment', (t) =>
     nullable: true,
     description:
       'The stored assignment of a user, or null. Read-only: never assigns (use the assignVariant mutation).',
-    args: { experimentKey: t.arg.string({ required: true }), userId: t.arg.string({ required: true }) },
+    args: {
+      experimentKey: t.arg.string({ required: true, description: 'The experiment’s key.' }),
+      userId: t.arg.string({ required: true, description: 'The unit id, 1..256 characters.' }),
+    },
     resolve: async (_r, { experimentKey, userId }, ctx) => {
       if (userId.length < 1 || userId.length > 256)
         throw badInput('userId', 'userId must be 1..256 characters');
@@ -96,7 +105,16 @@ builder.mutationField('assignVariant', (t) =>
     description:
       'Assigns a user deterministically (GrowthBook-compatible hashing) and stores it; later calls return the same variant. Only RUNNING experiments enroll.',
     errors: { types: [ValidationError] },
-    args: { experimentKey: t.arg.string({ required: true }), userId: t.arg.string({ required: true }) },
+    args: {
+      experimentKey: t.arg.string({
+        required: true,
+        description: 'The experiment’s key; an unknown key answers reason NOT_FOUND, not an error.',
+      }),
+      userId: t.arg.string({
+        required: true,
+        description: 'The unit id, 1..256 characters: a user UUID, a device id, …',
+      }),
+    },
     resolve: (_r, { experimentKey, userId }, ctx) =>
       assignVariant(ctx.db, experimentKey, userId, ctx.configSource),
   }),

@@ -62,3 +62,16 @@ export async function getAssignmentsByPairs(
       sql`(${experimentAssignments.experimentId}, ${experimentAssignments.userId}) IN (SELECT p.e, p.u FROM json_to_recordset(${jsonParam(pairs.map((p) => ({ e: p.experimentId, u: p.userId })))}) AS p(e uuid, u text))`,
     );
 }
+
+/** Inserts many assignments, skipping pairs already assigned; returns the rows this call inserted. */
+export async function recordAssignments(
+  db: Db,
+  rows: readonly { experimentId: string; userId: string; variantId: string }[],
+): Promise<AssignmentRow[]> {
+  if (rows.length === 0) return [];
+  return db
+    .insert(experimentAssignments)
+    .values([...rows])
+    .onConflictDoNothing({ target: [experimentAssignments.experimentId, experimentAssignments.userId] })
+    .returning();
+}

@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   boolean,
   check,
   doublePrecision,
@@ -128,6 +129,55 @@ export const experimentConversions = pgTable(
     index('experiment_conversions_experiment_variant_idx').on(t.experimentId, t.variantId),
     index('experiment_conversions_experiment_metric_idx').on(t.experimentId, t.metricName),
     index('experiment_conversions_experiment_user_idx').on(t.experimentId, t.userId),
+  ],
+);
+
+/**
+ * Per-unit running totals, maintained in the same transaction as the events (see src/events/ingest-sql.ts).
+ * metric_name `exposure` counts exposures; `$any` sums every conversion (for conversion rate and totals).
+ */
+export const experimentUserMetrics = pgTable(
+  'experiment_user_metrics',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    metricName: text('metric_name').notNull(),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    events: bigint('events', { mode: 'number' }).notNull().default(0),
+    total: doublePrecision('total').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.userId, t.metricName] })],
+);
+
+/**
+ * Per-variant sufficient statistics over units, so results cost O(variants × metrics), not O(events).
+ * `units/sum/sum_squares` cover every unit with the metric; `exposed_*` only units that were exposed.
+ */
+export const experimentVariantStats = pgTable(
+  'experiment_variant_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    metricName: text('metric_name').notNull(),
+    events: bigint('events', { mode: 'number' }).notNull().default(0),
+    units: bigint('units', { mode: 'number' }).notNull().default(0),
+    sum: doublePrecision('sum').notNull().default(0),
+    sumSquares: doublePrecision('sum_squares').notNull().default(0),
+    exposedUnits: bigint('exposed_units', { mode: 'number' }).notNull().default(0),
+    exposedSum: doublePrecision('exposed_sum').notNull().default(0),
+    exposedSumSquares: doublePrecision('exposed_sum_squares').notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.variantId, t.metricName] }),
+    index('experiment_variant_stats_experiment_metric_idx').on(t.experimentId, t.metricName),
   ],
 );
 

@@ -1,7 +1,17 @@
 /** Event recording mutations: exposures, conversions and the seed system's recordMetric. */
 import { builder } from '../graphql/builder';
-import { EVENT_ERRORS } from '../graphql/errors';
-import { recordConversion, recordExposure, recordMetric, type RecordEventResult } from './service';
+import { EVENT_ERRORS, FieldErrorType } from '../graphql/errors';
+import { LIMITS } from '../config';
+import { ValidationError } from '../common/errors';
+import {
+  EVENT_KINDS,
+  recordConversion,
+  recordEvents,
+  recordExposure,
+  recordMetric,
+  type RecordEventResult,
+  type RecordEventsResult,
+} from './service';
 
 const RecordEventSuccessRef = builder.objectRef<RecordEventResult>('RecordEventSuccess').implement({
   description: 'The event is stored (or was already: `duplicate`). Retrying with the same eventId is safe.',
@@ -10,7 +20,7 @@ const RecordEventSuccessRef = builder.objectRef<RecordEventResult>('RecordEventS
     duplicate: t.exposeBoolean('duplicate', {
       description: 'True when this eventId had been recorded before; nothing changed.',
     }),
-    experimentId: t.exposeID('experimentId'),
+    experimentId: t.exposeID('experimentId', { description: 'The experiment the event counts for.' }),
     variantId: t.exposeID('variantId', { description: 'The variant the event counts for.' }),
   }),
 });
@@ -30,7 +40,7 @@ const eventFields = (t: any) => ({
 const RecordExposureInput = builder.inputType('RecordExposureInput', {
   description: 'The user saw the variant.',
   fields: (t) => ({
-    experimentKey: t.string({ required: true }),
+    experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
     ...eventFields(t),
   }),
 });
@@ -38,8 +48,11 @@ const RecordExposureInput = builder.inputType('RecordExposureInput', {
 const RecordConversionInput = builder.inputType('RecordConversionInput', {
   description: 'The user did something worth measuring.',
   fields: (t) => ({
-    experimentKey: t.string({ required: true }),
-    metricName: t.string({ required: true, description: 'Slug, e.g. `conversion`, `watch_minutes`.' }),
+    experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
+    metricName: t.string({
+      required: true,
+      description: 'Slug, e.g. `conversion`, `watch_minutes`. `exposure` is reserved for recordExposure.',
+    }),
     value: t.float({ required: false, description: 'Finite number (default 1).' }),
     ...eventFields(t),
   }),
@@ -49,9 +62,12 @@ const RecordMetricInput = builder.inputType('RecordMetricInput', {
   description:
     'The seed system’s signature: metricName `exposure` records an exposure, anything else a conversion.',
   fields: (t) => ({
-    experimentId: t.id({ required: true }),
-    metricName: t.string({ required: true }),
-    value: t.float({ required: false }),
+    experimentId: t.id({ required: true, description: 'The experiment’s UUID (not its key).' }),
+    metricName: t.string({
+      required: true,
+      description: 'Slug; `exposure` records an exposure, any other name a conversion of that metric.',
+    }),
+    value: t.float({ required: false, description: 'Finite number (default 1); ignored for exposures.' }),
     ...eventFields(t),
   }),
 });
@@ -62,20 +78,94 @@ const clean = (input: Record<string, unknown>) =>
 builder.mutationFields((t) => ({
   recordExposure: t.field({
     type: RecordEventSuccessRef,
+    description:
+      'Records that a user saw their variant. Exposed users are the denominator of conversionRate, and only their conversions count toward it.',
     errors: { types: EVENT_ERRORS },
-    args: { input: t.arg({ type: RecordExposureInput, required: true }) },
+    args: { input: t.arg({ type: RecordExposureInput, required: true, description: 'The exposure.' }) },
     resolve: (_r, { input }, ctx) => recordExposure(ctx.db, clean(input)),
   }),
   recordConversion: t.field({
     type: RecordEventSuccessRef,
+    description:
+      'Records a metric event (a conversion, watch minutes, …) for the user’s variant. Conversions of users never exposed are stored but do not raise conversionRate.',
     errors: { types: EVENT_ERRORS },
-    args: { input: t.arg({ type: RecordConversionInput, required: true }) },
+    args: {
+      input: t.arg({ type: RecordConversionInput, required: true, description: 'The conversion.' }),
+    },
     resolve: (_r, { input }, ctx) => recordConversion(ctx.db, clean(input)),
   }),
   recordMetric: t.field({
     type: RecordEventSuccessRef,
+    description:
+      'The seed system’s call, kept for existing clients: like recordExposure or recordConversion, chosen by metricName.',
     errors: { types: EVENT_ERRORS },
-    args: { input: t.arg({ type: RecordMetricInput, required: true }) },
+    args: { input: t.arg({ type: RecordMetricInput, required: true, description: 'The event.' }) },
     resolve: (_r, { input }, ctx) => recordMetric(ctx.db, clean(input)),
   }),
 }));
+
+const EventKindEnum = builder.enumType('EventKind', {
+  description:
+    'EXPOSURE: the user saw the variant. CONVERSION: the user did something measured by metricName.',
+  values: EVENT_KINDS,
+});
+
+const EventInput = builder.inputType('EventInput', {
+  description: 'One event of a batch. eventId is required here: it makes retrying a whole batch safe.',
+  fields: (t) => ({
+    kind: t.field({ type: EventKindEnum, required: true }),
+    experimentKey: t.string({ required: true }),
+    metricName: t.string({ required: false, description: 'Required for CONVERSION; ignored for EXPOSURE.' }),
+    value: t.float({ required: false, description: 'CONVERSION value (default 1); finite.' }),
+    ...eventFields(t),
+    eventId: t.id({
+      required: true,
+      description: 'Client-generated UUID; a replay is reported as a duplicate.',
+    }),
+  }),
+});
+
+const RejectedEventRef = builder
+  .objectRef<RecordEventsResult['rejected'][number]>('RejectedEvent')
+  .implement({
+    description:
+      'An event of the batch that was not written, with the same codes as the single-event mutations.',
+    fields: (t) => ({
+      index: t.exposeInt('index', { description: 'Position of the event in the submitted list (0-based).' }),
+      code: t.exposeString('code', {
+        description: 'VALIDATION_FAILED, NOT_FOUND, NOT_ASSIGNED or VARIANT_MISMATCH.',
+      }),
+      message: t.exposeString('message'),
+      fieldErrors: t.field({
+        type: [FieldErrorType],
+        description: 'For VALIDATION_FAILED: the bad fields, paths starting at ["events", index].',
+        resolve: (r) => (r.error instanceof ValidationError ? r.error.fieldErrors : []),
+      }),
+    }),
+  });
+
+const RecordEventsResultRef = builder.objectRef<RecordEventsResult>('RecordEventsResult').implement({
+  description:
+    'Outcome of a batch. accepted + duplicates + rejected = events sent. Replaying a batch reports every event as a duplicate and changes no number.',
+  fields: (t) => ({
+    accepted: t.exposeInt('accepted', { description: 'Events written now.' }),
+    duplicates: t.exposeInt('duplicates', {
+      description: 'Events whose eventId was already recorded; nothing changed.',
+    }),
+    rejected: t.field({ type: [RejectedEventRef], resolve: (r) => r.rejected }),
+  }),
+});
+
+builder.mutationField('recordEvents', (t) =>
+  t.field({
+    type: RecordEventsResultRef,
+    description: `Records up to ${LIMITS.maxBatchSize} exposures and conversions in one call. Valid events are written even when others are rejected.`,
+    errors: { types: [ValidationError] },
+    args: { events: t.arg({ type: [EventInput], required: true }) },
+    resolve: (_r, { events }, ctx) =>
+      recordEvents(
+        ctx.db,
+        events.map((e) => clean(e as never)),
+      ),
+  }),
+);

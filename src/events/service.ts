@@ -1,61 +1,93 @@
 /**
- * Recording exposures and conversions. An event names the experiment and the unit; its variant is the
- * unit's stored assignment. A client that evaluated locally (GrowthBook SDK) may pass the variant: with
- * no stored assignment the event also records it, and a different stored assignment rejects the event,
- * which keeps units exposed to several variants out of the numbers.
+ * Recording exposures and conversions, one at a time or in batches, through one pipeline.
+ *
+ * An event names the experiment and the unit; its variant is the unit's stored assignment. A client that
+ * evaluated locally (GrowthBook SDK) may pass the variant: with no stored assignment the event also
+ * records it, and a different stored assignment rejects the event, which keeps units exposed to several
+ * variants out of the numbers. Event ids make retries idempotent.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import * as assignmentsRepo from '../assignments/repository';
 import { LIMITS } from '../config';
-import { NotAssignedError, NotFoundError, ValidationError, VariantMismatchError } from '../common/errors';
+import {
+  type DomainError,
+  NotAssignedError,
+  NotFoundError,
+  ValidationError,
+  VariantMismatchError,
+} from '../common/errors';
 import { finiteNumber, jsonObject, parse, slug, userId, uuid } from '../common/validation';
 import type { Database, Db } from '../db/client';
-import * as assignmentsRepo from '../assignments/repository';
 import * as experimentsRepo from '../experiments/repository';
-import type { ExperimentRow } from '../experiments/repository';
-import * as repo from './repository';
+import type { ExperimentRow, VariantRow } from '../experiments/repository';
+import { type EventRow, insertEventsAndAggregate, lockExperimentsForIngest } from './repository';
+import { EXPOSURE_METRIC } from './stats-repository';
 
-/** The metric name under which exposures appear in views, summaries and recordMetric. */
-export const EXPOSURE_METRIC = 'exposure';
+export { EXPOSURE_METRIC };
+
+export const EVENT_KINDS = ['EXPOSURE', 'CONVERSION'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+const occurredAt = z
+  .date({ error: 'occurredAt must be an ISO 8601 date-time' })
+  .refine((d) => !Number.isNaN(d.getTime()), 'occurredAt must be a valid date-time')
+  .refine(
+    (d) => d.getTime() <= Date.now() + 24 * 3600 * 1000,
+    'occurredAt must not be more than a day in the future',
+  )
+  .nullish();
+const metadata = jsonObject('metadata', LIMITS.metadataMaxBytes).nullish();
+const experimentKey = z
+  .string()
+  .min(1, 'experimentKey must not be empty')
+  .max(256, 'experimentKey is too long');
+const conversionMetric = slug('metricName').refine((v) => v !== EXPOSURE_METRIC, {
+  message: `metricName "${EXPOSURE_METRIC}" is reserved: record exposures with kind EXPOSURE / recordExposure`,
+});
+const value = finiteNumber('value');
 
 const common = {
   userId,
   variantId: uuid('variantId').nullish(),
   eventId: uuid('eventId').nullish(),
-  occurredAt: z
-    .date({ error: 'occurredAt must be an ISO 8601 date-time' })
-    .refine((d) => !Number.isNaN(d.getTime()), 'occurredAt must be a valid date-time')
-    .refine(
-      (d) => d.getTime() <= Date.now() + 24 * 3600 * 1000,
-      'occurredAt must not be more than a day in the future',
-    )
-    .nullish(),
-  metadata: jsonObject('metadata', LIMITS.metadataMaxBytes).nullish(),
+  occurredAt,
+  metadata,
 };
-const metricName = slug('metricName').refine((v) => v !== EXPOSURE_METRIC, {
-  message: `metricName "${EXPOSURE_METRIC}" is reserved: record exposures with recordExposure`,
-});
-const value = finiteNumber('value');
-
-const exposureInput = z.object({
-  experimentKey: z.string().min(1, 'experimentKey must not be empty').max(256),
-  ...common,
-});
-const conversionInput = exposureInput.extend({ metricName, value: value.nullish() });
+const exposureInput = z.object({ experimentKey, ...common });
+const conversionInput = exposureInput.extend({ metricName: conversionMetric, value: value.nullish() });
 const metricInput = z.object({
   experimentId: uuid('experimentId'),
-  variantId: uuid('variantId').nullish(),
-  userId,
   metricName: slug('metricName'),
   value: value.nullish(),
-  eventId: uuid('eventId').nullish(),
-  occurredAt: common.occurredAt,
-  metadata: common.metadata,
+  ...common,
 });
+const batchEvent = z
+  .object({
+    kind: z.enum(EVENT_KINDS, { error: 'kind must be EXPOSURE or CONVERSION' }),
+    experimentKey,
+    ...common,
+    eventId: uuid('eventId'),
+    metricName: z.string().nullish(),
+    value: value.nullish(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.kind !== 'CONVERSION') return;
+    const check = conversionMetric.safeParse(e.metricName ?? undefined);
+    if (!check.success) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metricName'],
+        message:
+          e.metricName == null ? 'metricName is required for a CONVERSION' : check.error.issues[0].message,
+      });
+    }
+  });
 
 export type ExposureInput = z.input<typeof exposureInput>;
 export type ConversionInput = z.input<typeof conversionInput>;
 export type MetricInput = z.input<typeof metricInput>;
+export type BatchEventInput = z.input<typeof batchEvent>;
 
 export interface RecordEventResult {
   eventId: string;
@@ -64,97 +96,282 @@ export interface RecordEventResult {
   variantId: string;
 }
 
-interface ResolvedEvent {
-  experiment: ExperimentRow;
+/** An event that passed validation, before its variant is resolved. */
+interface Candidate {
+  index: number;
+  kind: 'exposure' | 'conversion';
+  experimentRef: { key: string } | { id: string };
   userId: string;
-  variantId?: string | null;
-  eventId?: string | null;
-  occurredAt?: Date | null;
-  metadata?: Record<string, unknown> | null;
+  variantId: string | null;
+  eventId: string;
+  occurredAt: Date;
+  metadata: Record<string, unknown>;
+  metricName: string | null;
+  value: number | null;
 }
 
-/** The variant an event counts for, recording the assignment when a locally-evaluating client names it. */
-async function resolveVariant(tx: Db, event: ResolvedEvent): Promise<string> {
-  const { experiment, userId, variantId } = event;
-  const existing = await assignmentsRepo.getAssignment(tx, experiment.id, userId);
-  if (existing) {
-    if (variantId && variantId !== existing.variantId)
-      throw new VariantMismatchError(existing.variantId, variantId);
-    return existing.variantId;
-  }
-  if (!variantId) throw new NotAssignedError(experiment.key, userId);
-  const [variant] = await experimentsRepo.getVariantsByIds(tx, [variantId]);
-  if (!variant || variant.experimentId !== experiment.id) {
-    throw ValidationError.field(
-      ['input', 'variantId'],
-      `variant ${variantId} does not belong to experiment ${experiment.key}`,
-    );
-  }
-  if (experiment.status !== 'running') {
-    throw ValidationError.field(
-      ['input', 'experimentKey'],
-      `experiment ${experiment.key} is ${experiment.status}: only a running experiment enrolls new users`,
-    );
-  }
-  const { assignment } = await assignmentsRepo.recordAssignment(tx, {
-    experimentId: experiment.id,
-    userId,
-    variantId,
-  });
-  // Lost a race against another first event with a different variant: same rule as a stored one.
-  if (assignment.variantId !== variantId) throw new VariantMismatchError(assignment.variantId, variantId);
-  return variantId;
-}
+export type EventOutcome =
+  | { index: number; status: 'accepted' | 'duplicate'; result: RecordEventResult }
+  | { index: number; status: 'rejected'; error: DomainError };
 
-async function record(
+/**
+ * Resolves, validates and writes events. Rejected events (bad input, unknown experiment, unassigned
+ * unit, variant mismatch) are reported by index and write nothing; the rest are written in one
+ * transaction with a bounded number of statements, whatever the batch size.
+ */
+async function ingest(
   db: Database,
-  event: ResolvedEvent,
-  kind: 'exposure' | 'conversion',
-  extra: { metricName?: string; value?: number } = {},
-): Promise<RecordEventResult> {
-  return db.transaction(async (tx) => {
-    const variantId = await resolveVariant(tx, event);
-    const eventId = event.eventId ?? randomUUID();
-    const { duplicate } = await repo.insertEvent(tx, kind, {
-      experimentId: event.experiment.id,
-      variantId,
-      userId: event.userId,
-      eventId,
-      occurredAt: event.occurredAt ?? new Date(),
-      metadata: event.metadata ?? {},
-      ...(kind === 'conversion' ? { metricName: extra.metricName!, value: extra.value ?? 1 } : {}),
+  candidates: Candidate[],
+  rejected: EventOutcome[],
+): Promise<EventOutcome[]> {
+  const outcomes: EventOutcome[] = [...rejected];
+  const reject = (c: Candidate, error: DomainError) =>
+    outcomes.push({ index: c.index, status: 'rejected', error });
+
+  // Experiments by key and by id: at most two statements.
+  const keys = [
+    ...new Set(candidates.flatMap((c) => ('key' in c.experimentRef ? [c.experimentRef.key] : []))),
+  ];
+  const ids = [...new Set(candidates.flatMap((c) => ('id' in c.experimentRef ? [c.experimentRef.id] : [])))];
+  const experiments = [
+    ...(await experimentsRepo.getExperimentsByKeys(db, keys)),
+    ...(await experimentsRepo.getExperimentsByIds(db, ids)),
+  ];
+  const byKey = new Map(experiments.map((e) => [e.key, e]));
+  const byId = new Map(experiments.map((e) => [e.id, e]));
+  const located: { c: Candidate; experiment: ExperimentRow }[] = [];
+  for (const c of candidates) {
+    const experiment =
+      'key' in c.experimentRef ? byKey.get(c.experimentRef.key) : byId.get(c.experimentRef.id);
+    if (!experiment)
+      reject(
+        c,
+        new NotFoundError('Experiment', 'key' in c.experimentRef ? c.experimentRef.key : c.experimentRef.id),
+      );
+    else located.push({ c, experiment });
+  }
+
+  // Stored assignments of every (experiment, unit) pair: one statement.
+  const pairKey = (experimentId: string, user: string) => `${experimentId}\u0000${user}`;
+  const stored = new Map(
+    (
+      await assignmentsRepo.getAssignmentsByPairs(
+        db,
+        located.map(({ c, experiment }) => ({ experimentId: experiment.id, userId: c.userId })),
+      )
+    ).map((a) => [pairKey(a.experimentId, a.userId), a.variantId]),
+  );
+  const needVariants = [
+    ...new Set(
+      located
+        .filter(({ c, experiment }) => c.variantId && !stored.has(pairKey(experiment.id, c.userId)))
+        .map((l) => l.experiment.id),
+    ),
+  ];
+  const variants = new Map<string, VariantRow>(
+    (await experimentsRepo.getVariantsByExperimentIds(db, needVariants)).map((v) => [v.id, v]),
+  );
+
+  const ready: { c: Candidate; experiment: ExperimentRow; variantId: string; enrolls: boolean }[] = [];
+  const pending = new Map<string, string>(); // assignments this batch creates
+  for (const { c, experiment } of located) {
+    const key = pairKey(experiment.id, c.userId);
+    const assigned = stored.get(key) ?? pending.get(key);
+    if (assigned) {
+      if (c.variantId && c.variantId !== assigned) reject(c, new VariantMismatchError(assigned, c.variantId));
+      else ready.push({ c, experiment, variantId: assigned, enrolls: !stored.has(key) });
+      continue;
+    }
+    if (!c.variantId) {
+      reject(c, new NotAssignedError(experiment.key, c.userId));
+      continue;
+    }
+    const variant = variants.get(c.variantId);
+    if (!variant || variant.experimentId !== experiment.id) {
+      reject(
+        c,
+        ValidationError.field(
+          fieldPath(c, 'variantId'),
+          `variant ${c.variantId} does not belong to experiment ${experiment.key}`,
+        ),
+      );
+      continue;
+    }
+    if (experiment.status !== 'running') {
+      reject(
+        c,
+        ValidationError.field(
+          fieldPath(c, 'experimentKey'),
+          `experiment ${experiment.key} is ${experiment.status}: only a running experiment enrolls new users`,
+        ),
+      );
+      continue;
+    }
+    pending.set(key, c.variantId);
+    ready.push({ c, experiment, variantId: c.variantId, enrolls: true });
+  }
+  if (ready.length === 0) return outcomes.sort((a, b) => a.index - b.index);
+
+  await db.transaction(async (tx) => {
+    const winners = await recordPendingAssignments(tx, pending);
+    const writable = ready.filter(({ c, experiment, variantId, enrolls }) => {
+      if (!enrolls) return true;
+      const winner = winners.get(pairKey(experiment.id, c.userId));
+      if (winner && winner !== variantId) {
+        // Another request enrolled this unit in a different variant first.
+        reject(c, new VariantMismatchError(winner, variantId));
+        return false;
+      }
+      return true;
     });
-    return { eventId, duplicate, experimentId: event.experiment.id, variantId };
+    await lockExperimentsForIngest(
+      tx,
+      writable.map((w) => w.experiment.id),
+    );
+    const rows: EventRow[] = writable.map(({ c, experiment, variantId }) => ({
+      kind: c.kind,
+      eventId: c.eventId,
+      experimentId: experiment.id,
+      variantId,
+      userId: c.userId,
+      metricName: c.metricName,
+      value: c.value,
+      occurredAt: c.occurredAt.toISOString(),
+      metadata: c.metadata,
+    }));
+    const inserted = await insertEventsAndAggregate(tx, rows);
+    const seen = new Set<string>();
+    for (const { c, experiment, variantId } of writable) {
+      // The same event id twice in one batch: the first is the event, the rest are retries.
+      const fresh = inserted.has(c.eventId) && !seen.has(c.eventId);
+      seen.add(c.eventId);
+      outcomes.push({
+        index: c.index,
+        status: fresh ? 'accepted' : 'duplicate',
+        result: { eventId: c.eventId, duplicate: !fresh, experimentId: experiment.id, variantId },
+      });
+    }
   });
+  return outcomes.sort((a, b) => a.index - b.index);
 }
 
-async function experimentByKey(db: Db, key: string): Promise<ExperimentRow> {
-  const experiment = await experimentsRepo.getExperiment(db, { key });
-  if (!experiment) throw new NotFoundError('Experiment', key);
-  return experiment;
+/** Inserts the batch's new assignments; returns the stored variant of every pair (ours or a racer's). */
+async function recordPendingAssignments(tx: Db, pending: Map<string, string>): Promise<Map<string, string>> {
+  const winners = new Map<string, string>();
+  if (pending.size === 0) return winners;
+  const pairs = [...pending].map(([key, variantId]) => {
+    const [experimentId, userId] = key.split('\u0000');
+    return { experimentId, userId, variantId };
+  });
+  const inserted = await assignmentsRepo.recordAssignments(tx, pairs);
+  for (const a of inserted) winners.set(`${a.experimentId}\u0000${a.userId}`, a.variantId);
+  const lost = pairs.filter((p) => !winners.has(`${p.experimentId}\u0000${p.userId}`));
+  for (const a of await assignmentsRepo.getAssignmentsByPairs(tx, lost)) {
+    winners.set(`${a.experimentId}\u0000${a.userId}`, a.variantId);
+  }
+  return winners;
+}
+
+/** Where a field lives in the caller's input: `input.x` for single events, `events.i.x` for batches. */
+function fieldPath(c: Candidate, field: string): string[] {
+  return c.index < 0 ? ['input', field] : ['events', String(c.index), field];
+}
+
+function candidate(
+  index: number,
+  kind: 'exposure' | 'conversion',
+  experimentRef: Candidate['experimentRef'],
+  input: {
+    userId: string;
+    variantId?: string | null;
+    eventId?: string | null;
+    occurredAt?: Date | null;
+    metadata?: Record<string, unknown> | null;
+    metricName?: string | null;
+    value?: number | null;
+  },
+): Candidate {
+  return {
+    index,
+    kind,
+    experimentRef,
+    userId: input.userId,
+    variantId: input.variantId ?? null,
+    eventId: input.eventId ?? randomUUID(),
+    occurredAt: input.occurredAt ?? new Date(),
+    metadata: input.metadata ?? {},
+    metricName: kind === 'conversion' ? (input.metricName ?? null) : null,
+    value: kind === 'conversion' ? (input.value ?? 1) : null,
+  };
+}
+
+async function single(db: Database, c: Candidate): Promise<RecordEventResult> {
+  const [outcome] = await ingest(db, [c], []);
+  if (outcome.status === 'rejected') throw outcome.error;
+  return outcome.result;
 }
 
 export async function recordExposure(db: Database, raw: ExposureInput): Promise<RecordEventResult> {
   const input = parse(exposureInput, raw, ['input']);
-  return record(db, { ...input, experiment: await experimentByKey(db, input.experimentKey) }, 'exposure');
+  return single(db, candidate(-1, 'exposure', { key: input.experimentKey }, input));
 }
 
 export async function recordConversion(db: Database, raw: ConversionInput): Promise<RecordEventResult> {
   const input = parse(conversionInput, raw, ['input']);
-  return record(db, { ...input, experiment: await experimentByKey(db, input.experimentKey) }, 'conversion', {
-    metricName: input.metricName,
-    value: input.value ?? 1,
-  });
+  return single(db, candidate(-1, 'conversion', { key: input.experimentKey }, input));
 }
 
 /** The seed system's signature: `exposure` goes to exposures, any other metric to conversions. */
 export async function recordMetric(db: Database, raw: MetricInput): Promise<RecordEventResult> {
   const input = parse(metricInput, raw, ['input']);
-  const experiment = await experimentsRepo.getExperiment(db, { id: input.experimentId });
-  if (!experiment) throw new NotFoundError('Experiment', input.experimentId);
-  if (input.metricName === EXPOSURE_METRIC) return record(db, { ...input, experiment }, 'exposure');
-  return record(db, { ...input, experiment }, 'conversion', {
-    metricName: input.metricName,
-    value: input.value ?? 1,
+  const kind = input.metricName === EXPOSURE_METRIC ? 'exposure' : 'conversion';
+  return single(db, candidate(-1, kind, { id: input.experimentId }, input));
+}
+
+export interface RecordEventsResult {
+  accepted: number;
+  duplicates: number;
+  rejected: { index: number; code: string; message: string; error: DomainError }[];
+  outcomes: EventOutcome[];
+}
+
+/** A batch of up to LIMITS.maxBatchSize events; each is accepted, a duplicate, or rejected by index. */
+export async function recordEvents(db: Database, events: readonly unknown[]): Promise<RecordEventsResult> {
+  if (!Array.isArray(events)) throw ValidationError.field(['events'], 'events must be a list');
+  if (events.length > LIMITS.maxBatchSize) {
+    throw ValidationError.field(
+      ['events'],
+      `at most ${LIMITS.maxBatchSize} events per call (got ${events.length})`,
+    );
+  }
+  const rejected: EventOutcome[] = [];
+  const candidates: Candidate[] = [];
+  events.forEach((raw, index) => {
+    const result = batchEvent.safeParse(raw);
+    if (!result.success) {
+      const error = new ValidationError(
+        result.error.issues.map((i) => ({
+          path: ['events', String(index), ...i.path.map(String)],
+          message: i.message,
+        })),
+      );
+      rejected.push({ index, status: 'rejected', error });
+      return;
+    }
+    const e = result.data;
+    candidates.push(
+      candidate(index, e.kind === 'EXPOSURE' ? 'exposure' : 'conversion', { key: e.experimentKey }, e),
+    );
   });
+  const outcomes = candidates.length ? await ingest(db, candidates, rejected) : rejected;
+  return {
+    accepted: outcomes.filter((o) => o.status === 'accepted').length,
+    duplicates: outcomes.filter((o) => o.status === 'duplicate').length,
+    rejected: outcomes.flatMap((o) =>
+      o.status === 'rejected'
+        ? [{ index: o.index, code: o.error.code, message: o.error.message, error: o.error }]
+        : [],
+    ),
+    outcomes,
+  };
 }

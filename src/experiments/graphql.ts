@@ -3,7 +3,7 @@ import { LIMITS } from '../config';
 
 import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from './repository';
 import * as repo from './repository';
-import { EXPERIMENT_STATUSES, type LifecycleAction } from './lifecycle';
+import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import { createExperimentService } from './service';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
@@ -11,12 +11,22 @@ import { MANAGEMENT_ERRORS, badInput } from '../graphql/errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const STATUS_DESCRIPTIONS = {
+  draft: 'Being set up: variants can be added, renamed and removed; nobody is enrolled.',
+  running: 'Enrolling users and counting events. Only weights and configs of variants can change.',
+  paused: 'Enrolls nobody new; stored assignments are kept and still returned, and events still count.',
+  completed: 'Finished: no enrolment, no more changes; the numbers are final. Can only be archived.',
+  archived: 'Retired and read-only; can be deleted.',
+} satisfies Record<ExperimentStatus, string>;
+
 export const ExperimentStatusEnum = builder.enumType('ExperimentStatus', {
   description:
     'Lifecycle: DRAFT → RUNNING ⇄ PAUSED → COMPLETED → ARCHIVED (a draft may also be archived). Only RUNNING enrolls users.',
-  values: Object.fromEntries(EXPERIMENT_STATUSES.map((s) => [s.toUpperCase(), { value: s }])) as Record<
+  values: Object.fromEntries(
+    EXPERIMENT_STATUSES.map((s) => [s.toUpperCase(), { value: s, description: STATUS_DESCRIPTIONS[s] }]),
+  ) as Record<
     Uppercase<(typeof EXPERIMENT_STATUSES)[number]>,
-    { value: (typeof EXPERIMENT_STATUSES)[number] }
+    { value: (typeof EXPERIMENT_STATUSES)[number]; description: string }
   >,
 });
 
@@ -68,6 +78,7 @@ VariantMetricsRef.implement({
   fields: (t) => ({
     variant: t.field({
       type: VariantRef,
+      description: 'The variant these counts belong to.',
       resolve: async (m, _a, ctx) => (await ctx.loaders.variantById.load(m.variantId))!,
     }),
     ...metricFields(t),
@@ -77,8 +88,8 @@ VariantMetricsRef.implement({
 VariantSummaryRef.implement({
   description: 'One row of the SQL function `get_experiment_summary(experiment_id)`.',
   fields: (t) => ({
-    variantId: t.exposeID('variantId'),
-    variantName: t.exposeString('variantName'),
+    variantId: t.exposeID('variantId', { description: 'Id of the variant (`Variant.id`).' }),
+    variantName: t.exposeString('variantName', { description: 'Name of the variant at query time.' }),
     ...metricFields(t),
   }),
 });
@@ -88,6 +99,7 @@ ExperimentMetricsRef.implement({
   fields: (t) => ({
     variantMetrics: t.field({
       type: [VariantMetricsRef],
+      description: 'One entry per variant, also for variants with no events yet (all counts 0).',
       resolve: (m, _a, ctx) => ctx.loaders.metricsByExperimentId.load(m.experimentId),
     }),
     totalExposures: t.int({
@@ -106,30 +118,45 @@ ExperimentMetricsRef.implement({
 AuditEntryRef.implement({
   description: 'One change to an experiment or its variants, written in the same transaction as the change.',
   fields: (t) => ({
-    id: t.exposeID('id'),
+    id: t.exposeID('id', { description: 'Id of the audit entry.' }),
     actor: t.exposeString('actor', { description: 'Who made the change (the API key name).' }),
     action: t.exposeString('action', {
       description: 'Dotted past tense, e.g. `experiment.started`, `variant.updated`.',
     }),
-    entityType: t.exposeString('entityType'),
-    entityId: t.exposeID('entityId'),
+    entityType: t.exposeString('entityType', {
+      description: 'What the entry is filed under; `experiment` for experiment and variant changes alike.',
+    }),
+    entityId: t.exposeID('entityId', {
+      description: 'Id of the experiment. Entries outlive a deleted experiment, so it may no longer resolve.',
+    }),
     details: t.field({
       type: 'JSON',
       description: 'Before/after snapshots and transition details.',
       resolve: (a) => a.details,
     }),
-    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When the change was committed.',
+      resolve: (a) => a.createdAt,
+    }),
   }),
 });
 
 ExperimentRef.implement({
   description: 'An A/B test of a recommendation strategy: its lifecycle, traffic and variants.',
   fields: (t) => ({
-    id: t.exposeID('id'),
+    id: t.exposeID('id', { description: 'Stable UUID; management mutations take it.' }),
     key: t.exposeString('key', { description: 'Unique slug clients use to ask for an assignment.' }),
     name: t.exposeString('name', { description: 'Display name.' }),
-    description: t.exposeString('description', { nullable: true }),
-    status: t.field({ type: ExperimentStatusEnum, resolve: (e) => e.status }),
+    description: t.exposeString('description', {
+      nullable: true,
+      description: 'Free text for people: the hypothesis, the audience, links.',
+    }),
+    status: t.field({
+      type: ExperimentStatusEnum,
+      description: 'Where it is in its lifecycle; only RUNNING enrolls new users.',
+      resolve: (e) => e.status,
+    }),
     trafficAllocation: t.exposeFloat('trafficAllocation', {
       description:
         'Share of users (0..1) that enter the experiment; the rest get no variant (OUTSIDE_TRAFFIC).',
@@ -150,8 +177,17 @@ ExperimentRef.implement({
       description: 'When it was completed.',
       resolve: (e) => e.endAt,
     }),
-    createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
-    updatedAt: t.field({ type: 'DateTime', resolve: (e) => e.updatedAt }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When it was created; lists are ordered by it, newest first.',
+      resolve: (e) => e.createdAt,
+    }),
+    updatedAt: t.field({
+      type: 'DateTime',
+      description:
+        'Last change to the experiment itself (status or settings; variant edits are in auditLog).',
+      resolve: (e) => e.updatedAt,
+    }),
     variants: t.field({
       type: [VariantRef],
       description: 'Variants in position order, which is the bucketing order.',
@@ -191,8 +227,10 @@ ExperimentRef.implement({
 VariantRef.implement({
   description: 'One arm of an experiment, with its weight and the configuration the client applies.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    name: t.exposeString('name'),
+    id: t.exposeID('id', {
+      description: 'Stable UUID; events may name it as `variantId`, and assignments refer to it.',
+    }),
+    name: t.exposeString('name', { description: 'Unique within its experiment, e.g. `control`.' }),
     weight: t.exposeFloat('weight', {
       description: 'Relative share of enrolled traffic; normalised over all variants.',
     }),
@@ -207,6 +245,7 @@ VariantRef.implement({
     position: t.exposeInt('position', { description: 'Bucketing order (0-based).' }),
     experiment: t.field({
       type: ExperimentRef,
+      description: 'The experiment this variant belongs to.',
       resolve: async (v, _a, ctx) => (await ctx.loaders.experimentById.load(v.experimentId))!,
     }),
     metrics: t.field({
@@ -226,12 +265,17 @@ const PageInfoRef = builder.objectRef<{
 PageInfoRef.implement({
   description: 'Relay page information.',
   fields: (t) => ({
-    hasNextPage: t.exposeBoolean('hasNextPage'),
+    hasNextPage: t.exposeBoolean('hasNextPage', {
+      description: 'True when another page follows; fetch it with `after: endCursor`.',
+    }),
     hasPreviousPage: t.boolean({
       description: 'Always false: pagination is forward only.',
       resolve: () => false,
     }),
-    startCursor: t.exposeString('startCursor', { nullable: true }),
+    startCursor: t.exposeString('startCursor', {
+      nullable: true,
+      description: 'Cursor of the first edge; null on an empty page.',
+    }),
     endCursor: t.exposeString('endCursor', {
       nullable: true,
       description: 'Pass as `after` to get the next page.',
@@ -240,9 +284,12 @@ PageInfoRef.implement({
 });
 const EdgeRef = builder.objectRef<{ cursor: string; node: ExperimentRow }>('ExperimentEdge');
 EdgeRef.implement({
+  description: 'One experiment in a page, with the cursor that marks its place.',
   fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: ExperimentRef, resolve: (e) => e.node }),
+    cursor: t.exposeString('cursor', {
+      description: 'Opaque position of this experiment; pass it as `after` to continue after it.',
+    }),
+    node: t.field({ type: ExperimentRef, description: 'The experiment.', resolve: (e) => e.node }),
   }),
 });
 interface ConnectionShape {
@@ -254,8 +301,16 @@ const ConnectionRef = builder.objectRef<ConnectionShape>('ExperimentConnection')
 ConnectionRef.implement({
   description: 'A page of experiments, newest first.',
   fields: (t) => ({
-    edges: t.field({ type: [EdgeRef], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),
+    edges: t.field({
+      type: [EdgeRef],
+      description: 'The experiments of this page, newest first.',
+      resolve: (c) => c.edges,
+    }),
+    pageInfo: t.field({
+      type: PageInfoRef,
+      description: 'Whether there is more, and the cursor to get it.',
+      resolve: (c) => c.pageInfo,
+    }),
     totalCount: t.int({
       description: 'Experiments matching the filter, across all pages.',
       resolve: (c, _a, ctx) => repo.countExperiments(ctx.db, c.status),
@@ -282,7 +337,10 @@ builder.queryFields((t) => ({
     type: ExperimentRef,
     nullable: true,
     description: 'One experiment by id or by key (give exactly one). Null when it does not exist.',
-    args: { id: t.arg.id({ required: false }), key: t.arg.string({ required: false }) },
+    args: {
+      id: t.arg.id({ required: false, description: 'The experiment’s UUID. Give this or `key`.' }),
+      key: t.arg.string({ required: false, description: 'The experiment’s key. Give this or `id`.' }),
+    },
     resolve: async (_r, { id, key }, ctx) => {
       if ((id == null) === (key == null))
         throw badInput(id == null ? 'id' : 'key', 'give exactly one of id and key');
@@ -342,19 +400,28 @@ const VariantInput = builder.inputType('VariantInput', {
 });
 
 const CreateExperimentInput = builder.inputType('CreateExperimentInput', {
+  description: 'A new experiment. It starts as a DRAFT; start it with startExperiment.',
   fields: (t) => ({
     key: t.string({
       required: true,
       description: 'Slug: lowercase letters, digits, `_`, `.`, `-`; at most 128.',
     }),
-    name: t.string({ required: true }),
-    description: t.string({ required: false }),
+    name: t.string({ required: true, description: 'Display name, 1..255 characters.' }),
+    description: t.string({
+      required: false,
+      description: 'Free text for people, at most 10,000 characters.',
+    }),
     trafficAllocation: t.float({
       required: false,
       description: 'Share of users enrolled, 0..1 (default 1).',
     }),
     hashSeed: t.string({ required: false, description: 'Bucketing seed; omit to use the key.' }),
-    variants: t.field({ type: [VariantInput], required: false }),
+    variants: t.field({
+      type: [VariantInput],
+      required: false,
+      description:
+        'Variants in bucketing order (at most 20, names unique, at most one control). Starting needs two or more.',
+    }),
   }),
 });
 
@@ -362,10 +429,18 @@ const UpdateExperimentInput = builder.inputType('UpdateExperimentInput', {
   description:
     'Fields to change; omitted fields stay as they are. Status changes through start/pause/complete/archive.',
   fields: (t) => ({
-    name: t.string({ required: false }),
-    description: t.string({ required: false }),
-    trafficAllocation: t.float({ required: false }),
-    hashSeed: t.string({ required: false }),
+    name: t.string({ required: false, description: 'New display name.' }),
+    description: t.string({ required: false, description: 'New description; null clears it.' }),
+    trafficAllocation: t.float({
+      required: false,
+      description:
+        'New share of users enrolled, 0..1. Affects only users not yet assigned; stored assignments stay.',
+    }),
+    hashSeed: t.string({
+      required: false,
+      description:
+        'New bucketing seed; null hashes with the key again. Changing it on a running experiment reshuffles users not yet assigned.',
+    }),
   }),
 });
 
@@ -373,16 +448,27 @@ const UpdateVariantInput = builder.inputType('UpdateVariantInput', {
   description:
     'Once the experiment has started only weight and config can change; existing assignments never move.',
   fields: (t) => ({
-    name: t.string({ required: false }),
-    weight: t.float({ required: false }),
-    config: t.field({ type: 'JSON', required: false }),
-    isControl: t.boolean({ required: false }),
+    name: t.string({ required: false, description: 'New name, unique within the experiment (DRAFT only).' }),
+    weight: t.float({
+      required: false,
+      description: 'New relative weight ≥ 0. On a running experiment the total must stay positive.',
+    }),
+    config: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'New client configuration, a JSON object (replaces the old one; not merged).',
+    }),
+    isControl: t.boolean({ required: false, description: 'Make this the control (DRAFT only).' }),
   }),
 });
 
 const DeleteSuccessRef = builder.objectRef<{ deletedId: string }>('DeleteExperimentSuccess').implement({
   description: 'The experiment and everything recorded for it were deleted.',
-  fields: (t) => ({ deletedId: t.exposeID('deletedId') }),
+  fields: (t) => ({
+    deletedId: t.exposeID('deletedId', {
+      description: 'Id of the deleted experiment; drop it from client caches.',
+    }),
+  }),
 });
 
 /** Drops explicit nulls for fields that cannot be cleared, so "null" means "unchanged" there. */
@@ -396,7 +482,7 @@ const lifecycle = (action: LifecycleAction, description: string) =>
       type: ExperimentRef,
       description,
       errors: { types: MANAGEMENT_ERRORS },
-      args: { id: t.arg.id({ required: true }) },
+      args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
       resolve: (_r, { id }, ctx) => service(ctx).transition(String(id), action),
     }),
   );
@@ -411,13 +497,19 @@ builder.mutationFields((t) => ({
     type: ExperimentRef,
     description: 'Creates a draft experiment with its variants.',
     errors: { types: MANAGEMENT_ERRORS },
-    args: { input: t.arg({ type: CreateExperimentInput, required: true }) },
+    args: {
+      input: t.arg({ type: CreateExperimentInput, required: true, description: 'The experiment to create.' }),
+    },
     resolve: (_r, { input }, ctx) => service(ctx).create(input as never),
   }),
   updateExperiment: t.field({
     type: ExperimentRef,
+    description: 'Changes the name, description, traffic or seed of any experiment that is not ARCHIVED.',
     errors: { types: MANAGEMENT_ERRORS },
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateExperimentInput, required: true }) },
+    args: {
+      id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
+      input: t.arg({ type: UpdateExperimentInput, required: true, description: 'The fields to change.' }),
+    },
     resolve: (_r, { id, input }, ctx) =>
       service(ctx).update(String(id), withoutNulls(input, ['description', 'hashSeed']) as never),
   }),
@@ -425,7 +517,7 @@ builder.mutationFields((t) => ({
     type: DeleteSuccessRef,
     description: 'Deletes a DRAFT or ARCHIVED experiment with its variants, assignments and events.',
     errors: { types: MANAGEMENT_ERRORS },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
     resolve: async (_r, { id }, ctx) => ({ deletedId: await service(ctx).delete(String(id)) }),
   }),
   addVariant: t.field({
@@ -433,23 +525,32 @@ builder.mutationFields((t) => ({
     description: 'Adds a variant to a DRAFT experiment (later it would move users between buckets).',
     errors: { types: MANAGEMENT_ERRORS },
     args: {
-      experimentId: t.arg.id({ required: true }),
-      input: t.arg({ type: VariantInput, required: true }),
+      experimentId: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
+      input: t.arg({
+        type: VariantInput,
+        required: true,
+        description: 'The variant; it goes last in bucketing order.',
+      }),
     },
     resolve: (_r, { experimentId, input }, ctx) =>
       service(ctx).addVariant(String(experimentId), withoutNulls(input) as never),
   }),
   updateVariant: t.field({
     type: VariantRef,
+    description:
+      'Changes a variant. While DRAFT anything can change; RUNNING or PAUSED only weight and config; COMPLETED or ARCHIVED nothing.',
     errors: { types: MANAGEMENT_ERRORS },
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateVariantInput, required: true }) },
+    args: {
+      id: t.arg.id({ required: true, description: 'The variant’s UUID.' }),
+      input: t.arg({ type: UpdateVariantInput, required: true, description: 'The fields to change.' }),
+    },
     resolve: (_r, { id, input }, ctx) => service(ctx).updateVariant(String(id), withoutNulls(input) as never),
   }),
   removeVariant: t.field({
     type: VariantRef,
     description: 'Removes a variant of a DRAFT experiment; returns the removed variant.',
     errors: { types: MANAGEMENT_ERRORS },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: 'The variant’s UUID.' }) },
     resolve: (_r, { id }, ctx) => service(ctx).removeVariant(String(id)),
   }),
 }));

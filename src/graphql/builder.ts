@@ -22,6 +22,8 @@ export const builder = new SchemaBuilder<{
     directResult: true,
     defaultUnionOptions: {
       name: ({ fieldName }) => `${fieldName.charAt(0).toUpperCase()}${fieldName.slice(1)}Result`,
+      description:
+        'The outcome of a mutation: its success type, or one of the expected errors listed in this union (all implement `Error`; nothing was written). Select `__typename`, the success fields and `... on Error { code message }`.',
     },
   },
 });

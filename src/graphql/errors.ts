@@ -28,7 +28,7 @@ export const ErrorInterface = builder.interfaceRef<DomainError>('Error').impleme
   }),
 });
 
-const FieldErrorType = builder.objectRef<FieldError>('FieldError').implement({
+export const FieldErrorType = builder.objectRef<FieldError>('FieldError').implement({
   description: 'One invalid input field.',
   fields: (t) => ({
     path: t.exposeStringList('path', {
@@ -44,7 +44,11 @@ builder.objectType(ValidationError, {
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof ValidationError,
   fields: (t) => ({
-    fieldErrors: t.field({ type: [FieldErrorType], resolve: (e) => e.fieldErrors }),
+    fieldErrors: t.field({
+      type: [FieldErrorType],
+      description: 'One entry per rejected input field; show each message next to the field its path names.',
+      resolve: (e) => e.fieldErrors,
+    }),
   }),
 });
 
@@ -78,8 +82,16 @@ builder.objectType(InvalidTransitionError, {
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof InvalidTransitionError,
   fields: (t) => ({
-    from: t.exposeString('from', { description: 'The current status.' }),
-    to: t.exposeString('to', { description: 'The status (or operation) that was refused.' }),
+    // Spelled like the ExperimentStatus enum values, so clients can compare it with `Experiment.status`.
+    from: t.string({
+      description: 'The current status, spelled as in `ExperimentStatus` (e.g. `DRAFT`).',
+      resolve: (e) => e.from.toUpperCase(),
+    }),
+    to: t.string({
+      description:
+        'The status that was refused (e.g. `PAUSED`), or `DELETED` for a refused delete. Equal to `from` when the status allows no such change (e.g. adding a variant to a RUNNING experiment).',
+      resolve: (e) => e.to.toUpperCase(),
+    }),
   }),
 });
 
@@ -89,8 +101,10 @@ builder.objectType(NotAssignedError, {
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof NotAssignedError,
   fields: (t) => ({
-    experimentKey: t.exposeString('experimentKey'),
-    userId: t.exposeString('userId'),
+    experimentKey: t.exposeString('experimentKey', { description: 'The experiment the event named.' }),
+    userId: t.exposeString('userId', {
+      description: 'The unit with no assignment: call assignVariant first, or pass the variantId it saw.',
+    }),
   }),
 });
 
@@ -101,8 +115,10 @@ builder.objectType(VariantMismatchError, {
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof VariantMismatchError,
   fields: (t) => ({
-    assignedVariantId: t.exposeID('assignedVariantId'),
-    givenVariantId: t.exposeID('givenVariantId'),
+    assignedVariantId: t.exposeID('assignedVariantId', {
+      description: 'The variant the user is stored in; events must name this one (or none).',
+    }),
+    givenVariantId: t.exposeID('givenVariantId', { description: 'The variant the rejected event named.' }),
   }),
 });
 

@@ -7,10 +7,14 @@ import type { UserRow } from './repository';
 const UserRef = builder.objectRef<UserRow>('User').implement({
   description: 'A Media Gateway user. Its id is the unit id used for assignment.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    username: t.exposeString('username'),
-    email: t.exposeString('email'),
-    createdAt: t.field({ type: 'DateTime', resolve: (u) => u.createdAt }),
+    id: t.exposeID('id', { description: 'The user’s UUID; pass it as `userId` to assignVariant.' }),
+    username: t.exposeString('username', { description: 'Unique handle in the Media Gateway.' }),
+    email: t.exposeString('email', { description: 'Contact address (personal data: do not log it).' }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When the account was created.',
+      resolve: (u) => u.createdAt,
+    }),
     assignments: t.field({
       type: [AssignmentRef],
       description: 'Stored assignments of this user, newest first.',
@@ -26,7 +30,8 @@ builder.queryField('user', (t) =>
   t.field({
     type: UserRef,
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    description: 'A Media Gateway user with their experiment assignments; null when no user has this id.',
+    args: { id: t.arg.id({ required: true, description: 'The user’s UUID.' }) },
     resolve: (_r, { id }, ctx) => {
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(String(id))) {
         throw badInput('id', 'id must be a UUID');
