@@ -15,8 +15,15 @@ export const slug = (what: string) =>
       `${what} must start with a lowercase letter or digit and contain only a-z, 0-9, "_", "." and "-"`,
     );
 
+// Zod 4's z.number() itself rejects NaN and ±Infinity (as invalid_type): name those "not finite" rather
+// than "not a number", which would be a confusing answer to Infinity.
 export const finiteNumber = (what: string) =>
-  z.number({ error: `${what} must be a number` }).refine(Number.isFinite, `${what} must be a finite number`);
+  z
+    .number({
+      error: (issue) =>
+        typeof issue.input === 'number' ? `${what} must be a finite number` : `${what} must be a number`,
+    })
+    .refine(Number.isFinite, `${what} must be a finite number`);
 
 /** A JSON object (not array, not scalar) whose serialised size stays under a limit. */
 export const jsonObject = (what: string, maxBytes: number) =>

@@ -1,6 +1,6 @@
 /** Event recording mutations: exposures, conversions and the seed system's recordMetric. */
 import { builder } from '../graphql/builder';
-import { EVENT_ERRORS, FieldErrorType } from '../graphql/errors';
+import { EVENT_ERRORS, FieldErrorType, orBadInput } from '../graphql/errors';
 import { LIMITS } from '../config';
 import { ValidationError } from '../common/errors';
 import {
@@ -160,12 +160,14 @@ builder.mutationField('recordEvents', (t) =>
   t.field({
     type: RecordEventsResultRef,
     description: `Records up to ${LIMITS.maxBatchSize} exposures and conversions in one call. Valid events are written even when others are rejected.`,
-    errors: { types: [ValidationError] },
     args: { events: t.arg({ type: [EventInput], required: true }) },
+    // A batch-level problem (too many events) is a BAD_USER_INPUT error; per-event problems are in `rejected`.
     resolve: (_r, { events }, ctx) =>
-      recordEvents(
-        ctx.db,
-        events.map((e) => clean(e as never)),
+      orBadInput(() =>
+        recordEvents(
+          ctx.db,
+          events.map((e) => clean(e as never)),
+        ),
       ),
   }),
 );

@@ -161,10 +161,14 @@ async function ingest(
       )
     ).map((a) => [pairKey(a.experimentId, a.userId), a.variantId]),
   );
+  // Variants are loaded only when an event names one that differs from the stored assignment (or there is
+  // none): to enroll the unit, or to tell a variant of another experiment (bad input) from a mismatch.
   const needVariants = [
     ...new Set(
       located
-        .filter(({ c, experiment }) => c.variantId && !stored.has(pairKey(experiment.id, c.userId)))
+        .filter(
+          ({ c, experiment }) => c.variantId && stored.get(pairKey(experiment.id, c.userId)) !== c.variantId,
+        )
         .map((l) => l.experiment.id),
     ),
   ];
@@ -177,9 +181,8 @@ async function ingest(
   for (const { c, experiment } of located) {
     const key = pairKey(experiment.id, c.userId);
     const assigned = stored.get(key) ?? pending.get(key);
-    if (assigned) {
-      if (c.variantId && c.variantId !== assigned) reject(c, new VariantMismatchError(assigned, c.variantId));
-      else ready.push({ c, experiment, variantId: assigned, enrolls: !stored.has(key) });
+    if (assigned && (!c.variantId || c.variantId === assigned)) {
+      ready.push({ c, experiment, variantId: assigned, enrolls: !stored.has(key) });
       continue;
     }
     if (!c.variantId) {
@@ -195,6 +198,10 @@ async function ingest(
           `variant ${c.variantId} does not belong to experiment ${experiment.key}`,
         ),
       );
+      continue;
+    }
+    if (assigned) {
+      reject(c, new VariantMismatchError(assigned, c.variantId));
       continue;
     }
     if (experiment.status !== 'running') {

@@ -39,20 +39,20 @@ export interface VariantStatsRow {
   assignedUnits: number | null;
 }
 
-/** Per-variant statistics of one metric in one statement, in bucketing order. */
+/** Per-variant statistics of some metrics in one statement, in bucketing order per metric. */
 export async function getVariantStats(
   db: Db,
   experimentId: string,
-  metricName: string,
+  metricNames: readonly string[],
   options: { countAssigned: boolean },
-): Promise<VariantStatsRow[]> {
+): Promise<Map<string, VariantStatsRow[]>> {
   const assigned = options.countAssigned
     ? sql`(SELECT count(*) FROM experiment_assignments a WHERE a.experiment_id = v.experiment_id AND a.variant_id = v.id)::float8`
     : sql`NULL::float8`;
   const rows = await queryRows<Record<string, unknown>>(
     db,
     sql`/* getVariantStats */
-      SELECT v.id, v.name, v.weight, v.is_control, v.position,
+      SELECT mn.metric_name, v.id, v.name, v.weight, v.is_control, v.position,
              coalesce(x.units, 0)::float8 AS exposed_units, coalesce(x.events, 0)::float8 AS exposures,
              coalesce(m.exposed_units, 0)::float8 AS m_exposed_units, coalesce(m.exposed_sum, 0) AS m_exposed_sum,
              coalesce(m.exposed_sum_squares, 0) AS m_exposed_sum_squares,
@@ -60,30 +60,35 @@ export async function getVariantStats(
              coalesce(m.sum_squares, 0) AS m_sum_squares, coalesce(m.events, 0)::float8 AS m_events,
              ${assigned} AS assigned
         FROM experiment_variants v
+       CROSS JOIN (SELECT value AS metric_name FROM json_array_elements_text(${jsonParam(metricNames)})) mn
         LEFT JOIN experiment_variant_stats x
           ON x.experiment_id = v.experiment_id AND x.variant_id = v.id AND x.metric_name = ${EXPOSURE_METRIC}
         LEFT JOIN experiment_variant_stats m
-          ON m.experiment_id = v.experiment_id AND m.variant_id = v.id AND m.metric_name = ${metricName}
+          ON m.experiment_id = v.experiment_id AND m.variant_id = v.id AND m.metric_name = mn.metric_name
        WHERE v.experiment_id = ${experimentId}
-       ORDER BY v.position, v.id`,
+       ORDER BY mn.metric_name, v.position, v.id`,
   );
-  return rows.map((r) => ({
-    variantId: String(r.id),
-    variantName: String(r.name),
-    weight: Number(r.weight),
-    isControl: Boolean(r.is_control),
-    position: Number(r.position),
-    exposedUnits: Number(r.exposed_units),
-    exposures: Number(r.exposures),
-    exposedMetricUnits: Number(r.m_exposed_units),
-    exposedSum: Number(r.m_exposed_sum),
-    exposedSumSquares: Number(r.m_exposed_sum_squares),
-    metricUnits: Number(r.m_units),
-    sum: Number(r.m_sum),
-    sumSquares: Number(r.m_sum_squares),
-    metricEvents: Number(r.m_events),
-    assignedUnits: r.assigned === null ? null : Number(r.assigned),
-  }));
+  const result = new Map<string, VariantStatsRow[]>(metricNames.map((m) => [m, []]));
+  for (const r of rows) {
+    result.get(String(r.metric_name))!.push({
+      variantId: String(r.id),
+      variantName: String(r.name),
+      weight: Number(r.weight),
+      isControl: Boolean(r.is_control),
+      position: Number(r.position),
+      exposedUnits: Number(r.exposed_units),
+      exposures: Number(r.exposures),
+      exposedMetricUnits: Number(r.m_exposed_units),
+      exposedSum: Number(r.m_exposed_sum),
+      exposedSumSquares: Number(r.m_exposed_sum_squares),
+      metricUnits: Number(r.m_units),
+      sum: Number(r.m_sum),
+      sumSquares: Number(r.m_sum_squares),
+      metricEvents: Number(r.m_events),
+      assignedUnits: r.assigned === null ? null : Number(r.assigned),
+    });
+  }
+  return result;
 }
 
 /** Metric names with data in some experiments, for `Experiment.metricNames` (one statement). */

@@ -130,3 +130,21 @@ export const EVENT_ERRORS = [ValidationError, NotFoundError, NotAssignedError, V
 export function badInput(argument: string, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argument } });
 }
+
+/** Runs a service call from a field without a result union, turning its ValidationError into BAD_USER_INPUT. */
+export async function orBadInput<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ValidationError) {
+      throw new GraphQLError(err.message, {
+        extensions: {
+          code: 'BAD_USER_INPUT',
+          argument: err.fieldErrors[0]?.path[0],
+          fieldErrors: err.fieldErrors,
+        },
+      });
+    }
+    throw err;
+  }
+}

@@ -8,6 +8,7 @@ import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentRow } from '../assignments/repository';
 import { jsonParam, queryRows, type Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
+import { getMetricNames } from '../events/stats-repository';
 import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from '../experiments/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
@@ -96,6 +97,10 @@ export function createLoaders(db: Db) {
       });
       const rows = await assignmentsRepo.getAssignmentsByPairs(db, pairs);
       return byKey(keys, rows, (r) => `${r.experimentId}\u0000${r.userId}`);
+    }),
+    metricNamesByExperimentId: new DataLoader<string, string[]>(async (ids) => {
+      const names = await getMetricNames(db, ids);
+      return ids.map((id) => names.get(id) ?? []);
     }),
     userById: new DataLoader<string, UserRow | null>(async (ids) =>
       byKey(ids, await usersRepo.getUsersByIds(db, ids), (r) => r.id),

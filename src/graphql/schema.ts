@@ -4,6 +4,7 @@ import '../experiments/graphql';
 import '../assignments/graphql';
 import '../events/graphql';
 import '../users/graphql';
+import '../results/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,292 @@
+/** Statistics in the API: Experiment.results / scorecard / metricNames and the sampleSize planner. */
+import { ExperimentRef, VariantRef } from '../experiments/graphql';
+import { builder } from '../graphql/builder';
+import { orBadInput } from '../graphql/errors';
+import { getResults, type ExperimentResults, type ResultsOptions, type VariantOutcome } from './service';
+import {
+  CORRECTIONS,
+  METRIC_TYPES,
+  STATS_METHODS,
+  STATS_REASONS,
+  minimumDetectableEffect,
+  power,
+  sampleSize,
+  type EffectResult,
+  type SrmResult,
+} from './stats';
+
+const MetricTypeEnum = builder.enumType('MetricType', {
+  description:
+    'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric.',
+  values: METRIC_TYPES,
+});
+const StatsMethodEnum = builder.enumType('StatsMethod', {
+  description:
+    'FREQUENTIST: fixed-horizon Welch t-test; look once, at the planned sample size. SEQUENTIAL: always-valid intervals and p-values; look as often as you like. BAYESIAN: chance to beat control and expected loss (risk).',
+  values: STATS_METHODS,
+});
+const CorrectionEnum = builder.enumType('Correction', {
+  description: 'Multiple-comparison correction over all treatment variants × metrics of the request.',
+  values: CORRECTIONS,
+});
+const StatsReasonEnum = builder.enumType('StatsReason', {
+  description:
+    'Why a number is missing (never NaN): e.g. NO_UNITS, TOO_FEW_UNITS, ZERO_VARIANCE, CONTROL_MEAN_ZERO.',
+  values: STATS_REASONS,
+});
+
+const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
+  description: 'An effect estimate with its confidence (or credible) interval at the requested level.',
+  fields: (t) => ({
+    estimate: t.exposeFloat('estimate'),
+    lower: t.exposeFloat('lower'),
+    upper: t.exposeFloat('upper'),
+    standardError: t.exposeFloat('standardError', {
+      description: 'For BAYESIAN: posterior standard deviation.',
+    }),
+  }),
+});
+
+const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
+  description:
+    'Do units split as the weights say? A mismatch (p < 0.001) usually means broken assignment or logging: distrust the results until explained.',
+  fields: (t) => ({
+    chiSquare: t.exposeFloat('chiSquare', { nullable: true }),
+    pValue: t.exposeFloat('pValue', { nullable: true }),
+    mismatch: t.exposeBoolean('mismatch'),
+    observed: t.exposeFloatList('observed', { description: 'Units per variant, in position order.' }),
+    expected: t.exposeFloatList('expected', {
+      nullable: true,
+      description: 'Units expected from the weights.',
+    }),
+    reason: t.field({ type: StatsReasonEnum, nullable: true, resolve: (s) => s.reason }),
+  }),
+});
+
+const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').implement({
+  description:
+    'One variant’s numbers; effects and tests are against the control and null on the control itself.',
+  fields: (t) => ({
+    variant: t.field({
+      type: VariantRef,
+      resolve: async (v, _a, ctx) => (await ctx.loaders.variantById.load(v.variantId))!,
+    }),
+    isControl: t.exposeBoolean('isControl'),
+    units: t.exposeFloat('units', {
+      nullable: true,
+      description: 'Units analysed (exposed users by default).',
+    }),
+    conversions: t.exposeFloat('conversions', {
+      nullable: true,
+      description: 'BINOMIAL only: units that converted.',
+    }),
+    mean: t.exposeFloat('mean', {
+      nullable: true,
+      description: 'Mean per unit (the conversion rate for BINOMIAL).',
+    }),
+    standardDeviation: t.exposeFloat('standardDeviation', { nullable: true }),
+    absoluteEffect: t.field({
+      type: IntervalRef,
+      nullable: true,
+      description: 'Treatment mean − control mean.',
+      resolve: (v) => v.absoluteEffect,
+    }),
+    relativeEffect: t.field({
+      type: IntervalRef,
+      nullable: true,
+      description:
+        '(Treatment − control) / |control|, interval by the delta method. Null when the control mean is 0.',
+      resolve: (v) => v.relativeEffect,
+    }),
+    pValue: t.exposeFloat('pValue', { nullable: true, description: 'Two-sided; null for BAYESIAN.' }),
+    adjustedPValue: t.exposeFloat('adjustedPValue', {
+      nullable: true,
+      description: 'After the requested correction.',
+    }),
+    significant: t.exposeBoolean('significant', {
+      nullable: true,
+      description: 'adjustedPValue < 1 − confidenceLevel; BAYESIAN: chanceToWin beyond the level either way.',
+    }),
+    chanceToWin: t.exposeFloat('chanceToWin', {
+      nullable: true,
+      description: 'BAYESIAN: probability the treatment beats the control.',
+    }),
+    risk: t.exposeFloatList('risk', {
+      nullable: true,
+      description: 'BAYESIAN: expected loss (relative) of choosing [control, treatment].',
+    }),
+    reason: t.field({
+      type: StatsReasonEnum,
+      nullable: true,
+      description: 'Why something is null.',
+      resolve: (v) => v.reason,
+    }),
+  }),
+});
+
+const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').implement({
+  description: 'Statistics for one metric: per-unit totals, compared variant by variant with the control.',
+  fields: (t) => ({
+    metric: t.exposeString('metric'),
+    type: t.field({ type: MetricTypeEnum, resolve: (r) => r.type }),
+    method: t.field({ type: StatsMethodEnum, resolve: (r) => r.method }),
+    confidenceLevel: t.exposeFloat('confidenceLevel'),
+    correction: t.field({ type: CorrectionEnum, resolve: (r) => r.correction }),
+    includeUnexposed: t.exposeBoolean('includeUnexposed', {
+      description: 'False: only exposed units count.',
+    }),
+    control: t.field({
+      type: VariantRef,
+      nullable: true,
+      description: 'The baseline: the variant flagged isControl, else the first variant.',
+      resolve: async (r, _a, ctx) =>
+        r.controlVariantId ? ctx.loaders.variantById.load(r.controlVariantId) : null,
+    }),
+    srm: t.field({ type: SrmRef, resolve: (r) => r.srm }),
+    variants: t.field({ type: [VariantResultRef], resolve: (r) => r.variants }),
+    reason: t.field({
+      type: StatsReasonEnum,
+      nullable: true,
+      description: 'Set when no comparison is possible.',
+      resolve: (r) => r.reason,
+    }),
+  }),
+});
+
+const analysisArgs = (t: any) => ({
+  type: t.arg({
+    type: MetricTypeEnum,
+    required: false,
+    description: 'Default: BINOMIAL for `conversion`, MEAN otherwise.',
+  }),
+  method: t.arg({ type: StatsMethodEnum, required: false, description: 'Default FREQUENTIST.' }),
+  confidenceLevel: t.arg.float({ required: false, description: 'Default 0.95.' }),
+  correction: t.arg({ type: CorrectionEnum, required: false, description: 'Default NONE.' }),
+  includeUnexposed: t.arg.boolean({
+    required: false,
+    description: 'Count assigned but unexposed units too (default false).',
+  }),
+  sequentialTuning: t.arg.int({
+    required: false,
+    description: 'SEQUENTIAL: N*, the sample size where the interval is tightest (default 5000).',
+  }),
+  priorMean: t.arg.float({
+    required: false,
+    description: 'BAYESIAN: prior mean of the relative effect (default: flat prior).',
+  }),
+  priorVariance: t.arg.float({
+    required: false,
+    description: 'BAYESIAN: prior variance of the relative effect.',
+  }),
+});
+
+builder.objectFields(ExperimentRef, (t) => ({
+  metricNames: t.stringList({
+    description: 'Metrics with recorded conversions, for choosing what to analyse.',
+    resolve: (e, _a, ctx) => ctx.loaders.metricNamesByExperimentId.load(e.id),
+  }),
+  results: t.field({
+    type: ResultsRef,
+    description:
+      'Statistics for one metric. One SQL statement over maintained aggregates, whatever the event count.',
+    args: { metric: t.arg.string({ required: true }), ...analysisArgs(t) },
+    resolve: (e, { metric, ...args }, ctx) =>
+      orBadInput(async () => (await getResults(ctx.db, e, [metric], args as ResultsOptions))[0]),
+  }),
+  scorecard: t.field({
+    type: [ResultsRef],
+    description:
+      'Statistics for several metrics at once (default: all metricNames); the correction spans all of them.',
+    args: { metrics: t.arg.stringList({ required: false }), ...analysisArgs(t) },
+    resolve: (e, { metrics, ...args }, ctx) =>
+      orBadInput(async () =>
+        getResults(
+          ctx.db,
+          e,
+          metrics ?? (await ctx.loaders.metricNamesByExperimentId.load(e.id)),
+          args as ResultsOptions,
+        ),
+      ),
+  }),
+}));
+
+interface Plan {
+  unitsPerVariant: number | null;
+  totalUnits: number | null;
+  powerAtUnits: number | null;
+  minimumDetectableEffectAtUnits: number | null;
+  reason: string | null;
+}
+
+const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
+  description: 'Fixed-horizon planning for a two-sided test with equal allocation.',
+  fields: (t) => ({
+    unitsPerVariant: t.exposeInt('unitsPerVariant', {
+      nullable: true,
+      description: 'Units needed in each variant.',
+    }),
+    totalUnits: t.exposeInt('totalUnits', {
+      nullable: true,
+      description: 'Units needed across all variants.',
+    }),
+    powerAtUnits: t.exposeFloat('powerAtUnits', {
+      nullable: true,
+      description: 'Power with `currentUnitsPerVariant` units, when given.',
+    }),
+    minimumDetectableEffectAtUnits: t.exposeFloat('minimumDetectableEffectAtUnits', {
+      nullable: true,
+      description:
+        'Relative effect detectable at the target power with `currentUnitsPerVariant` units, when given.',
+    }),
+    reason: t.field({ type: StatsReasonEnum, nullable: true, resolve: (p) => p.reason as never }),
+  }),
+});
+
+builder.queryField('sampleSize', (t) =>
+  t.field({
+    type: PlanRef,
+    description:
+      'How many units an experiment needs to detect a relative effect. Give baselineRate (binomial) or baselineMean with baselineStdDev.',
+    args: {
+      baselineMean: t.arg.float({ required: false, description: 'Mean of the metric per unit today.' }),
+      baselineStdDev: t.arg.float({ required: false, description: 'Standard deviation per unit today.' }),
+      baselineRate: t.arg.float({
+        required: false,
+        description: 'Conversion rate today (0..1), for binomial metrics.',
+      }),
+      minimumDetectableEffect: t.arg.float({
+        required: true,
+        description: 'Relative effect to detect, e.g. 0.05 for +5%.',
+      }),
+      variants: t.arg.int({ required: false, description: 'Variants including control (default 2).' }),
+      alpha: t.arg.float({ required: false, description: 'Two-sided significance level (default 0.05).' }),
+      power: t.arg.float({ required: false, description: 'Target power (default 0.8).' }),
+      currentUnitsPerVariant: t.arg.int({
+        required: false,
+        description: 'Units per variant so far, for powerAtUnits.',
+      }),
+    },
+    resolve: async (_r, a) => {
+      const baseline =
+        a.baselineRate != null
+          ? ({ metricType: 'BINOMIAL', mean: a.baselineRate } as const)
+          : ({
+              metricType: 'MEAN',
+              mean: a.baselineMean ?? Number.NaN,
+              variance: (a.baselineStdDev ?? Number.NaN) ** 2,
+            } as const);
+      const opts = { alpha: a.alpha ?? 0.05, power: a.power ?? 0.8, variants: a.variants ?? 2 };
+      const size = sampleSize(baseline, a.minimumDetectableEffect, opts);
+      const current = a.currentUnitsPerVariant;
+      const pw = current != null ? power(baseline, a.minimumDetectableEffect, current, opts) : null;
+      const mde = current != null ? minimumDetectableEffect(baseline, current, opts) : null;
+      return {
+        unitsPerVariant: size.value?.unitsPerVariant ?? null,
+        totalUnits: size.value?.totalUnits ?? null,
+        powerAtUnits: pw?.value ?? null,
+        minimumDetectableEffectAtUnits: mde?.value ?? null,
+        reason: size.reason ?? pw?.reason ?? mde?.reason ?? null,
+      };
+    },
+  }),
+);

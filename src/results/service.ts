@@ -1,0 +1,164 @@
+/**
+ * Experiment results: per-unit aggregation → per-variant sufficient statistics (one statement, from the
+ * maintained aggregates) → the pure statistics engine.
+ *
+ * A unit's value for a metric is the sum of its conversion values in the experiment (binomial metrics:
+ * converted or not). By default only exposed units count, and exposed units without conversions count
+ * as 0; with includeUnexposed every assigned unit counts.
+ */
+import { z } from 'zod';
+import { parse, slug } from '../common/validation';
+import type { Db } from '../db/client';
+import { getVariantStats, type VariantStatsRow } from '../events/stats-repository';
+import type { ExperimentRow } from '../experiments/repository';
+import {
+  DEFAULT_CONFIDENCE_LEVEL,
+  DEFAULT_SEQUENTIAL_TUNING,
+  adjustPValues,
+  analyze,
+  type AnalyzeResult,
+  type Correction,
+  type MetricType,
+  type StatsMethod,
+  type VariantResult,
+} from './stats';
+
+/** The metric that defaults to BINOMIAL; every other metric defaults to MEAN. */
+export const CONVERSION_METRIC = 'conversion';
+
+export interface ResultsOptions {
+  type?: MetricType | null;
+  method?: StatsMethod | null;
+  confidenceLevel?: number | null;
+  correction?: Correction | null;
+  includeUnexposed?: boolean | null;
+  sequentialTuning?: number | null;
+  priorMean?: number | null;
+  priorVariance?: number | null;
+}
+
+export interface VariantOutcome extends VariantResult {
+  variantId: string;
+  variantName: string;
+  isControl: boolean;
+}
+
+export interface ExperimentResults {
+  experimentId: string;
+  metric: string;
+  type: MetricType;
+  method: StatsMethod;
+  confidenceLevel: number;
+  correction: Correction;
+  includeUnexposed: boolean;
+  controlVariantId: string | null;
+  srm: AnalyzeResult['srm'];
+  variants: VariantOutcome[];
+  reason: AnalyzeResult['reason'];
+}
+
+const options = z.object({
+  confidenceLevel: z
+    .number()
+    .refine((v) => v > 0.5 && v < 1, 'confidenceLevel must be between 0.5 and 1 (exclusive), e.g. 0.95')
+    .nullish(),
+  sequentialTuning: z.number().int().min(1, 'sequentialTuning must be a positive integer').max(1e9).nullish(),
+  priorMean: z.number().refine(Number.isFinite, 'priorMean must be finite').nullish(),
+  priorVariance: z
+    .number()
+    .refine((v) => Number.isFinite(v) && v > 0, 'priorVariance must be a positive number')
+    .nullish(),
+});
+
+export const defaultMetricType = (metric: string): MetricType =>
+  metric === CONVERSION_METRIC ? 'BINOMIAL' : 'MEAN';
+
+function toInputs(rows: VariantStatsRow[], type: MetricType, includeUnexposed: boolean) {
+  // The control is the flagged variant, else the first in position order (as GrowthBook's variation 0).
+  const flagged = rows.some((r) => r.isControl);
+  return rows.map((r, i) => {
+    const n = includeUnexposed ? (r.assignedUnits ?? 0) : r.exposedUnits;
+    const converted = includeUnexposed ? r.metricUnits : r.exposedMetricUnits;
+    const sum = type === 'BINOMIAL' ? converted : includeUnexposed ? r.sum : r.exposedSum;
+    const sumSquares =
+      type === 'BINOMIAL' ? converted : includeUnexposed ? r.sumSquares : r.exposedSumSquares;
+    return {
+      id: r.variantId,
+      weight: r.weight,
+      n,
+      sum,
+      sumSquares,
+      isControl: flagged ? r.isControl : i === 0,
+    };
+  });
+}
+
+/** Results for several metrics, with the correction applied over all treatments × metrics. */
+export async function getResults(
+  db: Db,
+  experiment: ExperimentRow,
+  metrics: readonly string[],
+  raw: ResultsOptions & { type?: MetricType | null } = {},
+): Promise<ExperimentResults[]> {
+  metrics.forEach((m, i) =>
+    parse(slug('metric'), m, metrics.length === 1 ? ['metric'] : ['metrics', String(i)]),
+  );
+  parse(options, raw);
+  const method = raw.method ?? 'FREQUENTIST';
+  const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
+  const correction = raw.correction ?? 'NONE';
+  const includeUnexposed = raw.includeUnexposed ?? false;
+  const prior =
+    raw.priorMean != null || raw.priorVariance != null
+      ? { mean: raw.priorMean ?? 0, variance: raw.priorVariance ?? 1 }
+      : null;
+
+  const stats = await getVariantStats(db, experiment.id, metrics, { countAssigned: includeUnexposed });
+  const results = metrics.map((metric) => {
+    const rows = stats.get(metric) ?? [];
+    const type = raw.type ?? defaultMetricType(metric);
+    const inputs = toInputs(rows, type, includeUnexposed);
+    const analysis = analyze({
+      variants: inputs,
+      metricType: type,
+      method,
+      confidenceLevel,
+      correction: 'NONE',
+      sequentialTuning: raw.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
+      prior,
+    });
+    const control = inputs.find((v) => v.isControl) ?? null;
+    return {
+      experimentId: experiment.id,
+      metric,
+      type,
+      method,
+      confidenceLevel,
+      correction,
+      includeUnexposed,
+      controlVariantId: control?.id ?? null,
+      srm: analysis.srm,
+      reason: analysis.reason,
+      variants: analysis.variants.map((v, i) => ({
+        ...v,
+        variantId: rows[i].variantId,
+        variantName: rows[i].variantName,
+        isControl: inputs[i].isControl,
+      })),
+    };
+  });
+
+  // Multiple comparisons: adjust every treatment's p-value across all variants × metrics of this request.
+  if (correction !== 'NONE' && method !== 'BAYESIAN') {
+    const all = results.flatMap((r) => r.variants.filter((v) => !v.isControl));
+    const adjusted = adjustPValues(
+      all.map((v) => v.pValue),
+      correction,
+    );
+    all.forEach((v, i) => {
+      v.adjustedPValue = adjusted[i];
+      v.significant = adjusted[i] === null ? null : adjusted[i]! < 1 - confidenceLevel;
+    });
+  }
+  return results;
+}
