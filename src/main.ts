@@ -3,6 +3,7 @@
  * embedded PGlite under .data/), migrates it, seeds a brand-new embedded one, and serves GraphQL.
  */
 import { seedDatabase } from '../seed/seed';
+import { ExperimentConfigCache } from './assignments/config-cache';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
 import { migrateDatabase } from './db/migrate';
@@ -21,7 +22,9 @@ if (handle.created && handle.driver === 'pglite' && config.seedOnFirstStart) {
   logger.info({ seed: report }, 'new embedded database seeded');
 }
 
-const app = createApp({ db: handle.db, logger });
+const configCache = new ExperimentConfigCache();
+await configCache.start(handle);
+const app = createApp({ db: handle.db, logger, configCache });
 const server = createHttpServer(app, handle);
 server.listen(config.port, config.host, () => {
   const where = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}/graphql`;
@@ -44,6 +47,7 @@ async function shutdown(signal: string) {
   server.close();
   server.closeIdleConnections();
   await new Promise<void>((resolve) => server.on('close', () => resolve()));
+  await configCache.stop();
   await handle.close();
   logger.info('stopped');
   process.exit(0);

@@ -30,8 +30,13 @@ export interface DatabaseHandle {
   statements: StatementCounter;
   ping(): Promise<void>;
   close(): Promise<void>;
-  /** The raw driver client (postgres.js Sql or PGlite), for LISTEN/NOTIFY and bulk paths. */
+  /** The raw driver client (postgres.js Sql or PGlite), for bulk paths. */
   raw: unknown;
+  /**
+   * LISTEN on a channel; resolves once listening, returns the unsubscribe. postgres.js keeps a dedicated
+   * connection and re-listens after reconnecting; PGlite delivers its own NOTIFYs in-process.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   config: DatabaseConfig;
 }
 
@@ -71,6 +76,10 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
       statements,
       raw: client,
       config,
+      async listen(channel, onNotify) {
+        const request = await client.listen(channel, onNotify);
+        return () => request.unlisten();
+      },
       async ping() {
         await client`select 1`;
       },
@@ -97,6 +106,10 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
     statements,
     raw: client,
     config,
+    async listen(channel, onNotify) {
+      const unsubscribe = await client.listen(channel, onNotify);
+      return () => unsubscribe();
+    },
     async ping() {
       await client.query('select 1');
     },

@@ -38,7 +38,12 @@ const VariantSummaryRef = builder.objectRef<VariantMetricsRow>('VariantSummary')
 const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry');
 
 function service(ctx: GraphQLContext) {
-  return createExperimentService({ db: ctx.db, actor: ctx.actor, onChange: ctx.onExperimentChange });
+  return createExperimentService({
+    db: ctx.db,
+    actor: ctx.actor,
+    onChange: ctx.onExperimentChange,
+    afterCommit: ctx.afterExperimentChange,
+  });
 }
 
 /** Metrics row for a variant, zero when it has no events yet. */

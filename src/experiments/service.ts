@@ -37,6 +37,8 @@ export interface ExperimentServiceDeps {
   db: Database;
   actor: Actor;
   onChange?: ChangeListener;
+  /** Called after a configuration change committed (drops this process's assignment cache at once). */
+  afterCommit?: () => void;
 }
 
 const name = z
@@ -141,7 +143,14 @@ function defined<T extends object>(obj: T): Partial<T> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export function createExperimentService({ db, actor, onChange }: ExperimentServiceDeps) {
+export function createExperimentService({ db, actor, onChange, afterCommit }: ExperimentServiceDeps) {
+  /** A transaction that changes configuration: notifies inside it, and runs afterCommit once it committed. */
+  async function change<T>(work: (tx: Db) => Promise<T>): Promise<T> {
+    const result = await db.transaction(work);
+    afterCommit?.();
+    return result;
+  }
+
   async function changed(tx: Db, experimentId: string) {
     await onChange?.(experimentId, tx);
   }
@@ -174,8 +183,9 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
     async create(rawInput: CreateExperimentInput) {
       const input = parse(createInput, rawInput, ['input']);
       try {
-        return await db.transaction(async (tx) => {
+        return await change(async (tx) => {
           const created = await repo.createExperiment(tx, input);
+          await changed(tx, created.experiment.id);
           await audit(tx, 'experiment.created', created.experiment.id, {
             after: { ...created.experiment, variants: created.variants },
           });
@@ -189,7 +199,7 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
     async update(id: string, rawInput: UpdateExperimentInput) {
       parse(uuid('id'), id, ['id']);
       const input = parse(updateInput, rawInput, ['input']);
-      return db.transaction(async (tx) => {
+      return change(async (tx) => {
         const before = await mustLock(tx, id);
         if (before.status === 'archived') {
           throw new InvalidTransitionError(
@@ -207,7 +217,7 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
 
     async delete(id: string) {
       parse(uuid('id'), id, ['id']);
-      return db.transaction(async (tx) => {
+      return change(async (tx) => {
         const before = await mustLock(tx, id);
         if (!DELETABLE_STATUSES.includes(before.status)) {
           throw new InvalidTransitionError(
@@ -227,7 +237,7 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
     async transition(id: string, action: LifecycleAction) {
       parse(uuid('id'), id, ['id']);
       const rule = TRANSITIONS[action];
-      return db.transaction(async (tx) => {
+      return change(async (tx) => {
         const before = await mustLock(tx, id);
         if (!canTransition(action, before.status)) throw new InvalidTransitionError(before.status, rule.to);
         if (action === 'start') await assertStartable(tx, id);
@@ -250,7 +260,7 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
       parse(uuid('experimentId'), experimentId, ['experimentId']);
       const input = parse(variantInput, rawInput, ['input']);
       try {
-        return await db.transaction(async (tx) => {
+        return await change(async (tx) => {
           const experiment = await mustLock(tx, experimentId);
           if (experiment.status !== 'draft') {
             // Adding a variant would move users between buckets of a running experiment.
@@ -280,7 +290,7 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
     async updateVariant(id: string, rawInput: VariantPatch) {
       const input = parse(variantPatch, rawInput, ['input']);
       try {
-        return await db.transaction(async (tx) => {
+        return await change(async (tx) => {
           const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
           const locked = experiment.status !== 'draft';
           if (locked && (input.name !== undefined || input.isControl !== undefined)) {
@@ -317,7 +327,7 @@ export function createExperimentService({ db, actor, onChange }: ExperimentServi
     },
 
     async removeVariant(id: string) {
-      return db.transaction(async (tx) => {
+      return change(async (tx) => {
         const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
         if (!VARIANT_REMOVAL_STATUSES.includes(experiment.status)) {
           throw new InvalidTransitionError(

@@ -13,4 +13,6 @@ export interface GraphQLContext {
   configSource?: ConfigSource;
   /** Invoked inside the transaction of every configuration change (cache invalidation). */
   onExperimentChange?: (experimentId: string, tx: import('../db/client').Db) => Promise<void> | void;
+  /** Invoked after such a change committed. */
+  afterExperimentChange?: () => void;
 }

@@ -7,8 +7,8 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { ConfigSource } from '../assignments/service';
-import type { Database, Db } from '../db/client';
+import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignments/config-cache';
+import type { Database } from '../db/client';
 import type { GraphQLContext } from '../graphql/context';
 import { createLoaders } from '../graphql/loaders';
 import { schema } from '../graphql/schema';
@@ -18,8 +18,8 @@ export interface AppOptions {
   db: Database;
   logger: Logger;
   graphiql?: boolean;
-  configSource?: ConfigSource;
-  onExperimentChange?: (experimentId: string, tx: Db) => Promise<void> | void;
+  /** Assignment's configuration cache; without one every assignment reads the configuration. */
+  configCache?: ExperimentConfigCache;
 }
 
 export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext>;
@@ -54,8 +54,10 @@ export function createApp(options: AppOptions): App {
       loaders: createLoaders(db),
       actor: { name: 'anonymous' },
       requestId: request.headers.get('x-request-id') || randomUUID(),
-      configSource: options.configSource,
-      onExperimentChange: options.onExperimentChange,
+      configSource: options.configCache?.source,
+      // Every configuration change notifies all instances (their caches drop on commit).
+      onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
+      afterExperimentChange: options.configCache ? () => options.configCache!.invalidate() : undefined,
     }),
   });
 }

@@ -1,0 +1,61 @@
+/**
+ * In-process cache of experiment configuration (status, traffic, seed, variants) for assignment, so an
+ * assignment costs no configuration read. Every configuration change NOTIFYs in its transaction; every
+ * instance LISTENs and drops its cache when the change commits, so a pause through one instance stops
+ * enrollment through all of them within the notification latency (milliseconds).
+ */
+import { sql } from 'drizzle-orm';
+import type { Db, DatabaseHandle } from '../db/client';
+import { type ConfigSource, type ExperimentConfig, loadConfigFromDb } from './service';
+
+export const EXPERIMENT_CHANGED_CHANNEL = 'sona_experiment_changed';
+
+/** Sent inside the changing transaction: PostgreSQL delivers it only if, and when, that commits. */
+export async function notifyExperimentChanged(tx: Db, experimentId: string): Promise<void> {
+  await tx.execute(
+    sql`/* notifyExperimentChanged */ SELECT pg_notify(${EXPERIMENT_CHANGED_CHANNEL}, ${experimentId})`,
+  );
+}
+
+export class ExperimentConfigCache {
+  private entries = new Map<string, Promise<ExperimentConfig | null>>();
+  private unlisten: (() => Promise<void>) | null = null;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly load: ConfigSource = loadConfigFromDb) {}
+
+  /** Subscribes to change notifications; call once per process. */
+  async start(handle: DatabaseHandle): Promise<void> {
+    this.unlisten = await handle.listen(EXPERIMENT_CHANGED_CHANNEL, () => this.invalidate());
+    // Anything cached before LISTEN took effect may have missed a change.
+    this.invalidate();
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    this.unlisten = null;
+  }
+
+  /** Changes are rare (management operations), so dropping everything is simplest and always right. */
+  invalidate(): void {
+    this.entries.clear();
+  }
+
+  readonly source: ConfigSource = (db, key) => {
+    const cached = this.entries.get(key);
+    if (cached) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
+    // Concurrent misses share one load. A load in flight during an invalidation is dropped with the rest,
+    // so only its own callers (who asked before the change committed) see the old configuration.
+    const loading = this.load(db, key);
+    this.entries.set(key, loading);
+    loading.catch(() => {
+      if (this.entries.get(key) === loading) this.entries.delete(key);
+    });
+    return loading;
+  };
+}
