@@ -4,7 +4,7 @@ import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
 import { badInput } from '../graphql/errors';
 import { ValidationError } from '../common/errors';
-import { ASSIGNMENT_REASONS, assignVariant, type AssignmentResult } from './service';
+import { type ASSIGNMENT_REASONS, assignVariant, type AssignmentResult } from './service';
 import type { AssignmentRow } from './repository';
 
 export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {

@@ -5,7 +5,7 @@
 import { GraphQLError } from 'graphql';
 import {
   ConflictError,
-  DomainError,
+  type DomainError,
   InvalidTransitionError,
   NotAssignedError,
   NotFoundError,

@@ -100,9 +100,9 @@ export async function getResults(
   metrics: readonly string[],
   raw: ResultsOptions & { type?: MetricType | null } = {},
 ): Promise<ExperimentResults[]> {
-  metrics.forEach((m, i) =>
-    parse(slug('metric'), m, metrics.length === 1 ? ['metric'] : ['metrics', String(i)]),
-  );
+  metrics.forEach((m, i) => {
+    parse(slug('metric'), m, metrics.length === 1 ? ['metric'] : ['metrics', String(i)]);
+  });
   parse(options, raw);
   const method = raw.method ?? 'FREQUENTIST';
   const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
