@@ -19,15 +19,25 @@ export const LIMITS = {
   /** Variant config and event metadata, serialised JSON bytes. */
   configMaxBytes: 64 * 1024,
   metadataMaxBytes: 16 * 1024,
+  /** Largest |value| of a conversion: the aggregates keep sums of squares, which must stay finite. */
+  maxEventValue: 1e15,
   maxVariants: 20,
   auditLogMaxPage: 100,
+  /** Hostile-query limits, enforced before execution (no SQL runs for a rejected query). */
+  maxDepth: 10,
+  maxAliases: 15,
+  maxTokens: 2000,
+  maxDirectives: 20,
+  /** Pothos complexity: 1 per field, list sub-selections ×10, connections × `first`. */
+  maxComplexity: 15_000,
+  maxBreadth: 500,
 } as const;
 
 /** The slug rule for experiment keys and metric names. */
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,127}$/;
 
-function int(name: string, fallback: number): number {
-  const raw = process.env[name];
+function int(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
@@ -44,6 +54,24 @@ export type DatabaseConfig =
     }
   | { driver: 'pglite'; dataDir: string };
 
+export interface SecurityConfig {
+  /** API keys required: always against DATABASE_URL or in production; off only on the embedded default. */
+  authRequired: boolean;
+  graphiql: boolean;
+  introspection: boolean;
+  /** Field suggestions ("Did you mean …?") leak the schema when introspection is off. */
+  fieldSuggestions: boolean;
+  maxBodyBytes: number;
+  /** A request (including waiting for a free database connection) that takes longer fails with TIMEOUT. */
+  requestTimeoutMs: number;
+  /** Token bucket per API key (or per client address without a key): refill per second and burst size. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** Shared rate-limit state for several instances; in-process when unset. */
+  redisUrl: string | null;
+  shutdownTimeoutMs: number;
+}
+
 export interface AppConfig {
   port: number;
   host: string;
@@ -52,6 +80,31 @@ export interface AppConfig {
   seedOnFirstStart: boolean;
   logLevel: string;
   production: boolean;
+  security: SecurityConfig;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+export function securityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SecurityConfig {
+  const production = env.NODE_ENV === 'production';
+  return {
+    authRequired: Boolean(env.DATABASE_URL) || production,
+    graphiql: bool(env, 'GRAPHIQL_ENABLED', !production),
+    introspection: bool(env, 'INTROSPECTION_ENABLED', !production),
+    fieldSuggestions: bool(env, 'FIELD_SUGGESTIONS_ENABLED', !production),
+    maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, env),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 15_000, env),
+    rateLimitPerSecond: int('RATE_LIMIT_PER_SECOND', 1000, env),
+    rateLimitBurst: int('RATE_LIMIT_BURST', 2000, env),
+    redisUrl: env.REDIS_URL || null,
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, env),
+  };
 }
 
 export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
@@ -59,9 +112,9 @@ export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Dat
     return {
       driver: 'postgres',
       url: env.DATABASE_URL,
-      poolSize: int('DB_POOL_SIZE', 10),
-      statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 10_000),
-      connectTimeoutSeconds: int('DB_CONNECT_TIMEOUT_SECONDS', 10),
+      poolSize: int('DB_POOL_SIZE', 10, env),
+      statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 10_000, env),
+      connectTimeoutSeconds: int('DB_CONNECT_TIMEOUT_SECONDS', 10, env),
     };
   }
   const dir = env.PGLITE_DIR || '.data/pglite';
@@ -70,11 +123,12 @@ export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Dat
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
-    port: int('PORT', 4000),
+    port: int('PORT', 4000, env),
     host: env.HOST || '0.0.0.0',
     database: databaseConfigFromEnv(env),
     seedOnFirstStart: env.SEED_ON_START !== 'false',
     logLevel: env.LOG_LEVEL || 'info',
     production: env.NODE_ENV === 'production',
+    security: securityConfigFromEnv(env),
   };
 }

@@ -4,14 +4,17 @@
  */
 import { seedDatabase } from '../seed/seed';
 import { ExperimentConfigCache } from './assignments/config-cache';
+import { Authenticator } from './auth/authenticator';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
 import { migrateDatabase } from './db/migrate';
 import { createApp } from './http/app';
+import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
 import { createLogger } from './logger';
 
 const config = loadConfig();
+const { security } = config;
 const logger = createLogger(config.logLevel);
 const startedAt = Date.now();
 
@@ -24,12 +27,31 @@ if (handle.created && handle.driver === 'pglite' && config.seedOnFirstStart) {
 
 const configCache = new ExperimentConfigCache();
 await configCache.start(handle);
-const app = createApp({ db: handle.db, logger, configCache });
-const server = createHttpServer(app, handle);
+const authenticator = new Authenticator(handle.db, security.authRequired);
+await authenticator.start(handle);
+const rateLimiter = await createRateLimiter(security);
+const app = createApp({ db: handle.db, logger, security, authenticator, rateLimiter, configCache });
+const server = createHttpServer(app, handle, security);
+
+if (!security.authRequired) {
+  logger.warn(
+    'AUTHENTICATION IS OFF: every request acts as "anonymous" with all scopes. This is only allowed on the embedded database; set DATABASE_URL or NODE_ENV=production to require API keys.',
+  );
+}
+
 server.listen(config.port, config.host, () => {
-  const where = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}/graphql`;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const where = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}/graphql`;
   logger.info(
-    { url: where, database: handle.driver, location: handle.location, startupMs: Date.now() - startedAt },
+    {
+      url: where,
+      database: handle.driver,
+      location: handle.location,
+      auth: security.authRequired ? 'api-keys' : 'off',
+      graphiql: security.graphiql,
+      startupMs: Date.now() - startedAt,
+    },
     `sona-experiments listening on ${where} (database: ${handle.driver} at ${handle.location})`,
   );
 });
@@ -38,16 +60,16 @@ let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
-  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
   const force = setTimeout(() => {
-    logger.error('shutdown timed out; exiting');
+    logger.error({ timeoutMs: security.shutdownTimeoutMs }, 'shutdown timed out; exiting');
     process.exit(1);
-  }, 10_000);
+  }, security.shutdownTimeoutMs);
   force.unref();
-  server.close();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  await new Promise<void>((resolve) => server.on('close', () => resolve()));
-  await configCache.stop();
+  await closed;
+  await Promise.allSettled([configCache.stop(), authenticator.stop(), rateLimiter?.close()]);
   await handle.close();
   logger.info('stopped');
   process.exit(0);

@@ -82,6 +82,7 @@ builder.queryField('assignment', (t) =>
   t.field({
     type: AssignmentRef,
     nullable: true,
+    authScopes: { read: true, assign: true },
     description:
       'The stored assignment of a user, or null. Read-only: never assigns (use the assignVariant mutation).',
     args: {
@@ -104,6 +105,7 @@ builder.mutationField('assignVariant', (t) =>
     type: AssignmentRef,
     description:
       'Assigns a user deterministically (GrowthBook-compatible hashing) and stores it; later calls return the same variant. Only RUNNING experiments enroll.',
+    authScopes: { assign: true },
     errors: { types: [ValidationError] },
     args: {
       experimentKey: t.arg.string({

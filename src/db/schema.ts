@@ -196,6 +196,23 @@ export const auditLog = pgTable(
   (t) => [index('audit_log_entity_idx').on(t.entityType, t.entityId, t.createdAt.desc())],
 );
 
+/** API keys: only a SHA-256 of the key is stored (keys are 256-bit random, so a slow hash adds nothing). */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    /** The first characters of the key, shown in listings so people can tell keys apart. */
+    prefix: text('prefix').notNull(),
+    keyHash: text('key_hash').notNull().unique('api_keys_key_hash_unique'),
+    scopes: text('scopes').array().notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, precision: 3 }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [uniqueIndex('api_keys_active_name_unique').on(t.name).where(sql`${t.revokedAt} IS NULL`)],
+);
+
 // Media Gateway context (read-only here; the seed fills it so experiments have real users and content).
 
 export const users = pgTable('users', {

@@ -80,6 +80,7 @@ builder.mutationFields((t) => ({
     type: RecordEventSuccessRef,
     description:
       'Records that a user saw their variant. Exposed users are the denominator of conversionRate, and only their conversions count toward it.',
+    authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordExposureInput, required: true, description: 'The exposure.' }) },
     resolve: (_r, { input }, ctx) => recordExposure(ctx.db, clean(input)),
@@ -88,6 +89,7 @@ builder.mutationFields((t) => ({
     type: RecordEventSuccessRef,
     description:
       'Records a metric event (a conversion, watch minutes, …) for the user’s variant. Conversions of users never exposed are stored but do not raise conversionRate.',
+    authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: {
       input: t.arg({ type: RecordConversionInput, required: true, description: 'The conversion.' }),
@@ -98,6 +100,7 @@ builder.mutationFields((t) => ({
     type: RecordEventSuccessRef,
     description:
       'The seed system’s call, kept for existing clients: like recordExposure or recordConversion, chosen by metricName.',
+    authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordMetricInput, required: true, description: 'The event.' }) },
     resolve: (_r, { input }, ctx) => recordMetric(ctx.db, clean(input)),
@@ -107,14 +110,20 @@ builder.mutationFields((t) => ({
 const EventKindEnum = builder.enumType('EventKind', {
   description:
     'EXPOSURE: the user saw the variant. CONVERSION: the user did something measured by metricName.',
-  values: EVENT_KINDS,
+  values: {
+    EXPOSURE: { value: 'EXPOSURE', description: 'The user saw the variant (counts toward exposures).' },
+    CONVERSION: {
+      value: 'CONVERSION',
+      description: 'The user did something worth measuring; needs metricName.',
+    },
+  } satisfies Record<(typeof EVENT_KINDS)[number], unknown>,
 });
 
 const EventInput = builder.inputType('EventInput', {
   description: 'One event of a batch. eventId is required here: it makes retrying a whole batch safe.',
   fields: (t) => ({
-    kind: t.field({ type: EventKindEnum, required: true }),
-    experimentKey: t.string({ required: true }),
+    kind: t.field({ type: EventKindEnum, required: true, description: 'Exposure or conversion.' }),
+    experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
     metricName: t.string({ required: false, description: 'Required for CONVERSION; ignored for EXPOSURE.' }),
     value: t.float({ required: false, description: 'CONVERSION value (default 1); finite.' }),
     ...eventFields(t),
@@ -135,7 +144,7 @@ const RejectedEventRef = builder
       code: t.exposeString('code', {
         description: 'VALIDATION_FAILED, NOT_FOUND, NOT_ASSIGNED or VARIANT_MISMATCH.',
       }),
-      message: t.exposeString('message'),
+      message: t.exposeString('message', { description: 'Why the event was rejected, for people.' }),
       fieldErrors: t.field({
         type: [FieldErrorType],
         description: 'For VALIDATION_FAILED: the bad fields, paths starting at ["events", index].',
@@ -152,15 +161,26 @@ const RecordEventsResultRef = builder.objectRef<RecordEventsResult>('RecordEvent
     duplicates: t.exposeInt('duplicates', {
       description: 'Events whose eventId was already recorded; nothing changed.',
     }),
-    rejected: t.field({ type: [RejectedEventRef], resolve: (r) => r.rejected }),
+    rejected: t.field({
+      type: [RejectedEventRef],
+      description: 'Events not written, by their index in the batch; fix and resend only these.',
+      resolve: (r) => r.rejected,
+    }),
   }),
 });
 
 builder.mutationField('recordEvents', (t) =>
   t.field({
     type: RecordEventsResultRef,
+    authScopes: { assign: true },
     description: `Records up to ${LIMITS.maxBatchSize} exposures and conversions in one call. Valid events are written even when others are rejected.`,
-    args: { events: t.arg({ type: [EventInput], required: true }) },
+    args: {
+      events: t.arg({
+        type: [EventInput],
+        required: true,
+        description: `The events, at most ${LIMITS.maxBatchSize}; \`rejected\` refers to them by position.`,
+      }),
+    },
     // A batch-level problem (too many events) is a BAD_USER_INPUT error; per-event problems are in `rejected`.
     resolve: (_r, { events }, ctx) =>
       orBadInput(() =>

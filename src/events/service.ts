@@ -45,7 +45,11 @@ const experimentKey = z
 const conversionMetric = slug('metricName').refine((v) => v !== EXPOSURE_METRIC, {
   message: `metricName "${EXPOSURE_METRIC}" is reserved: record exposures with kind EXPOSURE / recordExposure`,
 });
-const value = finiteNumber('value');
+// Bounded so the maintained sums of squares stay finite (a float8 overflow would fail the whole batch).
+const value = finiteNumber('value').refine(
+  (v) => Math.abs(v) <= LIMITS.maxEventValue,
+  `value must be between -${LIMITS.maxEventValue} and ${LIMITS.maxEventValue}`,
+);
 
 const common = {
   userId,
@@ -266,10 +270,13 @@ async function ingest(
 async function recordPendingAssignments(tx: Db, pending: Map<string, string>): Promise<Map<string, string>> {
   const winners = new Map<string, string>();
   if (pending.size === 0) return winners;
-  const pairs = [...pending].map(([key, variantId]) => {
-    const [experimentId, userId] = key.split('\u0000');
-    return { experimentId, userId, variantId };
-  });
+  // In one fixed order: concurrent batches enrolling the same users in different orders would deadlock.
+  const pairs = [...pending]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, variantId]) => {
+      const [experimentId, userId] = key.split('\u0000');
+      return { experimentId, userId, variantId };
+    });
   const inserted = await assignmentsRepo.recordAssignments(tx, pairs);
   for (const a of inserted) winners.set(`${a.experimentId}\u0000${a.userId}`, a.variantId);
   const lost = pairs.filter((p) => !winners.has(`${p.experimentId}\u0000${p.userId}`));

@@ -341,6 +341,7 @@ builder.queryFields((t) => ({
   experiment: t.field({
     type: ExperimentRef,
     nullable: true,
+    authScopes: { read: true },
     description: 'One experiment by id or by key (give exactly one). Null when it does not exist.',
     args: {
       id: t.arg.id({ required: false, description: 'The experiment’s UUID. Give this or `key`.' }),
@@ -358,6 +359,9 @@ builder.queryFields((t) => ({
   }),
   experiments: t.field({
     type: ConnectionRef,
+    authScopes: { read: true },
+    // Each page multiplies the cost of what is selected per experiment.
+    complexity: (args) => ({ field: 1, multiplier: Math.max(1, args.first ?? LIMITS.defaultPageSize) }),
     description: `Experiments, newest first, as a Relay connection (first ≤ ${LIMITS.maxPageSize}).`,
     args: {
       status: t.arg({
@@ -486,6 +490,7 @@ const lifecycle = (action: LifecycleAction, description: string) =>
     t.field({
       type: ExperimentRef,
       description,
+      authScopes: { write: true },
       errors: { types: MANAGEMENT_ERRORS },
       args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
       resolve: (_r, { id }, ctx) => service(ctx).transition(String(id), action),
@@ -501,6 +506,7 @@ builder.mutationFields((t) => ({
   createExperiment: t.field({
     type: ExperimentRef,
     description: 'Creates a draft experiment with its variants.',
+    authScopes: { write: true },
     errors: { types: MANAGEMENT_ERRORS },
     args: {
       input: t.arg({ type: CreateExperimentInput, required: true, description: 'The experiment to create.' }),
@@ -510,6 +516,7 @@ builder.mutationFields((t) => ({
   updateExperiment: t.field({
     type: ExperimentRef,
     description: 'Changes the name, description, traffic or seed of any experiment that is not ARCHIVED.',
+    authScopes: { write: true },
     errors: { types: MANAGEMENT_ERRORS },
     args: {
       id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
@@ -521,6 +528,7 @@ builder.mutationFields((t) => ({
   deleteExperiment: t.field({
     type: DeleteSuccessRef,
     description: 'Deletes a DRAFT or ARCHIVED experiment with its variants, assignments and events.',
+    authScopes: { write: true },
     errors: { types: MANAGEMENT_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
     resolve: async (_r, { id }, ctx) => ({ deletedId: await service(ctx).delete(String(id)) }),
@@ -528,6 +536,7 @@ builder.mutationFields((t) => ({
   addVariant: t.field({
     type: VariantRef,
     description: 'Adds a variant to a DRAFT experiment (later it would move users between buckets).',
+    authScopes: { write: true },
     errors: { types: MANAGEMENT_ERRORS },
     args: {
       experimentId: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
@@ -544,6 +553,7 @@ builder.mutationFields((t) => ({
     type: VariantRef,
     description:
       'Changes a variant. While DRAFT anything can change; RUNNING or PAUSED only weight and config; COMPLETED or ARCHIVED nothing.',
+    authScopes: { write: true },
     errors: { types: MANAGEMENT_ERRORS },
     args: {
       id: t.arg.id({ required: true, description: 'The variant’s UUID.' }),
@@ -554,6 +564,7 @@ builder.mutationFields((t) => ({
   removeVariant: t.field({
     type: VariantRef,
     description: 'Removes a variant of a DRAFT experiment; returns the removed variant.',
+    authScopes: { write: true },
     errors: { types: MANAGEMENT_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The variant’s UUID.' }) },
     resolve: (_r, { id }, ctx) => service(ctx).removeVariant(String(id)),

@@ -3,20 +3,57 @@
  * registers its own in its graphql.ts, and src/graphql/schema.ts is the only file that calls toSchema().
  */
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import ErrorsPlugin from '@pothos/plugin-errors';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import { GraphQLError } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import type { Scope } from '../auth/scopes';
+import { LIMITS } from '../config';
 import type { GraphQLContext } from './context';
+
+/** Insufficient scope: a GraphQL error naming the scopes that would allow the field. */
+export class ForbiddenError extends GraphQLError {
+  constructor(field: string, needed: string[], held: Iterable<string>) {
+    const have = [...held];
+    super(
+      `${field} needs the ${needed.map((s) => `\`${s}\``).join(' or ')} scope; this key has ${have.length ? have.join(', ') : 'none'}`,
+      { extensions: { code: 'FORBIDDEN', requiredScopes: needed, http: { status: 403 } } },
+    );
+    this.name = 'ForbiddenError';
+  }
+}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
+  AuthScopes: Record<Scope, boolean>;
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
     JSON: { Input: unknown; Output: unknown };
   };
   DefaultFieldNullability: false;
 }>({
-  plugins: [ErrorsPlugin],
+  // Scope checks wrap resolvers first, so a forbidden call is refused before any error handling or SQL.
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  scopeAuth: {
+    authScopes: (ctx) => ({
+      read: ctx.auth.scopes.has('read'),
+      assign: ctx.auth.scopes.has('assign'),
+      write: ctx.auth.scopes.has('write'),
+      admin: ctx.auth.scopes.has('admin'),
+    }),
+    unauthorizedError: (_parent, ctx, info) => {
+      const scopes = (
+        info.parentType.getFields()[info.fieldName]?.extensions?.pothosOptions as { authScopes?: object }
+      )?.authScopes;
+      return new ForbiddenError(
+        `${info.parentType.name}.${info.fieldName}`,
+        Object.keys(scopes ?? {}),
+        ctx.auth.scopes,
+      );
+    },
+  },
   errors: {
     // Success types are the object itself (`... on Experiment`), not a wrapper with a `data` field.
     directResult: true,
@@ -24,6 +61,21 @@ export const builder = new SchemaBuilder<{
       name: ({ fieldName }) => `${fieldName.charAt(0).toUpperCase()}${fieldName.slice(1)}Result`,
       description:
         'The outcome of a mutation: its success type, or one of the expected errors listed in this union (all implement `Error`; nothing was written). Select `__typename`, the success fields and `... on Error { code message }`.',
+    },
+  },
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: 10,
+    limit: { complexity: LIMITS.maxComplexity, depth: LIMITS.maxDepth + 2, breadth: LIMITS.maxBreadth },
+    complexityError: (kind, result) => {
+      const key = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';
+      const max = result[`max${kind}` as 'maxComplexity'];
+      return new GraphQLError(
+        `Query too ${key === 'complexity' ? 'expensive' : key === 'depth' ? 'deep' : 'wide'}: ${key} ${result[key]} exceeds the limit of ${max}`,
+        {
+          extensions: { code: 'QUERY_TOO_COMPLEX', http: { status: 400 } },
+        },
+      );
     },
   },
 });

@@ -1,3 +1,4 @@
+import type { Principal } from '../auth/authenticator';
 import type { Database } from '../db/client';
 import type { Actor } from '../experiments/service';
 import type { ConfigSource } from '../assignments/service';
@@ -8,6 +9,8 @@ export interface GraphQLContext {
   db: Database;
   loaders: Loaders;
   actor: Actor;
+  /** Who is calling and with which scopes (every scope, as "anonymous", when auth is off). */
+  auth: Principal;
   requestId: string;
   /** Where assignment reads experiment configuration (the in-process cache when enabled). */
   configSource?: ConfigSource;

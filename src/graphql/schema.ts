@@ -5,6 +5,7 @@ import '../assignments/graphql';
 import '../events/graphql';
 import '../users/graphql';
 import '../results/graphql';
+import '../auth/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });

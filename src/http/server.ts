@@ -1,9 +1,20 @@
-/** The HTTP server: GraphQL at /graphql, liveness at /healthz, readiness (database answers) at /readyz. */
+/**
+ * The HTTP server: GraphQL at /graphql, liveness at /healthz, readiness (database answers) at /readyz.
+ * Bodies over the limit are refused before parsing; every request has an id (x-request-id, echoed back)
+ * and a deadline, so a request stuck waiting for the database fails cleanly instead of hanging.
+ */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { DatabaseHandle } from '../db/client';
 import type { App } from './app';
+import { requestContext } from './request-context';
 
 const READY_TIMEOUT_MS = 2000;
+
+export interface HttpOptions {
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+}
 
 async function ready(handle: DatabaseHandle): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -22,12 +33,99 @@ async function ready(handle: DatabaseHandle): Promise<boolean> {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
   res.end(JSON.stringify(body));
 }
 
-export function createHttpServer(app: App, handle: DatabaseHandle): Server {
+const graphqlError = (message: string, code: string, requestId: string) => ({
+  errors: [{ message, extensions: { code, requestId } }],
+});
+
+/** Reads the body, refusing it as soon as it passes the limit; null when refused. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return null;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return null;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function handleGraphQL(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpOptions,
+  requestId: string,
+) {
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const body = hasBody ? await readBody(req, options.maxBodyBytes) : undefined;
+  if (body === null) {
+    json(
+      res,
+      413,
+      graphqlError(`Request body exceeds ${options.maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE', requestId),
+      {
+        connection: 'close',
+      },
+    );
+    req.resume();
+    return;
+  }
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), options.requestTimeoutMs);
+  });
+  try {
+    const response = await Promise.race([
+      app.fetch(
+        url,
+        { method, headers, body: body ? new Uint8Array(body) : undefined },
+        { remoteAddress: req.socket.remoteAddress },
+      ),
+      deadline,
+    ]);
+    if (response === 'timeout') {
+      json(
+        res,
+        503,
+        graphqlError(
+          `The request did not finish within ${options.requestTimeoutMs} ms; retry shortly`,
+          'TIMEOUT',
+          requestId,
+        ),
+      );
+      return;
+    }
+    const out: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      out[name] = value;
+    });
+    out['x-request-id'] = requestId;
+    res.writeHead(response.status, out);
+    res.end(Buffer.from(await response.arrayBuffer()));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function createHttpServer(
+  app: App,
+  handle: DatabaseHandle,
+  options: HttpOptions = { maxBodyBytes: 1024 * 1024, requestTimeoutMs: 15_000 },
+): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
@@ -42,6 +140,12 @@ export function createHttpServer(app: App, handle: DatabaseHandle): Server {
       res.end();
       return;
     }
-    void app(req, res);
+    const header = req.headers['x-request-id'];
+    const requestId = typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
+    requestContext.run({ requestId }, () => {
+      handleGraphQL(app, req, res, options, requestId).catch(() => {
+        json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId));
+      });
+    });
   });
 }

@@ -15,32 +15,65 @@ import {
   type SrmResult,
 } from './stats';
 
+/** Enum values with a description each; the tuple stays the one source of the names. */
+function described<T extends string>(names: readonly T[], descriptions: Record<T, string>) {
+  return Object.fromEntries(names.map((n) => [n, { value: n, description: descriptions[n] }])) as Record<
+    T,
+    { value: T; description: string }
+  >;
+}
+
 const MetricTypeEnum = builder.enumType('MetricType', {
   description:
     'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric.',
-  values: METRIC_TYPES,
+  values: described(METRIC_TYPES, {
+    BINOMIAL: 'Converted or not, per unit; the mean is the conversion rate.',
+    MEAN: 'The per-unit sum of the metric’s values (0 for exposed units without events).',
+  }),
 });
 const StatsMethodEnum = builder.enumType('StatsMethod', {
   description:
     'FREQUENTIST: fixed-horizon Welch t-test; look once, at the planned sample size. SEQUENTIAL: always-valid intervals and p-values; look as often as you like. BAYESIAN: chance to beat control and expected loss (risk).',
-  values: STATS_METHODS,
+  values: described(STATS_METHODS, {
+    FREQUENTIST:
+      'Welch t-test with a fixed-horizon confidence interval; decide once, at the planned sample size.',
+    BAYESIAN: 'Gaussian posterior of the effect: chance to win, expected loss (risk) and credible interval.',
+    SEQUENTIAL: 'Always-valid confidence sequence (Waudby-Smith et al.): safe to check every day.',
+  }),
 });
 const CorrectionEnum = builder.enumType('Correction', {
   description: 'Multiple-comparison correction over all treatment variants × metrics of the request.',
-  values: CORRECTIONS,
+  values: described(CORRECTIONS, {
+    NONE: 'Raw p-values.',
+    HOLM: 'Holm–Bonferroni: controls the family-wise error rate.',
+    BENJAMINI_HOCHBERG: 'Benjamini–Hochberg: controls the false discovery rate (less conservative).',
+  }),
 });
 const StatsReasonEnum = builder.enumType('StatsReason', {
   description:
     'Why a number is missing (never NaN): e.g. NO_UNITS, TOO_FEW_UNITS, ZERO_VARIANCE, CONTROL_MEAN_ZERO.',
-  values: STATS_REASONS,
+  values: described(STATS_REASONS, {
+    NO_UNITS: 'The variant (or the control) has no units yet.',
+    TOO_FEW_UNITS: 'Fewer than two units: variance is undefined.',
+    ZERO_VARIANCE: 'Every unit has the same value, so there is no spread to test against.',
+    CONTROL_MEAN_ZERO:
+      'The control mean is 0, so a relative effect is undefined (the absolute one is given).',
+    SINGLE_VARIANT: 'Only one variant: nothing to compare.',
+    NO_CONTROL: 'No control variant could be chosen.',
+    MULTIPLE_CONTROLS: 'More than one variant is flagged as control.',
+    INVALID_INPUT: 'The statistics or options are impossible (e.g. more conversions than units).',
+    INVALID_WEIGHTS: 'Variant weights are unusable for the sample-ratio check.',
+    ZERO_WEIGHT_WITH_UNITS: 'A variant with weight 0 received units: always a sample-ratio mismatch.',
+    NON_FINITE_RESULT: 'The numbers are too extreme for double precision.',
+  }),
 });
 
 const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
   description: 'An effect estimate with its confidence (or credible) interval at the requested level.',
   fields: (t) => ({
-    estimate: t.exposeFloat('estimate'),
-    lower: t.exposeFloat('lower'),
-    upper: t.exposeFloat('upper'),
+    estimate: t.exposeFloat('estimate', { description: 'Point estimate (posterior mean for BAYESIAN).' }),
+    lower: t.exposeFloat('lower', { description: 'Lower bound at the requested level.' }),
+    upper: t.exposeFloat('upper', { description: 'Upper bound at the requested level.' }),
     standardError: t.exposeFloat('standardError', {
       description: 'For BAYESIAN: posterior standard deviation.',
     }),
@@ -51,15 +84,26 @@ const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   description:
     'Do units split as the weights say? A mismatch (p < 0.001) usually means broken assignment or logging: distrust the results until explained.',
   fields: (t) => ({
-    chiSquare: t.exposeFloat('chiSquare', { nullable: true }),
-    pValue: t.exposeFloat('pValue', { nullable: true }),
-    mismatch: t.exposeBoolean('mismatch'),
+    chiSquare: t.exposeFloat('chiSquare', {
+      nullable: true,
+      description: 'Pearson chi-square statistic, df = variants − 1.',
+    }),
+    pValue: t.exposeFloat('pValue', {
+      nullable: true,
+      description: 'Chance of a split at least this uneven if assignment works.',
+    }),
+    mismatch: t.exposeBoolean('mismatch', { description: 'True when pValue < 0.001.' }),
     observed: t.exposeFloatList('observed', { description: 'Units per variant, in position order.' }),
     expected: t.exposeFloatList('expected', {
       nullable: true,
       description: 'Units expected from the weights.',
     }),
-    reason: t.field({ type: StatsReasonEnum, nullable: true, resolve: (s) => s.reason }),
+    reason: t.field({
+      type: StatsReasonEnum,
+      nullable: true,
+      description: 'Why the check could not run.',
+      resolve: (s) => s.reason,
+    }),
   }),
 });
 
@@ -69,9 +113,12 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
   fields: (t) => ({
     variant: t.field({
       type: VariantRef,
+      description: 'The variant these numbers are for.',
       resolve: async (v, _a, ctx) => (await ctx.loaders.variantById.load(v.variantId))!,
     }),
-    isControl: t.exposeBoolean('isControl'),
+    isControl: t.exposeBoolean('isControl', {
+      description: 'True for the baseline the others are compared with.',
+    }),
     units: t.exposeFloat('units', {
       nullable: true,
       description: 'Units analysed (exposed users by default).',
@@ -84,7 +131,10 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
       nullable: true,
       description: 'Mean per unit (the conversion rate for BINOMIAL).',
     }),
-    standardDeviation: t.exposeFloat('standardDeviation', { nullable: true }),
+    standardDeviation: t.exposeFloat('standardDeviation', {
+      nullable: true,
+      description: 'Per-unit standard deviation (n − 1; √(p(1 − p)) for BINOMIAL).',
+    }),
     absoluteEffect: t.field({
       type: IntervalRef,
       nullable: true,
@@ -127,11 +177,19 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
 const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').implement({
   description: 'Statistics for one metric: per-unit totals, compared variant by variant with the control.',
   fields: (t) => ({
-    metric: t.exposeString('metric'),
-    type: t.field({ type: MetricTypeEnum, resolve: (r) => r.type }),
-    method: t.field({ type: StatsMethodEnum, resolve: (r) => r.method }),
-    confidenceLevel: t.exposeFloat('confidenceLevel'),
-    correction: t.field({ type: CorrectionEnum, resolve: (r) => r.correction }),
+    metric: t.exposeString('metric', { description: 'The metric analysed.' }),
+    type: t.field({
+      type: MetricTypeEnum,
+      description: 'How units were summarised.',
+      resolve: (r) => r.type,
+    }),
+    method: t.field({ type: StatsMethodEnum, description: 'The inference used.', resolve: (r) => r.method }),
+    confidenceLevel: t.exposeFloat('confidenceLevel', { description: 'Level of the intervals, e.g. 0.95.' }),
+    correction: t.field({
+      type: CorrectionEnum,
+      description: 'Multiple-comparison correction applied.',
+      resolve: (r) => r.correction,
+    }),
     includeUnexposed: t.exposeBoolean('includeUnexposed', {
       description: 'False: only exposed units count.',
     }),
@@ -142,8 +200,16 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
       resolve: async (r, _a, ctx) =>
         r.controlVariantId ? ctx.loaders.variantById.load(r.controlVariantId) : null,
     }),
-    srm: t.field({ type: SrmRef, resolve: (r) => r.srm }),
-    variants: t.field({ type: [VariantResultRef], resolve: (r) => r.variants }),
+    srm: t.field({
+      type: SrmRef,
+      description: 'Sample-ratio check: read it before the effects.',
+      resolve: (r) => r.srm,
+    }),
+    variants: t.field({
+      type: [VariantResultRef],
+      description: 'Every variant in position order, control included.',
+      resolve: (r) => r.variants,
+    }),
     reason: t.field({
       type: StatsReasonEnum,
       nullable: true,
@@ -189,7 +255,13 @@ builder.objectFields(ExperimentRef, (t) => ({
     type: ResultsRef,
     description:
       'Statistics for one metric. One SQL statement over maintained aggregates, whatever the event count.',
-    args: { metric: t.arg.string({ required: true }), ...analysisArgs(t) },
+    args: {
+      metric: t.arg.string({
+        required: true,
+        description: 'A metric name from metricNames, e.g. `conversion`.',
+      }),
+      ...analysisArgs(t),
+    },
     resolve: (e, { metric, ...args }, ctx) =>
       orBadInput(async () => (await getResults(ctx.db, e, [metric], args as ResultsOptions))[0]),
   }),
@@ -197,7 +269,10 @@ builder.objectFields(ExperimentRef, (t) => ({
     type: [ResultsRef],
     description:
       'Statistics for several metrics at once (default: all metricNames); the correction spans all of them.',
-    args: { metrics: t.arg.stringList({ required: false }), ...analysisArgs(t) },
+    args: {
+      metrics: t.arg.stringList({ required: false, description: 'Metric names; default: all metricNames.' }),
+      ...analysisArgs(t),
+    },
     resolve: (e, { metrics, ...args }, ctx) =>
       orBadInput(async () =>
         getResults(
@@ -238,13 +313,19 @@ const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
       description:
         'Relative effect detectable at the target power with `currentUnitsPerVariant` units, when given.',
     }),
-    reason: t.field({ type: StatsReasonEnum, nullable: true, resolve: (p) => p.reason as never }),
+    reason: t.field({
+      type: StatsReasonEnum,
+      nullable: true,
+      description: 'Why a number could not be computed.',
+      resolve: (p) => p.reason as never,
+    }),
   }),
 });
 
 builder.queryField('sampleSize', (t) =>
   t.field({
     type: PlanRef,
+    authScopes: { read: true },
     description:
       'How many units an experiment needs to detect a relative effect. Give baselineRate (binomial) or baselineMean with baselineStdDev.',
     args: {

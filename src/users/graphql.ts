@@ -30,6 +30,7 @@ builder.queryField('user', (t) =>
   t.field({
     type: UserRef,
     nullable: true,
+    authScopes: { read: true },
     description: 'A Media Gateway user with their experiment assignments; null when no user has this id.',
     args: { id: t.arg.id({ required: true, description: 'The user’s UUID.' }) },
     resolve: (_r, { id }, ctx) => {

@@ -1,0 +1,105 @@
+/** API key management for admins. The key itself is shown once, in the createApiKey result. */
+import { ConflictError, NotFoundError, ValidationError } from '../common/errors';
+import { builder } from '../graphql/builder';
+import type { ApiKeyInfo } from './repository';
+import { SCOPES } from './scopes';
+import { createApiKey, listApiKeys, revokeApiKey } from './service';
+
+const SCOPE_HELP: Record<(typeof SCOPES)[number], string> = {
+  read: 'Queries: experiments, results, assignments (dashboards).',
+  assign: 'assignVariant and record* mutations (client services).',
+  write: 'Create, change and run experiments; implies read.',
+  admin: 'Manage API keys; implies every other scope.',
+};
+
+const ScopeEnum = builder.enumType('Scope', {
+  description:
+    'read: queries (dashboards). assign: assignVariant and record* (client services). write: experiment management (implies read). admin: API keys (implies all).',
+  values: Object.fromEntries(
+    SCOPES.map((s) => [s.toUpperCase(), { value: s, description: SCOPE_HELP[s] }]),
+  ) as Record<Uppercase<(typeof SCOPES)[number]>, { value: (typeof SCOPES)[number]; description: string }>,
+});
+
+const ApiKeyRef = builder.objectRef<ApiKeyInfo>('ApiKey').implement({
+  description: 'An API key’s metadata. The secret is never stored or shown again after creation.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Stable id; revoke by it.' }),
+    name: t.exposeString('name', { description: 'Appears as the actor in the audit log.' }),
+    prefix: t.exposeString('prefix', { description: 'The first characters of the key, to recognise it.' }),
+    scopes: t.field({
+      type: [ScopeEnum],
+      description: 'Scopes as granted (implied ones not listed).',
+      resolve: (k) => k.scopes as (typeof SCOPES)[number][],
+    }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When the key was created.',
+      resolve: (k) => k.createdAt,
+    }),
+    lastUsedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'Updated at most once a minute.',
+      resolve: (k) => k.lastUsedAt,
+    }),
+    revokedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'Set once revoked; a revoked key is refused.',
+      resolve: (k) => k.revokedAt,
+    }),
+  }),
+});
+
+const CreatedRef = builder.objectRef<{ key: string; apiKey: ApiKeyInfo }>('CreateApiKeySuccess').implement({
+  description: 'The new key. Copy `key` now: only its hash is stored.',
+  fields: (t) => ({
+    key: t.exposeString('key', { description: 'Send as `Authorization: Bearer <key>`.' }),
+    apiKey: t.field({ type: ApiKeyRef, description: 'The stored metadata.', resolve: (r) => r.apiKey }),
+  }),
+});
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  description: 'A new API key.',
+  fields: (t) => ({
+    name: t.string({
+      required: true,
+      description: 'Unique among active keys, e.g. "dashboard" or "sona-recommender".',
+    }),
+    scopes: t.field({ type: [ScopeEnum], required: true, description: 'At least one scope.' }),
+  }),
+});
+
+builder.queryField('apiKeys', (t) =>
+  t.field({
+    type: [ApiKeyRef],
+    authScopes: { admin: true },
+    description: 'API keys, oldest first.',
+    args: { includeRevoked: t.arg.boolean({ required: false, description: 'Also list revoked keys.' }) },
+    resolve: (_r, { includeRevoked }, ctx) => listApiKeys(ctx.db, includeRevoked ?? false),
+  }),
+);
+
+builder.mutationFields((t) => ({
+  createApiKey: t.field({
+    type: CreatedRef,
+    description: 'Creates an API key and returns it once.',
+    authScopes: { admin: true },
+    errors: { types: [ValidationError, ConflictError] },
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true, description: 'Name and scopes.' }) },
+    resolve: (_r, { input }, ctx) => createApiKey(ctx.db, ctx.auth.name, input),
+  }),
+  revokeApiKey: t.field({
+    type: ApiKeyRef,
+    authScopes: { admin: true },
+    description: 'Revokes a key at once on every instance.',
+    errors: { types: [ValidationError, NotFoundError] },
+    args: { id: t.arg.id({ required: true, description: 'The key’s id (see apiKeys).' }) },
+    resolve: (_r, { id }, ctx) => {
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(String(id))) {
+        throw ValidationError.field(['id'], 'id must be a UUID');
+      }
+      return revokeApiKey(ctx.db, ctx.auth.name, { id: String(id) });
+    },
+  }),
+}));

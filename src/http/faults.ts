@@ -1,0 +1,56 @@
+/**
+ * Classifies unexpected errors for the client: database unavailable or timed out (retry later) versus
+ * anything else (a bug). The message never carries SQL, a stack or a driver's words.
+ */
+import { pgErrorCode } from '../common/errors';
+
+export interface Fault {
+  code: 'SERVICE_UNAVAILABLE' | 'TIMEOUT' | 'INTERNAL_SERVER_ERROR';
+  message: string;
+  status?: number;
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+export function classifyFault(err: unknown): Fault {
+  let e: any = err;
+  for (let i = 0; i < 5 && e; i++) {
+    const code = typeof e.code === 'string' ? e.code : undefined;
+    if (code && CONNECTION_CODES.has(code)) {
+      return {
+        code: 'SERVICE_UNAVAILABLE',
+        message: 'The database is unavailable; retry shortly.',
+        status: 503,
+      };
+    }
+    e = e.cause;
+  }
+  const pg = pgErrorCode(err);
+  // 57014 query_canceled (statement_timeout); 55P03 lock_not_available.
+  if (pg === '57014' || pg === '55P03') {
+    return {
+      code: 'TIMEOUT',
+      message: 'The operation took too long and was cancelled; retry shortly.',
+      status: 503,
+    };
+  }
+  // 57P01..57P03 admin shutdown / crash shutdown / cannot connect now; 08xxx connection exceptions.
+  if (pg && (/^57P0[1-3]$/.test(pg) || pg.startsWith('08'))) {
+    return {
+      code: 'SERVICE_UNAVAILABLE',
+      message: 'The database is unavailable; retry shortly.',
+      status: 503,
+    };
+  }
+  return { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.' };
+}

@@ -1,0 +1,10 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Per-request values every log line and masked error can reach without threading them through calls. */
+export interface RequestStore {
+  requestId: string;
+}
+
+export const requestContext = new AsyncLocalStorage<RequestStore>();
+
+export const currentRequestId = () => requestContext.getStore()?.requestId;
