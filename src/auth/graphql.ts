@@ -1,4 +1,5 @@
 /** API key management for admins. The key itself is shown once, in the createApiKey result. */
+import { isUuid } from '../common/validation';
 import { ConflictError, NotFoundError, ValidationError } from '../common/errors';
 import { builder } from '../graphql/builder';
 import type { ApiKeyInfo } from './repository';
@@ -96,7 +97,7 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, NotFoundError] },
     args: { id: t.arg.id({ required: true, description: 'The key’s id (see apiKeys).' }) },
     resolve: (_r, { id }, ctx) => {
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(String(id))) {
+      if (!isUuid(String(id))) {
         throw ValidationError.field(['id'], 'id must be a UUID');
       }
       return revokeApiKey(ctx.db, ctx.auth.name, { id: String(id) });

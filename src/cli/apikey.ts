@@ -3,6 +3,7 @@
  * npm run apikey -- list [--all]
  * npm run apikey -- revoke <name|id>
  */
+import { isUuid } from '../common/validation';
 import { parseArgs } from 'node:util';
 import { createApiKey, listApiKeys, revokeApiKey } from '../auth/service';
 import { SCOPES } from '../auth/scopes';
@@ -49,7 +50,7 @@ await withDatabase(async (handle) => {
     }
   } else if (command === 'revoke') {
     if (!target) throw new Error(USAGE);
-    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(target);
+    const uuid = isUuid(target);
     const row = await revokeApiKey(handle.db, actor, uuid ? { id: target } : { name: target });
     console.log(`revoked API key "${row.name}" (${row.id})`);
   } else {

@@ -42,7 +42,12 @@ export const userId = z
   .min(1, 'userId must not be empty')
   .max(LIMITS.userIdMaxLength, `userId must be at most ${LIMITS.userIdMaxLength} characters`);
 
-export const uuid = (what: string) => z.string().uuid(`${what} must be a UUID`);
+/** Any RFC 4122 UUID (what PostgreSQL's uuid type accepts in canonical form). */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID_PATTERN.test(value);
+
+// The same rule as isUuid (any version), so GraphQL arguments and service inputs agree on what a UUID is.
+export const uuid = (what: string) => z.string().regex(UUID_PATTERN, `${what} must be a UUID`);
 
 /** Parses or throws a ValidationError whose paths start with `root` (the GraphQL argument name). */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, root: string[] = []): z.output<S> {

@@ -1,4 +1,5 @@
 /** Experiment and Variant types with the queries and mutations that return them. */
+import { isUuid } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from './repository';
@@ -8,8 +9,6 @@ import { createExperimentService } from './service';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
 import { MANAGEMENT_ERRORS, badInput } from '../graphql/errors';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const STATUS_DESCRIPTIONS = {
   draft: 'Being set up: variants can be added, renamed and removed; nobody is enrolled.',
@@ -309,6 +308,8 @@ ConnectionRef.implement({
     edges: t.field({
       type: [EdgeRef],
       description: 'The experiments of this page, newest first.',
+      // `experiments` already multiplies by `first`; the default list ×10 here would count each page 10 times.
+      complexity: { field: 1, multiplier: 1 },
       resolve: (c) => c.edges,
     }),
     pageInfo: t.field({
@@ -330,7 +331,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     const createdAt = new Date(ts);
-    if (Number.isNaN(createdAt.getTime()) || typeof id !== 'string' || !UUID.test(id)) throw new Error();
+    if (Number.isNaN(createdAt.getTime()) || typeof id !== 'string' || !isUuid(id)) throw new Error();
     return { createdAt, id };
   } catch {
     throw badInput('after', 'after is not a cursor returned by this API');
@@ -351,7 +352,7 @@ builder.queryFields((t) => ({
       if ((id == null) === (key == null))
         throw badInput(id == null ? 'id' : 'key', 'give exactly one of id and key');
       if (id != null) {
-        if (!UUID.test(String(id))) throw badInput('id', 'id must be a UUID');
+        if (!isUuid(String(id))) throw badInput('id', 'id must be a UUID');
         return ctx.loaders.experimentById.load(String(id));
       }
       return ctx.loaders.experimentByKey.load(key!);

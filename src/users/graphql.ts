@@ -1,4 +1,5 @@
 /** Media Gateway users, with the experiments they are in. */
+import { isUuid } from '../common/validation';
 import { AssignmentRef, storedAssignment } from '../assignments/graphql';
 import { builder } from '../graphql/builder';
 import { badInput } from '../graphql/errors';
@@ -34,7 +35,7 @@ builder.queryField('user', (t) =>
     description: 'A Media Gateway user with their experiment assignments; null when no user has this id.',
     args: { id: t.arg.id({ required: true, description: 'The user’s UUID.' }) },
     resolve: (_r, { id }, ctx) => {
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(String(id))) {
+      if (!isUuid(String(id))) {
         throw badInput('id', 'id must be a UUID');
       }
       return ctx.loaders.userById.load(String(id));
