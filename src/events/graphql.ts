@@ -4,11 +4,11 @@ import { EVENT_ERRORS, FieldErrorType, orBadInput } from '../graphql/errors';
 import { LIMITS } from '../config';
 import { ValidationError } from '../common/errors';
 import {
-  EVENT_KINDS,
   recordConversion,
   recordEvents,
   recordExposure,
   recordMetric,
+  type EventKind,
   type RecordEventResult,
   type RecordEventsResult,
 } from './service';
@@ -53,7 +53,7 @@ const RecordConversionInput = builder.inputType('RecordConversionInput', {
       required: true,
       description: 'Slug, e.g. `conversion`, `watch_minutes`. `exposure` is reserved for recordExposure.',
     }),
-    value: t.float({ required: false, description: 'Finite number (default 1).' }),
+    value: t.float({ required: false, description: 'Default 1; at most 1e15 in absolute value.' }),
     ...eventFields(t),
   }),
 });
@@ -67,7 +67,10 @@ const RecordMetricInput = builder.inputType('RecordMetricInput', {
       required: true,
       description: 'Slug; `exposure` records an exposure, any other name a conversion of that metric.',
     }),
-    value: t.float({ required: false, description: 'Finite number (default 1); ignored for exposures.' }),
+    value: t.float({
+      required: false,
+      description: 'Default 1; at most 1e15 in absolute value; ignored for exposures.',
+    }),
     ...eventFields(t),
   }),
 });
@@ -116,7 +119,7 @@ const EventKindEnum = builder.enumType('EventKind', {
       value: 'CONVERSION',
       description: 'The user did something worth measuring; needs metricName.',
     },
-  } satisfies Record<(typeof EVENT_KINDS)[number], unknown>,
+  } satisfies Record<EventKind, unknown>,
 });
 
 const EventInput = builder.inputType('EventInput', {
@@ -125,7 +128,10 @@ const EventInput = builder.inputType('EventInput', {
     kind: t.field({ type: EventKindEnum, required: true, description: 'Exposure or conversion.' }),
     experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
     metricName: t.string({ required: false, description: 'Required for CONVERSION; ignored for EXPOSURE.' }),
-    value: t.float({ required: false, description: 'CONVERSION value (default 1); finite.' }),
+    value: t.float({
+      required: false,
+      description: 'CONVERSION value (default 1); at most 1e15 in absolute value.',
+    }),
     ...eventFields(t),
     eventId: t.id({
       required: true,

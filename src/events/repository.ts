@@ -49,12 +49,15 @@ WITH input AS (
   INSERT INTO experiment_exposures (experiment_id, variant_id, user_id, event_id, occurred_at, metadata)
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb)
     FROM input WHERE "kind" = 'exposure'
+     -- Event ids are unique across exposures and conversions: one id is one event.
+     AND NOT EXISTS (SELECT 1 FROM experiment_conversions c WHERE c.event_id = input."eventId")
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id, experiment_id, variant_id, user_id, ${EXPOSURE_METRIC}::text AS metric_name, 1::float8 AS value
 ), ins_conversions AS (
   INSERT INTO experiment_conversions (experiment_id, variant_id, user_id, event_id, occurred_at, metadata, metric_name, value)
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb), "metricName", "value"
     FROM input WHERE "kind" = 'conversion'
+     AND NOT EXISTS (SELECT 1 FROM experiment_exposures x WHERE x.event_id = input."eventId")
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id, experiment_id, variant_id, user_id, metric_name, value
 ), inserted AS (

@@ -239,7 +239,10 @@ async function ingest(
       tx,
       writable.map((w) => w.experiment.id),
     );
-    const rows: EventRow[] = writable.map(({ c, experiment, variantId }) => ({
+    // An event id names one event: within a batch only its first occurrence is written, the rest are retries.
+    const firstOfId = new Set<string>();
+    const distinct = writable.filter(({ c }) => !firstOfId.has(c.eventId) && firstOfId.add(c.eventId));
+    const rows: EventRow[] = distinct.map(({ c, experiment, variantId }) => ({
       kind: c.kind,
       eventId: c.eventId,
       experimentId: experiment.id,
@@ -253,7 +256,6 @@ async function ingest(
     const inserted = await insertEventsAndAggregate(tx, rows);
     const seen = new Set<string>();
     for (const { c, experiment, variantId } of writable) {
-      // The same event id twice in one batch: the first is the event, the rest are retries.
       const fresh = inserted.has(c.eventId) && !seen.has(c.eventId);
       seen.add(c.eventId);
       outcomes.push({

@@ -11,11 +11,11 @@ import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-fi
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ValidationRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignments/config-cache';
-import { Authenticator } from '../auth/authenticator';
+import { Authenticator, type Principal } from '../auth/authenticator';
 import { LIMITS, type SecurityConfig, securityConfigFromEnv } from '../config';
 import type { Database } from '../db/client';
 import type { GraphQLContext } from '../graphql/context';
@@ -69,11 +69,57 @@ function useOperationLog(logger: Logger): Plugin<GraphQLContext> {
   };
 }
 
+/**
+ * Authentication and rate limiting before the document is even parsed: a client without a valid key
+ * learns nothing about the schema (no validation errors naming fields) and costs no parsing.
+ */
+function useAccessControl(
+  authenticator: Authenticator,
+  rateLimiter: RateLimiter | null | undefined,
+  principals: WeakMap<Request, Principal>,
+): Plugin {
+  return {
+    async onParams({ request, context }) {
+      const auth = await authenticator.authenticate(request.headers.get('authorization'));
+      const remoteAddress = (context as ServerContext).remoteAddress;
+      await rateLimiter?.consume(auth.keyId ?? `addr:${remoteAddress ?? 'unknown'}`);
+      principals.set(request, auth);
+    },
+  };
+}
+
+/**
+ * GraphQL's Float accepts literals like `1e309`, which parse to Infinity; variables are checked by
+ * graphql-js, literals are not. Refused here, anywhere in the document (JSON literals included).
+ */
+const finiteNumberLiterals: ValidationRule = (context) => ({
+  FloatValue(node) {
+    if (!Number.isFinite(Number(node.value))) {
+      context.reportError(
+        new GraphQLError(`Number ${node.value.slice(0, 40)} is out of range: numbers must be finite`, {
+          nodes: [node],
+          extensions: { code: 'BAD_USER_INPUT' },
+        }),
+      );
+    }
+  },
+});
+
+/** Removes what yoga attaches for debugging (e.g. the JSON parser's message echoing the body). */
+function withoutInternals(error: GraphQLError): GraphQLError {
+  if (!error.extensions || !('originalError' in error.extensions)) return error;
+  const { originalError: _dropped, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions });
+}
+
 export function createApp(options: AppOptions): App {
   const { db, logger } = options;
   const security = options.security ?? securityConfigFromEnv();
   const authenticator = options.authenticator ?? new Authenticator(db, security.authRequired);
+  const principals = new WeakMap<Request, Principal>();
   const plugins: Plugin[] = [
+    useAccessControl(authenticator, options.rateLimiter, principals),
+    { onValidate: ({ addValidationRule }) => addValidationRule(finiteNumberLiterals) },
     maxDepthPlugin({ n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true }),
     maxAliasesPlugin({ n: LIMITS.maxAliases }),
     maxTokensPlugin({ n: LIMITS.maxTokens }),
@@ -100,7 +146,8 @@ export function createApp(options: AppOptions): App {
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
         // Our own GraphQLErrors (bad arguments, auth, limits) are meant for the client; the rest is masked.
-        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return error;
+        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError))
+          return withoutInternals(error);
         const requestId = currentRequestId();
         const fault = classifyFault(original ?? error);
         logger.error({ err: original ?? error, requestId, fault: fault.code }, 'unexpected error');
@@ -115,9 +162,10 @@ export function createApp(options: AppOptions): App {
         });
       },
     },
-    context: async ({ request, remoteAddress }): Promise<GraphQLContext> => {
-      const auth = await authenticator.authenticate(request.headers.get('authorization'));
-      await options.rateLimiter?.consume(auth.keyId ?? `addr:${remoteAddress ?? 'unknown'}`);
+    context: async ({ request }): Promise<GraphQLContext> => {
+      // Set by useAccessControl for every operation; authenticating here too keeps a plugin reorder safe.
+      const auth =
+        principals.get(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
       return {
         db,
         loaders: createLoaders(db),

@@ -26,7 +26,9 @@ export function classifyFault(err: unknown): Fault {
   let e: any = err;
   for (let i = 0; i < 5 && e; i++) {
     const code = typeof e.code === 'string' ? e.code : undefined;
-    if (code && CONNECTION_CODES.has(code)) {
+    // A FATAL (or PANIC) server error ends the session: refused at connect (database not accepting
+    // connections, too many clients, starting up) or killed; whatever the SQLSTATE, the database is away.
+    if ((code && CONNECTION_CODES.has(code)) || e.severity === 'FATAL' || e.severity === 'PANIC') {
       return {
         code: 'SERVICE_UNAVAILABLE',
         message: 'The database is unavailable; retry shortly.',

@@ -18,6 +18,19 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
+const REDIS_READY_TIMEOUT_MS = 2000;
+
+/** Resolves when the client is ready or after timeoutMs, whichever comes first. */
+async function ready(redis: import('ioredis').Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+    redis.once('ready', () => resolve());
+  });
+  clearTimeout(timer);
+}
+
 export async function createRateLimiter(config: SecurityConfig): Promise<RateLimiter | null> {
   if (config.rateLimitPerSecond <= 0) return null;
   let redis: import('ioredis').Redis | null = null;
@@ -39,6 +52,9 @@ export async function createRateLimiter(config: SecurityConfig): Promise<RateLim
       lazyConnect: false,
     });
     redis.on('error', () => {}); // reconnects by itself; limits fall back to allowing (see below)
+    // Without the offline queue, commands fail until connected, which would let every request of the
+    // first moments through: wait (briefly) for the connection.
+    await ready(redis, REDIS_READY_TIMEOUT_MS);
   }
   const limiter = new BurstyRateLimiter(
     make('sona_rl', config.rateLimitPerSecond, 1),

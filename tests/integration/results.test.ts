@@ -1,0 +1,779 @@
+/**
+ * Experiment results end to end: data seeded through GraphQL mutations, numbers read through
+ * `Experiment.results` / `scorecard`, and every number checked against (a) values computed by hand and
+ * with SciPy for a tiny experiment and (b) the pure engine run over statistics recomputed from raw rows.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { sql } from 'drizzle-orm';
+import { queryRows, type DatabaseHandle } from '../../src/db/client';
+import type { App } from '../../src/http/app';
+import {
+  analyze,
+  benjaminiHochberg,
+  holm,
+  minimumDetectableEffect,
+  power,
+  sampleSize,
+  type Correction,
+  type MetricType,
+  type StatsMethod,
+  type VariantInput,
+  type VariantResult,
+} from '../../src/results/stats';
+import { createTestApp, gql, gqlOk } from '../support/app';
+import { openTestDatabase } from '../support/db';
+import { uniqueKey } from '../support/factories';
+import { rowCounts } from '../support/rows';
+
+let handle: DatabaseHandle;
+let app: App;
+
+beforeAll(async () => {
+  handle = await openTestDatabase();
+  app = createTestApp(handle);
+});
+afterAll(async () => handle.close());
+
+interface CreatedExperiment {
+  id: string;
+  key: string;
+  variants: { id: string; name: string }[];
+}
+
+/** Creates and starts an experiment through the API. */
+async function runningExperiment(
+  variants: { name: string; weight: number; isControl?: boolean }[],
+): Promise<CreatedExperiment> {
+  const key = uniqueKey('results');
+  const created = await gqlOk(
+    app,
+    `mutation ($input: CreateExperimentInput!) {
+       createExperiment(input: $input) {
+         __typename ... on Experiment { id key variants { id name } } ... on Error { code message }
+       }
+     }`,
+    { input: { key, name: `Results ${key}`, variants } },
+  );
+  expect(created.createExperiment.__typename).toBe('Experiment');
+  const started = await gqlOk(
+    app,
+    `mutation ($id: ID!) { startExperiment(id: $id) { __typename ... on Experiment { status } } }`,
+    { id: created.createExperiment.id },
+  );
+  expect(started.startExperiment).toEqual({ __typename: 'Experiment', status: 'RUNNING' });
+  return created.createExperiment;
+}
+
+interface EventInput {
+  kind: 'EXPOSURE' | 'CONVERSION';
+  experimentKey: string;
+  userId: string;
+  eventId: string;
+  variantId?: string;
+  metricName?: string;
+  value?: number;
+}
+
+const exposure = (experimentKey: string, userId: string, variantId?: string): EventInput => ({
+  kind: 'EXPOSURE',
+  experimentKey,
+  userId,
+  variantId,
+  eventId: randomUUID(),
+});
+const conversion = (
+  experimentKey: string,
+  userId: string,
+  metricName: string,
+  value: number,
+  variantId?: string,
+): EventInput => ({
+  kind: 'CONVERSION',
+  experimentKey,
+  userId,
+  metricName,
+  value,
+  variantId,
+  eventId: randomUUID(),
+});
+
+/** Records a batch through the API; every event must be accepted. */
+async function recordAll(events: EventInput[]): Promise<void> {
+  const data = await gqlOk(
+    app,
+    `mutation ($events: [EventInput!]!) { recordEvents(events: $events) { accepted duplicates rejected { index code message } } }`,
+    { events },
+  );
+  expect(data.recordEvents).toEqual({ accepted: events.length, duplicates: 0, rejected: [] });
+}
+
+const EFFECT = 'estimate lower upper standardError';
+const RESULTS_FIELDS = `
+  metric type method confidenceLevel correction includeUnexposed reason
+  control { id name }
+  srm { chiSquare pValue mismatch observed expected reason }
+  variants {
+    variant { id name } isControl units conversions mean standardDeviation
+    absoluteEffect { ${EFFECT} } relativeEffect { ${EFFECT} }
+    pValue adjustedPValue significant chanceToWin risk reason
+  }`;
+
+interface ResultsArgs {
+  metric: string;
+  type?: MetricType;
+  method?: StatsMethod;
+  confidenceLevel?: number;
+  correction?: Correction;
+  includeUnexposed?: boolean;
+  sequentialTuning?: number;
+  priorMean?: number;
+  priorVariance?: number;
+}
+
+/** GraphQL argument text: enums bare, strings quoted, numbers and booleans as they are. */
+function argText(args: ResultsArgs): string {
+  const enums = new Set(['type', 'method', 'correction']);
+  return Object.entries(args)
+    .map(([k, v]) => `${k}: ${enums.has(k) ? v : JSON.stringify(v)}`)
+    .join(', ');
+}
+
+/** Several `results` of one experiment in a single request, aliased r0, r1, … */
+async function fetchResults(key: string, cases: ResultsArgs[]): Promise<any[]> {
+  const fields = cases.map((c, i) => `r${i}: results(${argText(c)}) { ${RESULTS_FIELDS} }`).join('\n');
+  const data = await gqlOk(app, `query ($key: String!) { experiment(key: $key) { ${fields} } }`, { key });
+  return cases.map((_, i) => data.experiment[`r${i}`]);
+}
+
+/**
+ * Per-variant sufficient statistics straight from the raw event tables: each unit's value is the sum of
+ * its conversion values for the metric (binomial: converted or not), units without conversions count 0;
+ * the units are the exposed users, or every assigned user with includeUnexposed.
+ */
+async function rawVariantInputs(
+  experimentId: string,
+  metric: string,
+  type: MetricType,
+  includeUnexposed: boolean,
+): Promise<VariantInput[]> {
+  const variants = await queryRows<{ id: string; weight: number; is_control: boolean }>(
+    handle.db,
+    sql`SELECT id::text, weight, is_control FROM experiment_variants
+         WHERE experiment_id = ${experimentId} ORDER BY position, id`,
+  );
+  const population = await queryRows<{ variant_id: string; user_id: string }>(
+    handle.db,
+    includeUnexposed
+      ? sql`SELECT variant_id::text, user_id FROM experiment_assignments WHERE experiment_id = ${experimentId}`
+      : sql`SELECT DISTINCT variant_id::text, user_id FROM experiment_exposures WHERE experiment_id = ${experimentId}`,
+  );
+  const totals = await queryRows<{ variant_id: string; user_id: string; total: number }>(
+    handle.db,
+    sql`SELECT variant_id::text, user_id, sum(value)::float8 AS total FROM experiment_conversions
+         WHERE experiment_id = ${experimentId} AND metric_name = ${metric}
+         GROUP BY variant_id, user_id`,
+  );
+  const totalOf = new Map(totals.map((t) => [`${t.variant_id}/${t.user_id}`, Number(t.total)]));
+  const flagged = variants.some((v) => v.is_control);
+  return variants.map((v, i) => {
+    const values = population
+      .filter((u) => u.variant_id === v.id)
+      .map((u) => {
+        const total = totalOf.get(`${v.id}/${u.user_id}`);
+        if (type === 'BINOMIAL') return total === undefined ? 0 : 1;
+        return total ?? 0;
+      });
+    return {
+      id: v.id,
+      weight: Number(v.weight),
+      isControl: flagged ? v.is_control : i === 0,
+      n: values.length,
+      sum: values.reduce((s, x) => s + x, 0),
+      sumSquares: values.reduce((s, x) => s + x * x, 0),
+    };
+  });
+}
+
+/** `actual` (parsed JSON) equals `expected`: nulls and flags exactly, numbers to `rel` relative. */
+function expectClose(actual: unknown, expected: unknown, where: string, rel = 1e-9): void {
+  if (expected === null || expected === undefined) {
+    expect({ where, value: actual }).toEqual({ where, value: null });
+  } else if (typeof expected === 'number') {
+    expect(typeof actual).toBe('number');
+    const deviation = Math.abs((actual as number) - expected) / Math.max(1, Math.abs(expected));
+    if (!(deviation <= rel)) {
+      throw new Error(`${where}: ${actual} differs from ${expected} (deviation ${deviation} > ${rel})`);
+    }
+  } else if (Array.isArray(expected)) {
+    expect(Array.isArray(actual)).toBe(true);
+    expect({ where, length: (actual as unknown[]).length }).toEqual({ where, length: expected.length });
+    for (const [i, e] of expected.entries()) expectClose((actual as unknown[])[i], e, `${where}[${i}]`, rel);
+  } else if (typeof expected === 'object') {
+    for (const [k, e] of Object.entries(expected)) {
+      expectClose((actual as Record<string, unknown>)?.[k], e, `${where}.${k}`, rel);
+    }
+  } else {
+    expect({ where, value: actual }).toEqual({ where, value: expected });
+  }
+}
+
+const effectShape = (e: VariantResult['absoluteEffect']) =>
+  e && { estimate: e.estimate, lower: e.lower, upper: e.upper, standardError: e.standardError };
+
+/** An engine result in the API's shape. */
+function apiShape(v: VariantResult) {
+  return {
+    variant: { id: v.id },
+    isControl: v.isControl,
+    units: v.units,
+    conversions: v.conversions,
+    mean: v.mean,
+    standardDeviation: v.standardDeviation,
+    absoluteEffect: effectShape(v.absoluteEffect),
+    relativeEffect: effectShape(v.relativeEffect),
+    pValue: v.pValue,
+    adjustedPValue: v.adjustedPValue,
+    significant: v.significant,
+    chanceToWin: v.chanceToWin,
+    risk: v.risk,
+    reason: v.reason,
+  };
+}
+
+const defaultType = (metric: string): MetricType => (metric === 'conversion' ? 'BINOMIAL' : 'MEAN');
+
+/** The engine's answer for a results request, from raw rows. */
+async function expectedResults(experimentId: string, args: ResultsArgs) {
+  const type = args.type ?? defaultType(args.metric);
+  const inputs = await rawVariantInputs(experimentId, args.metric, type, args.includeUnexposed ?? false);
+  const analysis = analyze({
+    variants: inputs,
+    metricType: type,
+    method: args.method ?? 'FREQUENTIST',
+    confidenceLevel: args.confidenceLevel ?? 0.95,
+    correction: args.correction ?? 'NONE',
+    sequentialTuning: args.sequentialTuning ?? 5000,
+    prior:
+      args.priorMean !== undefined || args.priorVariance !== undefined
+        ? { mean: args.priorMean ?? 0, variance: args.priorVariance ?? 1 }
+        : null,
+  });
+  return { inputs, analysis, type };
+}
+
+describe('a tiny experiment, computed by hand', () => {
+  let exp: CreatedExperiment;
+  let control: string;
+  let treatment: string;
+
+  beforeAll(async () => {
+    exp = await runningExperiment([
+      { name: 'control', weight: 0.5, isControl: true },
+      { name: 'treatment', weight: 0.5 },
+    ]);
+    [control, treatment] = exp.variants.map((v) => v.id);
+    const k = exp.key;
+    // First batch: conversions only; the explicit variant enrolls each user.
+    await recordAll([
+      conversion(k, 'c1', 'conversion', 1, control),
+      conversion(k, 'c1', 'revenue', 2, control),
+      conversion(k, 'c1', 'revenue', 3, control),
+      conversion(k, 'c2', 'conversion', 1, control),
+      conversion(k, 'c2', 'conversion', 1, control),
+      conversion(k, 'c2', 'revenue', 4, control),
+      conversion(k, 'c5', 'conversion', 1, control),
+      conversion(k, 'c5', 'revenue', 10, control),
+      conversion(k, 't1', 'conversion', 1, treatment),
+      conversion(k, 't1', 'revenue', 1, treatment),
+      conversion(k, 't1', 'bonus', 3, treatment),
+      conversion(k, 't2', 'conversion', 1, treatment),
+      conversion(k, 't2', 'revenue', 6, treatment),
+      conversion(k, 't3', 'conversion', 1, treatment),
+      conversion(k, 't5', 'conversion', 1, treatment),
+      conversion(k, 't5', 'revenue', 7, treatment),
+    ]);
+    // Second batch: exposures, most of them after the users' conversions; c5 and t5 are never exposed.
+    await recordAll([
+      exposure(k, 'c1'),
+      exposure(k, 'c1'),
+      exposure(k, 'c2'),
+      exposure(k, 'c3', control),
+      exposure(k, 'c4', control),
+      exposure(k, 't1'),
+      exposure(k, 't2'),
+      exposure(k, 't3'),
+      exposure(k, 't4', treatment),
+    ]);
+  });
+
+  it('lists the metrics with data, sorted', async () => {
+    const data = await gqlOk(app, `query ($key: String!) { experiment(key: $key) { metricNames } }`, {
+      key: exp.key,
+    });
+    expect(data.experiment.metricNames).toEqual(['bonus', 'conversion', 'revenue']);
+  });
+
+  it('conversion defaults to BINOMIAL over exposed users: units, conversions, rates and a t-test', async () => {
+    const [r] = await fetchResults(exp.key, [{ metric: 'conversion' }]);
+    expect(r).toMatchObject({
+      metric: 'conversion',
+      type: 'BINOMIAL',
+      method: 'FREQUENTIST',
+      confidenceLevel: 0.95,
+      correction: 'NONE',
+      includeUnexposed: false,
+      reason: null,
+      control: { id: control, name: 'control' },
+      srm: { chiSquare: 0, pValue: 1, mismatch: false, observed: [4, 4], expected: [4, 4], reason: null },
+    });
+    const [c, t] = r.variants;
+    // c1 and c2 converted (c2 twice: still one unit), c3 and c4 did not; c5 converted but was never exposed.
+    expectClose(
+      c,
+      {
+        variant: { id: control, name: 'control' },
+        isControl: true,
+        units: 4,
+        conversions: 2,
+        mean: 0.5,
+        standardDeviation: 0.5,
+        absoluteEffect: null,
+        pValue: null,
+        reason: null,
+      },
+      'control',
+    );
+    // SciPy: Welch t over p(1 − p) variances (gbstats), df = 5.88.
+    expectClose(
+      t,
+      {
+        isControl: false,
+        units: 4,
+        conversions: 3,
+        mean: 0.75,
+        standardDeviation: Math.sqrt(0.1875),
+        absoluteEffect: {
+          estimate: 0.25,
+          lower: -0.5632602433763341,
+          upper: 1.063260243376334,
+          standardError: 0.33071891388307384,
+        },
+        relativeEffect: {
+          estimate: 0.5,
+          lower: -1.6296152142687195,
+          upper: 2.6296152142687195,
+          standardError: 0.8660254037844386,
+        },
+        pValue: 0.5851137950816326,
+        adjustedPValue: 0.5851137950816326,
+        significant: false,
+        chanceToWin: null,
+        risk: null,
+        reason: null,
+      },
+      'treatment',
+      1e-6,
+    );
+  });
+
+  it('revenue defaults to MEAN of per-user sums, exposed users without revenue counting 0', async () => {
+    const [r] = await fetchResults(exp.key, [{ metric: 'revenue' }]);
+    expect(r.type).toBe('MEAN');
+    const [c, t] = r.variants;
+    // Control per-user totals 5 (2 + 3), 4, 0, 0; treatment 1, 6, 0, 0.
+    expectClose(c, { units: 4, conversions: null, mean: 2.25, standardDeviation: Math.sqrt(83 / 12) }, 'c');
+    expectClose(
+      t,
+      {
+        units: 4,
+        conversions: null,
+        mean: 1.75,
+        standardDeviation: Math.sqrt(8.25),
+        absoluteEffect: {
+          estimate: -0.5,
+          lower: -5.273616761992489,
+          upper: 4.273616761992489,
+          standardError: 1.9472202409246537,
+        },
+        relativeEffect: {
+          estimate: -2 / 9,
+          lower: -2.1432255766703463,
+          upper: 1.6987811322259017,
+          standardError: 0.7836022037731041,
+        },
+        // The headline p-value is the relative effect's; the absolute one matches scipy.stats.ttest_ind.
+        pValue: 0.7863268929392935,
+      },
+      't',
+      1e-6,
+    );
+  });
+
+  it('includeUnexposed counts every assigned user (c5, t5) and their conversions', async () => {
+    const [bin, mean] = await fetchResults(exp.key, [
+      { metric: 'conversion', includeUnexposed: true },
+      { metric: 'revenue', includeUnexposed: true },
+    ]);
+    expect(bin.includeUnexposed).toBe(true);
+    expect(bin.srm).toMatchObject({ observed: [5, 5], expected: [5, 5] });
+    expectClose(bin.variants[0], { units: 5, conversions: 3, mean: 0.6 }, 'bin.c');
+    expectClose(
+      bin.variants[1],
+      { units: 5, conversions: 4, mean: 0.8, absoluteEffect: { estimate: 0.2 }, pValue: 0.5760205962865447 },
+      'bin.t',
+      1e-6,
+    );
+    expectClose(mean.variants[0], { units: 5, mean: 3.8, standardDeviation: Math.sqrt(17.2) }, 'mean.c');
+    expectClose(
+      mean.variants[1],
+      {
+        units: 5,
+        mean: 2.8,
+        standardDeviation: Math.sqrt(11.7),
+        absoluteEffect: { estimate: -1, lower: -6.57915633073971, upper: 4.57915633073971 },
+        pValue: 0.6394419451263033,
+      },
+      'mean.t',
+      1e-6,
+    );
+  });
+
+  it('BAYESIAN: chance to win and risk from the normal posterior of the relative effect', async () => {
+    const [r] = await fetchResults(exp.key, [{ metric: 'revenue', method: 'BAYESIAN' }]);
+    expect(r.method).toBe('BAYESIAN');
+    expectClose(
+      r.variants[1],
+      {
+        pValue: null,
+        adjustedPValue: null,
+        chanceToWin: 0.3883620692896907,
+        risk: [0.21398806130644588, 0.4362102835286681],
+        relativeEffect: { estimate: -2 / 9, lower: -1.758054319823723, upper: 1.3136098753792784 },
+        significant: false,
+      },
+      'bayes.t',
+      1e-6,
+    );
+  });
+
+  it('a metric with no data, and a control that never converts, give reasons and nulls', async () => {
+    const [none, bonus, bonusBinomial] = await fetchResults(exp.key, [
+      { metric: 'nobody' },
+      { metric: 'bonus' },
+      { metric: 'bonus', type: 'BINOMIAL' },
+    ]);
+    // Everyone exposed has 0: means exist, but there is nothing to test.
+    expectClose(
+      none.variants,
+      [
+        { units: 4, mean: 0, standardDeviation: 0, reason: null },
+        {
+          units: 4,
+          mean: 0,
+          standardDeviation: 0,
+          absoluteEffect: null,
+          pValue: null,
+          reason: 'ZERO_VARIANCE',
+        },
+      ],
+      'none',
+    );
+    // Control mean 0: no relative effect; the headline falls back to the absolute effect.
+    expect(bonus.variants[1]).toMatchObject({ relativeEffect: null, reason: 'CONTROL_MEAN_ZERO' });
+    // t1's 3 against nothing: t = 0.75 / 0.75 = 1 on 3 df (scipy.stats.ttest_ind, Welch).
+    expectClose(
+      bonus.variants[1],
+      { mean: 0.75, absoluteEffect: { estimate: 0.75, standardError: 0.75 }, pValue: 0.3910022189557705 },
+      'bonus',
+      1e-6,
+    );
+    expect(bonusBinomial.variants.map((v: any) => [v.units, v.conversions])).toEqual([
+      [4, 0],
+      [4, 1],
+    ]);
+  });
+});
+
+describe('edge cases without data', () => {
+  it('an experiment nobody was exposed to: NO_UNITS and nulls, never NaN', async () => {
+    const exp = await runningExperiment([
+      { name: 'control', weight: 1, isControl: true },
+      { name: 'treatment', weight: 1 },
+    ]);
+    const body = await gql(
+      app,
+      `query ($key: String!) { experiment(key: $key) { metricNames results(metric: "conversion") { ${RESULTS_FIELDS} } } }`,
+      { key: exp.key },
+    );
+    expect(body.errors).toBeUndefined();
+    const { metricNames, results } = body.data.experiment;
+    expect(metricNames).toEqual([]);
+    expect(results.srm).toMatchObject({ observed: [0, 0], mismatch: false });
+    for (const v of results.variants) {
+      expect(v).toMatchObject({
+        units: 0,
+        mean: null,
+        standardDeviation: null,
+        pValue: null,
+        absoluteEffect: null,
+        reason: 'NO_UNITS',
+      });
+    }
+  });
+});
+
+describe('a larger experiment: every number equals the engine over raw rows', () => {
+  let exp: CreatedExperiment;
+  const METRICS = ['conversion', 'revenue', 'watch_minutes'];
+
+  beforeAll(async () => {
+    // The flagged control is not the first variant, so "control" cannot mean "position 0" by accident.
+    exp = await runningExperiment([
+      { name: 'baseline-a', weight: 0.25 },
+      { name: 'control', weight: 0.5, isControl: true },
+      { name: 'bold', weight: 0.25 },
+    ]);
+    const k = exp.key;
+    const random = mulberry32(20250611);
+    const pick = () => {
+      const x = random();
+      return exp.variants[x < 0.25 ? 0 : x < 0.75 ? 1 : 2].id;
+    };
+    const users = Array.from({ length: 150 }, (_, i) => `u${i}`);
+    // A third of the users are bucketed by assignVariant; the rest enroll through events naming a variant.
+    const bucketed = users.filter((_, i) => i % 3 === 0);
+    // Ten per request: the API limits aliases per operation.
+    for (let i = 0; i < bucketed.length; i += 10) {
+      const aliases = bucketed
+        .slice(i, i + 10)
+        .map((u, j) => `a${j}: assignVariant(experimentKey: "${k}", userId: "${u}") { __typename }`);
+      await gqlOk(app, `mutation { ${aliases.join('\n')} }`);
+    }
+    const variantOf = new Map(users.map((u, i) => [u, i % 3 === 0 ? undefined : pick()]));
+
+    const conversions: EventInput[] = [];
+    const exposures: EventInput[] = [];
+    for (const [i, u] of users.entries()) {
+      const v = variantOf.get(u);
+      const lift = v === exp.variants[2].id ? 1.4 : 1;
+      if (random() < 0.3 * lift) {
+        for (let j = random() < 0.3 ? 2 : 1; j > 0; j--)
+          conversions.push(conversion(k, u, 'conversion', 1, v));
+      }
+      for (let j = Math.floor(random() * 3 * lift); j > 0; j--) {
+        const amount = Math.round(random() * 5000) / 100;
+        conversions.push(conversion(k, u, 'revenue', random() < 0.05 ? -amount : amount, v));
+      }
+      if (random() < 0.6) conversions.push(conversion(k, u, 'watch_minutes', random() * 120 * lift, v));
+      // Most users are exposed, some twice; users 7, 17, 27, … never are.
+      if (i % 10 !== 7) {
+        for (let j = random() < 0.2 ? 2 : 1; j > 0; j--) exposures.push(exposure(k, u, v));
+      }
+    }
+    // Conversions of half the users before any exposure; then all exposures; then the rest.
+    const half = Math.floor(conversions.length / 2);
+    await recordAll(conversions.slice(0, half));
+    await recordAll(exposures);
+    await recordAll(conversions.slice(half));
+  });
+
+  const cases: ResultsArgs[] = [
+    ...METRICS.flatMap((metric) =>
+      (['FREQUENTIST', 'BAYESIAN', 'SEQUENTIAL'] as const).flatMap((method) =>
+        [false, true].map((includeUnexposed) => ({ metric, method, includeUnexposed })),
+      ),
+    ),
+    { metric: 'revenue', type: 'BINOMIAL' },
+    { metric: 'conversion', type: 'MEAN' },
+    { metric: 'revenue', confidenceLevel: 0.9, correction: 'HOLM' },
+    { metric: 'conversion', confidenceLevel: 0.99, correction: 'BENJAMINI_HOCHBERG' },
+    { metric: 'watch_minutes', method: 'SEQUENTIAL', confidenceLevel: 0.8, correction: 'HOLM' },
+    { metric: 'watch_minutes', method: 'SEQUENTIAL', sequentialTuning: 500 },
+    { metric: 'revenue', method: 'BAYESIAN', correction: 'HOLM', priorMean: 0, priorVariance: 0.04 },
+  ];
+
+  it('lists its metrics', async () => {
+    const data = await gqlOk(app, `query ($key: String!) { experiment(key: $key) { metricNames } }`, {
+      key: exp.key,
+    });
+    expect(data.experiment.metricNames).toEqual(METRICS);
+  });
+
+  it.each(cases.map((c) => [argText(c), c] as const))('results(%s)', async (_label, args) => {
+    const [actual] = await fetchResults(exp.key, [args]);
+    const { inputs, analysis, type } = await expectedResults(exp.id, args);
+    expect(actual).toMatchObject({
+      metric: args.metric,
+      type,
+      method: args.method ?? 'FREQUENTIST',
+      confidenceLevel: args.confidenceLevel ?? 0.95,
+      correction: args.correction ?? 'NONE',
+      includeUnexposed: args.includeUnexposed ?? false,
+      reason: null,
+      control: { id: exp.variants[1].id, name: 'control' },
+    });
+    // SRM: observed units per variant against weights 1 : 2 : 1.
+    const observed = inputs.map((v) => v.n);
+    const total = observed.reduce((s, n) => s + n, 0);
+    expect(actual.srm.observed).toEqual(observed);
+    expectClose(actual.srm.expected, [total / 4, total / 2, total / 4], 'srm.expected');
+    expectClose(actual.srm, analysis.srm, 'srm');
+    expect(actual.variants.map((v: any) => v.variant.id)).toEqual(exp.variants.map((v) => v.id));
+    for (const [i, v] of analysis.variants.entries()) {
+      expectClose(actual.variants[i], apiShape(v), `variants[${i}]`);
+    }
+    // The data is rich enough that the comparisons are real ones.
+    expect(actual.variants.filter((v: any) => !v.isControl && v.reason === null)).toHaveLength(2);
+  });
+
+  it('scorecard corrects over every treatment of every metric', async () => {
+    const query = `query ($key: String!) { experiment(key: $key) {
+        holm: scorecard(correction: HOLM) { metric variants { isControl pValue adjustedPValue significant } }
+        bh: scorecard(metrics: ["watch_minutes", "revenue", "nobody"], correction: BENJAMINI_HOCHBERG, confidenceLevel: 0.9) {
+          metric variants { isControl pValue adjustedPValue significant }
+        }
+      } }`;
+    const { experiment } = await gqlOk(app, query, { key: exp.key });
+    const check = async (scorecard: any[], metrics: string[], correction: Correction, level: number) => {
+      expect(scorecard.map((r) => r.metric)).toEqual(metrics);
+      const raw: (number | null)[] = [];
+      for (const metric of metrics) {
+        const { analysis } = await expectedResults(exp.id, { metric, confidenceLevel: level });
+        raw.push(...analysis.variants.filter((v) => !v.isControl).map((v) => v.pValue));
+      }
+      const adjusted = (correction === 'HOLM' ? holm : benjaminiHochberg)(raw);
+      const treatments = scorecard.flatMap((r) => r.variants.filter((v: any) => !v.isControl));
+      expectClose(
+        treatments.map((v: any) => v.pValue),
+        raw,
+        'raw p',
+      );
+      expectClose(
+        treatments.map((v: any) => v.adjustedPValue),
+        adjusted,
+        `${correction} p`,
+      );
+      expect(treatments.map((v: any) => v.significant)).toEqual(
+        adjusted.map((p) => (p === null ? null : p < 1 - level)),
+      );
+      return raw.filter((p) => p !== null).length;
+    };
+    expect(await check(experiment.holm, METRICS, 'HOLM', 0.95)).toBe(6);
+    // `nobody` has no data: its null p-values are not hypotheses.
+    expect(
+      await check(experiment.bh, ['watch_minutes', 'revenue', 'nobody'], 'BENJAMINI_HOCHBERG', 0.9),
+    ).toBe(4);
+  });
+
+  it('reads the sufficient statistics in one SQL statement per results request', async () => {
+    const count = async (fields: string) => {
+      const before = handle.statements.count;
+      await gqlOk(app, `query ($key: String!) { experiment(key: $key) { ${fields} } }`, { key: exp.key });
+      return handle.statements.count - before;
+    };
+    // The experiment lookup, then the statistics.
+    expect(await count('results(metric: "revenue") { variants { units } }')).toBe(2);
+    expect(
+      await count('results(metric: "revenue", includeUnexposed: true) { variants { units mean } }'),
+    ).toBe(2);
+    // Variant objects come from one batched lookup, whatever the number of variants.
+    expect(
+      await count('results(metric: "revenue") { variants { units variant { name } } }'),
+    ).toBeLessThanOrEqual(3);
+    expect(await count('scorecard { metric variants { units pValue } }')).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('invalid arguments', () => {
+  let exp: CreatedExperiment;
+  beforeAll(async () => {
+    exp = await runningExperiment([
+      { name: 'control', weight: 1, isControl: true },
+      { name: 'treatment', weight: 1 },
+    ]);
+    await recordAll([
+      exposure(exp.key, 'x1', exp.variants[0].id),
+      exposure(exp.key, 'x2', exp.variants[1].id),
+    ]);
+  });
+
+  it.each([
+    ['confidenceLevel 1.5', 'results(metric: "revenue", confidenceLevel: 1.5) { metric }', 'confidenceLevel'],
+    ['confidenceLevel 0.5', 'results(metric: "revenue", confidenceLevel: 0.5) { metric }', 'confidenceLevel'],
+    ['metric "Bad Name"', 'results(metric: "Bad Name") { metric }', 'metric'],
+    ['a bad metric in a scorecard', 'scorecard(metrics: ["revenue", "Bad Name"]) { metric }', 'metrics'],
+    ['sequentialTuning 0', 'results(metric: "revenue", sequentialTuning: 0) { metric }', 'sequentialTuning'],
+  ])('%s → BAD_USER_INPUT, nothing written', async (_label, field, argument) => {
+    const before = await rowCounts(handle.db, exp.id);
+    const body = await gql(app, `query ($key: String!) { experiment(key: $key) { ${field} } }`, {
+      key: exp.key,
+    });
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument });
+    expect(body.data?.experiment ?? null).toBeNull();
+    expect(await rowCounts(handle.db, exp.id)).toEqual(before);
+  });
+});
+
+describe('sampleSize', () => {
+  const PLAN = 'unitsPerVariant totalUnits powerAtUnits minimumDetectableEffectAtUnits reason';
+
+  it('binomial: matches the formula computed with SciPy and the engine', async () => {
+    const { sampleSize: plan } = await gqlOk(
+      app,
+      `{ sampleSize(baselineRate: 0.1, minimumDetectableEffect: 0.1, currentUnitsPerVariant: 14749) { ${PLAN} } }`,
+    );
+    // (z.975 + z.8)² · (0.1·0.9 + 0.11·0.89) / 0.01² = 14748.045…
+    expect(plan).toMatchObject({ unitsPerVariant: 14749, totalUnits: 29498, reason: null });
+    const baseline = { metricType: 'BINOMIAL', mean: 0.1 } as const;
+    expect(sampleSize(baseline, 0.1).value?.unitsPerVariant).toBe(14749);
+    expectClose(plan.powerAtUnits, power(baseline, 0.1, 14749).value, 'power');
+    expect(plan.powerAtUnits).toBeGreaterThanOrEqual(0.8);
+    expectClose(plan.minimumDetectableEffectAtUnits, minimumDetectableEffect(baseline, 14749).value, 'mde');
+    expect(plan.minimumDetectableEffectAtUnits).toBeLessThanOrEqual(0.1);
+  });
+
+  it('mean metric, three variants, alpha and power given', async () => {
+    const { sampleSize: plan } = await gqlOk(
+      app,
+      `{ sampleSize(baselineMean: 10, baselineStdDev: 4, minimumDetectableEffect: 0.05, variants: 3, alpha: 0.01, power: 0.9, currentUnitsPerVariant: 1000) { ${PLAN} } }`,
+    );
+    // (z.995 + z.9)² · 2 · 16 / 0.5² = 1904.56…
+    expect(plan).toMatchObject({ unitsPerVariant: 1905, totalUnits: 5715, reason: null });
+    const baseline = { metricType: 'MEAN', mean: 10, variance: 16 } as const;
+    const options = { alpha: 0.01, power: 0.9 };
+    expectClose(plan.powerAtUnits, power(baseline, 0.05, 1000, options).value, 'power');
+    expect(plan.powerAtUnits).toBeLessThan(0.9);
+    expectClose(
+      plan.minimumDetectableEffectAtUnits,
+      minimumDetectableEffect(baseline, 1000, options).value,
+      'mde',
+    );
+  });
+
+  it('a zero baseline gives a reason, not a number', async () => {
+    const { sampleSize: plan } = await gqlOk(
+      app,
+      `{ sampleSize(baselineRate: 0, minimumDetectableEffect: 0.1) { ${PLAN} } }`,
+    );
+    expect(plan).toEqual({
+      unitsPerVariant: null,
+      totalUnits: null,
+      powerAtUnits: null,
+      minimumDetectableEffectAtUnits: null,
+      reason: 'CONTROL_MEAN_ZERO',
+    });
+  });
+});
+
+/** A small seeded PRNG, so the generated experiment is the same on every run. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
