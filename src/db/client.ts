@@ -133,3 +133,8 @@ export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
 export function jsonParam(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::json`;
 }
+
+/** Like jsonParam, as jsonb: json_to_recordset re-parses its input per column, jsonb_to_recordset does not. */
+export function jsonbParam(value: unknown): SQL {
+  return sql`${JSON.stringify(value)}::jsonb`;
+}

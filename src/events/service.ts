@@ -21,7 +21,7 @@ import { finiteNumber, jsonObject, parse, slug, userId, uuid } from '../common/v
 import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
-import { type EventRow, insertEventsAndAggregate, lockExperimentsForIngest } from './repository';
+import { type EventRow, insertEventsAndAggregate } from './repository';
 import { EXPOSURE_METRIC } from './stats-repository';
 
 export { EXPOSURE_METRIC };
@@ -235,10 +235,6 @@ async function ingest(
       }
       return true;
     });
-    await lockExperimentsForIngest(
-      tx,
-      writable.map((w) => w.experiment.id),
-    );
     // An event id names one event: within a batch only its first occurrence is written, the rest are retries.
     const firstOfId = new Set<string>();
     const distinct = writable.filter(({ c }) => !firstOfId.has(c.eventId) && firstOfId.add(c.eventId));

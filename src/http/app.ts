@@ -7,11 +7,10 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { GraphQLError, type ValidationRule } from 'graphql';
+import { GraphQLError, getOperationAST, type ValidationContext, type ValidationRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignments/config-cache';
@@ -56,7 +55,8 @@ function useOperationLog(logger: Logger): Plugin<GraphQLContext> {
           logger.info(
             {
               requestId: args.contextValue.requestId,
-              operationName: args.operationName ?? null,
+              // The document's own name when the request did not repeat it (most clients do not).
+              operationName: getOperationAST(args.document, args.operationName)?.name?.value ?? null,
               actor: args.contextValue.auth.name,
               durationMs: Math.round((performance.now() - started) * 10) / 10,
               errors,
@@ -105,10 +105,70 @@ const finiteNumberLiterals: ValidationRule = (context) => ({
   },
 });
 
-/** Removes what yoga attaches for debugging (e.g. the JSON parser's message echoing the body). */
+const SUGGESTION = /\s*Did you mean [^?]*\?/g;
+
+function withoutSuggestion<E extends Error>(error: E): E {
+  const message = error.message.replace(SUGGESTION, '');
+  if (message === error.message || !(error instanceof GraphQLError)) return error;
+  return new GraphQLError(message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: error.extensions,
+  }) as unknown as E;
+}
+
+/**
+ * Removes graphql-js's "Did you mean …?" hints, which name fields, arguments, input fields and enum
+ * values (and so leak the schema when introspection is off), from validation errors and from variable
+ * coercion errors (reported by execution). graphql-armor's plugin only covers field names in validation.
+ */
+function useNoSuggestions(): Plugin {
+  return {
+    onValidate: () => ({ valid, result, setResult }) => {
+      if (!valid) setResult(result.map(withoutSuggestion));
+    },
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if ('errors' in result && result.errors?.length) {
+          setResult({ ...result, errors: result.errors.map(withoutSuggestion) });
+        }
+      },
+    }),
+  };
+}
+
+/**
+ * graphql-armor throws its rejections out of validation, which yoga answers with HTTP 200; reported as
+ * validation errors instead they get a 400 like any other invalid document, and our code.
+ */
+const asValidationError = {
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(
+        new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
+          extensions: { code: 'QUERY_TOO_COMPLEX' },
+        }),
+      ),
+  ],
+};
+
+/**
+ * Removes what yoga attaches for debugging (e.g. the JSON parser's message echoing the body). Yoga
+ * answers `application/json` requests with 200 unless an error carries such an `originalError`, so the
+ * `http.spec` flag (which asks for that 200) goes too: a malformed body keeps its 400.
+ */
 function withoutInternals(error: GraphQLError): GraphQLError {
   if (!error.extensions || !('originalError' in error.extensions)) return error;
   const { originalError: _dropped, ...extensions } = error.extensions;
+  const http = extensions.http as { spec?: boolean } | undefined;
+  if (http?.spec) {
+    const { spec: _spec, ...rest } = http;
+    extensions.http = rest;
+  }
   return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions });
 }
 
@@ -120,13 +180,18 @@ export function createApp(options: AppOptions): App {
   const plugins: Plugin[] = [
     useAccessControl(authenticator, options.rateLimiter, principals),
     { onValidate: ({ addValidationRule }) => addValidationRule(finiteNumberLiterals) },
-    maxDepthPlugin({ n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true }),
-    maxAliasesPlugin({ n: LIMITS.maxAliases }),
+    maxDepthPlugin({
+      n: LIMITS.maxDepth,
+      ignoreIntrospection: true,
+      flattenFragments: true,
+      ...asValidationError,
+    }),
+    maxAliasesPlugin({ n: LIMITS.maxAliases, ...asValidationError }),
     maxTokensPlugin({ n: LIMITS.maxTokens }),
-    maxDirectivesPlugin({ n: LIMITS.maxDirectives }),
+    maxDirectivesPlugin({ n: LIMITS.maxDirectives, ...asValidationError }),
     useOperationLog(logger) as Plugin,
   ];
-  if (!security.fieldSuggestions) plugins.push(blockFieldSuggestionsPlugin());
+  if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
   if (!security.introspection) plugins.push(useDisableIntrospection());
   // Browsers may send "simple" cross-site requests (GET, form posts) without preflight; in production
   // such requests must carry a custom header, which a cross-site form cannot set.

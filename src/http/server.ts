@@ -72,9 +72,7 @@ async function handleGraphQL(
       res,
       413,
       graphqlError(`Request body exceeds ${options.maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE', requestId),
-      {
-        connection: 'close',
-      },
+      { connection: 'close', 'x-request-id': requestId },
     );
     req.resume();
     return;
@@ -106,6 +104,7 @@ async function handleGraphQL(
           'TIMEOUT',
           requestId,
         ),
+        { 'x-request-id': requestId },
       );
       return;
     }
@@ -144,7 +143,9 @@ export function createHttpServer(
     const requestId = typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     requestContext.run({ requestId }, () => {
       handleGraphQL(app, req, res, options, requestId).catch(() => {
-        json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId));
+        json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId), {
+          'x-request-id': requestId,
+        });
       });
     });
   });
