@@ -6,7 +6,8 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Db, DatabaseHandle } from '../db/client';
-import { type ConfigSource, type ExperimentConfig, loadConfigFromDb } from './service';
+import type { AssignmentRow } from './repository';
+import { type AssignmentMemory, type ConfigSource, type ExperimentConfig, loadConfigFromDb } from './service';
 
 export const EXPERIMENT_CHANGED_CHANNEL = 'sona_experiment_changed';
 
@@ -17,8 +18,12 @@ export async function notifyExperimentChanged(tx: Db, experimentId: string): Pro
   );
 }
 
-export class ExperimentConfigCache {
+/** How many stored assignments a process remembers (least recently used go first). */
+export const ASSIGNMENT_MEMORY_SIZE = 200_000;
+
+export class ExperimentConfigCache implements AssignmentMemory {
   private entries = new Map<string, Promise<ExperimentConfig | null>>();
+  private assignments = new Map<string, AssignmentRow>();
   private unlisten: (() => Promise<void>) | null = null;
   hits = 0;
   misses = 0;
@@ -40,6 +45,26 @@ export class ExperimentConfigCache {
   /** Changes are rare (management operations), so dropping everything is simplest and always right. */
   invalidate(): void {
     this.entries.clear();
+    // A change may be a deletion, whose assignments are gone with it.
+    this.assignments.clear();
+  }
+
+  recall(experimentId: string, userId: string): AssignmentRow | undefined {
+    const key = `${experimentId}\u0000${userId}`;
+    const row = this.assignments.get(key);
+    if (row) {
+      // Map keeps insertion order: re-inserting marks the entry as recently used.
+      this.assignments.delete(key);
+      this.assignments.set(key, row);
+    }
+    return row;
+  }
+
+  remember(row: AssignmentRow): void {
+    if (this.assignments.size >= ASSIGNMENT_MEMORY_SIZE) {
+      this.assignments.delete(this.assignments.keys().next().value!);
+    }
+    this.assignments.set(`${row.experimentId}\u0000${row.userId}`, row);
   }
 
   readonly source: ConfigSource = (db, key) => {

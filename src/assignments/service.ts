@@ -65,11 +65,21 @@ export function pickVariant(config: ExperimentConfig, userId: string): VariantRo
   return index < 0 ? null : config.variants[index];
 }
 
+/**
+ * Stored assignments this process has seen. They never change once written (only deleting the
+ * experiment removes them, and that invalidates the cache), so a returning unit needs no SQL at all.
+ */
+export interface AssignmentMemory {
+  recall(experimentId: string, userId: string): repo.AssignmentRow | undefined;
+  remember(row: repo.AssignmentRow): void;
+}
+
 export async function assignVariant(
   db: Db,
   experimentKey: string,
   userId: string,
   loadConfig: ConfigSource = loadConfigFromDb,
+  memory?: AssignmentMemory,
 ): Promise<AssignmentResult> {
   parse(args, { experimentKey, userId });
   const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;
@@ -78,9 +88,14 @@ export async function assignVariant(
   const { experiment } = config;
   if (experiment.status !== 'running') return { ...base, experiment, reason: 'NOT_RUNNING' };
 
-  // A returning unit is answered by one read and no write.
+  // A returning unit is answered from memory, or by one read, and never with a write.
+  const recalled = memory?.recall(experiment.id, userId);
+  if (recalled) return stored(config, recalled, 'EXISTING');
   const existing = await repo.getAssignment(db, experiment.id, userId);
-  if (existing) return stored(config, existing, 'EXISTING');
+  if (existing) {
+    memory?.remember(existing);
+    return stored(config, existing, 'EXISTING');
+  }
 
   const variant = pickVariant(config, userId);
   if (!variant) {
@@ -92,6 +107,7 @@ export async function assignVariant(
     userId,
     variantId: variant.id,
   });
+  memory?.remember(assignment);
   return stored(config, assignment, created ? 'ASSIGNED' : 'EXISTING');
 }
 

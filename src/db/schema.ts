@@ -115,7 +115,6 @@ const eventColumns = () => ({
 
 export const experimentExposures = pgTable('experiment_exposures', eventColumns(), (t) => [
   index('experiment_exposures_experiment_variant_idx').on(t.experimentId, t.variantId),
-  index('experiment_exposures_experiment_user_idx').on(t.experimentId, t.userId),
 ]);
 
 export const experimentConversions = pgTable(
@@ -128,7 +127,6 @@ export const experimentConversions = pgTable(
   (t) => [
     index('experiment_conversions_experiment_variant_idx').on(t.experimentId, t.variantId),
     index('experiment_conversions_experiment_metric_idx').on(t.experimentId, t.metricName),
-    index('experiment_conversions_experiment_user_idx').on(t.experimentId, t.userId),
   ],
 );
 

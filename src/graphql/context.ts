@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/authenticator';
 import type { Database } from '../db/client';
 import type { Actor } from '../experiments/service';
-import type { ConfigSource } from '../assignments/service';
+import type { AssignmentMemory, ConfigSource } from '../assignments/service';
 import type { Loaders } from './loaders';
 
 /** Everything a resolver may use; built per request by the HTTP layer. */
@@ -14,6 +14,8 @@ export interface GraphQLContext {
   requestId: string;
   /** Where assignment reads experiment configuration (the in-process cache when enabled). */
   configSource?: ConfigSource;
+  /** Stored assignments this process remembers (same cache, same invalidation). */
+  assignmentMemory?: AssignmentMemory;
   /** Invoked inside the transaction of every configuration change (cache invalidation). */
   onExperimentChange?: (experimentId: string, tx: import('../db/client').Db) => Promise<void> | void;
   /** Invoked after such a change committed. */

@@ -127,9 +127,11 @@ function withoutSuggestion<E extends Error>(error: E): E {
  */
 function useNoSuggestions(): Plugin {
   return {
-    onValidate: () => ({ valid, result, setResult }) => {
-      if (!valid) setResult(result.map(withoutSuggestion));
-    },
+    onValidate:
+      () =>
+      ({ valid, result, setResult }) => {
+        if (!valid) setResult(result.map(withoutSuggestion));
+      },
     onExecute: () => ({
       onExecuteDone({ result, setResult }) {
         if ('errors' in result && result.errors?.length) {
@@ -238,6 +240,7 @@ export function createApp(options: AppOptions): App {
         auth,
         requestId: currentRequestId() ?? request.headers.get('x-request-id') ?? crypto.randomUUID(),
         configSource: options.configCache?.source,
+        assignmentMemory: options.configCache,
         // Every configuration change notifies all instances (their caches drop on commit).
         onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
         afterExperimentChange: options.configCache ? () => options.configCache!.invalidate() : undefined,

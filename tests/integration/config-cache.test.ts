@@ -51,6 +51,31 @@ describe('experiment configuration cache', () => {
     }
   });
 
+  it('remembers stored assignments: a returning unit costs no SQL, and a deletion forgets them', async () => {
+    const experiment = await createRunningExperiment(a.db);
+    const cache = new ExperimentConfigCache();
+    await cache.start(a);
+    try {
+      const first = await assignVariant(a.db, experiment.key, 'remembered', cache.source, cache);
+      expect(first.reason).toBe('ASSIGNED');
+      const before = a.statements.count;
+      const again = await assignVariant(a.db, experiment.key, 'remembered', cache.source, cache);
+      expect(a.statements.count - before).toBe(0);
+      expect(again).toMatchObject({ reason: 'EXISTING', variant: { id: first.variant!.id } });
+      // Another process assigned this unit: the first look-up reads it, later ones remember it.
+      await assignVariant(a.db, experiment.key, 'elsewhere');
+      const seen = await assignVariant(a.db, experiment.key, 'elsewhere', cache.source, cache);
+      expect(seen.reason).toBe('EXISTING');
+      const mark = a.statements.count;
+      await assignVariant(a.db, experiment.key, 'elsewhere', cache.source, cache);
+      expect(a.statements.count - mark).toBe(0);
+      cache.invalidate();
+      expect(cache.recall(experiment.id, 'remembered')).toBeUndefined();
+    } finally {
+      await cache.stop();
+    }
+  });
+
   it('a pause through one instance stops enrollment through the other within a second', async () => {
     const other = b ?? a; // PGlite is one process: the "other instance" shares the database handle
     const experiment = await createRunningExperiment(a.db);
