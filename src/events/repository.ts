@@ -1,7 +1,7 @@
 /**
- * SQL for exposure and conversion events. A batch is two set-based statements whatever its size: one
- * inserts the raw events, one folds them into the maintained aggregates under a per-experiment lock that
- * serialises aggregate updates (no lost update).
+ * SQL for exposure and conversion events. A batch is a lock and two set-based statements whatever its
+ * size: one inserts the raw events, one folds them into the maintained aggregates. The per-experiment
+ * lock serialises batches of one experiment, so no aggregate update is lost.
  */
 import { sql } from 'drizzle-orm';
 import { jsonbParam, jsonParam, queryRows, type Db } from '../db/client';
@@ -42,10 +42,7 @@ export interface InsertedEvent {
   value: number;
 }
 
-/**
- * Inserts events, skipping event ids already recorded (in either table: one id is one event). Runs
- * without the ingestion lock, so concurrent batches write their raw rows in parallel.
- */
+/** Inserts events, skipping event ids already recorded (in either table: one id is one event). */
 export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<InsertedEvent[]> {
   if (events.length === 0) return [];
   return queryRows<InsertedEvent>(
@@ -159,16 +156,17 @@ ON CONFLICT (experiment_id, variant_id, metric_name) DO UPDATE SET
 }
 
 /**
- * Writes a batch: raw events first (in parallel with other batches), then, under the ingestion locks
- * of the experiments it touched, the aggregates. Returns the event ids actually inserted.
+ * Writes a batch under the ingestion locks of its experiments: raw events, then the aggregates. The lock
+ * comes first on purpose: inserting before it let two batches replaying each other's event ids wait on
+ * each other's unique-index entries in opposite orders (a deadlock that lost both batches).
  */
 export async function insertEventsAndAggregate(db: Db, events: readonly EventRow[]): Promise<Set<string>> {
-  const inserted = await insertEvents(db, events);
-  if (inserted.length === 0) return new Set();
+  if (events.length === 0) return new Set();
   await lockExperimentsForIngest(
     db,
-    inserted.map((e) => e.experimentId),
+    events.map((e) => e.experimentId),
   );
+  const inserted = await insertEvents(db, events);
   await applyToAggregates(db, inserted);
   return new Set(inserted.map((e) => e.eventId));
 }
