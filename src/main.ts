@@ -7,11 +7,15 @@ import { ExperimentConfigCache } from './assignments/config-cache';
 import { Authenticator } from './auth/authenticator';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
+import { applyPostgresDriverPatch } from './db/postgres-driver-patch';
 import { migrateDatabase } from './db/migrate';
 import { createApp } from './http/app';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
 import { createLogger } from './logger';
+
+// Before the driver is first imported (openDatabase imports it lazily): see the file for the bug.
+applyPostgresDriverPatch();
 
 const config = loadConfig();
 const { security } = config;

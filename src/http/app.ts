@@ -40,6 +40,8 @@ export interface AppOptions {
 /** What the HTTP layer hands yoga with every request. */
 export interface ServerContext {
   remoteAddress?: string;
+  /** Aborted once the HTTP layer has answered TIMEOUT (see withinDeadline). */
+  timedOut?: AbortSignal;
 }
 
 export type App = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -174,6 +176,49 @@ function withoutInternals(error: GraphQLError): GraphQLError {
   return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions });
 }
 
+/**
+ * What a log line keeps of an unexpected error. A failed query (Drizzle's DrizzleQueryError) carries its
+ * bind parameters in its message and fields: API key hashes, user ids, event metadata. The line keeps
+ * the driver's error, the SQL text and the stack frames instead.
+ */
+function errorForLog(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error) || !('query' in err) || !('params' in err)) return { err };
+  return {
+    err: err.cause instanceof Error ? err.cause : { type: err.name, message: 'Failed query' },
+    query: String(err.query),
+    at: (err.stack ?? '')
+      .split('\n')
+      .filter((line) => /^\s+at /.test(line))
+      .map((line) => line.trim()),
+  };
+}
+
+/**
+ * The database for one request: its transactions neither start nor commit once the client has been told
+ * TIMEOUT, so a client that retries never finds the first attempt went through after all. A request
+ * past its deadline may still be waiting for a pool connection (that wait cannot be cancelled); its work
+ * is dropped when it gets one. Single statements are not held back: they are reads, or assignVariant's
+ * insert, which is idempotent (a retry finds the stored assignment); every other write is a transaction.
+ */
+function withinDeadline(db: Database, timedOut: AbortSignal): Database {
+  const check = () => {
+    if (timedOut.aborted) {
+      throw new GraphQLError('The request timed out; nothing was written', {
+        extensions: { code: 'TIMEOUT' },
+      });
+    }
+  };
+  const guarded = Object.create(db) as Database;
+  guarded.transaction = ((work, config) =>
+    db.transaction(async (tx) => {
+      check();
+      const result = await work(tx);
+      check();
+      return result;
+    }, config)) as Database['transaction'];
+  return guarded;
+}
+
 export function createApp(options: AppOptions): App {
   const { db, logger } = options;
   const security = options.security ?? securityConfigFromEnv();
@@ -210,14 +255,14 @@ export function createApp(options: AppOptions): App {
     renderGraphiQL,
     maskedErrors: {
       isDev: false,
-      maskError(error, message) {
+      maskError(error) {
         const original = error instanceof GraphQLError ? error.originalError : error;
         // Our own GraphQLErrors (bad arguments, auth, limits) are meant for the client; the rest is masked.
         if (error instanceof GraphQLError && (!original || original instanceof GraphQLError))
           return withoutInternals(error);
         const requestId = currentRequestId();
         const fault = classifyFault(original ?? error);
-        logger.error({ err: original ?? error, requestId, fault: fault.code }, 'unexpected error');
+        logger.error({ ...errorForLog(original ?? error), requestId, fault: fault.code }, 'unexpected error');
         return new GraphQLError(fault.message, {
           nodes: error instanceof GraphQLError ? error.nodes : undefined,
           path: error instanceof GraphQLError ? error.path : undefined,
@@ -229,13 +274,14 @@ export function createApp(options: AppOptions): App {
         });
       },
     },
-    context: async ({ request }): Promise<GraphQLContext> => {
+    context: async ({ request, timedOut }): Promise<GraphQLContext> => {
       // Set by useAccessControl for every operation; authenticating here too keeps a plugin reorder safe.
       const auth =
         principals.get(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
+      const requestDb = timedOut ? withinDeadline(db, timedOut) : db;
       return {
-        db,
-        loaders: createLoaders(db),
+        db: requestDb,
+        loaders: createLoaders(requestDb),
         actor: { name: auth.name },
         auth,
         requestId: currentRequestId() ?? request.headers.get('x-request-id') ?? crypto.randomUUID(),

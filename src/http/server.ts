@@ -83,15 +83,20 @@ async function handleGraphQL(
   }
   const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
   let timer: NodeJS.Timeout | undefined;
+  // Aborted when the client is told TIMEOUT: the app then lets no transaction of this request commit.
+  const timedOut = new AbortController();
   const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), options.requestTimeoutMs);
+    timer = setTimeout(() => {
+      timedOut.abort();
+      resolve('timeout');
+    }, options.requestTimeoutMs);
   });
   try {
     const response = await Promise.race([
       app.fetch(
         url,
         { method, headers, body: body ? new Uint8Array(body) : undefined },
-        { remoteAddress: req.socket.remoteAddress },
+        { remoteAddress: req.socket.remoteAddress, timedOut: timedOut.signal },
       ),
       deadline,
     ]);

@@ -7,7 +7,8 @@ import { schema } from '../../src/graphql/schema';
 function rootFields(type: GraphQLObjectType | null | undefined) {
   return Object.values(type?.getFields() ?? {}).map((field) => ({
     name: `${type!.name}.${field.name}`,
-    scopes: (field.extensions?.pothosOptions as { authScopes?: Record<string, boolean> } | undefined)?.authScopes,
+    scopes: (field.extensions?.pothosOptions as { authScopes?: Record<string, boolean> } | undefined)
+      ?.authScopes,
   }));
 }
 

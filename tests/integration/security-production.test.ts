@@ -1,0 +1,366 @@
+/**
+ * Production hardening of the real HTTP server: the defaults that turn it on, no introspection, no
+ * GraphiQL, no field suggestions, masked unexpected errors with a request id, rate limiting per API key
+ * (in-process and shared through Redis), and structured logs that never carry a key.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import type { ExperimentConfigCache } from '../../src/assignments/config-cache';
+import { securityConfigFromEnv } from '../../src/config';
+import type { DatabaseHandle } from '../../src/db/client';
+import { createRateLimiter, type RateLimiter } from '../../src/http/rate-limit';
+import { openTestDatabase } from '../support/db';
+import { createRunningExperiment } from '../support/factories';
+import {
+  captureLogs,
+  getUrl,
+  makeKey,
+  postGraphQL,
+  productionSecurity,
+  startTestServer,
+  type TestServer,
+} from '../support/server';
+
+let handle: DatabaseHandle;
+let production: TestServer;
+let development: TestServer;
+let key: string;
+
+beforeAll(async () => {
+  handle = await openTestDatabase();
+  production = await startTestServer(handle, { security: productionSecurity() });
+  development = await startTestServer(handle, { security: securityConfigFromEnv({}) });
+  key = (await makeKey(handle.db, ['admin'])).key;
+});
+afterAll(async () => {
+  await production?.close();
+  await development?.close();
+  await handle?.close();
+});
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+describe('configuration', () => {
+  it('production and DATABASE_URL turn everything on; the embedded default is for exploring', () => {
+    const prod = securityConfigFromEnv({ NODE_ENV: 'production' });
+    expect(prod).toMatchObject({
+      authRequired: true,
+      graphiql: false,
+      introspection: false,
+      fieldSuggestions: false,
+    });
+    expect(securityConfigFromEnv({ DATABASE_URL: 'postgres://db/x' }).authRequired).toBe(true);
+    expect(securityConfigFromEnv({})).toMatchObject({
+      authRequired: false,
+      graphiql: true,
+      introspection: true,
+    });
+    expect(
+      securityConfigFromEnv({ NODE_ENV: 'production', INTROSPECTION_ENABLED: 'true' }).introspection,
+    ).toBe(true);
+    expect(prod.maxBodyBytes).toBe(1024 * 1024);
+    expect(() => securityConfigFromEnv({ RATE_LIMIT_PER_SECOND: '-1' })).toThrow(/non-negative integer/);
+    expect(() => securityConfigFromEnv({ GRAPHIQL_ENABLED: 'maybe' })).toThrow(/true or false/);
+  });
+});
+
+describe('schema discovery is closed in production', () => {
+  it('introspection (__schema, __type) is refused; __typename still works', async () => {
+    for (const query of [
+      '{ __schema { types { name } } }',
+      '{ __type(name: "Experiment") { fields { name } } }',
+    ]) {
+      const refused = await postGraphQL(production.url, query, {}, { key });
+      expect(refused.status).toBe(400);
+      expect(refused.body.data).toBeUndefined();
+      expect(refused.body.errors[0].message).toMatch(/introspection has been disabled/);
+      expect(refused.text).not.toMatch(/"data"|"name":"Experiment"|"kind"/);
+    }
+    const typename = await postGraphQL(production.url, '{ __typename }', {}, { key });
+    expect(typename.body).toEqual({ data: { __typename: 'Query' } });
+    // The same query in development answers.
+    const open = await postGraphQL(development.url, '{ __type(name: "Experiment") { name } }');
+    expect(open.body).toEqual({ data: { __type: { name: 'Experiment' } } });
+  });
+
+  it('GraphiQL is not served: a browser gets no IDE', async () => {
+    const response = await getUrl(production.url, { accept: 'text/html' });
+    expect(response.headers.get('content-type') ?? '').not.toMatch(/text\/html/);
+    expect(response.text).not.toMatch(/graphiql|<html/i);
+    const dev = await getUrl(development.url, { accept: 'text/html' });
+    expect(dev.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
+  it('errors suggest no field, argument or enum value ("Did you mean" never appears)', async () => {
+    const probes = [
+      '{ experimentz { totalCount } }',
+      '{ experiments(frist: 1) { totalCount } }',
+      '{ experiments(status: RUNING) { totalCount } }',
+      '{ experiments { edges { node { variantz { id } } } } }',
+      'mutation { createExperiment(input: { kye: "x", name: "y" }) { __typename } }',
+    ];
+    // The same mistakes in variables are caught while coercing them, after validation.
+    const withVariables: [string, Record<string, unknown>][] = [
+      ['query($s: ExperimentStatus) { experiments(status: $s) { totalCount } }', { s: 'RUNING' }],
+      [
+        'mutation($i: CreateExperimentInput!) { createExperiment(input: $i) { __typename } }',
+        { i: { kye: 'x', name: 'y' } },
+      ],
+      [
+        'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { __typename } }',
+        { i: { name: 'n', scopes: ['REED'] } },
+      ],
+    ];
+    for (const [query, variables] of [...probes.map((q) => [q, {}] as const), ...withVariables]) {
+      const refused = await postGraphQL(production.url, query, variables, { key });
+      expect(refused.status).toBe(400);
+      expect(refused.text).not.toMatch(/Did you mean/i);
+      expect(refused.text).not.toMatch(/"experiments"|"status"|"variants"|"key"/);
+      // Development helps instead.
+      const helped = await postGraphQL(development.url, query, variables);
+      expect(helped.text).toMatch(/Did you mean/);
+    }
+  });
+});
+
+describe('unexpected errors', () => {
+  it('are masked, carry the request id of their log line, and the response has an x-request-id header', async () => {
+    const logs = captureLogs();
+    // A configuration source that fails like a bug deep inside would: internal words in its message.
+    const failing = {
+      source: async () => {
+        throw new Error('relation "experiments" does not exist: SELECT * FROM experiments WHERE key = $1');
+      },
+      invalidate() {},
+    } as unknown as ExperimentConfigCache;
+    const server = await startTestServer(handle, {
+      security: productionSecurity(),
+      logs,
+      configCache: failing,
+    });
+    try {
+      const running = await createRunningExperiment(handle.db);
+      const response = await postGraphQL(
+        server.url,
+        `mutation Assign { assignVariant(experimentKey: "${running.key}", userId: "u1") { __typename } }`,
+        {},
+        { key },
+      );
+      const requestId = response.headers.get('x-request-id');
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.body.errors).toEqual([
+        {
+          message: 'Unexpected error.',
+          locations: [{ line: 1, column: 19 }],
+          path: ['assignVariant'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR', requestId },
+        },
+      ]);
+      expect(response.text).not.toMatch(/relation|SELECT|experiments WHERE|stack|\.ts:/);
+
+      const logged = logs.lines().find((line) => line.msg === 'unexpected error');
+      expect(logged).toMatchObject({ level: 50, requestId, fault: 'INTERNAL_SERVER_ERROR' });
+      expect(logged!.err.message).toContain('relation "experiments" does not exist');
+      expect(logged!.err.stack).toEqual(expect.any(String)); // the detail is in the log, for operators
+
+      // A client's own request id (safe characters only) is kept, so its logs and ours line up.
+      const own = `client-${randomUUID()}`;
+      const traced = await postGraphQL(
+        server.url,
+        `mutation { assignVariant(experimentKey: "${running.key}", userId: "u2") { __typename } }`,
+        {},
+        { key, headers: { 'x-request-id': own } },
+      );
+      expect(traced.headers.get('x-request-id')).toBe(own);
+      expect(traced.body.errors[0].extensions.requestId).toBe(own);
+      const unsafe = await postGraphQL(
+        server.url,
+        '{ __typename }',
+        {},
+        { key, headers: { 'x-request-id': 'a b"<script>' } },
+      );
+      expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('rate limiting per API key', () => {
+  const limits = { rateLimitPerSecond: 5, rateLimitBurst: 5 };
+  const LIST = 'query List { experiments(first: 1) { totalCount } }';
+
+  /** Sends requests in quick succession and returns their statuses (all within one second). */
+  async function burst(urls: string[], apiKey: string): Promise<{ statuses: number[]; last: any }> {
+    const started = Date.now();
+    const statuses: number[] = [];
+    let last: any;
+    for (const url of urls) {
+      last = await postGraphQL(url, LIST, {}, { key: apiKey });
+      statuses.push(last.status);
+    }
+    // The budget refills every second: the burst only proves something if it fitted in one.
+    expect(Date.now() - started).toBeLessThan(1000);
+    return { statuses, last };
+  }
+
+  it('in-process: the 6th request in a burst gets 429 RATE_LIMITED with retry-after; another key is unaffected', async () => {
+    const limiter = await createRateLimiter(productionSecurity(limits));
+    const server = await startTestServer(handle, {
+      security: productionSecurity(limits),
+      rateLimiter: limiter,
+    });
+    try {
+      const a = await makeKey(handle.db, ['read']);
+      const b = await makeKey(handle.db, ['read']);
+      const { statuses, last } = await burst(Array(6).fill(server.url), a.key);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+      expect(last.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+      expect(last.body.errors).toEqual([
+        {
+          message: expect.stringMatching(/^Rate limit exceeded; retry in \d+ s$/),
+          extensions: { code: 'RATE_LIMITED', retryAfterSeconds: Number(last.headers.get('retry-after')) },
+        },
+      ]);
+      expect((await postGraphQL(server.url, LIST, {}, { key: b.key })).status).toBe(200);
+    } finally {
+      await server.close();
+      await limiter?.close();
+    }
+  });
+
+  it('with REDIS_URL, two instances share one budget', async () => {
+    const security = productionSecurity({ ...limits, redisUrl: 'redis://127.0.0.1:6379' });
+    const limiters: RateLimiter[] = [];
+    const servers: TestServer[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const limiter = await createRateLimiter(security);
+        limiters.push(limiter!);
+        servers.push(await startTestServer(handle, { security, rateLimiter: limiter }));
+      }
+      // A new key per run: its id is the bucket's name in Redis.
+      const { key: shared } = await makeKey(handle.db, ['read']);
+      const urls = [0, 1, 0, 1, 0, 1].map((i) => servers[i].url);
+      const { statuses, last } = await burst(urls, shared);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+      expect(last.body.errors[0].extensions.code).toBe('RATE_LIMITED');
+      expect(last.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    } finally {
+      for (const server of servers) await server.close();
+      for (const limiter of limiters) await limiter.close();
+    }
+  });
+});
+
+describe('logs', () => {
+  it('one JSON line per operation with request id, operation name, duration and actor, and never the key', async () => {
+    const logs = captureLogs();
+    const server = await startTestServer(handle, { security: productionSecurity(), logs });
+    try {
+      const { key: secret, name } = await makeKey(handle.db, ['read']);
+      const requestId = `log-${randomUUID()}`;
+      const ok = await postGraphQL(
+        server.url,
+        'query DashboardList { experiments(first: 2) { totalCount } }',
+        {},
+        {
+          key: secret,
+          headers: { 'x-request-id': requestId },
+        },
+      );
+      expect(ok.status).toBe(200);
+      // Failures too: a refused write, a bad key (with a secret-looking value), an invalid document.
+      await postGraphQL(
+        server.url,
+        'mutation Nope { deleteExperiment(id: "x") { __typename } }',
+        {},
+        { key: secret },
+      );
+      await postGraphQL(
+        server.url,
+        '{ __typename }',
+        {},
+        { key: 'sona_this-looks-secret-and-must-not-be-logged' },
+      );
+      await postGraphQL(server.url, '{ nope }', {}, { key: secret });
+
+      const lines = logs.lines(); // every line parses as JSON
+      const line = lines.find((l) => l.requestId === requestId);
+      expect(line).toMatchObject({
+        level: 30,
+        service: 'sona-experiments',
+        msg: 'graphql operation',
+        operationName: 'DashboardList',
+        actor: name,
+        errors: 0,
+      });
+      expect(line!.durationMs).toEqual(expect.any(Number));
+      expect(line!.durationMs).toBeGreaterThanOrEqual(0);
+      expect(line!.time).toEqual(expect.any(Number));
+      const forbidden = lines.find((l) => l.operationName === 'Nope');
+      expect(forbidden).toMatchObject({ errors: 1, actor: name });
+
+      const text = logs.text();
+      for (const secretText of [secret, secret.slice(5), sha256(secret), 'this-looks-secret', 'Bearer']) {
+        expect(text).not.toContain(secretText);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a failed query is logged with its SQL and the driver’s error, never its parameters', async () => {
+    const logs = captureLogs();
+    const hash = sha256(`sona_${randomUUID()}`);
+    const failing = {
+      source: async () => {
+        const driverError = Object.assign(new Error('terminating connection due to administrator command'), {
+          code: '57P01',
+          severity: 'FATAL',
+        });
+        throw new DrizzleQueryError('select "id" from "api_keys" where "key_hash" = $1', [hash], driverError);
+      },
+      invalidate() {},
+    } as unknown as ExperimentConfigCache;
+    const server = await startTestServer(handle, {
+      security: productionSecurity(),
+      logs,
+      configCache: failing,
+    });
+    try {
+      const running = await createRunningExperiment(handle.db);
+      const response = await postGraphQL(
+        server.url,
+        `mutation { assignVariant(experimentKey: "${running.key}", userId: "u1") { __typename } }`,
+        {},
+        { key },
+      );
+      expect(response.status).toBe(503);
+      expect(response.body.errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+      const line = logs.lines().find((l) => l.msg === 'unexpected error');
+      expect(line).toMatchObject({
+        fault: 'SERVICE_UNAVAILABLE',
+        query: 'select "id" from "api_keys" where "key_hash" = $1',
+        err: { message: 'terminating connection due to administrator command', code: '57P01' },
+      });
+      expect(line!.at.length).toBeGreaterThan(0);
+      expect(logs.text()).not.toContain(hash);
+      expect(response.text).not.toContain(hash);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('redacts key-like fields should a caller ever log them', () => {
+    const logs = captureLogs();
+    logs.logger.info(
+      { req: { headers: { authorization: 'Bearer sona_x' } }, ctx: { apiKey: 'sona_y', key_hash: 'abc' } },
+      'careless',
+    );
+    const [line] = logs.lines();
+    expect(line.req.headers.authorization).toBe('[redacted]');
+    expect(line.ctx).toEqual({ apiKey: '[redacted]', key_hash: '[redacted]' });
+  });
+});

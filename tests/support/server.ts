@@ -1,0 +1,349 @@
+/**
+ * The real HTTP server for security and fault tests: in-process on an ephemeral port (createApp +
+ * createHttpServer, as src/main.ts wires them), or as a child process running `node --import tsx
+ * src/main.ts` with its own environment. Traffic goes to 127.0.0.1 only.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Server } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { ExperimentConfigCache } from '../../src/assignments/config-cache';
+import { Authenticator } from '../../src/auth/authenticator';
+import { createApiKey } from '../../src/auth/service';
+import type { Scope } from '../../src/auth/scopes';
+import type { SecurityConfig } from '../../src/config';
+import { type Database, type DatabaseHandle, openDatabase } from '../../src/db/client';
+import { type App, createApp } from '../../src/http/app';
+import type { RateLimiter } from '../../src/http/rate-limit';
+import { createHttpServer } from '../../src/http/server';
+import { createLogger } from '../../src/logger';
+import { migrateDatabase } from '../../src/db/migrate';
+import { seedDatabase } from '../../seed/seed';
+import { createScratchDatabase, openTestDatabase, testDriver } from './db';
+import { uniqueKey } from './factories';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Production settings, spelled out so no test depends on the environment it runs in. */
+export function productionSecurity(overrides: Partial<SecurityConfig> = {}): SecurityConfig {
+  return {
+    authRequired: true,
+    graphiql: false,
+    introspection: false,
+    fieldSuggestions: false,
+    maxBodyBytes: 1024 * 1024,
+    requestTimeoutMs: 15_000,
+    rateLimitPerSecond: 0,
+    rateLimitBurst: 0,
+    redisUrl: null,
+    shutdownTimeoutMs: 10_000,
+    ...overrides,
+  };
+}
+
+export interface IsolatedDatabase {
+  handle: DatabaseHandle;
+  /** postgres:// URL on PostgreSQL (its own database), null on PGlite. */
+  url: string | null;
+  close(): Promise<void>;
+}
+
+/**
+ * A migrated and seeded database no other test file writes to: whole-table row counts stay exact, and
+ * terminating "the server's backends" (datname = this database) touches no other file's connections.
+ * On PGlite that is the file's usual in-memory database; on PostgreSQL a scratch database of its own.
+ */
+export async function openIsolatedDatabase(): Promise<IsolatedDatabase> {
+  if (testDriver() === 'pglite') {
+    const handle = await openTestDatabase();
+    return { handle, url: null, close: () => handle.close() };
+  }
+  const scratch = await createScratchDatabase();
+  await migrateDatabase(scratch.handle);
+  await seedDatabase(scratch.handle.db);
+  await scratch.handle.close();
+  // The test's own connections go by another name than the service's ("sona-experiments"), so fault
+  // tests can terminate the service's backends without touching the test's (a URL parameter wins).
+  const handle = await openDatabase({
+    driver: 'postgres',
+    url: `${scratch.url}?application_name=sona-tests`,
+    poolSize: 5,
+    statementTimeoutMs: 30_000,
+    connectTimeoutSeconds: 10,
+  });
+  return {
+    handle,
+    url: scratch.url,
+    async close() {
+      await handle.close();
+      await scratch.drop();
+    },
+  };
+}
+
+/** The service's logger (src/logger.ts), writing JSON lines the test can read. */
+export interface LogCapture {
+  logger: Logger;
+  lines(): Record<string, any>[];
+  text(): string;
+}
+
+export function captureLogs(level = 'info'): LogCapture {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  const logger = createLogger(level, stream);
+  return {
+    logger,
+    text: () => text,
+    lines: () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+  };
+}
+
+export interface TestServer {
+  base: string;
+  url: string;
+  app: App;
+  server: Server;
+  authenticator: Authenticator;
+  logs: LogCapture;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  security?: SecurityConfig;
+  authenticator?: Authenticator;
+  rateLimiter?: RateLimiter | null;
+  logs?: LogCapture;
+  configCache?: ExperimentConfigCache;
+}
+
+/** The real server on 127.0.0.1:0 over a test database, with an authenticator listening for revocations. */
+export async function startTestServer(
+  handle: DatabaseHandle,
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const security = options.security ?? productionSecurity();
+  const logs = options.logs ?? captureLogs();
+  const authenticator = options.authenticator ?? new Authenticator(handle.db, security.authRequired);
+  const ownAuthenticator = !options.authenticator;
+  if (ownAuthenticator) await authenticator.start(handle);
+  const app = createApp({
+    db: handle.db,
+    logger: logs.logger,
+    security,
+    authenticator,
+    rateLimiter: options.rateLimiter ?? null,
+    configCache: options.configCache,
+  });
+  const server = createHttpServer(app, handle, security);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    base,
+    url: `${base}/graphql`,
+    app,
+    server,
+    authenticator,
+    logs,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (ownAuthenticator) await authenticator.stop();
+    },
+  };
+}
+
+/** A new API key with a unique name; returns the secret and the stored metadata. */
+export async function makeKey(db: Database, scopes: Scope[], name = uniqueKey(`key-${scopes.join('-')}`)) {
+  const { key, apiKey } = await createApiKey(db, 'test', { name, scopes });
+  return { key, name: apiKey.name, id: apiKey.id };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: any;
+}
+
+async function toResult(response: Response): Promise<HttpResult> {
+  const text = await response.text();
+  let body: any = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  return { status: response.status, headers: response.headers, text, body };
+}
+
+export interface PostOptions {
+  key?: string;
+  headers?: Record<string, string>;
+  operationName?: string;
+}
+
+/** POSTs one GraphQL operation as JSON. */
+export async function postGraphQL(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  options: PostOptions = {},
+): Promise<HttpResult> {
+  return rawPost(url, JSON.stringify({ query, variables, operationName: options.operationName }), options);
+}
+
+/** POSTs any body (JSON by default) with an optional API key. */
+export async function rawPost(
+  url: string,
+  body: string,
+  options: PostOptions & { contentType?: string } = {},
+): Promise<HttpResult> {
+  const headers: Record<string, string> = {
+    'content-type': options.contentType ?? 'application/json',
+    accept: 'application/graphql-response+json, application/json',
+    ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+    ...options.headers,
+  };
+  return toResult(await fetch(url, { method: 'POST', headers, body }));
+}
+
+export async function getUrl(url: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return toResult(await fetch(url, { headers }));
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until the check passes or the deadline passes; returns whether it passed. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 5000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(everyMs);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SpawnedService {
+  base: string;
+  url: string;
+  child: ChildProcess;
+  /** stdout and stderr so far. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL if still running (afterAll safety net). */
+  kill(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs a node script of this repository (src/main.ts by default) with the given environment on top of a
+ * clean one (no inherited DATABASE_URL, NODE_ENV or NODE_OPTIONS).
+ */
+export function spawnScript(script: string, args: string[], env: Record<string, string>) {
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['DATABASE_URL', 'NODE_ENV', 'NODE_OPTIONS', 'REDIS_URL', 'PGLITE_DIR'])
+    delete base[name];
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Runs a CLI to completion and returns its exit code and output. */
+export async function runScript(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+) {
+  const child = spawnScript(script, args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Starts src/main.ts on a free port and waits until /readyz answers 200. */
+export async function spawnService(env: Record<string, string>): Promise<SpawnedService> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawnScript('src/main.ts', [], { PORT: String(port), HOST: '127.0.0.1', ...env });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const service: SpawnedService = {
+    base,
+    url: `${base}/graphql`,
+    child,
+    output: () => output,
+    exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}):\n${output}`);
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return service;
+    if (Date.now() > deadline) {
+      await service.kill();
+      throw new Error(`server not ready after ${START_TIMEOUT_MS} ms:\n${output}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Waits for the child to exit, at most timeoutMs; 'timeout' otherwise. */
+export async function exitWithin(service: SpawnedService, timeoutMs: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([service.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
