@@ -2,6 +2,7 @@
 import { isUuid } from '../common/validation';
 import { ConflictError, NotFoundError, ValidationError } from '../common/errors';
 import { builder } from '../graphql/builder';
+import { enumValues } from '../graphql/enums';
 import type { ApiKeyInfo } from './repository';
 import { SCOPES } from './scopes';
 import { createApiKey, listApiKeys, revokeApiKey } from './service';
@@ -16,9 +17,7 @@ const SCOPE_HELP: Record<(typeof SCOPES)[number], string> = {
 const ScopeEnum = builder.enumType('Scope', {
   description:
     'read: queries (dashboards). assign: assignVariant and record* (client services). write: experiment management (implies read). admin: API keys (implies all).',
-  values: Object.fromEntries(
-    SCOPES.map((s) => [s.toUpperCase(), { value: s, description: SCOPE_HELP[s] }]),
-  ) as Record<Uppercase<(typeof SCOPES)[number]>, { value: (typeof SCOPES)[number]; description: string }>,
+  values: enumValues(SCOPES, SCOPE_HELP),
 });
 
 const ApiKeyRef = builder.objectRef<ApiKeyInfo>('ApiKey').implement({

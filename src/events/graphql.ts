@@ -1,5 +1,6 @@
 /** Event recording mutations: exposures, conversions and the seed system's recordMetric. */
 import { builder } from '../graphql/builder';
+import { withoutNulls } from '../graphql/input';
 import { EVENT_ERRORS, FieldErrorType, orBadInput } from '../graphql/errors';
 import { LIMITS } from '../config';
 import { ValidationError } from '../common/errors';
@@ -75,9 +76,6 @@ const RecordMetricInput = builder.inputType('RecordMetricInput', {
   }),
 });
 
-const clean = (input: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(input).map(([k, v]) => [k, v === null ? undefined : v])) as never;
-
 builder.mutationFields((t) => ({
   recordExposure: t.field({
     type: RecordEventSuccessRef,
@@ -86,7 +84,7 @@ builder.mutationFields((t) => ({
     authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordExposureInput, required: true, description: 'The exposure.' }) },
-    resolve: (_r, { input }, ctx) => recordExposure(ctx.db, clean(input)),
+    resolve: (_r, { input }, ctx) => recordExposure(ctx.db, withoutNulls(input) as never),
   }),
   recordConversion: t.field({
     type: RecordEventSuccessRef,
@@ -97,7 +95,7 @@ builder.mutationFields((t) => ({
     args: {
       input: t.arg({ type: RecordConversionInput, required: true, description: 'The conversion.' }),
     },
-    resolve: (_r, { input }, ctx) => recordConversion(ctx.db, clean(input)),
+    resolve: (_r, { input }, ctx) => recordConversion(ctx.db, withoutNulls(input) as never),
   }),
   recordMetric: t.field({
     type: RecordEventSuccessRef,
@@ -106,7 +104,7 @@ builder.mutationFields((t) => ({
     authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordMetricInput, required: true, description: 'The event.' }) },
-    resolve: (_r, { input }, ctx) => recordMetric(ctx.db, clean(input)),
+    resolve: (_r, { input }, ctx) => recordMetric(ctx.db, withoutNulls(input) as never),
   }),
 }));
 
@@ -192,7 +190,7 @@ builder.mutationField('recordEvents', (t) =>
       orBadInput(() =>
         recordEvents(
           ctx.db,
-          events.map((e) => clean(e as never)),
+          events.map((e) => withoutNulls(e) as never),
         ),
       ),
   }),

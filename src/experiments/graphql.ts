@@ -9,6 +9,8 @@ import { createExperimentService } from './service';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
 import { MANAGEMENT_ERRORS, badInput } from '../graphql/errors';
+import { enumValues } from '../graphql/enums';
+import { withoutNulls } from '../graphql/input';
 
 const STATUS_DESCRIPTIONS = {
   draft: 'Being set up: variants can be added, renamed and removed; nobody is enrolled.',
@@ -21,12 +23,7 @@ const STATUS_DESCRIPTIONS = {
 export const ExperimentStatusEnum = builder.enumType('ExperimentStatus', {
   description:
     'Lifecycle: DRAFT → RUNNING ⇄ PAUSED → COMPLETED → ARCHIVED (a draft may also be archived). Only RUNNING enrolls users.',
-  values: Object.fromEntries(
-    EXPERIMENT_STATUSES.map((s) => [s.toUpperCase(), { value: s, description: STATUS_DESCRIPTIONS[s] }]),
-  ) as Record<
-    Uppercase<(typeof EXPERIMENT_STATUSES)[number]>,
-    { value: (typeof EXPERIMENT_STATUSES)[number]; description: string }
-  >,
+  values: enumValues(EXPERIMENT_STATUSES, STATUS_DESCRIPTIONS),
 });
 
 export const ExperimentRef = builder.objectRef<ExperimentRow>('Experiment');
@@ -480,11 +477,6 @@ const DeleteSuccessRef = builder.objectRef<{ deletedId: string }>('DeleteExperim
     }),
   }),
 });
-
-/** Drops explicit nulls for fields that cannot be cleared, so "null" means "unchanged" there. */
-function withoutNulls<T extends Record<string, unknown>>(input: T, keep: string[] = []): T {
-  return Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== null || keep.includes(k))) as T;
-}
 
 const lifecycle = (action: LifecycleAction, description: string) =>
   builder.mutationField(`${action}Experiment`, (t) =>

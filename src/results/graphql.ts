@@ -1,6 +1,7 @@
 /** Statistics in the API: Experiment.results / scorecard / metricNames and the sampleSize planner. */
 import { ExperimentRef, VariantRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
+import { enumValues } from '../graphql/enums';
 import { orBadInput } from '../graphql/errors';
 import { getResults, type ExperimentResults, type ResultsOptions, type VariantOutcome } from './service';
 import {
@@ -15,18 +16,10 @@ import {
   type SrmResult,
 } from './stats';
 
-/** Enum values with a description each; the tuple stays the one source of the names. */
-function described<T extends string>(names: readonly T[], descriptions: Record<T, string>) {
-  return Object.fromEntries(names.map((n) => [n, { value: n, description: descriptions[n] }])) as Record<
-    T,
-    { value: T; description: string }
-  >;
-}
-
 const MetricTypeEnum = builder.enumType('MetricType', {
   description:
     'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric.',
-  values: described(METRIC_TYPES, {
+  values: enumValues(METRIC_TYPES, {
     BINOMIAL: 'Converted or not, per unit; the mean is the conversion rate.',
     MEAN: 'The per-unit sum of the metric’s values (0 for exposed units without events).',
   }),
@@ -34,7 +27,7 @@ const MetricTypeEnum = builder.enumType('MetricType', {
 const StatsMethodEnum = builder.enumType('StatsMethod', {
   description:
     'FREQUENTIST: fixed-horizon Welch t-test; look once, at the planned sample size. SEQUENTIAL: always-valid intervals and p-values; look as often as you like. BAYESIAN: chance to beat control and expected loss (risk).',
-  values: described(STATS_METHODS, {
+  values: enumValues(STATS_METHODS, {
     FREQUENTIST:
       'Welch t-test with a fixed-horizon confidence interval; decide once, at the planned sample size.',
     BAYESIAN: 'Gaussian posterior of the effect: chance to win, expected loss (risk) and credible interval.',
@@ -43,7 +36,7 @@ const StatsMethodEnum = builder.enumType('StatsMethod', {
 });
 const CorrectionEnum = builder.enumType('Correction', {
   description: 'Multiple-comparison correction over all treatment variants × metrics of the request.',
-  values: described(CORRECTIONS, {
+  values: enumValues(CORRECTIONS, {
     NONE: 'Raw p-values.',
     HOLM: 'Holm–Bonferroni: controls the family-wise error rate.',
     BENJAMINI_HOCHBERG: 'Benjamini–Hochberg: controls the false discovery rate (less conservative).',
@@ -52,7 +45,7 @@ const CorrectionEnum = builder.enumType('Correction', {
 const StatsReasonEnum = builder.enumType('StatsReason', {
   description:
     'Why a number is missing (never NaN): e.g. NO_UNITS, TOO_FEW_UNITS, ZERO_VARIANCE, CONTROL_MEAN_ZERO.',
-  values: described(STATS_REASONS, {
+  values: enumValues(STATS_REASONS, {
     NO_UNITS: 'The variant (or the control) has no units yet.',
     TOO_FEW_UNITS: 'Fewer than two units: variance is undefined.',
     ZERO_VARIANCE: 'Every unit has the same value, so there is no spread to test against.',
