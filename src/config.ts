@@ -22,6 +22,14 @@ export const LIMITS = {
   /** Largest |value| of a conversion: the aggregates keep sums of squares, which must stay finite. */
   maxEventValue: 1e15,
   maxVariants: 20,
+  /** POST /v1/assignments: most experiments one request may ask about for a unit. */
+  maxAssignExperiments: 50,
+  /**
+   * Assignment write batching: the most units one statement resolves, and how many such statements may
+   * be in flight at once (the rest wait and join the next statement, which is what makes batches form).
+   */
+  assignmentBatchMax: 500,
+  assignmentBatchesInFlight: 4,
   auditLogMaxPage: 100,
   /** Hostile-query limits, enforced before execution (no SQL runs for a rejected query). */
   maxDepth: 10,

@@ -9,7 +9,7 @@ import { loadConfig } from './config';
 import { openDatabase } from './db/client';
 import { applyPostgresDriverPatch } from './db/postgres-driver-patch';
 import { migrateDatabase } from './db/migrate';
-import { createApp } from './http/app';
+import { createService } from './http/app';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
 import { createLogger } from './logger';
@@ -34,8 +34,15 @@ await configCache.start(handle);
 const authenticator = new Authenticator(handle.db, security.authRequired);
 await authenticator.start(handle);
 const rateLimiter = await createRateLimiter(security);
-const app = createApp({ db: handle.db, logger, security, authenticator, rateLimiter, configCache });
-const server = createHttpServer(app, handle, security);
+const { app, routes } = createService({
+  db: handle.db,
+  logger,
+  security,
+  authenticator,
+  rateLimiter,
+  configCache,
+});
+const server = createHttpServer(app, handle, security, routes);
 
 if (!security.authRequired) {
   logger.warn(

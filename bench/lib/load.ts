@@ -1,6 +1,7 @@
 /**
  * autocannon against the child server: a fresh body per request (setupRequest), every response checked
- * (status 2xx, no GraphQL `errors`, and the caller's own predicate on `data`).
+ * (status 2xx, then for GraphQL no `errors` and the caller's predicate on `data`; for a plain JSON
+ * endpoint the predicate on the whole body).
  */
 import autocannon from 'autocannon';
 import { requestHeaders } from './graphql';
@@ -11,8 +12,12 @@ export interface LoadOptions {
   durationSeconds: number;
   /** The JSON body of the next request; called once per request. */
   body: () => string;
-  /** True when `data` is the answer expected; anything else counts as a bad response. */
+  /** True when `data` (GraphQL) or the body (plain JSON) is the answer expected; else a bad response. */
   accept: (data: any) => boolean;
+  /** Default /graphql. */
+  path?: string;
+  /** Default graphql. */
+  protocol?: 'graphql' | 'json';
 }
 
 export interface LoadResult {
@@ -45,7 +50,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     if (ok) {
       try {
         const parsed = JSON.parse(body) as { data?: unknown; errors?: unknown[] };
-        ok = !parsed.errors?.length && parsed.data != null && options.accept(parsed.data);
+        ok =
+          options.protocol === 'json'
+            ? options.accept(parsed)
+            : !parsed.errors?.length && parsed.data != null && options.accept(parsed.data);
       } catch {
         ok = false;
       }
@@ -66,7 +74,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         requests: [
           {
             method: 'POST',
-            path: '/graphql',
+            path: options.path ?? '/graphql',
             headers: requestHeaders(),
             setupRequest: (request) => ({ ...request, body: options.body() }),
             onResponse,

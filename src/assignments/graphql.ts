@@ -118,6 +118,6 @@ builder.mutationField('assignVariant', (t) =>
       }),
     },
     resolve: (_r, { experimentKey, userId }, ctx) =>
-      assignVariant(ctx.db, experimentKey, userId, ctx.configSource, ctx.assignmentMemory),
+      assignVariant(ctx.db, experimentKey, userId, ctx.assignment),
   }),
 );

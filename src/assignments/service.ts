@@ -7,6 +7,7 @@ import { parse, userId as userIdSchema } from '../common/validation';
 import type { Db } from '../db/client';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import * as experimentsRepo from '../experiments/repository';
+import type { AssignmentBatcher } from './batcher';
 import { bucket } from './bucketing';
 import * as repo from './repository';
 
@@ -44,7 +45,8 @@ export const loadConfigFromDb: ConfigSource = async (db, key) => {
   return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
 };
 
-const args = z.object({
+/** What assignVariant accepts (also checked up front by the SDK endpoint, for every key of a request). */
+export const assignmentArgs = z.object({
   experimentKey: z.string().min(1, 'experimentKey must not be empty').max(256),
   userId: userIdSchema,
 });
@@ -74,41 +76,46 @@ export interface AssignmentMemory {
   remember(row: repo.AssignmentRow): void;
 }
 
+/** What assignment runs with; each part is optional (tests and scripts use the database directly). */
+export interface AssignmentDeps {
+  /** Where configuration comes from: the in-process cache when enabled, else the database. */
+  config?: ConfigSource;
+  /** Stored assignments this process remembers. */
+  memory?: AssignmentMemory;
+  /** Groups the SQL of concurrent calls into one statement; without it each call runs its own. */
+  batcher?: AssignmentBatcher;
+}
+
 export async function assignVariant(
   db: Db,
   experimentKey: string,
   userId: string,
-  loadConfig: ConfigSource = loadConfigFromDb,
-  memory?: AssignmentMemory,
+  deps: AssignmentDeps = {},
 ): Promise<AssignmentResult> {
-  parse(args, { experimentKey, userId });
+  parse(assignmentArgs, { experimentKey, userId });
   const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;
-  const config = await loadConfig(db, experimentKey);
+  const config = await (deps.config ?? loadConfigFromDb)(db, experimentKey);
   if (!config) return { ...base, experiment: null, reason: 'NOT_FOUND' };
   const { experiment } = config;
   if (experiment.status !== 'running') return { ...base, experiment, reason: 'NOT_RUNNING' };
 
-  // A returning unit is answered from memory, or by one read, and never with a write.
-  const recalled = memory?.recall(experiment.id, userId);
+  // A returning unit is answered from memory, or by a read, and never with a write.
+  const recalled = deps.memory?.recall(experiment.id, userId);
   if (recalled) return stored(config, recalled, 'EXISTING');
-  const existing = await repo.getAssignment(db, experiment.id, userId);
-  if (existing) {
-    memory?.remember(existing);
-    return stored(config, existing, 'EXISTING');
-  }
 
+  // The stored assignment wins over bucketing (sticky even after weights or traffic change); only a
+  // unit without one is inserted, with the variant bucketing gives it.
   const variant = pickVariant(config, userId);
-  if (!variant) {
+  const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
+  const resolved = deps.batcher
+    ? await deps.batcher.resolve(request)
+    : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
+  if (!resolved) {
     const anyWeight = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: anyWeight ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
   }
-  const { assignment, created } = await repo.recordAssignment(db, {
-    experimentId: experiment.id,
-    userId,
-    variantId: variant.id,
-  });
-  memory?.remember(assignment);
-  return stored(config, assignment, created ? 'ASSIGNED' : 'EXISTING');
+  deps.memory?.remember(resolved.assignment);
+  return stored(config, resolved.assignment, resolved.created ? 'ASSIGNED' : 'EXISTING');
 }
 
 function stored(

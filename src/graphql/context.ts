@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/authenticator';
 import type { Database } from '../db/client';
 import type { Actor } from '../experiments/service';
-import type { AssignmentMemory, ConfigSource } from '../assignments/service';
+import type { AssignmentDeps } from '../assignments/service';
 import type { Loaders } from './loaders';
 
 /** Everything a resolver may use; built per request by the HTTP layer. */
@@ -12,10 +12,8 @@ export interface GraphQLContext {
   /** Who is calling and with which scopes (every scope, as "anonymous", when auth is off). */
   auth: Principal;
   requestId: string;
-  /** Where assignment reads experiment configuration (the in-process cache when enabled). */
-  configSource?: ConfigSource;
-  /** Stored assignments this process remembers (same cache, same invalidation). */
-  assignmentMemory?: AssignmentMemory;
+  /** Assignment's process-wide parts: configuration cache, remembered assignments, write batching. */
+  assignment: AssignmentDeps;
   /** Invoked inside the transaction of every configuration change (cache invalidation). */
   onExperimentChange?: (experimentId: string, tx: import('../db/client').Db) => Promise<void> | void;
   /** Invoked after such a change committed. */

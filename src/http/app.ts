@@ -13,16 +13,20 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { GraphQLError, getOperationAST, type ValidationContext, type ValidationRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { AssignmentBatcher } from '../assignments/batcher';
 import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignments/config-cache';
+import { ASSIGNMENTS_PATH, createAssignmentEndpoint } from '../assignments/http';
+import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator, type Principal } from '../auth/authenticator';
 import { LIMITS, type SecurityConfig, securityConfigFromEnv } from '../config';
 import type { Database } from '../db/client';
 import type { GraphQLContext } from '../graphql/context';
 import { createLoaders } from '../graphql/loaders';
 import { schema } from '../graphql/schema';
-import { classifyFault } from './faults';
+import { classifyFault, errorForLog } from './faults';
 import { GRAPHIQL_EXAMPLE } from './graphiql';
 import type { RateLimiter } from './rate-limit';
+import type { Route } from './server';
 import { currentRequestId } from './request-context';
 
 export interface AppOptions {
@@ -35,6 +39,8 @@ export interface AppOptions {
   rateLimiter?: RateLimiter | null;
   /** Assignment's configuration cache; without one every assignment reads the configuration. */
   configCache?: ExperimentConfigCache;
+  /** Groups concurrent assignments' SQL; one per process (made from `db` when absent). */
+  assignmentBatcher?: AssignmentBatcher;
 }
 
 /** What the HTTP layer hands yoga with every request. */
@@ -177,23 +183,6 @@ function withoutInternals(error: GraphQLError): GraphQLError {
 }
 
 /**
- * What a log line keeps of an unexpected error. A failed query (Drizzle's DrizzleQueryError) carries its
- * bind parameters in its message and fields: API key hashes, user ids, event metadata. The line keeps
- * the driver's error, the SQL text and the stack frames instead.
- */
-function errorForLog(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error) || !('query' in err) || !('params' in err)) return { err };
-  return {
-    err: err.cause instanceof Error ? err.cause : { type: err.name, message: 'Failed query' },
-    query: String(err.query),
-    at: (err.stack ?? '')
-      .split('\n')
-      .filter((line) => /^\s+at /.test(line))
-      .map((line) => line.trim()),
-  };
-}
-
-/**
  * The database for one request: its transactions neither start nor commit once the client has been told
  * TIMEOUT, so a client that retries never finds the first attempt went through after all. A request
  * past its deadline may still be waiting for a pool connection (that wait cannot be cancelled); its work
@@ -219,11 +208,21 @@ function withinDeadline(db: Database, timedOut: AbortSignal): Database {
   return guarded;
 }
 
+/** Assignment's process-wide parts, shared by GraphQL and the SDK endpoint. */
+function assignmentDeps(options: AppOptions): AssignmentDeps {
+  return {
+    config: options.configCache?.source,
+    memory: options.configCache,
+    batcher: options.assignmentBatcher ?? new AssignmentBatcher(options.db),
+  };
+}
+
 export function createApp(options: AppOptions): App {
   const { db, logger } = options;
   const security = options.security ?? securityConfigFromEnv();
   const authenticator = options.authenticator ?? new Authenticator(db, security.authRequired);
   const principals = new WeakMap<Request, Principal>();
+  const assignment = assignmentDeps(options);
   const plugins: Plugin[] = [
     useAccessControl(authenticator, options.rateLimiter, principals),
     { onValidate: ({ addValidationRule }) => addValidationRule(finiteNumberLiterals) },
@@ -285,12 +284,42 @@ export function createApp(options: AppOptions): App {
         actor: { name: auth.name },
         auth,
         requestId: currentRequestId() ?? request.headers.get('x-request-id') ?? crypto.randomUUID(),
-        configSource: options.configCache?.source,
-        assignmentMemory: options.configCache,
+        assignment,
         // Every configuration change notifies all instances (their caches drop on commit).
         onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
         afterExperimentChange: options.configCache ? () => options.configCache!.invalidate() : undefined,
       };
     },
   });
+}
+
+export interface Service {
+  /** GraphQL at /graphql (yoga). */
+  app: App;
+  /** The routes outside GraphQL, for createHttpServer. */
+  routes: Record<string, Route>;
+}
+
+/**
+ * The whole HTTP surface: GraphQL plus the SDK assignment endpoint, sharing one authenticator, rate
+ * limiter, configuration cache and assignment batcher.
+ */
+export function createService(options: AppOptions): Service {
+  const security = options.security ?? securityConfigFromEnv();
+  const shared: AppOptions = {
+    ...options,
+    security,
+    authenticator: options.authenticator ?? new Authenticator(options.db, security.authRequired),
+    assignmentBatcher: options.assignmentBatcher ?? new AssignmentBatcher(options.db),
+  };
+  const assignments = createAssignmentEndpoint({
+    db: options.db,
+    logger: options.logger,
+    authenticator: shared.authenticator!,
+    rateLimiter: options.rateLimiter,
+    deps: assignmentDeps(shared),
+    maxBodyBytes: security.maxBodyBytes,
+    requestTimeoutMs: security.requestTimeoutMs,
+  });
+  return { app: createApp(shared), routes: { [ASSIGNMENTS_PATH]: assignments } };
 }

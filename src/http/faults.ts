@@ -56,3 +56,20 @@ export function classifyFault(err: unknown): Fault {
   }
   return { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.' };
 }
+
+/**
+ * What a log line keeps of an unexpected error. A failed query (Drizzle's DrizzleQueryError) carries its
+ * bind parameters in its message and fields: API key hashes, user ids, event metadata. The line keeps
+ * the driver's error, the SQL text and the stack frames instead.
+ */
+export function errorForLog(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error) || !('query' in err) || !('params' in err)) return { err };
+  return {
+    err: err.cause instanceof Error ? err.cause : { type: err.name, message: 'Failed query' },
+    query: String(err.query),
+    at: (err.stack ?? '')
+      .split('\n')
+      .filter((line) => /^\s+at /.test(line))
+      .map((line) => line.trim()),
+  };
+}

@@ -1,5 +1,6 @@
 /**
- * The HTTP server: GraphQL at /graphql, liveness at /healthz, readiness (database answers) at /readyz.
+ * The HTTP server: GraphQL at /graphql, liveness at /healthz, readiness (database answers) at /readyz, and
+ * the routes given to it (POST /v1/assignments for SDKs, see src/assignments/http.ts).
  * Bodies over the limit are refused before parsing; every request has an id (x-request-id, echoed back)
  * and a deadline, so a request stuck waiting for the database fails cleanly instead of hanging.
  */
@@ -7,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { DatabaseHandle } from '../db/client';
 import type { App } from './app';
+import { json, readBody } from './node';
 import { requestContext } from './request-context';
 
 const READY_TIMEOUT_MS = 2000;
@@ -33,29 +35,9 @@ async function ready(handle: DatabaseHandle): Promise<boolean> {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  res.end(JSON.stringify(body));
-}
-
 const graphqlError = (message: string, code: string, requestId: string) => ({
   errors: [{ message, extensions: { code, requestId } }],
 });
-
-/** Reads the body, refusing it as soon as it passes the limit; null when refused. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return null;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return null;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 async function handleGraphQL(
   app: App,
@@ -125,10 +107,14 @@ async function handleGraphQL(
   }
 }
 
+/** A handler for one path outside GraphQL (e.g. the SDK assignment endpoint); it answers every error itself. */
+export type Route = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+
 export function createHttpServer(
   app: App,
   handle: DatabaseHandle,
   options: HttpOptions = { maxBodyBytes: 1024 * 1024, requestTimeoutMs: 15_000 },
+  routes: Record<string, Route> = {},
 ): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -146,7 +132,16 @@ export function createHttpServer(
     }
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     requestContext.run({ requestId }, () => {
+      if (route) {
+        route(req, res, requestId).catch(() => {
+          json(res, 500, {
+            error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', requestId },
+          });
+        });
+        return;
+      }
       handleGraphQL(app, req, res, options, requestId).catch(() => {
         json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId), {
           'x-request-id': requestId,

@@ -39,11 +39,12 @@ describe('experiment configuration cache', () => {
     });
     await cache.start(a);
     try {
-      for (let i = 0; i < 20; i++) await assignVariant(a.db, experiment.key, `warm-${i}`, cache.source);
+      for (let i = 0; i < 20; i++)
+        await assignVariant(a.db, experiment.key, `warm-${i}`, { config: cache.source });
       expect(loads).toBe(1);
       // A returning user: one read, no write (a stored assignment comes back as EXISTING).
       const before = a.statements.count;
-      const again = await assignVariant(a.db, experiment.key, 'warm-3', cache.source);
+      const again = await assignVariant(a.db, experiment.key, 'warm-3', { config: cache.source });
       expect(again.reason).toBe('EXISTING');
       expect(a.statements.count - before).toBe(1);
     } finally {
@@ -56,18 +57,27 @@ describe('experiment configuration cache', () => {
     const cache = new ExperimentConfigCache();
     await cache.start(a);
     try {
-      const first = await assignVariant(a.db, experiment.key, 'remembered', cache.source, cache);
+      const first = await assignVariant(a.db, experiment.key, 'remembered', {
+        config: cache.source,
+        memory: cache,
+      });
       expect(first.reason).toBe('ASSIGNED');
       const before = a.statements.count;
-      const again = await assignVariant(a.db, experiment.key, 'remembered', cache.source, cache);
+      const again = await assignVariant(a.db, experiment.key, 'remembered', {
+        config: cache.source,
+        memory: cache,
+      });
       expect(a.statements.count - before).toBe(0);
       expect(again).toMatchObject({ reason: 'EXISTING', variant: { id: first.variant!.id } });
       // Another process assigned this unit: the first look-up reads it, later ones remember it.
       await assignVariant(a.db, experiment.key, 'elsewhere');
-      const seen = await assignVariant(a.db, experiment.key, 'elsewhere', cache.source, cache);
+      const seen = await assignVariant(a.db, experiment.key, 'elsewhere', {
+        config: cache.source,
+        memory: cache,
+      });
       expect(seen.reason).toBe('EXISTING');
       const mark = a.statements.count;
-      await assignVariant(a.db, experiment.key, 'elsewhere', cache.source, cache);
+      await assignVariant(a.db, experiment.key, 'elsewhere', { config: cache.source, memory: cache });
       expect(a.statements.count - mark).toBe(0);
       cache.invalidate();
       expect(cache.recall(experiment.id, 'remembered')).toBeUndefined();
@@ -84,9 +94,9 @@ describe('experiment configuration cache', () => {
     await cacheA.start(a);
     await cacheB.start(other);
     try {
-      expect((await assignVariant(other.db, experiment.key, 'before-pause', cacheB.source)).enrolled).toBe(
-        true,
-      );
+      expect(
+        (await assignVariant(other.db, experiment.key, 'before-pause', { config: cacheB.source })).enrolled,
+      ).toBe(true);
       // Instance A pauses; its service notifies inside the transaction; B hears it on commit.
       const service = createExperimentService({
         db: a.db,
@@ -96,22 +106,22 @@ describe('experiment configuration cache', () => {
       });
       await service.transition(experiment.id, 'pause');
       const elapsed = await within(1000, async () => {
-        const result = await assignVariant(
-          other.db,
-          experiment.key,
-          `after-pause-${Date.now()}`,
-          cacheB.source,
-        );
+        const result = await assignVariant(other.db, experiment.key, `after-pause-${Date.now()}`, {
+          config: cacheB.source,
+        });
         return result.reason === 'NOT_RUNNING';
       });
       expect(elapsed).toBeLessThan(1000);
       // The pausing instance itself never serves stale configuration after the commit.
-      expect((await assignVariant(a.db, experiment.key, 'on-a', cacheA.source)).reason).toBe('NOT_RUNNING');
+      expect((await assignVariant(a.db, experiment.key, 'on-a', { config: cacheA.source })).reason).toBe(
+        'NOT_RUNNING',
+      );
       // Resuming is seen the same way.
       await service.transition(experiment.id, 'start');
       await within(
         1000,
-        async () => (await assignVariant(other.db, experiment.key, 'resumed', cacheB.source)).enrolled,
+        async () =>
+          (await assignVariant(other.db, experiment.key, 'resumed', { config: cacheB.source })).enrolled,
       );
     } finally {
       await cacheA.stop();

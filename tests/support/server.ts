@@ -1,5 +1,5 @@
 /**
- * The real HTTP server for security and fault tests: in-process on an ephemeral port (createApp +
+ * The real HTTP server for security and fault tests: in-process on an ephemeral port (createService +
  * createHttpServer, as src/main.ts wires them), or as a child process running `node --import tsx
  * src/main.ts` with its own environment. Traffic goes to 127.0.0.1 only.
  */
@@ -16,7 +16,7 @@ import { createApiKey } from '../../src/auth/service';
 import type { Scope } from '../../src/auth/scopes';
 import type { SecurityConfig } from '../../src/config';
 import { type Database, type DatabaseHandle, openDatabase } from '../../src/db/client';
-import { type App, createApp } from '../../src/http/app';
+import { type App, createService } from '../../src/http/app';
 import type { RateLimiter } from '../../src/http/rate-limit';
 import { createHttpServer } from '../../src/http/server';
 import { createLogger } from '../../src/logger';
@@ -139,7 +139,7 @@ export async function startTestServer(
   const authenticator = options.authenticator ?? new Authenticator(handle.db, security.authRequired);
   const ownAuthenticator = !options.authenticator;
   if (ownAuthenticator) await authenticator.start(handle);
-  const app = createApp({
+  const { app, routes } = createService({
     db: handle.db,
     logger: logs.logger,
     security,
@@ -147,7 +147,7 @@ export async function startTestServer(
     rateLimiter: options.rateLimiter ?? null,
     configCache: options.configCache,
   });
-  const server = createHttpServer(app, handle, security);
+  const server = createHttpServer(app, handle, security, routes);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,0 +1,109 @@
+/**
+ * Groups the assignment lookups and inserts of concurrent requests into one statement. Under load, one
+ * INSERT per new unit (its own transaction, its own WAL flush) is what limits assignment; a statement for
+ * every unit that arrived in the same event-loop turn costs about as much as one for a single unit.
+ *
+ * Nothing is acknowledged early: each caller's promise settles only after the statement that holds its
+ * unit has committed (or failed, and then every caller of that statement gets the error).
+ */
+import { LIMITS } from '../config';
+import type { Db } from '../db/client';
+import {
+  type AssignmentRequest,
+  assignmentKey,
+  type ResolvedAssignment,
+  resolveAssignments,
+} from './repository';
+
+interface Pending {
+  request: AssignmentRequest;
+  waiters: { resolve(value: ResolvedAssignment | null): void; reject(error: unknown): void }[];
+}
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxInFlight: number;
+}
+
+export class AssignmentBatcher {
+  private pending = new Map<string, Pending>();
+  private scheduled = false;
+  private inFlight = 0;
+  /** Statements run and units resolved, for the benchmark's report and tests. */
+  statements = 0;
+  units = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: BatcherOptions = {
+      maxBatch: LIMITS.assignmentBatchMax,
+      maxInFlight: LIMITS.assignmentBatchesInFlight,
+    },
+  ) {}
+
+  /** The stored assignment of the unit, else a new one with request.variantId (null: read only). */
+  resolve(request: AssignmentRequest): Promise<ResolvedAssignment | null> {
+    const key = assignmentKey(request.experimentId, request.userId);
+    return new Promise((resolve, reject) => {
+      const entry = this.pending.get(key);
+      if (entry) {
+        // The same unit twice in one batch: one row answers both (the first variant that would enroll).
+        if (entry.request.variantId === null) entry.request = request;
+        entry.waiters.push({ resolve, reject });
+      } else {
+        this.pending.set(key, { request, waiters: [{ resolve, reject }] });
+      }
+      if (this.pending.size >= this.options.maxBatch) this.flush();
+      else this.schedule();
+    });
+  }
+
+  /**
+   * Flushes after the current turn's I/O callbacks (setImmediate), so every request parsed in this turn
+   * joins the same statement.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.options.maxInFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.pending.size > 0 && this.inFlight < this.options.maxInFlight) {
+      const batch: Pending[] = [];
+      for (const [key, entry] of this.pending) {
+        this.pending.delete(key);
+        batch.push(entry);
+        if (batch.length >= this.options.maxBatch) break;
+      }
+      this.inFlight++;
+      this.statements++;
+      this.units += batch.length;
+      resolveAssignments(
+        this.db,
+        batch.map((entry) => entry.request),
+      )
+        .then(
+          (resolved) => {
+            for (const { request, waiters } of batch) {
+              const row = resolved.get(assignmentKey(request.experimentId, request.userId)) ?? null;
+              // Only the first caller created the row; the others found it, as they would have unbatched.
+              waiters.forEach((waiter, i) => {
+                waiter.resolve(row && i > 0 ? { ...row, created: false } : row);
+              });
+            }
+          },
+          (error) => {
+            for (const { waiters } of batch) for (const waiter of waiters) waiter.reject(error);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          if (this.pending.size > 0) this.schedule();
+        });
+    }
+  }
+}

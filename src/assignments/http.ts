@@ -1,0 +1,222 @@
+/**
+ * POST /v1/assignments: assignment for SDKs and services, without GraphQL. It is the hot path of the
+ * service (one call per page view), and GraphQL's per-request work (parsing, validation, execution,
+ * fetch-API conversion) costs several times the assignment itself; this endpoint answers the same
+ * question with the same service, keys, scopes, rate limit, deadline and error codes.
+ *
+ *   {"experimentKey": "k", "userId": "u"}            → the Assignment as JSON
+ *   {"experimentKeys": ["a", "b"], "userId": "u"}    → {"assignments": [...]}, in the order asked
+ *
+ * Errors are `{"error": {"code", "message", "fields"?, "requestId"}}` with the HTTP status of the code.
+ * Requests must be `application/json`, which a cross-site form cannot send (no CSRF).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GraphQLError } from 'graphql';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Authenticator } from '../auth/authenticator';
+import { ValidationError } from '../common/errors';
+import { parse } from '../common/validation';
+import { LIMITS } from '../config';
+import type { Db } from '../db/client';
+import { classifyFault, errorForLog } from '../http/faults';
+import { json, readBody } from '../http/node';
+import type { RateLimiter } from '../http/rate-limit';
+import { type AssignmentDeps, type AssignmentResult, assignmentArgs, assignVariant } from './service';
+
+export const ASSIGNMENTS_PATH = '/v1/assignments';
+
+export interface AssignmentEndpointOptions {
+  db: Db;
+  logger: Logger;
+  authenticator: Authenticator;
+  rateLimiter?: RateLimiter | null;
+  deps: AssignmentDeps;
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+}
+
+/** A failure with its HTTP status; everything else is classified as a fault. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+// The service validates experimentKey and userId themselves (same messages as the GraphQL mutation).
+const body = z
+  .object(
+    {
+      userId: z.unknown(),
+      experimentKey: z.unknown().optional(),
+      experimentKeys: z
+        .array(z.unknown())
+        .min(1, 'experimentKeys must not be empty')
+        .max(LIMITS.maxAssignExperiments, `at most ${LIMITS.maxAssignExperiments} experimentKeys`)
+        .optional(),
+    },
+    { error: 'the body must be a JSON object' },
+  )
+  .strict()
+  .refine((b) => (b.experimentKey === undefined) !== (b.experimentKeys === undefined), {
+    message: 'give either experimentKey or experimentKeys',
+    path: ['experimentKey'],
+  });
+
+/** The Assignment as the GraphQL API shows it, as plain JSON. */
+function present(result: AssignmentResult) {
+  return {
+    experimentKey: result.experimentKey,
+    userId: result.userId,
+    enrolled: result.enrolled,
+    reason: result.reason,
+    variant: result.variant
+      ? {
+          id: result.variant.id,
+          name: result.variant.name,
+          isControl: result.variant.isControl,
+          config: result.variant.config,
+        }
+      : null,
+    assignedAt: result.assignedAt?.toISOString() ?? null,
+  };
+}
+
+/** GraphQLErrors from the shared authenticator and rate limiter carry their status and headers. */
+function fromGraphQLError(error: GraphQLError): HttpError {
+  const { code, http, ...extra } = error.extensions as {
+    code?: string;
+    http?: { status?: number; headers?: Record<string, string> };
+  };
+  return new HttpError(http?.status ?? 400, code ?? 'BAD_REQUEST', error.message, http?.headers, extra);
+}
+
+export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
+  const { db, logger, authenticator, rateLimiter, deps } = options;
+
+  async function handle(req: IncomingMessage, requestId: string): Promise<unknown> {
+    if (req.method !== 'POST') {
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'Use POST', { allow: 'POST' });
+    }
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (contentType !== 'application/json') {
+      throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as Content-Type: application/json');
+    }
+    // As for GraphQL: who is asking, and whether they may, before the body is even read.
+    const auth = await authenticator.authenticate(req.headers.authorization ?? null);
+    await rateLimiter?.consume(auth.keyId ?? `addr:${req.socket.remoteAddress ?? 'unknown'}`);
+    if (!auth.scopes.has('assign')) {
+      throw new HttpError(
+        403,
+        'FORBIDDEN',
+        'This API key lacks the assign scope',
+        {},
+        {
+          requiredScopes: ['assign'],
+        },
+      );
+    }
+    const raw = await readBody(req, options.maxBodyBytes);
+    if (raw === null) {
+      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${options.maxBodyBytes} bytes`, {
+        connection: 'close',
+      });
+    }
+    let input: unknown;
+    try {
+      input = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'BAD_REQUEST', 'The body is not valid JSON');
+    }
+    const request = parse(body, input);
+    const started = performance.now();
+    const keys = request.experimentKeys ?? [request.experimentKey];
+    // Every key is checked before any is assigned, so a bad one writes nothing; paths name its index.
+    const fieldErrors = keys.flatMap((key, i) => {
+      const check = assignmentArgs.safeParse({ experimentKey: key, userId: request.userId });
+      if (check.success) return [];
+      return check.error.issues.map((issue) => ({
+        path:
+          request.experimentKeys && issue.path[0] === 'experimentKey'
+            ? ['experimentKeys', String(i)]
+            : issue.path.map(String),
+        message: issue.message,
+      }));
+    });
+    if (fieldErrors.length > 0) {
+      // The unit's own errors once, not once per key.
+      const seen = new Set<string>();
+      throw new ValidationError(
+        fieldErrors.filter((f) => !seen.has(f.path.join('.')) && seen.add(f.path.join('.'))),
+      );
+    }
+    const results = await Promise.all(
+      keys.map((key) => assignVariant(db, key as string, request.userId as string, deps)),
+    );
+    logger.info(
+      {
+        requestId,
+        route: ASSIGNMENTS_PATH,
+        actor: auth.name,
+        experiments: keys.length,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      },
+      'assignment',
+    );
+    return request.experimentKeys ? { assignments: results.map(present) } : present(results[0]);
+  }
+
+  return async function assignmentsRoute(req: IncomingMessage, res: ServerResponse, requestId: string) {
+    let timer: NodeJS.Timeout | undefined;
+    // An assignment that finishes after the TIMEOUT answer is harmless: it is idempotent, and a retry
+    // gets the stored variant (the same one bucketing gives).
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new HttpError(
+              503,
+              'TIMEOUT',
+              `The request did not finish within ${options.requestTimeoutMs} ms; retry shortly`,
+            ),
+          ),
+        options.requestTimeoutMs,
+      );
+    });
+    try {
+      const result = await Promise.race([handle(req, requestId), deadline]);
+      json(res, 200, result, { 'x-request-id': requestId });
+    } catch (caught) {
+      let error = caught;
+      if (error instanceof GraphQLError) error = fromGraphQLError(error);
+      if (error instanceof ValidationError) {
+        error = new HttpError(400, error.code, error.message, {}, { fields: error.fieldErrors });
+      }
+      if (!(error instanceof HttpError)) {
+        const fault = classifyFault(error);
+        logger.error(
+          { ...errorForLog(error), requestId, fault: fault.code, route: ASSIGNMENTS_PATH },
+          'unexpected error',
+        );
+        error = new HttpError(fault.status ?? 500, fault.code, fault.message);
+      }
+      const { status, code, message, headers, extra } = error as HttpError;
+      json(
+        res,
+        status,
+        { error: { code, message, ...extra, requestId } },
+        { ...headers, 'x-request-id': requestId },
+      );
+      // A refused body may still be arriving; drain it so the connection can close cleanly.
+      if (!req.readableEnded) req.resume();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
