@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { AssignmentBatcher } from '../../src/assignments/batcher';
-import { assignmentKey } from '../../src/assignments/repository';
+import { assignmentKey, resolveAssignments } from '../../src/assignments/repository';
 import { pickVariant } from '../../src/assignments/service';
 import { type DatabaseHandle, queryRows } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
@@ -278,6 +278,29 @@ describe('AssignmentBatcher', () => {
     expect(kept).toMatchObject({ created: false, assignment: { variantId: control.id } });
     expect(none).toBeNull();
     expect((await storedRows(experiment.id)).map((r) => r.userId)).toEqual(['kept']);
+  });
+
+  it('a stored unit is resolved without a write: its transaction never gets a transaction id', async () => {
+    const experiment = await createRunningExperiment(handle.db);
+    const [control, treatment] = await getVariants(handle.db, experiment.id);
+    await resolveAssignments(handle.db, [
+      { experimentId: experiment.id, userId: 'stored', variantId: control.id },
+    ]);
+    const xid = await handle.db.transaction(async (tx) => {
+      const resolved = await resolveAssignments(tx, [
+        { experimentId: experiment.id, userId: 'stored', variantId: treatment.id },
+      ]);
+      expect(resolved.get(assignmentKey(experiment.id, 'stored'))).toMatchObject({
+        created: false,
+        assignment: { variantId: control.id },
+      });
+      const [row] = await queryRows<{ xid: string | null }>(
+        tx,
+        sql`SELECT txid_current_if_assigned()::text AS xid`,
+      );
+      return row.xid;
+    });
+    expect(xid).toBeNull();
   });
 
   it('a failed statement rejects every caller in it; the next batch works (nothing half-acknowledged)', async () => {
