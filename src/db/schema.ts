@@ -97,14 +97,18 @@ export const experimentAssignments = pgTable(
   ],
 );
 
+/**
+ * No foreign keys on the event tables and experiment_user_metrics: a row-level RI check per inserted row
+ * (and a FOR KEY SHARE lock, i.e. multixacts, on the same experiment and variant rows from every
+ * concurrent batch) was the largest cost of ingestion. Triggers in drizzle/0008 keep what the keys
+ * promised: a statement-level check refuses events whose variant does not exist or belongs to another
+ * experiment (SQLSTATE 23503, and it locks the variants like a key would), and deleting a variant (so an
+ * experiment, which cascades to its variants) deletes its events and per-unit totals.
+ */
 const eventColumns = () => ({
   id: uuid('id').primaryKey().defaultRandom(),
-  experimentId: uuid('experiment_id')
-    .notNull()
-    .references(() => experiments.id, { onDelete: 'cascade' }),
-  variantId: uuid('variant_id')
-    .notNull()
-    .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+  experimentId: uuid('experiment_id').notNull(),
+  variantId: uuid('variant_id').notNull(),
   userId: text('user_id').notNull(),
   /** Client idempotency key: a retried event with the same id is a duplicate, not a second event. */
   eventId: uuid('event_id').unique(),
@@ -131,20 +135,17 @@ export const experimentConversions = pgTable(
 );
 
 /**
- * Per-unit running totals, maintained in the same transaction as the events (see src/events/ingest-sql.ts).
+ * Per-unit running totals, maintained in the same transaction as the events (see src/events/repository.ts).
  * metric_name `exposure` counts exposures; `$any` sums every conversion (for conversion rate and totals).
  */
 export const experimentUserMetrics = pgTable(
   'experiment_user_metrics',
   {
-    experimentId: uuid('experiment_id')
-      .notNull()
-      .references(() => experiments.id, { onDelete: 'cascade' }),
+    // No foreign keys (see eventColumns): derived from checked events, deleted with them by drizzle/0008.
+    experimentId: uuid('experiment_id').notNull(),
     userId: text('user_id').notNull(),
     metricName: text('metric_name').notNull(),
-    variantId: uuid('variant_id')
-      .notNull()
-      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id').notNull(),
     events: bigint('events', { mode: 'number' }).notNull().default(0),
     total: doublePrecision('total').notNull().default(0),
   },

@@ -1,7 +1,8 @@
 /**
- * SQL for exposure and conversion events. A batch is a lock and two set-based statements whatever its
- * size: one inserts the raw events, one folds them into the maintained aggregates. The per-experiment
- * lock serialises batches of one experiment, so no aggregate update is lost.
+ * SQL for exposure and conversion events. A batch is three statements whatever its size: one inserts the
+ * raw events, one takes the per-experiment ingestion locks, one folds the inserted events into the
+ * maintained aggregates. The lock serialises the folds of one experiment, so no aggregate update is lost;
+ * the inserts, the larger part of the work, run concurrently.
  */
 import { sql } from 'drizzle-orm';
 import { jsonbParam, jsonParam, queryRows, type Db } from '../db/client';
@@ -32,59 +33,107 @@ export async function lockExperimentsForIngest(db: Db, experimentIds: readonly s
       FROM (SELECT value AS id FROM json_array_elements_text(${jsonParam(ids)}) ORDER BY 1) s`);
 }
 
-/** An event the batch actually inserted, as the aggregates see it (exposures as metric `exposure`). */
-export interface InsertedEvent {
-  eventId: string;
-  experimentId: string;
-  variantId: string;
-  userId: string;
-  metricName: string;
-  value: number;
-}
+/** An event the batch inserted, as the fold needs it. */
+type InsertedEvent = Pick<
+  EventRow,
+  'kind' | 'eventId' | 'experimentId' | 'variantId' | 'userId' | 'metricName' | 'value'
+>;
 
-/** Inserts events, skipping event ids already recorded (in either table: one id is one event). */
-export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<InsertedEvent[]> {
+/**
+ * Inserts events, skipping event ids already recorded (in either table: one id is one event) and
+ * repeated within the batch (the first occurrence is the event); returns the ids it inserted.
+ *
+ * Runs before the ingestion lock, so batches of one experiment insert concurrently. That is deadlock-free
+ * because every caller inserts in the same order: exposures before conversions (one plan: the final
+ * UNION ALL reads ins_exposures to the end first), each by ascending event_id. The only waits in this
+ * statement are ON CONFLICT waiting for the transaction that holds an uncommitted row with the same
+ * event_id in the same table, and the variant check's FOR KEY SHARE (which only a deleter of the variant
+ * blocks, and deleters never wait for inserters). So a transaction waiting here holds only entries that
+ * come before the one it waits for, and so does the one it waits for if it waits here too: along any chain
+ * of waits the (table, event_id) strictly increases, so it never closes. A transaction waiting for the
+ * ingestion lock after its insert waits for the holder's fold, which waits for nobody (only lock holders
+ * write the aggregate rows of their experiments). Callers must therefore not hold an ingestion lock when
+ * they insert: unordered replays of each other's ids under the lock deadlocked before.
+ *
+ * The cross-table check only sees committed rows: two concurrent batches may both insert one id
+ * under different kinds. applyToAggregates settles that under the lock.
+ */
+export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
-  return queryRows<InsertedEvent>(
+  const rows = await queryRows<{ eventId: string }>(
     db,
     sql`/* insertEvents */
 WITH input AS (
-  SELECT * FROM jsonb_to_recordset(${jsonbParam(events)}) AS t(
-    "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
-    "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb)
+  SELECT DISTINCT ON ("eventId") *
+    FROM ROWS FROM (jsonb_to_recordset(${jsonbParam(events)}) AS (
+      "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
+      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb)) WITH ORDINALITY AS t
+   ORDER BY "eventId", ordinality
 ), ins_exposures AS (
   INSERT INTO experiment_exposures (experiment_id, variant_id, user_id, event_id, occurred_at, metadata)
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb)
     FROM input WHERE "kind" = 'exposure'
-     AND NOT EXISTS (SELECT 1 FROM experiment_conversions c WHERE c.event_id = input."eventId")
+     -- A scalar subquery (event_id is unique): one index probe per event, where NOT EXISTS may be planned
+     -- as an anti-join against the whole other table.
+     AND (SELECT true FROM experiment_conversions c WHERE c.event_id = input."eventId") IS NULL
+   ORDER BY "eventId"
   ON CONFLICT (event_id) DO NOTHING
-  RETURNING event_id, experiment_id, variant_id, user_id, ${EXPOSURE_METRIC}::text AS metric_name, 1::float8 AS value
+  RETURNING event_id
 ), ins_conversions AS (
   INSERT INTO experiment_conversions (experiment_id, variant_id, user_id, event_id, occurred_at, metadata, metric_name, value)
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb), "metricName", "value"
     FROM input WHERE "kind" = 'conversion'
-     AND NOT EXISTS (SELECT 1 FROM experiment_exposures x WHERE x.event_id = input."eventId")
+     AND (SELECT true FROM experiment_exposures x WHERE x.event_id = input."eventId") IS NULL
+   ORDER BY "eventId"
   ON CONFLICT (event_id) DO NOTHING
-  RETURNING event_id, experiment_id, variant_id, user_id, metric_name, value
+  RETURNING event_id
 )
-SELECT event_id::text AS "eventId", experiment_id::text AS "experimentId", variant_id::text AS "variantId",
-       user_id AS "userId", metric_name AS "metricName", value
-  FROM (SELECT * FROM ins_exposures UNION ALL SELECT * FROM ins_conversions) inserted`,
+SELECT event_id::text AS "eventId" FROM ins_exposures
+UNION ALL
+SELECT event_id::text FROM ins_conversions`,
   );
+  return rows.map((r) => r.eventId);
 }
 
 /**
  * Folds inserted events into the per-unit totals and per-variant sufficient statistics in one
  * statement. Must run under lockExperimentsForIngest: the lock makes the stored totals it reads current,
  * so concurrent batches never lose an update. Written without joins between intermediate results (one
- * grouping and one window instead), so its cost stays linear in the batch size.
+ * grouping and one window instead), so its cost stays linear in the batch size; stored totals are read by
+ * an index lookup per touched unit, whatever the table's size.
+ *
+ * It first settles ids that a concurrent batch of the same experiment inserted under the other kind (see
+ * insertEvents): such a batch committed before this one took the lock, so its row is visible now and
+ * wins. This batch deletes its own copy, leaves it out of the numbers and returns its id (a duplicate).
  */
-export async function applyToAggregates(db: Db, inserted: readonly InsertedEvent[]): Promise<void> {
-  if (inserted.length === 0) return;
-  await db.execute(sql`/* applyToAggregates */
-WITH ins AS (
-  SELECT * FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
-    "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text, "value" float8)
+export async function applyToAggregates(db: Db, inserted: readonly InsertedEvent[]): Promise<Set<string>> {
+  if (inserted.length === 0) return new Set();
+  const rows = await queryRows<{ eventId: string }>(
+    db,
+    sql`/* applyToAggregates */
+WITH input AS (
+  SELECT t.*,
+         -- Scalar subqueries (event_id is unique) so each is one index probe: an EXISTS may be planned
+         -- as a hash of the whole other table.
+         CASE WHEN t."kind" = 'exposure'
+              THEN (SELECT true FROM experiment_conversions c WHERE c.event_id = t."eventId") IS NOT NULL
+              ELSE (SELECT true FROM experiment_exposures x WHERE x.event_id = t."eventId") IS NOT NULL
+         END AS clash
+    FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
+      "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
+      "value" float8)
+), undo_exposures AS (
+  DELETE FROM experiment_exposures
+   WHERE event_id = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'exposure'))
+), undo_conversions AS (
+  DELETE FROM experiment_conversions
+   WHERE event_id = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'conversion'))
+), ins AS (
+  -- Exposures count as the metric \`exposure\` worth 1.
+  SELECT "experimentId", "variantId", "userId",
+         CASE WHEN "kind" = 'exposure' THEN ${EXPOSURE_METRIC}::text ELSE "metricName" END AS "metricName",
+         CASE WHEN "kind" = 'exposure' THEN 1::float8 ELSE "value" END AS "value"
+    FROM input WHERE NOT clash
 ), deltas AS (
   -- What this batch adds per unit and metric (every conversion also counts towards $any).
   SELECT experiment_id, user_id, metric_name, min(variant_id::text) AS variant_id,
@@ -96,10 +145,17 @@ WITH ins AS (
             FROM ins WHERE "metricName" <> ${EXPOSURE_METRIC}) x
    GROUP BY experiment_id, user_id, metric_name
 ), prev AS (
-  -- Every stored total of the units this batch touches, as it was before the batch.
+  -- Every stored total of the units this batch touches, as it was before the batch. One primary-key
+  -- lookup per unit (OFFSET 0 keeps the lateral subquery, so the planner cannot turn it into a scan of
+  -- the whole table, which it preferred while the table was small; the ORDER BY, which the index gives
+  -- for free, makes it a plain index scan rather than a bitmap scan set up for every unit).
   SELECT um.experiment_id, um.user_id, um.metric_name, um.total
-    FROM experiment_user_metrics um
-   WHERE (um.experiment_id, um.user_id) IN (SELECT DISTINCT experiment_id, user_id FROM deltas)
+    FROM (SELECT DISTINCT experiment_id, user_id FROM deltas) u
+   CROSS JOIN LATERAL (SELECT s.experiment_id, s.user_id, s.metric_name, s.total
+                         FROM experiment_user_metrics s
+                        WHERE s.experiment_id = u.experiment_id AND s.user_id = u.user_id
+                        ORDER BY s.metric_name
+                       OFFSET 0) um
 ), merged AS (
   -- One row per (unit, metric) that the batch touches or the unit already had.
   SELECT experiment_id, user_id, metric_name, max(variant_id) AS variant_id, max(old_total) AS old_total,
@@ -130,10 +186,10 @@ WITH ins AS (
    ORDER BY experiment_id, user_id, metric_name
   ON CONFLICT (experiment_id, user_id, metric_name)
   DO UPDATE SET events = um.events + excluded.events, total = um.total + excluded.total
-)
-INSERT INTO experiment_variant_stats AS s (experiment_id, variant_id, metric_name, events, units, sum, sum_squares,
-                                           exposed_units, exposed_sum, exposed_sum_squares)
-SELECT experiment_id, variant_id, metric_name,
+), upsert_stats AS (
+  INSERT INTO experiment_variant_stats AS s (experiment_id, variant_id, metric_name, events, units, sum,
+                                             sum_squares, exposed_units, exposed_sum, exposed_sum_squares)
+  SELECT experiment_id, variant_id, metric_name,
        sum(d_events),
        count(*) FILTER (WHERE old_total IS NULL),
        sum(new_total - coalesce(old_total, 0)),
@@ -152,23 +208,46 @@ ON CONFLICT (experiment_id, variant_id, metric_name) DO UPDATE SET
   sum_squares = s.sum_squares + excluded.sum_squares,
   exposed_units = s.exposed_units + excluded.exposed_units,
   exposed_sum = s.exposed_sum + excluded.exposed_sum,
-  exposed_sum_squares = s.exposed_sum_squares + excluded.exposed_sum_squares`);
+  exposed_sum_squares = s.exposed_sum_squares + excluded.exposed_sum_squares
+)
+SELECT "eventId"::text AS "eventId" FROM input WHERE clash`,
+  );
+  return new Set(rows.map((r) => r.eventId));
 }
 
 /**
- * Writes a batch under the ingestion locks of its experiments: raw events, then the aggregates. The lock
- * comes first on purpose: inserting before it let two batches replaying each other's event ids wait on
- * each other's unique-index entries in opposite orders (a deadlock that lost both batches).
+ * Writes a batch: raw events first, outside the lock (see insertEvents for why that cannot deadlock), then
+ * under the ingestion locks of the experiments it inserted into, the aggregates. A batch of replays only
+ * (nothing inserted) takes no lock. Returns the ids of the events it recorded, in canonical (lower-case)
+ * form.
  */
 export async function insertEventsAndAggregate(db: Db, events: readonly EventRow[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
+  const insertedIds = new Set(await insertEvents(db, events));
+  if (insertedIds.size === 0) return insertedIds;
+  const seen = new Set<string>();
+  const inserted: InsertedEvent[] = [];
+  for (const e of events) {
+    // PostgreSQL returns ids in canonical (lower-case) form; a client may send upper case.
+    const eventId = e.eventId.toLowerCase();
+    if (!insertedIds.has(eventId) || seen.has(eventId)) continue;
+    seen.add(eventId);
+    inserted.push({
+      kind: e.kind,
+      eventId,
+      experimentId: e.experimentId,
+      variantId: e.variantId,
+      userId: e.userId,
+      metricName: e.metricName,
+      value: e.value,
+    });
+  }
   await lockExperimentsForIngest(
     db,
-    events.map((e) => e.experimentId),
+    inserted.map((e) => e.experimentId),
   );
-  const inserted = await insertEvents(db, events);
-  await applyToAggregates(db, inserted);
-  return new Set(inserted.map((e) => e.eventId));
+  for (const id of await applyToAggregates(db, inserted)) insertedIds.delete(id);
+  return insertedIds;
 }
 
 /** One event, with its lock and aggregates; `duplicate` when its event id was already recorded. */
@@ -191,6 +270,6 @@ export async function insertEvent(
         value: kind === 'conversion' ? (params.value ?? 1) : null,
       },
     ]);
-    return { duplicate: !inserted.has(params.eventId) };
+    return { duplicate: !inserted.has(params.eventId.toLowerCase()) };
   });
 }

@@ -236,8 +236,12 @@ async function ingest(
       return true;
     });
     // An event id names one event: within a batch only its first occurrence is written, the rest are retries.
+    // Ids compare in canonical (lower-case) form, as PostgreSQL's uuid type does.
     const firstOfId = new Set<string>();
-    const distinct = writable.filter(({ c }) => !firstOfId.has(c.eventId) && firstOfId.add(c.eventId));
+    const distinct = writable.filter(({ c }) => {
+      const id = c.eventId.toLowerCase();
+      return !firstOfId.has(id) && firstOfId.add(id);
+    });
     const rows: EventRow[] = distinct.map(({ c, experiment, variantId }) => ({
       kind: c.kind,
       eventId: c.eventId,
@@ -252,8 +256,9 @@ async function ingest(
     const inserted = await insertEventsAndAggregate(tx, rows);
     const seen = new Set<string>();
     for (const { c, experiment, variantId } of writable) {
-      const fresh = inserted.has(c.eventId) && !seen.has(c.eventId);
-      seen.add(c.eventId);
+      const id = c.eventId.toLowerCase();
+      const fresh = inserted.has(id) && !seen.has(id);
+      seen.add(id);
       outcomes.push({
         index: c.index,
         status: fresh ? 'accepted' : 'duplicate',
