@@ -228,4 +228,21 @@ describe('assignments and events', () => {
     );
     expect(code).toBe(FOREIGN_KEY);
   });
+
+  it('refuses an event for a variant of another experiment, and a whole batch with one such event', async () => {
+    const { experiment, variants } = await experimentWithVariants();
+    const other = await experimentWithVariants();
+    const event = (variantId: string) => ({
+      experimentId: experiment.id,
+      variantId,
+      userId: 'user-1',
+      eventId: randomUUID(),
+      metricName: 'purchase',
+    });
+    const { code } = await rejection(() =>
+      db.insert(experimentConversions).values([event(variants[0].id), event(other.variants[0].id)]),
+    );
+    expect(code).toBe(FOREIGN_KEY);
+    expect((await rowCounts(db, experiment.id)).conversions).toBe(0);
+  });
 });

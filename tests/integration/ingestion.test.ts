@@ -8,6 +8,7 @@ import { sql } from 'drizzle-orm';
 import { assignVariant } from '../../src/assignments/service';
 import { LIMITS } from '../../src/config';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
+import { rebuildStats } from '../../src/events/stats-repository';
 import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import type { App } from '../../src/http/app';
@@ -297,5 +298,43 @@ describe('event ids across kinds', () => {
     const after = await rowCounts(handle.db, experiment.id);
     expect(after.exposures - before.exposures).toBe(1);
     expect(after.conversions - before.conversions).toBe(0);
+  });
+
+  it('concurrent batches sending the same ids under both kinds, in opposite orders, record each id once', async () => {
+    // Events are inserted before the experiment lock: these batches wait on each other's event ids
+    // (which must not deadlock) and may each insert an id under a different kind (which the fold settles).
+    const { experiment } = await running();
+    const users = ['race-a', 'race-b', 'race-c'];
+    for (const u of users) await assignVariant(handle.db, experiment.key, u);
+    const ids = Array.from({ length: 40 }, () => randomUUID());
+    const userOf = new Map(ids.map((id, i) => [id, users[i % users.length]]));
+    const batchOf = (kind: 'EXPOSURE' | 'CONVERSION', order: string[]) =>
+      order.map((eventId) => ({
+        kind,
+        experimentKey: experiment.key,
+        userId: userOf.get(eventId),
+        eventId,
+        ...(kind === 'CONVERSION' ? { metricName: 'conversion' } : {}),
+      }));
+    const reversed = [...ids].reverse();
+    const results = await Promise.all(
+      [
+        batchOf('EXPOSURE', ids),
+        batchOf('CONVERSION', reversed),
+        batchOf('CONVERSION', ids),
+        batchOf('EXPOSURE', reversed),
+      ].map(record),
+    );
+    expect(results.flatMap((r) => r.rejected)).toEqual([]);
+    expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(ids.length);
+    expect(results.reduce((n, r) => n + r.duplicates, 0)).toBe(3 * ids.length);
+    const rows = await rowCounts(handle.db, experiment.id);
+    expect(rows.exposures + rows.conversions).toBe(ids.length);
+    // The maintained aggregates count exactly the stored rows (values are small integers: exact sums).
+    const maintained = await snapshot(experiment);
+    await rebuildStats(handle.db, [experiment.id]);
+    const rebuilt = await snapshot(experiment);
+    expect(maintained.userMetrics).toEqual(rebuilt.userMetrics);
+    expect(maintained.variantStats).toEqual(rebuilt.variantStats);
   });
 });
