@@ -144,71 +144,76 @@ WITH input AS (
           SELECT "experimentId", "variantId", "userId", ${ANY_CONVERSION_METRIC}, "value"
             FROM ins WHERE "metricName" <> ${EXPOSURE_METRIC}) x
    GROUP BY experiment_id, user_id, metric_name
-), prev AS (
-  -- Every stored total of the units this batch touches, as it was before the batch. One primary-key
-  -- lookup per unit (OFFSET 0 keeps the lateral subquery, so the planner cannot turn it into a scan of
-  -- the whole table, which it preferred while the table was small; the ORDER BY, which the index gives
-  -- for free, makes it a plain index scan rather than a bitmap scan set up for every unit).
-  SELECT um.experiment_id, um.user_id, um.metric_name, um.total
-    FROM (SELECT DISTINCT experiment_id, user_id FROM deltas) u
-   CROSS JOIN LATERAL (SELECT s.experiment_id, s.user_id, s.metric_name, s.total
-                         FROM experiment_user_metrics s
-                        WHERE s.experiment_id = u.experiment_id AND s.user_id = u.user_id
-                        ORDER BY s.metric_name
-                       OFFSET 0) um
-), merged AS (
-  -- One row per (unit, metric) that the batch touches or the unit already had.
-  SELECT experiment_id, user_id, metric_name, max(variant_id) AS variant_id, max(old_total) AS old_total,
-         sum(d_total) AS d_total, sum(d_events) AS d_events, bool_or(is_delta) AS has_delta
-    FROM (SELECT experiment_id, user_id, metric_name, variant_id, NULL::float8 AS old_total, d_total, d_events,
-                 true AS is_delta
-            FROM deltas
-          UNION ALL
-          SELECT experiment_id, user_id, metric_name, NULL, total, NULL, 0, false FROM prev) r
-   GROUP BY experiment_id, user_id, metric_name
-), units AS (
-  SELECT m.*,
-         bool_or(metric_name = ${EXPOSURE_METRIC} AND old_total IS NOT NULL) OVER w AS was_exp,
-         bool_or(metric_name = ${EXPOSURE_METRIC} AND has_delta) OVER w AS exposed_now,
-         max(variant_id) OVER w AS unit_variant
-    FROM merged m
-  WINDOW w AS (PARTITION BY experiment_id, user_id)
-), changes AS (
-  -- Touched metrics, plus every metric of units exposed for the first time (they join exposed_*).
-  SELECT experiment_id, unit_variant::uuid AS variant_id, metric_name, old_total,
-         coalesce(old_total, 0) + coalesce(d_total, 0) AS new_total, coalesce(d_events, 0) AS d_events,
-         was_exp, was_exp OR exposed_now AS now_exp
-    FROM units
-   WHERE has_delta OR (exposed_now AND NOT was_exp)
-), upsert_units AS (
+), upserted AS (
+  -- The per-unit totals after the batch. A row is new exactly when its event count is this batch's
+  -- (every stored row has at least one event), and its total before the batch is the total less the delta.
   INSERT INTO experiment_user_metrics AS um (experiment_id, user_id, metric_name, variant_id, events, total)
   SELECT experiment_id, user_id, metric_name, variant_id::uuid, d_events, d_total FROM deltas
    ORDER BY experiment_id, user_id, metric_name
   ON CONFLICT (experiment_id, user_id, metric_name)
   DO UPDATE SET events = um.events + excluded.events, total = um.total + excluded.total
+  RETURNING um.experiment_id, um.user_id, um.metric_name, um.variant_id, um.events, um.total
+), changed AS (
+  SELECT u.experiment_id, u.user_id, u.metric_name, u.variant_id, u.total AS new_total, d.d_total, d.d_events,
+         u.events = d.d_events AS is_new,
+         CASE WHEN u.events = d.d_events THEN 0::float8 ELSE u.total - d.d_total END AS old_total
+    FROM upserted u
+    JOIN deltas d ON d.experiment_id = u.experiment_id AND d.user_id = u.user_id AND d.metric_name = u.metric_name
+), units AS (
+  -- Each changed row with its unit's exposure: exposed by this batch, and exposed before it. A unit the
+  -- batch did not expose was exposed before iff it has an exposure row, which this statement does not
+  -- change (its snapshot has it). Window functions, not a join back to a grouping: one pass, linear.
+  SELECT c.*,
+         bool_or(c.metric_name = ${EXPOSURE_METRIC}) OVER w AS exposed_now,
+         CASE WHEN bool_or(c.metric_name = ${EXPOSURE_METRIC}) OVER w
+              THEN bool_or(c.metric_name = ${EXPOSURE_METRIC} AND NOT c.is_new) OVER w
+              ELSE (SELECT true FROM experiment_user_metrics x
+                     WHERE x.experiment_id = c.experiment_id AND x.user_id = c.user_id
+                       AND x.metric_name = ${EXPOSURE_METRIC}) IS NOT NULL
+         END AS was_exposed
+    FROM changed c
+  WINDOW w AS (PARTITION BY c.experiment_id, c.user_id)
+), untouched AS (
+  -- Totals of units exposed for the first time that the batch did not change: they join exposed_* as they
+  -- are (read from the snapshot, which is current for them). One index scan per such unit (LATERAL with
+  -- OFFSET 0 keeps the planner from hashing a scan of the whole table).
+  SELECT um.experiment_id, um.variant_id, um.metric_name, um.total
+    FROM (SELECT DISTINCT experiment_id, user_id FROM units WHERE exposed_now AND NOT was_exposed) n
+   CROSS JOIN LATERAL (SELECT s.experiment_id, s.user_id, s.variant_id, s.metric_name, s.total
+                         FROM experiment_user_metrics s
+                        WHERE s.experiment_id = n.experiment_id AND s.user_id = n.user_id
+                       OFFSET 0) um
+   WHERE NOT EXISTS (SELECT 1 FROM deltas d WHERE d.experiment_id = um.experiment_id
+                        AND d.user_id = um.user_id AND d.metric_name = um.metric_name)
+), stat_deltas AS (
+  SELECT experiment_id, variant_id, metric_name, d_events AS events,
+         CASE WHEN is_new THEN 1 ELSE 0 END AS units,
+         d_total AS sum,
+         new_total * new_total - old_total * old_total AS sum_squares,
+         CASE WHEN was_exposed THEN CASE WHEN is_new THEN 1 ELSE 0 END
+              WHEN exposed_now THEN 1 ELSE 0 END AS exposed_units,
+         CASE WHEN was_exposed THEN d_total WHEN exposed_now THEN new_total ELSE 0 END AS exposed_sum,
+         CASE WHEN was_exposed THEN new_total * new_total - old_total * old_total
+              WHEN exposed_now THEN new_total * new_total ELSE 0 END AS exposed_sum_squares
+    FROM units
+  UNION ALL
+  SELECT experiment_id, variant_id, metric_name, 0, 0, 0, 0, 1, total, total * total FROM untouched
 ), upsert_stats AS (
   INSERT INTO experiment_variant_stats AS s (experiment_id, variant_id, metric_name, events, units, sum,
                                              sum_squares, exposed_units, exposed_sum, exposed_sum_squares)
-  SELECT experiment_id, variant_id, metric_name,
-       sum(d_events),
-       count(*) FILTER (WHERE old_total IS NULL),
-       sum(new_total - coalesce(old_total, 0)),
-       sum(new_total * new_total - coalesce(old_total, 0) * coalesce(old_total, 0)),
-       count(*) FILTER (WHERE (was_exp AND old_total IS NULL) OR (NOT was_exp AND now_exp)),
-       coalesce(sum(CASE WHEN was_exp THEN new_total - coalesce(old_total, 0) WHEN now_exp THEN new_total ELSE 0 END), 0),
-       coalesce(sum(CASE WHEN was_exp THEN new_total * new_total - coalesce(old_total, 0) * coalesce(old_total, 0)
-                         WHEN now_exp THEN new_total * new_total ELSE 0 END), 0)
-  FROM changes
- GROUP BY experiment_id, variant_id, metric_name
- ORDER BY experiment_id, variant_id, metric_name
-ON CONFLICT (experiment_id, variant_id, metric_name) DO UPDATE SET
-  events = s.events + excluded.events,
-  units = s.units + excluded.units,
-  sum = s.sum + excluded.sum,
-  sum_squares = s.sum_squares + excluded.sum_squares,
-  exposed_units = s.exposed_units + excluded.exposed_units,
-  exposed_sum = s.exposed_sum + excluded.exposed_sum,
-  exposed_sum_squares = s.exposed_sum_squares + excluded.exposed_sum_squares
+  SELECT experiment_id, variant_id, metric_name, sum(events), sum(units), sum(sum), sum(sum_squares),
+         sum(exposed_units), sum(exposed_sum), sum(exposed_sum_squares)
+    FROM stat_deltas
+   GROUP BY experiment_id, variant_id, metric_name
+   ORDER BY experiment_id, variant_id, metric_name
+  ON CONFLICT (experiment_id, variant_id, metric_name) DO UPDATE SET
+    events = s.events + excluded.events,
+    units = s.units + excluded.units,
+    sum = s.sum + excluded.sum,
+    sum_squares = s.sum_squares + excluded.sum_squares,
+    exposed_units = s.exposed_units + excluded.exposed_units,
+    exposed_sum = s.exposed_sum + excluded.exposed_sum,
+    exposed_sum_squares = s.exposed_sum_squares + excluded.exposed_sum_squares
 )
 SELECT "eventId"::text AS "eventId" FROM input WHERE clash`,
   );

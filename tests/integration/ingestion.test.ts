@@ -306,7 +306,7 @@ describe('event ids across kinds', () => {
     const { experiment } = await running();
     const users = ['race-a', 'race-b', 'race-c'];
     for (const u of users) await assignVariant(handle.db, experiment.key, u);
-    const ids = Array.from({ length: 40 }, () => randomUUID());
+    const ids: string[] = Array.from({ length: 40 }, () => randomUUID());
     const userOf = new Map(ids.map((id, i) => [id, users[i % users.length]]));
     const batchOf = (kind: 'EXPOSURE' | 'CONVERSION', order: string[]) =>
       order.map((eventId) => ({
