@@ -84,7 +84,7 @@ builder.mutationFields((t) => ({
     authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordExposureInput, required: true, description: 'The exposure.' }) },
-    resolve: (_r, { input }, ctx) => recordExposure(ctx.db, withoutNulls(input) as never),
+    resolve: (_r, { input }, ctx) => recordExposure(ctx.db, withoutNulls(input) as never, ctx.assignment),
   }),
   recordConversion: t.field({
     type: RecordEventSuccessRef,
@@ -95,7 +95,7 @@ builder.mutationFields((t) => ({
     args: {
       input: t.arg({ type: RecordConversionInput, required: true, description: 'The conversion.' }),
     },
-    resolve: (_r, { input }, ctx) => recordConversion(ctx.db, withoutNulls(input) as never),
+    resolve: (_r, { input }, ctx) => recordConversion(ctx.db, withoutNulls(input) as never, ctx.assignment),
   }),
   recordMetric: t.field({
     type: RecordEventSuccessRef,
@@ -104,7 +104,7 @@ builder.mutationFields((t) => ({
     authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordMetricInput, required: true, description: 'The event.' }) },
-    resolve: (_r, { input }, ctx) => recordMetric(ctx.db, withoutNulls(input) as never),
+    resolve: (_r, { input }, ctx) => recordMetric(ctx.db, withoutNulls(input) as never, ctx.assignment),
   }),
 }));
 
@@ -191,6 +191,7 @@ builder.mutationField('recordEvents', (t) =>
         recordEvents(
           ctx.db,
           events.map((e) => withoutNulls(e) as never),
+          ctx.assignment,
         ),
       ),
   }),

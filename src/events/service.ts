@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import * as assignmentsRepo from '../assignments/repository';
+import type { AssignmentDeps } from '../assignments/service';
 import { LIMITS } from '../config';
 import {
   type DomainError,
@@ -127,20 +128,23 @@ async function ingest(
   db: Database,
   candidates: Candidate[],
   rejected: EventOutcome[],
+  deps: AssignmentDeps,
 ): Promise<EventOutcome[]> {
   const outcomes: EventOutcome[] = [...rejected];
   const reject = (c: Candidate, error: DomainError) =>
     outcomes.push({ index: c.index, status: 'rejected', error });
 
-  // Experiments by key and by id: at most two statements.
+  // Experiments by key (from the configuration cache when there is one) and by id: at most two statements.
   const keys = [
     ...new Set(candidates.flatMap((c) => ('key' in c.experimentRef ? [c.experimentRef.key] : []))),
   ];
   const ids = [...new Set(candidates.flatMap((c) => ('id' in c.experimentRef ? [c.experimentRef.id] : [])))];
-  const experiments = [
-    ...(await experimentsRepo.getExperimentsByKeys(db, keys)),
-    ...(await experimentsRepo.getExperimentsByIds(db, ids)),
-  ];
+  const byKeyFound = deps.config
+    ? (await Promise.all(keys.map((key) => deps.config!(db, key)))).flatMap((found) =>
+        found ? [found.experiment] : [],
+      )
+    : await experimentsRepo.getExperimentsByKeys(db, keys);
+  const experiments = [...byKeyFound, ...(await experimentsRepo.getExperimentsByIds(db, ids))];
   const byKey = new Map(experiments.map((e) => [e.key, e]));
   const byId = new Map(experiments.map((e) => [e.id, e]));
   const located: { c: Candidate; experiment: ExperimentRow }[] = [];
@@ -155,16 +159,20 @@ async function ingest(
     else located.push({ c, experiment });
   }
 
-  // Stored assignments of every (experiment, unit) pair: one statement.
+  // Stored assignments of every (experiment, unit) pair: those this process remembers (they never change),
+  // then one statement for the rest.
   const pairKey = (experimentId: string, user: string) => `${experimentId}\u0000${user}`;
-  const stored = new Map(
-    (
-      await assignmentsRepo.getAssignmentsByPairs(
-        db,
-        located.map(({ c, experiment }) => ({ experimentId: experiment.id, userId: c.userId })),
-      )
-    ).map((a) => [pairKey(a.experimentId, a.userId), a.variantId]),
-  );
+  const stored = new Map<string, string>();
+  const unknown: { experimentId: string; userId: string }[] = [];
+  for (const { c, experiment } of located) {
+    const recalled = deps.memory?.recall(experiment.id, c.userId);
+    if (recalled) stored.set(pairKey(experiment.id, c.userId), recalled.variantId);
+    else unknown.push({ experimentId: experiment.id, userId: c.userId });
+  }
+  for (const a of await assignmentsRepo.getAssignmentsByPairs(db, unknown)) {
+    deps.memory?.remember(a);
+    stored.set(pairKey(a.experimentId, a.userId), a.variantId);
+  }
   // Variants are loaded only when an event names one that differs from the stored assignment (or there is
   // none): to enroll the unit, or to tell a variant of another experiment (bad input) from a mismatch.
   const needVariants = [
@@ -322,27 +330,39 @@ function candidate(
   };
 }
 
-async function single(db: Database, c: Candidate): Promise<RecordEventResult> {
-  const [outcome] = await ingest(db, [c], []);
+async function single(db: Database, c: Candidate, deps: AssignmentDeps): Promise<RecordEventResult> {
+  const [outcome] = await ingest(db, [c], [], deps);
   if (outcome.status === 'rejected') throw outcome.error;
   return outcome.result;
 }
 
-export async function recordExposure(db: Database, raw: ExposureInput): Promise<RecordEventResult> {
+export async function recordExposure(
+  db: Database,
+  raw: ExposureInput,
+  deps: AssignmentDeps = {},
+): Promise<RecordEventResult> {
   const input = parse(exposureInput, raw, ['input']);
-  return single(db, candidate(-1, 'exposure', { key: input.experimentKey }, input));
+  return single(db, candidate(-1, 'exposure', { key: input.experimentKey }, input), deps);
 }
 
-export async function recordConversion(db: Database, raw: ConversionInput): Promise<RecordEventResult> {
+export async function recordConversion(
+  db: Database,
+  raw: ConversionInput,
+  deps: AssignmentDeps = {},
+): Promise<RecordEventResult> {
   const input = parse(conversionInput, raw, ['input']);
-  return single(db, candidate(-1, 'conversion', { key: input.experimentKey }, input));
+  return single(db, candidate(-1, 'conversion', { key: input.experimentKey }, input), deps);
 }
 
 /** The seed system's signature: `exposure` goes to exposures, any other metric to conversions. */
-export async function recordMetric(db: Database, raw: MetricInput): Promise<RecordEventResult> {
+export async function recordMetric(
+  db: Database,
+  raw: MetricInput,
+  deps: AssignmentDeps = {},
+): Promise<RecordEventResult> {
   const input = parse(metricInput, raw, ['input']);
   const kind = input.metricName === EXPOSURE_METRIC ? 'exposure' : 'conversion';
-  return single(db, candidate(-1, kind, { id: input.experimentId }, input));
+  return single(db, candidate(-1, kind, { id: input.experimentId }, input), deps);
 }
 
 export interface RecordEventsResult {
@@ -353,7 +373,11 @@ export interface RecordEventsResult {
 }
 
 /** A batch of up to LIMITS.maxBatchSize events; each is accepted, a duplicate, or rejected by index. */
-export async function recordEvents(db: Database, events: readonly unknown[]): Promise<RecordEventsResult> {
+export async function recordEvents(
+  db: Database,
+  events: readonly unknown[],
+  deps: AssignmentDeps = {},
+): Promise<RecordEventsResult> {
   if (!Array.isArray(events)) throw ValidationError.field(['events'], 'events must be a list');
   if (events.length > LIMITS.maxBatchSize) {
     throw ValidationError.field(
@@ -380,7 +404,7 @@ export async function recordEvents(db: Database, events: readonly unknown[]): Pr
       candidate(index, e.kind === 'EXPOSURE' ? 'exposure' : 'conversion', { key: e.experimentKey }, e),
     );
   });
-  const outcomes = candidates.length ? await ingest(db, candidates, rejected) : rejected;
+  const outcomes = candidates.length ? await ingest(db, candidates, rejected, deps) : rejected;
   return {
     accepted: outcomes.filter((o) => o.status === 'accepted').length,
     duplicates: outcomes.filter((o) => o.status === 'duplicate').length,
