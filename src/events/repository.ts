@@ -40,8 +40,11 @@ type InsertedEvent = Pick<
 >;
 
 /**
- * Inserts events, skipping event ids already recorded (in either table: one id is one event) and
- * repeated within the batch (the first occurrence is the event); returns the ids it inserted.
+ * Inserts events, skipping event ids already recorded under the same kind and repeated within the batch
+ * (the first occurrence is the event); returns the ids it inserted. An id already recorded under the
+ * other kind (one id is one event) is inserted here and taken out again by applyToAggregates, under the
+ * lock, where every such row of the experiment is visible: checking here too would cost an index probe
+ * per event for what is a client bug.
  *
  * Runs before the ingestion lock, so batches of one experiment insert concurrently. That is deadlock-free
  * because every caller inserts in the same order: exposures before conversions (one plan: the final
@@ -55,8 +58,6 @@ type InsertedEvent = Pick<
  * write the aggregate rows of their experiments). Callers must therefore not hold an ingestion lock when
  * they insert: unordered replays of each other's ids under the lock deadlocked before.
  *
- * The cross-table check only sees committed rows: two concurrent batches may both insert one id
- * under different kinds. applyToAggregates settles that under the lock.
  */
 export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
@@ -73,9 +74,6 @@ WITH input AS (
   INSERT INTO experiment_exposures (experiment_id, variant_id, user_id, event_id, occurred_at, metadata)
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb)
     FROM input WHERE "kind" = 'exposure'
-     -- A scalar subquery (event_id is unique): one index probe per event, where NOT EXISTS may be planned
-     -- as an anti-join against the whole other table.
-     AND (SELECT true FROM experiment_conversions c WHERE c.event_id = input."eventId") IS NULL
    ORDER BY "eventId"
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id
@@ -83,7 +81,6 @@ WITH input AS (
   INSERT INTO experiment_conversions (experiment_id, variant_id, user_id, event_id, occurred_at, metadata, metric_name, value)
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb), "metricName", "value"
     FROM input WHERE "kind" = 'conversion'
-     AND (SELECT true FROM experiment_exposures x WHERE x.event_id = input."eventId") IS NULL
    ORDER BY "eventId"
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id
@@ -102,9 +99,9 @@ SELECT event_id::text FROM ins_conversions`,
  * grouping and one window instead), so its cost stays linear in the batch size; stored totals are read by
  * an index lookup per touched unit, whatever the table's size.
  *
- * It first settles ids that a concurrent batch of the same experiment inserted under the other kind (see
- * insertEvents): such a batch committed before this one took the lock, so its row is visible now and
- * wins. This batch deletes its own copy, leaves it out of the numbers and returns its id (a duplicate).
+ * It first settles ids recorded under the other kind (see insertEvents), earlier or by a concurrent batch
+ * of the same experiment: such a batch committed before this one took the lock, so its row is visible now
+ * and wins. This batch deletes its own copy, leaves it out of the numbers and returns its id (a duplicate).
  */
 export async function applyToAggregates(db: Db, inserted: readonly InsertedEvent[]): Promise<Set<string>> {
   if (inserted.length === 0) return new Set();
