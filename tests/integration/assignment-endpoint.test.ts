@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { AssignmentBatcher } from '../../src/assignments/batcher';
+import { Authenticator } from '../../src/auth/authenticator';
 import { assignmentKey, resolveAssignments } from '../../src/assignments/repository';
 import { pickVariant } from '../../src/assignments/service';
-import { type DatabaseHandle, queryRows } from '../../src/db/client';
+import { type DatabaseHandle, openDatabase, queryRows } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
 import { createRateLimiter } from '../../src/http/rate-limit';
 import { openTestDatabase, testDriver } from '../support/db';
@@ -238,6 +239,50 @@ describe('POST /v1/assignments', () => {
     expect([...assigned.values()]).toEqual(Array(40).fill(1));
   });
 });
+
+if (testDriver() === 'postgres') {
+  describe('POST /v1/assignments without a database', () => {
+    it('answers 503 SERVICE_UNAVAILABLE with a request id, quickly, and logs it as a fault, not a bug', async () => {
+      // Nothing listens on port 1: every connection is refused at once.
+      const down = await openDatabase({
+        driver: 'postgres',
+        url: 'postgres://postgres@127.0.0.1:1/none',
+        poolSize: 2,
+        statementTimeoutMs: 5_000,
+        connectTimeoutSeconds: 2,
+      });
+      // Auth off, and an authenticator that does not LISTEN (that needs a connection): the request itself
+      // is the first to need the database.
+      const unreachable = await startTestServer(down, {
+        security: productionSecurity({ authRequired: false }),
+        authenticator: new Authenticator(down.db, false),
+      });
+      try {
+        const started = Date.now();
+        const response = await rawPost(
+          `${unreachable.base}/v1/assignments`,
+          JSON.stringify({ experimentKey: 'any', userId: 'u-1' }),
+        );
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(response.status).toBe(503);
+        expect(response.body).toEqual({
+          error: {
+            code: 'SERVICE_UNAVAILABLE',
+            message: 'The database is unavailable; retry shortly.',
+            requestId: response.headers.get('x-request-id'),
+          },
+        });
+        const faults = unreachable.logs.lines().filter((l) => l.msg === 'unexpected error');
+        expect(faults.map((l) => [l.fault, l.requestId])).toEqual([
+          ['SERVICE_UNAVAILABLE', response.headers.get('x-request-id')],
+        ]);
+      } finally {
+        await unreachable.close();
+        await down.close();
+      }
+    });
+  });
+}
 
 describe('AssignmentBatcher', () => {
   it('resolves the units of concurrent callers in as few statements as its batch size allows', async () => {
