@@ -136,9 +136,12 @@ export function createHttpServer(
     requestContext.run({ requestId }, () => {
       if (route) {
         route(req, res, requestId).catch(() => {
-          json(res, 500, {
-            error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', requestId },
-          });
+          json(
+            res,
+            500,
+            { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', requestId } },
+            { 'x-request-id': requestId },
+          );
         });
         return;
       }
