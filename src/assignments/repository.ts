@@ -59,19 +59,6 @@ export async function getAssignmentsByPairs(
     );
 }
 
-/** Inserts many assignments, skipping pairs already assigned; returns the rows this call inserted. */
-export async function recordAssignments(
-  db: Db,
-  rows: readonly { experimentId: string; userId: string; variantId: string }[],
-): Promise<AssignmentRow[]> {
-  if (rows.length === 0) return [];
-  return db
-    .insert(experimentAssignments)
-    .values([...rows])
-    .onConflictDoNothing({ target: [experimentAssignments.experimentId, experimentAssignments.userId] })
-    .returning();
-}
-
 /** A unit to resolve: its stored assignment, else (when variantId is set) a new one with that variant. */
 export interface AssignmentRequest {
   experimentId: string;

@@ -19,7 +19,7 @@ import {
   VariantMismatchError,
 } from '../common/errors';
 import { finiteNumber, jsonObject, parse, slug, userId, uuid } from '../common/validation';
-import type { Database, Db } from '../db/client';
+import type { Database } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import { type EventRow, insertEventsAndAggregate } from './repository';
@@ -161,7 +161,7 @@ async function ingest(
 
   // Stored assignments of every (experiment, unit) pair: those this process remembers (they never change),
   // then one statement for the rest.
-  const pairKey = (experimentId: string, user: string) => `${experimentId}\u0000${user}`;
+  const pairKey = assignmentsRepo.assignmentKey;
   const stored = new Map<string, string>();
   const unknown: { experimentId: string; userId: string }[] = [];
   for (const { c, experiment } of located) {
@@ -189,10 +189,11 @@ async function ingest(
   );
 
   const ready: { c: Candidate; experiment: ExperimentRow; variantId: string; enrolls: boolean }[] = [];
-  const pending = new Map<string, string>(); // assignments this batch creates
+  // Assignments this batch creates.
+  const pending = new Map<string, assignmentsRepo.AssignmentRequest>();
   for (const { c, experiment } of located) {
     const key = pairKey(experiment.id, c.userId);
-    const assigned = stored.get(key) ?? pending.get(key);
+    const assigned = stored.get(key) ?? pending.get(key)?.variantId;
     if (assigned && (!c.variantId || c.variantId === assigned)) {
       ready.push({ c, experiment, variantId: assigned, enrolls: !stored.has(key) });
       continue;
@@ -226,16 +227,17 @@ async function ingest(
       );
       continue;
     }
-    pending.set(key, c.variantId);
+    pending.set(key, { experimentId: experiment.id, userId: c.userId, variantId: c.variantId });
     ready.push({ c, experiment, variantId: c.variantId, enrolls: true });
   }
   if (ready.length === 0) return outcomes.sort((a, b) => a.index - b.index);
 
   await db.transaction(async (tx) => {
-    const winners = await recordPendingAssignments(tx, pending);
+    // The stored variant of every pair the batch enrolls: ours, or a concurrent request's that won.
+    const winners = await assignmentsRepo.resolveAssignments(tx, [...pending.values()]);
     const writable = ready.filter(({ c, experiment, variantId, enrolls }) => {
       if (!enrolls) return true;
-      const winner = winners.get(pairKey(experiment.id, c.userId));
+      const winner = winners.get(pairKey(experiment.id, c.userId))?.assignment.variantId;
       if (winner && winner !== variantId) {
         // Another request enrolled this unit in a different variant first.
         reject(c, new VariantMismatchError(winner, variantId));
@@ -275,26 +277,6 @@ async function ingest(
     }
   });
   return outcomes.sort((a, b) => a.index - b.index);
-}
-
-/** Inserts the batch's new assignments; returns the stored variant of every pair (ours or a racer's). */
-async function recordPendingAssignments(tx: Db, pending: Map<string, string>): Promise<Map<string, string>> {
-  const winners = new Map<string, string>();
-  if (pending.size === 0) return winners;
-  // In one fixed order: concurrent batches enrolling the same users in different orders would deadlock.
-  const pairs = [...pending]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([key, variantId]) => {
-      const [experimentId, userId] = key.split('\u0000');
-      return { experimentId, userId, variantId };
-    });
-  const inserted = await assignmentsRepo.recordAssignments(tx, pairs);
-  for (const a of inserted) winners.set(`${a.experimentId}\u0000${a.userId}`, a.variantId);
-  const lost = pairs.filter((p) => !winners.has(`${p.experimentId}\u0000${p.userId}`));
-  for (const a of await assignmentsRepo.getAssignmentsByPairs(tx, lost)) {
-    winners.set(`${a.experimentId}\u0000${a.userId}`, a.variantId);
-  }
-  return winners;
 }
 
 /** Where a field lives in the caller's input: `input.x` for single events, `events.i.x` for batches. */

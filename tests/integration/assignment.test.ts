@@ -332,7 +332,7 @@ describe('assignments repository', () => {
     expect(await repo.getAssignmentsByUserIds(db, [])).toEqual([]);
   });
 
-  it('recordAssignments inserts many at once, skips pairs already assigned, and returns only its inserts', async () => {
+  it('resolveAssignments inserts many at once, keeps pairs already assigned, and marks only its inserts as created', async () => {
     const kept = `${prefix}-batch-kept`;
     const original = (
       await repo.recordAssignment(db, {
@@ -341,19 +341,24 @@ describe('assignments repository', () => {
         variantId: variants[0].id,
       })
     ).assignment;
-    const inserted = await repo.recordAssignments(db, [
+    const resolved = await repo.resolveAssignments(db, [
       { experimentId: experiment.id, userId: kept, variantId: variants[1].id },
       { experimentId: experiment.id, userId: `${prefix}-batch-new`, variantId: variants[1].id },
       { experimentId: other.experiment.id, userId: kept, variantId: other.variants[1].id },
     ]);
+    const inserted = [...resolved.values()].filter((r) => r.created).map((r) => r.assignment);
     expect(inserted.map((r) => [r.experimentId, r.userId, r.variantId]).sort()).toEqual(
       [
         [experiment.id, `${prefix}-batch-new`, variants[1].id],
         [other.experiment.id, kept, other.variants[1].id],
       ].sort(),
     );
+    expect(resolved.get(repo.assignmentKey(experiment.id, kept))).toEqual({
+      assignment: original,
+      created: false,
+    });
     expect(await repo.getAssignment(db, experiment.id, kept)).toEqual(original);
-    expect(await repo.recordAssignments(db, [])).toEqual([]);
+    expect(await repo.resolveAssignments(db, [])).toEqual(new Map());
   });
 
   it('getAssignmentsByPairs returns exactly the rows of the given (experiment, user) pairs', async () => {
