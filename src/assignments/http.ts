@@ -20,7 +20,7 @@ import { parse } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { classifyFault, errorForLog } from '../http/faults';
-import { json, readBody } from '../http/node';
+import { json, readBody, TIMED_OUT, timeoutMessage, withDeadline } from '../http/node';
 import type { RateLimiter } from '../http/rate-limit';
 import { type AssignmentDeps, type AssignmentResult, assignmentArgs, assignVariant } from './service';
 
@@ -173,24 +173,13 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
   }
 
   return async function assignmentsRoute(req: IncomingMessage, res: ServerResponse, requestId: string) {
-    let timer: NodeJS.Timeout | undefined;
-    // An assignment that finishes after the TIMEOUT answer is harmless: it is idempotent, and a retry
-    // gets the stored variant (the same one bucketing gives).
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new HttpError(
-              503,
-              'TIMEOUT',
-              `The request did not finish within ${options.requestTimeoutMs} ms; retry shortly`,
-            ),
-          ),
-        options.requestTimeoutMs,
-      );
-    });
     try {
-      const result = await Promise.race([handle(req, requestId), deadline]);
+      // An assignment that finishes after the TIMEOUT answer is harmless: it is idempotent, and a retry
+      // gets the stored variant (the same one bucketing gives).
+      const result = await withDeadline(options.requestTimeoutMs, () => handle(req, requestId));
+      if (result === TIMED_OUT) {
+        throw new HttpError(503, 'TIMEOUT', timeoutMessage(options.requestTimeoutMs));
+      }
       json(res, 200, result, { 'x-request-id': requestId });
     } catch (caught) {
       let error = caught;
@@ -215,8 +204,6 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
       );
       // A refused body may still be arriving; drain it so the connection can close cleanly.
       if (!req.readableEnded) req.resume();
-    } finally {
-      clearTimeout(timer);
     }
   };
 }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { DatabaseHandle } from '../db/client';
 import type { App } from './app';
-import { json, readBody } from './node';
+import { json, readBody, TIMED_OUT, timeoutMessage, withDeadline } from './node';
 import { requestContext } from './request-context';
 
 const READY_TIMEOUT_MS = 2000;
@@ -64,47 +64,27 @@ async function handleGraphQL(
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
-  let timer: NodeJS.Timeout | undefined;
-  // Aborted when the client is told TIMEOUT: the app then lets no transaction of this request commit.
-  const timedOut = new AbortController();
-  const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => {
-      timedOut.abort();
-      resolve('timeout');
-    }, options.requestTimeoutMs);
-  });
-  try {
-    const response = await Promise.race([
-      app.fetch(
-        url,
-        { method, headers, body: body ? new Uint8Array(body) : undefined },
-        { remoteAddress: req.socket.remoteAddress, timedOut: timedOut.signal },
-      ),
-      deadline,
-    ]);
-    if (response === 'timeout') {
-      json(
-        res,
-        503,
-        graphqlError(
-          `The request did not finish within ${options.requestTimeoutMs} ms; retry shortly`,
-          'TIMEOUT',
-          requestId,
-        ),
-        { 'x-request-id': requestId },
-      );
-      return;
-    }
-    const out: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      out[name] = value;
+  // The signal aborts when the client is told TIMEOUT: the app then lets no transaction of this request commit.
+  const response = await withDeadline(options.requestTimeoutMs, (timedOut) =>
+    app.fetch(
+      url,
+      { method, headers, body: body ? new Uint8Array(body) : undefined },
+      { remoteAddress: req.socket.remoteAddress, timedOut },
+    ),
+  );
+  if (response === TIMED_OUT) {
+    json(res, 503, graphqlError(timeoutMessage(options.requestTimeoutMs), 'TIMEOUT', requestId), {
+      'x-request-id': requestId,
     });
-    out['x-request-id'] = requestId;
-    res.writeHead(response.status, out);
-    res.end(Buffer.from(await response.arrayBuffer()));
-  } finally {
-    clearTimeout(timer);
+    return;
   }
+  const out: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  out['x-request-id'] = requestId;
+  res.writeHead(response.status, out);
+  res.end(Buffer.from(await response.arrayBuffer()));
 }
 
 /** A handler for one path outside GraphQL (e.g. the SDK assignment endpoint); it answers every error itself. */
