@@ -306,16 +306,13 @@ export interface Service {
  */
 export function createService(options: AppOptions): Service {
   const security = options.security ?? securityConfigFromEnv();
-  const shared: AppOptions = {
-    ...options,
-    security,
-    authenticator: options.authenticator ?? new Authenticator(options.db, security.authRequired),
-    assignmentBatcher: options.assignmentBatcher ?? new AssignmentBatcher(options.db),
-  };
+  const authenticator = options.authenticator ?? new Authenticator(options.db, security.authRequired);
+  const assignmentBatcher = options.assignmentBatcher ?? new AssignmentBatcher(options.db);
+  const shared: AppOptions = { ...options, security, authenticator, assignmentBatcher };
   const assignments = createAssignmentEndpoint({
     db: options.db,
     logger: options.logger,
-    authenticator: shared.authenticator!,
+    authenticator,
     rateLimiter: options.rateLimiter,
     deps: assignmentDeps(shared),
     maxBodyBytes: security.maxBodyBytes,
