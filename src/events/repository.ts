@@ -57,7 +57,6 @@ type InsertedEvent = Pick<
  * ingestion lock after its insert waits for the holder's fold, which waits for nobody (only lock holders
  * write the aggregate rows of their experiments). Callers must therefore not hold an ingestion lock when
  * they insert: unordered replays of each other's ids under the lock deadlocked before.
- *
  */
 export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
