@@ -4,7 +4,7 @@
  */
 import { pickVariant } from '../src/assignments/service';
 import type { Database } from '../src/db/client';
-import { rebuildStats } from '../src/events/stats-repository';
+import { rebuildStats } from '../src/aggregates/rebuild';
 import * as t from '../src/db/schema';
 import {
   at,

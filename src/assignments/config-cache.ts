@@ -6,7 +6,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Db, DatabaseHandle } from '../db/client';
-import type { AssignmentRow } from './repository';
+import { type AssignmentRow, assignmentKey } from './repository';
 import { type AssignmentMemory, type ConfigSource, type ExperimentConfig, loadConfigFromDb } from './service';
 
 export const EXPERIMENT_CHANGED_CHANNEL = 'sona_experiment_changed';
@@ -50,7 +50,7 @@ export class ExperimentConfigCache implements AssignmentMemory {
   }
 
   recall(experimentId: string, userId: string): AssignmentRow | undefined {
-    const key = `${experimentId}\u0000${userId}`;
+    const key = assignmentKey(experimentId, userId);
     const row = this.assignments.get(key);
     if (row) {
       // Map keeps insertion order: re-inserting marks the entry as recently used.
@@ -64,7 +64,7 @@ export class ExperimentConfigCache implements AssignmentMemory {
     if (this.assignments.size >= ASSIGNMENT_MEMORY_SIZE) {
       this.assignments.delete(this.assignments.keys().next().value!);
     }
-    this.assignments.set(`${row.experimentId}\u0000${row.userId}`, row);
+    this.assignments.set(assignmentKey(row.experimentId, row.userId), row);
   }
 
   readonly source: ConfigSource = (db, key) => {

@@ -94,7 +94,7 @@ builder.queryField('assignment', (t) =>
         throw badInput('userId', 'userId must be 1..256 characters');
       const experiment = await ctx.loaders.experimentByKey.load(experimentKey);
       if (!experiment) return null;
-      const row = await ctx.loaders.assignmentByPair.load(`${experiment.id}\u0000${userId}`);
+      const row = await ctx.loaders.assignmentByPair.load({ experimentId: experiment.id, userId });
       return row ? storedAssignment(ctx, row) : null;
     },
   }),

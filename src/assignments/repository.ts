@@ -1,39 +1,20 @@
 /** SQL for assignments: the sticky record of which variant each unit got. */
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { jsonbParam, jsonParam, queryRows, type Db } from '../db/client';
+import { inArray, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { columnNames, jsonbParam, jsonParam, type Db } from '../db/client';
+import { dbDate, parseRows } from '../db/rows';
 import { experimentAssignments } from '../db/schema';
 
 export type AssignmentRow = typeof experimentAssignments.$inferSelect;
 
-export async function getAssignment(
-  db: Db,
-  experimentId: string,
-  userId: string,
-): Promise<AssignmentRow | null> {
-  const [row] = await db
-    .select()
-    .from(experimentAssignments)
-    .where(
-      and(eq(experimentAssignments.experimentId, experimentId), eq(experimentAssignments.userId, userId)),
-    );
-  return row ?? null;
+/** A unit in an experiment: what an assignment is unique on. */
+export interface AssignmentPair {
+  experimentId: string;
+  userId: string;
 }
 
-/**
- * Inserts the assignment unless one exists, and returns the stored row either way. Concurrent first
- * requests race on the unique (experiment_id, user_id) index: exactly one insert wins and every caller
- * gets the winner's variant.
- */
-export async function recordAssignment(
-  db: Db,
-  params: { experimentId: string; userId: string; variantId: string },
-): Promise<ResolvedAssignment> {
-  const resolved = (await resolveAssignments(db, [params])).get(
-    assignmentKey(params.experimentId, params.userId),
-  );
-  if (!resolved) throw new Error('assignment vanished between insert and read');
-  return resolved;
-}
+/** The one key of a pair in maps and caches (ids and user ids never contain NUL). */
+export const assignmentKey = (experimentId: string, userId: string) => `${experimentId}\u0000${userId}`;
 
 /** All assignments of some users, for `User.assignments` (batched by the loader). */
 export async function getAssignmentsByUserIds(db: Db, userIds: readonly string[]): Promise<AssignmentRow[]> {
@@ -48,7 +29,7 @@ export async function getAssignmentsByUserIds(db: Db, userIds: readonly string[]
 /** Stored assignments for (experiment, user) pairs in one statement, for the `assignment` query loader. */
 export async function getAssignmentsByPairs(
   db: Db,
-  pairs: readonly { experimentId: string; userId: string }[],
+  pairs: readonly AssignmentPair[],
 ): Promise<AssignmentRow[]> {
   if (pairs.length === 0) return [];
   return db
@@ -60,9 +41,7 @@ export async function getAssignmentsByPairs(
 }
 
 /** A unit to resolve: its stored assignment, else (when variantId is set) a new one with that variant. */
-export interface AssignmentRequest {
-  experimentId: string;
-  userId: string;
+export interface AssignmentRequest extends AssignmentPair {
   /** The variant bucketing gives a new unit; null when it would not enroll (then only a read). */
   variantId: string | null;
 }
@@ -72,20 +51,20 @@ export interface ResolvedAssignment {
   created: boolean;
 }
 
-interface ResolvedRow {
-  id: string;
-  experimentId: string;
-  userId: string;
-  variantId: string;
-  assignedAt: string | Date;
-  created: boolean;
-}
+const resolvedRow = z.object({
+  id: z.string(),
+  experimentId: z.string(),
+  userId: z.string(),
+  variantId: z.string(),
+  assignedAt: dbDate,
+  created: z.boolean(),
+});
 
 /**
  * Resolves many units in one statement: stored rows win; units without one are inserted (in a fixed
  * order, so two instances inserting overlapping units wait on each other in the same order and cannot
- * deadlock). A stored unit costs a read and no write. Returns a map keyed `${experimentId}\0${userId}`;
- * a unit is missing only if it stays unassigned (variantId null and nothing stored).
+ * deadlock). A stored unit costs a read and no write. Returns a map keyed by assignmentKey; a unit is
+ * missing only if it stays unassigned (variantId null and nothing stored).
  */
 export async function resolveAssignments(
   db: Db,
@@ -94,37 +73,34 @@ export async function resolveAssignments(
   const out = new Map<string, ResolvedAssignment>();
   if (requests.length === 0) return out;
   const input = requests.map((r) => ({ e: r.experimentId, u: r.userId, v: r.variantId }));
-  const collect = (rows: ResolvedRow[]) => {
-    for (const { created, assignedAt, ...row } of rows) {
-      out.set(assignmentKey(row.experimentId, row.userId), {
-        assignment: { ...row, assignedAt: new Date(assignedAt) },
-        created,
-      });
-    }
-  };
-  collect(
-    await queryRows<ResolvedRow>(
-      db,
-      sql`/* resolveAssignments */
+  const a = experimentAssignments;
+  const rows = await parseRows(
+    db,
+    sql`/* resolveAssignments */
 WITH input AS (
   SELECT * FROM jsonb_to_recordset(${jsonbParam(input)}) AS t(e uuid, u text, v uuid)
 ), stored AS (
-  SELECT a.* FROM experiment_assignments a JOIN input i ON a.experiment_id = i.e AND a.user_id = i.u
+  SELECT ${a.id} AS "id", ${a.experimentId} AS "experimentId", ${a.userId} AS "userId",
+         ${a.variantId} AS "variantId", ${a.assignedAt} AS "assignedAt"
+    FROM ${a} JOIN input i ON ${a.experimentId} = i.e AND ${a.userId} = i.u
 ), inserted AS (
-  INSERT INTO experiment_assignments (experiment_id, user_id, variant_id)
+  INSERT INTO ${a} (${columnNames(a.experimentId, a.userId, a.variantId)})
   SELECT i.e, i.u, i.v FROM input i
    WHERE i.v IS NOT NULL
-     AND NOT EXISTS (SELECT 1 FROM stored s WHERE s.experiment_id = i.e AND s.user_id = i.u)
+     AND NOT EXISTS (SELECT 1 FROM stored s WHERE s."experimentId" = i.e AND s."userId" = i.u)
    ORDER BY i.e, i.u
-  ON CONFLICT (experiment_id, user_id) DO NOTHING
-  RETURNING *
+  ON CONFLICT (${columnNames(a.experimentId, a.userId)}) DO NOTHING
+  RETURNING ${a.id} AS "id", ${a.experimentId} AS "experimentId", ${a.userId} AS "userId",
+            ${a.variantId} AS "variantId", ${a.assignedAt} AS "assignedAt"
 )
-SELECT id, experiment_id AS "experimentId", user_id AS "userId", variant_id AS "variantId",
-       assigned_at AS "assignedAt", false AS created FROM stored
+SELECT *, false AS created FROM stored
 UNION ALL
-SELECT id, experiment_id, user_id, variant_id, assigned_at, true FROM inserted`,
-    ),
+SELECT *, true FROM inserted`,
+    resolvedRow,
   );
+  for (const { created, ...assignment } of rows) {
+    out.set(assignmentKey(assignment.experimentId, assignment.userId), { assignment, created });
+  }
   // A unit another transaction inserted after this statement's snapshot was skipped by ON CONFLICT
   // without being visible to it; a second statement (new snapshot) reads the winner's row.
   const raced = requests.filter(
@@ -137,5 +113,3 @@ SELECT id, experiment_id, user_id, variant_id, assigned_at, true FROM inserted`,
   }
   return out;
 }
-
-export const assignmentKey = (experimentId: string, userId: string) => `${experimentId}\u0000${userId}`;

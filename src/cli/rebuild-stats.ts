@@ -1,7 +1,7 @@
 /** Recomputes the maintained aggregates from raw events (all experiments, or the keys given). */
 import { inArray } from 'drizzle-orm';
 import { experiments } from '../db/schema';
-import { rebuildStats } from '../events/stats-repository';
+import { rebuildStats } from '../aggregates/rebuild';
 import { withDatabase } from './common';
 
 const keys = process.argv.slice(2);

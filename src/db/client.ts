@@ -4,8 +4,8 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { sql, type SQL } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { getTableName, sql, type SQL } from 'drizzle-orm';
+import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTable, PgTransaction } from 'drizzle-orm/pg-core';
 import type { DatabaseConfig } from '../config';
 import * as schema from './schema';
 
@@ -119,8 +119,11 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
   };
 }
 
-/** Runs raw SQL and returns its rows, whichever driver executes it. */
-export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
+/**
+ * Runs raw SQL and returns its rows, whichever driver executes it, as they come: unchecked, for tests
+ * and scripts reading rows they wrote. Application code parses its rows (parseRows in ./rows).
+ */
+export async function queryRows<T>(db: Pick<Db, 'execute'>, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
@@ -137,4 +140,24 @@ export function jsonParam(value: unknown): SQL {
 /** Like jsonParam, as jsonb: json_to_recordset re-parses its input per column, jsonb_to_recordset does not. */
 export function jsonbParam(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::jsonb`;
+}
+
+/**
+ * Columns by their bare names, for where SQL takes no table qualifier (INSERT column lists, ON CONFLICT
+ * targets, SET): raw SQL names every table and column through the schema objects, so a rename in
+ * ./schema reaches it (a column interpolated as `${column}` renders qualified, `"table"."column"`).
+ */
+export function columnNames(...columns: AnyPgColumn[]): SQL {
+  return sql.join(
+    columns.map((c) => sql.identifier(c.name)),
+    sql`, `,
+  );
+}
+
+/**
+ * `"table" AS "alias"`, for raw SQL's FROM, JOIN and INSERT INTO, given a table and an alias() of it
+ * (whose columns render as `"alias"."column"`; the alias itself renders as its bare name).
+ */
+export function tableAs(table: PgTable, aliased: PgTable): SQL {
+  return sql`${table} AS ${sql.identifier(getTableName(aliased))}`;
 }

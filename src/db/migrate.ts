@@ -1,18 +1,30 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DatabaseHandle } from './client';
+import { applyRepeatableFiles, loadRepeatableFiles } from './repeatable';
 
 /** The committed migrations folder, resolved from this file so any working directory works. */
 export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
 
+/** Functions, triggers and views: one current definition each, applied after the journal (./repeatable). */
+export const REPEATABLE_FOLDER = path.join(MIGRATIONS_FOLDER, 'repeatable');
+
 // Any constant works; it only has to be the same in every process that migrates this database.
 const MIGRATION_LOCK = 0x50a4_0001;
 
-/** Applies pending migrations; applying twice is a no-op. Safe when several instances start at once. */
+/**
+ * Applies pending migrations, then the repeatable SQL files that changed; applying twice is a no-op.
+ * Safe when several instances start at once.
+ */
 export async function migrateDatabase(handle: DatabaseHandle): Promise<void> {
+  const repeatable = loadRepeatableFiles(REPEATABLE_FOLDER);
   if (handle.driver === 'pglite') {
     const { migrate } = await import('drizzle-orm/pglite/migrator');
-    await migrate(handle.db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+    const { drizzle } = await import('drizzle-orm/pglite');
+    const { PGlite } = await import('@electric-sql/pglite');
+    if (!(handle.raw instanceof PGlite)) throw new Error('a PGlite handle without a PGlite client');
+    await migrate(drizzle(handle.raw), { migrationsFolder: MIGRATIONS_FOLDER });
+    await applyRepeatableFiles(handle.db, repeatable);
     return;
   }
   const { migrate } = await import('drizzle-orm/postgres-js/migrator');
@@ -23,7 +35,9 @@ export async function migrateDatabase(handle: DatabaseHandle): Promise<void> {
   const client = postgres(handle.config.url, { max: 1, onnotice: () => {} });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK})`;
-    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+    const db = drizzle(client);
+    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    await applyRepeatableFiles(db, repeatable);
   } finally {
     await client.end({ timeout: 5 });
   }

@@ -1,6 +1,6 @@
 /**
  * The database schema: one module, snake_case in SQL and camelCase in TypeScript.
- * Views and functions live in a hand-written migration (drizzle/0001_*).
+ * Views, functions and triggers live in repeatable SQL files (drizzle/repeatable/, see src/db/repeatable.ts).
  */
 import { sql } from 'drizzle-orm';
 import {
@@ -100,7 +100,7 @@ export const experimentAssignments = pgTable(
 /**
  * No foreign keys on the event tables and experiment_user_metrics: a row-level RI check per inserted row
  * (and a FOR KEY SHARE lock, i.e. multixacts, on the same experiment and variant rows from every
- * concurrent batch) was the largest cost of ingestion. Triggers in drizzle/0008 keep what the keys
+ * concurrent batch) was the largest cost of ingestion. Triggers (drizzle/repeatable/event_variant_triggers.sql) keep what the keys
  * promised: a statement-level check refuses events whose variant does not exist or belongs to another
  * experiment (SQLSTATE 23503, and it locks the variants like a key would), and deleting a variant (so an
  * experiment, which cascades to its variants) deletes its events and per-unit totals.
@@ -135,13 +135,13 @@ export const experimentConversions = pgTable(
 );
 
 /**
- * Per-unit running totals, maintained in the same transaction as the events (see src/events/repository.ts).
- * metric_name `exposure` counts exposures; `$any` sums every conversion (for conversion rate and totals).
+ * Per-unit running totals, maintained in the same transaction as the events (src/aggregates/). metric_name
+ * EXPOSURE_METRIC counts exposures; ANY_CONVERSION_METRIC sums every conversion (src/aggregates/constants.ts).
  */
 export const experimentUserMetrics = pgTable(
   'experiment_user_metrics',
   {
-    // No foreign keys (see eventColumns): derived from checked events, deleted with them by drizzle/0008.
+    // No foreign keys (see eventColumns): derived from checked events, deleted with them by the triggers.
     experimentId: uuid('experiment_id').notNull(),
     userId: text('user_id').notNull(),
     metricName: text('metric_name').notNull(),

@@ -8,6 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { EXPOSURE_METRIC } from '../aggregates/constants';
+import { type FoldEvent, foldIntoAggregates } from '../aggregates/fold';
 import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentDeps } from '../assignments/service';
 import { LIMITS } from '../config';
@@ -19,11 +21,10 @@ import {
   VariantMismatchError,
 } from '../common/errors';
 import { finiteNumber, jsonObject, parse, slug, userId, uuid } from '../common/validation';
-import type { Database } from '../db/client';
+import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
-import { type EventRow, insertEventsAndAggregate } from './repository';
-import { EXPOSURE_METRIC } from './stats-repository';
+import { type EventRow, insertEvents } from './repository';
 
 export { EXPOSURE_METRIC };
 
@@ -131,37 +132,70 @@ async function ingest(
   deps: AssignmentDeps,
 ): Promise<EventOutcome[]> {
   const outcomes: EventOutcome[] = [...rejected];
-  const reject = (c: Candidate, error: DomainError) =>
-    outcomes.push({ index: c.index, status: 'rejected', error });
+  const reject: Reject = (c, error) => outcomes.push({ index: c.index, status: 'rejected', error });
+  const located = await locateExperiments(db, candidates, deps, reject);
+  const stored = await storedAssignments(db, located, deps);
+  const variants = await variantsToCheck(db, located, stored);
+  const { ready, enrolments } = resolveVariants(located, stored, variants, reject);
+  if (ready.length > 0) outcomes.push(...(await write(db, ready, enrolments, reject)));
+  return outcomes.sort((a, b) => a.index - b.index);
+}
 
-  // Experiments by key (from the configuration cache when there is one) and by id: at most two statements.
+/** An event whose experiment exists. */
+interface Located {
+  c: Candidate;
+  experiment: ExperimentRow;
+}
+
+/** An event with its variant, ready to write; `enrolls` when the batch creates the unit's assignment. */
+interface Ready extends Located {
+  variantId: string;
+  enrolls: boolean;
+}
+
+type Reject = (c: Candidate, error: DomainError) => void;
+
+const pairKey = assignmentsRepo.assignmentKey;
+
+/** Each event's experiment, by key (from the configuration cache when there is one) or id: ≤ 2 statements. */
+async function locateExperiments(
+  db: Database,
+  candidates: readonly Candidate[],
+  deps: AssignmentDeps,
+  reject: Reject,
+): Promise<Located[]> {
   const keys = [
     ...new Set(candidates.flatMap((c) => ('key' in c.experimentRef ? [c.experimentRef.key] : []))),
   ];
   const ids = [...new Set(candidates.flatMap((c) => ('id' in c.experimentRef ? [c.experimentRef.id] : [])))];
-  const byKeyFound = deps.config
-    ? (await Promise.all(keys.map((key) => deps.config!(db, key)))).flatMap((found) =>
+  const config = deps.config;
+  const byKeyFound = config
+    ? (await Promise.all(keys.map((key) => config(db, key)))).flatMap((found) =>
         found ? [found.experiment] : [],
       )
     : await experimentsRepo.getExperimentsByKeys(db, keys);
   const experiments = [...byKeyFound, ...(await experimentsRepo.getExperimentsByIds(db, ids))];
   const byKey = new Map(experiments.map((e) => [e.key, e]));
   const byId = new Map(experiments.map((e) => [e.id, e]));
-  const located: { c: Candidate; experiment: ExperimentRow }[] = [];
+  const located: Located[] = [];
   for (const c of candidates) {
-    const experiment =
-      'key' in c.experimentRef ? byKey.get(c.experimentRef.key) : byId.get(c.experimentRef.id);
-    if (!experiment)
-      reject(
-        c,
-        new NotFoundError('Experiment', 'key' in c.experimentRef ? c.experimentRef.key : c.experimentRef.id),
-      );
-    else located.push({ c, experiment });
+    const ref = c.experimentRef;
+    const experiment = 'key' in ref ? byKey.get(ref.key) : byId.get(ref.id);
+    if (experiment) located.push({ c, experiment });
+    else reject(c, new NotFoundError('Experiment', 'key' in ref ? ref.key : ref.id));
   }
+  return located;
+}
 
-  // Stored assignments of every (experiment, unit) pair: those this process remembers (they never change),
-  // then one statement for the rest.
-  const pairKey = assignmentsRepo.assignmentKey;
+/**
+ * The stored variant of every (experiment, unit) pair, keyed by assignmentKey: those this process
+ * remembers (assignments never change), then one statement for the rest.
+ */
+async function storedAssignments(
+  db: Database,
+  located: readonly Located[],
+  deps: AssignmentDeps,
+): Promise<Map<string, string>> {
   const stored = new Map<string, string>();
   const unknown: { experimentId: string; userId: string }[] = [];
   for (const { c, experiment } of located) {
@@ -173,27 +207,45 @@ async function ingest(
     deps.memory?.remember(a);
     stored.set(pairKey(a.experimentId, a.userId), a.variantId);
   }
-  // Variants are loaded only when an event names one that differs from the stored assignment (or there is
-  // none): to enroll the unit, or to tell a variant of another experiment (bad input) from a mismatch.
-  const needVariants = [
-    ...new Set(
-      located
-        .filter(
-          ({ c, experiment }) => c.variantId && stored.get(pairKey(experiment.id, c.userId)) !== c.variantId,
-        )
-        .map((l) => l.experiment.id),
-    ),
-  ];
-  const variants = new Map<string, VariantRow>(
-    (await experimentsRepo.getVariantsByExperimentIds(db, needVariants)).map((v) => [v.id, v]),
-  );
+  return stored;
+}
 
-  const ready: { c: Candidate; experiment: ExperimentRow; variantId: string; enrolls: boolean }[] = [];
-  // Assignments this batch creates.
-  const pending = new Map<string, assignmentsRepo.AssignmentRequest>();
+/**
+ * Variants, loaded only for experiments where an event names one that differs from the stored
+ * assignment (or there is none): to enroll the unit, or to tell a variant of another experiment (bad
+ * input) from a mismatch.
+ */
+async function variantsToCheck(
+  db: Database,
+  located: readonly Located[],
+  stored: ReadonlyMap<string, string>,
+): Promise<Map<string, VariantRow>> {
+  const experimentIds = new Set(
+    located
+      .filter(
+        ({ c, experiment }) => c.variantId && stored.get(pairKey(experiment.id, c.userId)) !== c.variantId,
+      )
+      .map((l) => l.experiment.id),
+  );
+  const variants = await experimentsRepo.getVariantsByExperimentIds(db, [...experimentIds]);
+  return new Map(variants.map((v) => [v.id, v]));
+}
+
+/**
+ * Each event's variant (the stored assignment, or the one it names for a unit the batch enrolls), or why
+ * it is rejected; and the assignments the batch creates. No I/O.
+ */
+function resolveVariants(
+  located: readonly Located[],
+  stored: ReadonlyMap<string, string>,
+  variants: ReadonlyMap<string, VariantRow>,
+  reject: Reject,
+): { ready: Ready[]; enrolments: Map<string, assignmentsRepo.AssignmentRequest> } {
+  const ready: Ready[] = [];
+  const enrolments = new Map<string, assignmentsRepo.AssignmentRequest>();
   for (const { c, experiment } of located) {
     const key = pairKey(experiment.id, c.userId);
-    const assigned = stored.get(key) ?? pending.get(key)?.variantId;
+    const assigned = stored.get(key) ?? enrolments.get(key)?.variantId;
     if (assigned && (!c.variantId || c.variantId === assigned)) {
       ready.push({ c, experiment, variantId: assigned, enrolls: !stored.has(key) });
       continue;
@@ -227,56 +279,94 @@ async function ingest(
       );
       continue;
     }
-    pending.set(key, { experimentId: experiment.id, userId: c.userId, variantId: c.variantId });
+    enrolments.set(key, { experimentId: experiment.id, userId: c.userId, variantId: c.variantId });
     ready.push({ c, experiment, variantId: c.variantId, enrolls: true });
   }
-  if (ready.length === 0) return outcomes.sort((a, b) => a.index - b.index);
+  return { ready, enrolments };
+}
 
-  await db.transaction(async (tx) => {
-    // The stored variant of every pair the batch enrolls: ours, or a concurrent request's that won.
-    const winners = await assignmentsRepo.resolveAssignments(tx, [...pending.values()]);
-    const writable = ready.filter(({ c, experiment, variantId, enrolls }) => {
-      if (!enrolls) return true;
-      const winner = winners.get(pairKey(experiment.id, c.userId))?.assignment.variantId;
-      if (winner && winner !== variantId) {
-        // Another request enrolled this unit in a different variant first.
-        reject(c, new VariantMismatchError(winner, variantId));
-        return false;
-      }
-      return true;
-    });
-    // An event id names one event: within a batch only its first occurrence is written, the rest are retries.
-    // Ids compare in canonical (lower-case) form, as PostgreSQL's uuid type does.
-    const firstOfId = new Set<string>();
-    const distinct = writable.filter(({ c }) => {
-      const id = c.eventId.toLowerCase();
-      return !firstOfId.has(id) && firstOfId.add(id);
-    });
-    const rows: EventRow[] = distinct.map(({ c, experiment, variantId }) => ({
-      kind: c.kind,
-      eventId: c.eventId,
-      experimentId: experiment.id,
-      variantId,
-      userId: c.userId,
-      metricName: c.metricName,
-      value: c.value,
-      occurredAt: c.occurredAt.toISOString(),
-      metadata: c.metadata,
-    }));
-    const inserted = await insertEventsAndAggregate(tx, rows);
-    const seen = new Set<string>();
-    for (const { c, experiment, variantId } of writable) {
-      const id = c.eventId.toLowerCase();
-      const fresh = inserted.has(id) && !seen.has(id);
-      seen.add(id);
-      outcomes.push({
+/**
+ * One transaction: the batch's enrolments, then its events (raw rows, then the fold). Returns the
+ * outcome of every event it did not reject: accepted the first time an event id is recorded, a
+ * duplicate otherwise (a replay, or a repeat within the batch).
+ */
+async function write(
+  db: Database,
+  ready: readonly Ready[],
+  enrolments: ReadonlyMap<string, assignmentsRepo.AssignmentRequest>,
+  reject: Reject,
+): Promise<EventOutcome[]> {
+  return db.transaction(async (tx) => {
+    const writable = await enroll(tx, ready, enrolments, reject);
+    // An event id names one event: within a batch only its first occurrence is written, the rest are
+    // retries. Ids compare in canonical (lower-case) form, as PostgreSQL's uuid type does.
+    const firstOfId = new Map<string, Ready>();
+    for (const r of writable) {
+      const id = r.c.eventId.toLowerCase();
+      if (!firstOfId.has(id)) firstOfId.set(id, r);
+    }
+    const recorded = await recordEventRows(tx, [...firstOfId.values()].map(eventRow));
+    return writable.map(({ c, experiment, variantId }): EventOutcome => {
+      const fresh = firstOfId.get(c.eventId.toLowerCase())?.c === c && recorded.has(c.eventId.toLowerCase());
+      return {
         index: c.index,
         status: fresh ? 'accepted' : 'duplicate',
         result: { eventId: c.eventId, duplicate: !fresh, experimentId: experiment.id, variantId },
-      });
-    }
+      };
+    });
   });
-  return outcomes.sort((a, b) => a.index - b.index);
+}
+
+/** The stored variant of every unit the batch enrolls (its own, or a concurrent request's that won). */
+async function enroll(
+  tx: Db,
+  ready: readonly Ready[],
+  enrolments: ReadonlyMap<string, assignmentsRepo.AssignmentRequest>,
+  reject: Reject,
+): Promise<Ready[]> {
+  const winners = await assignmentsRepo.resolveAssignments(tx, [...enrolments.values()]);
+  return ready.filter(({ c, experiment, variantId, enrolls }) => {
+    if (!enrolls) return true;
+    const winner = winners.get(pairKey(experiment.id, c.userId))?.assignment.variantId;
+    if (winner && winner !== variantId) {
+      // Another request enrolled this unit in a different variant first.
+      reject(c, new VariantMismatchError(winner, variantId));
+      return false;
+    }
+    return true;
+  });
+}
+
+function eventRow({ c, experiment, variantId }: Ready): EventRow {
+  return {
+    kind: c.kind,
+    eventId: c.eventId,
+    experimentId: experiment.id,
+    variantId,
+    userId: c.userId,
+    metricName: c.metricName,
+    value: c.value,
+    occurredAt: c.occurredAt.toISOString(),
+    metadata: c.metadata,
+  };
+}
+
+/**
+ * Raw rows first, outside the ingestion lock (so batches of one experiment insert concurrently), then
+ * the fold under it. Returns the (lower-case) ids of the events recorded: not those already stored, nor
+ * those the fold found stored under the other kind.
+ */
+async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<string>> {
+  const recorded = new Set(await insertEvents(tx, rows));
+  if (recorded.size === 0) return recorded;
+  const inserted = rows.flatMap((r): FoldEvent[] => {
+    const eventId = r.eventId.toLowerCase();
+    if (!recorded.has(eventId)) return [];
+    const { kind, experimentId, variantId, userId, metricName, value } = r;
+    return [{ kind, eventId, experimentId, variantId, userId, metricName, value }];
+  });
+  for (const id of await foldIntoAggregates(tx, inserted)) recorded.delete(id);
+  return recorded;
 }
 
 /** Where a field lives in the caller's input: `input.x` for single events, `events.i.x` for batches. */

@@ -2,7 +2,8 @@
 import { isUuid } from '../common/validation';
 import { LIMITS } from '../config';
 
-import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from './repository';
+import type { VariantMetricsRow } from '../aggregates/read';
+import type { AuditRow, ExperimentRow, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import { createExperimentService } from './service';

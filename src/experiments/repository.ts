@@ -3,7 +3,9 @@
  * transaction) first and returns plain rows; validation and transitions belong to the service.
  */
 import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { jsonParam, queryRows, type Db } from '../db/client';
+import { z } from 'zod';
+import { jsonParam, type Db } from '../db/client';
+import { dbDate, dbJsonObject, parseRows } from '../db/rows';
 import { auditLog, experimentAssignments, experiments, experimentVariants } from '../db/schema';
 import type { ExperimentStatus } from './lifecycle';
 
@@ -39,17 +41,6 @@ export interface ListExperimentsParams {
   limit: number;
   /** Keyset position: rows strictly older than this (createdAt, id). */
   before?: { createdAt: Date; id: string } | null;
-}
-
-export interface VariantMetricsRow {
-  experimentId: string;
-  variantId: string;
-  variantName: string;
-  exposures: number;
-  uniqueUsers: number;
-  conversions: number;
-  conversionRate: number;
-  avgMetricValue: number | null;
 }
 
 export interface AuditParams {
@@ -144,10 +135,6 @@ export async function countExperiments(db: Db, status?: ExperimentStatus | null)
   return Number(row.n);
 }
 
-export async function getRunningExperiments(db: Db): Promise<ExperimentRow[]> {
-  return db.select().from(experiments).where(eq(experiments.status, 'running')).orderBy(asc(experiments.key));
-}
-
 export async function updateExperiment(
   db: Db,
   id: string,
@@ -237,33 +224,6 @@ export async function removeVariant(db: Db, id: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-/** Per-variant metrics of many experiments in one statement, through get_experiment_summary. */
-export async function getExperimentMetrics(
-  db: Db,
-  experimentIds: readonly string[],
-): Promise<VariantMetricsRow[]> {
-  if (experimentIds.length === 0) return [];
-  const rows = await queryRows<Record<string, unknown>>(
-    db,
-    sql`/* getExperimentMetrics */
-      SELECT e.id AS experiment_id, s.variant_id, s.variant_name, s.exposures::float8 AS exposures,
-             s.unique_users::float8 AS unique_users, s.conversions::float8 AS conversions,
-             s.conversion_rate, s.avg_metric_value
-        FROM (SELECT value::uuid AS id FROM json_array_elements_text(${jsonParam(experimentIds)})) AS e
-       CROSS JOIN LATERAL get_experiment_summary(e.id) AS s`,
-  );
-  return rows.map((r) => ({
-    experimentId: String(r.experiment_id),
-    variantId: String(r.variant_id),
-    variantName: String(r.variant_name),
-    exposures: Number(r.exposures),
-    uniqueUsers: Number(r.unique_users),
-    conversions: Number(r.conversions),
-    conversionRate: Number(r.conversion_rate),
-    avgMetricValue: r.avg_metric_value === null ? null : Number(r.avg_metric_value),
-  }));
-}
-
 export async function countAssignmentsByExperimentIds(
   db: Db,
   experimentIds: readonly string[],
@@ -283,11 +243,38 @@ export async function insertAudit(db: Db, params: AuditParams): Promise<void> {
   await db.insert(auditLog).values(params);
 }
 
-export async function listAudit(db: Db, entityId: string, limit: number): Promise<AuditRow[]> {
-  return db
-    .select()
-    .from(auditLog)
-    .where(eq(auditLog.entityId, entityId))
-    .orderBy(desc(auditLog.createdAt), desc(auditLog.id))
-    .limit(limit);
+const auditRow = z.object({
+  id: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  entityType: z.string(),
+  entityId: z.string(),
+  details: dbJsonObject,
+  createdAt: dbDate,
+});
+
+/**
+ * The audit entries of some entities in one statement, newest first, at most `limit` each (for
+ * `Experiment.auditLog`, batched by the loader).
+ */
+export async function listAuditByEntityIds(
+  db: Db,
+  entityIds: readonly string[],
+  limit: number,
+): Promise<AuditRow[]> {
+  if (entityIds.length === 0) return [];
+  const a = auditLog;
+  return parseRows(
+    db,
+    sql`/* listAuditByEntityIds */
+      SELECT "id", "actor", "action", "entityType", "entityId", "details", "createdAt" FROM (
+        SELECT ${a.id} AS "id", ${a.actor} AS "actor", ${a.action} AS "action", ${a.entityType} AS "entityType",
+               ${a.entityId} AS "entityId", ${a.details} AS "details", ${a.createdAt} AS "createdAt",
+               row_number() OVER (PARTITION BY ${a.entityId} ORDER BY ${a.createdAt} DESC, ${a.id} DESC) AS rn
+          FROM ${a}
+         WHERE ${a.entityId} IN (SELECT value::uuid FROM json_array_elements_text(${jsonParam(entityIds)}))
+      ) ranked
+      WHERE rn <= ${limit} ORDER BY "entityId", rn`,
+    auditRow,
+  );
 }

@@ -3,13 +3,12 @@
  * the next request). Each batch function issues one statement and returns results in key order.
  */
 import DataLoader from 'dataloader';
-import { sql } from 'drizzle-orm';
+import { getExperimentMetrics, getMetricNames, type VariantMetricsRow } from '../aggregates/read';
 import * as assignmentsRepo from '../assignments/repository';
-import type { AssignmentRow } from '../assignments/repository';
-import { jsonParam, queryRows, type Db } from '../db/client';
+import type { AssignmentPair, AssignmentRow } from '../assignments/repository';
+import type { Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
-import { getMetricNames } from '../events/stats-repository';
-import type { AuditRow, ExperimentRow, VariantMetricsRow, VariantRow } from '../experiments/repository';
+import type { AuditRow, ExperimentRow, VariantRow } from '../experiments/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -30,6 +29,8 @@ function groupBy<K, V>(keys: readonly K[], rows: V[], keyOf: (row: V) => K): V[]
   return keys.map((k) => map.get(k) ?? []);
 }
 
+const pairKey = (p: AssignmentPair) => assignmentsRepo.assignmentKey(p.experimentId, p.userId);
+
 export function createLoaders(db: Db) {
   const experimentById = new DataLoader<string, ExperimentRow | null>(async (ids) =>
     byKey(ids, await experimentsRepo.getExperimentsByIds(db, ids), (r) => r.id),
@@ -49,7 +50,7 @@ export function createLoaders(db: Db) {
       byKey(ids, await experimentsRepo.getVariantsByIds(db, ids), (r) => r.id),
     ),
     metricsByExperimentId: new DataLoader<string, VariantMetricsRow[]>(async (ids) =>
-      groupBy(ids, await experimentsRepo.getExperimentMetrics(db, ids), (r) => r.experimentId),
+      groupBy(ids, await getExperimentMetrics(db, ids), (r) => r.experimentId),
     ),
     assignmentCountByExperimentId: new DataLoader<string, number>(async (ids) => {
       const counts = await experimentsRepo.countAssignmentsByExperimentIds(db, ids);
@@ -61,43 +62,23 @@ export function createLoaders(db: Db) {
         const [id, limit] = k.split(':');
         return { id, limit: Number(limit) };
       });
-      const max = Math.max(...parsed.map((p) => p.limit));
-      const rows = await queryRows<Record<string, unknown>>(
+      const rows = await experimentsRepo.listAuditByEntityIds(
         db,
-        sql`/* auditByExperiment */
-          SELECT * FROM (
-            SELECT a.id, a.actor, a.action, a.entity_type, a.entity_id, a.details, a.created_at,
-                   row_number() OVER (PARTITION BY a.entity_id ORDER BY a.created_at DESC, a.id DESC) AS rn
-              FROM audit_log a
-             WHERE a.entity_id IN (SELECT value::uuid FROM json_array_elements_text(${jsonParam(parsed.map((p) => p.id))}))
-          ) ranked WHERE rn <= ${max} ORDER BY entity_id, rn`,
+        [...new Set(parsed.map((p) => p.id))],
+        Math.max(...parsed.map((p) => p.limit)),
       );
-      const audit: AuditRow[] = rows.map((r) => ({
-        id: String(r.id),
-        actor: String(r.actor),
-        action: String(r.action),
-        entityType: String(r.entity_type),
-        entityId: String(r.entity_id),
-        details: (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as Record<
-          string,
-          unknown
-        >,
-        createdAt: new Date(r.created_at as string),
-      }));
-      return parsed.map((p) => audit.filter((a) => a.entityId === p.id).slice(0, p.limit));
+      return parsed.map((p) => rows.filter((a) => a.entityId === p.id).slice(0, p.limit));
     }),
     assignmentsByUserId: new DataLoader<string, AssignmentRow[]>(async (ids) =>
       groupBy(ids, await assignmentsRepo.getAssignmentsByUserIds(db, ids), (r) => r.userId),
     ),
-    /** Key: `${experimentId}\u0000${userId}`. */
-    assignmentByPair: new DataLoader<string, AssignmentRow | null>(async (keys) => {
-      const pairs = keys.map((k) => {
-        const [experimentId, userId] = k.split('\u0000');
-        return { experimentId, userId };
-      });
-      const rows = await assignmentsRepo.getAssignmentsByPairs(db, pairs);
-      return byKey(keys, rows, (r) => `${r.experimentId}\u0000${r.userId}`);
-    }),
+    assignmentByPair: new DataLoader<AssignmentPair, AssignmentRow | null, string>(
+      async (pairs) => {
+        const rows = await assignmentsRepo.getAssignmentsByPairs(db, pairs);
+        return byKey(pairs.map(pairKey), rows, pairKey);
+      },
+      { cacheKeyFn: pairKey },
+    ),
     metricNamesByExperimentId: new DataLoader<string, string[]>(async (ids) => {
       const names = await getMetricNames(db, ids);
       return ids.map((id) => names.get(id) ?? []);

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { parse, slug } from '../common/validation';
 import type { Db } from '../db/client';
-import { getVariantStats, type VariantStatsRow } from '../events/stats-repository';
+import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
 import type { ExperimentRow } from '../experiments/repository';
 import {
   DEFAULT_CONFIDENCE_LEVEL,

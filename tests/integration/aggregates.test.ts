@@ -14,7 +14,7 @@ import { sql } from 'drizzle-orm';
 import { assignVariant } from '../../src/assignments/service';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import { recordEvents, type RecordEventsResult } from '../../src/events/service';
-import { rebuildStats } from '../../src/events/stats-repository';
+import { rebuildStats } from '../../src/aggregates/rebuild';
 import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import type { App } from '../../src/http/app';

@@ -8,12 +8,13 @@ import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import { openTestDatabase, testDriver } from '../support/db';
 import {
+  assignUnit,
   createRunningExperiment,
   createTestExperiment,
   experimentService,
   uniqueKey,
 } from '../support/factories';
-import { rowCounts } from '../support/rows';
+import { rowCounts, storedAssignment } from '../support/rows';
 
 let handle: DatabaseHandle;
 let db: Database;
@@ -57,7 +58,7 @@ describe('assignVariant', () => {
       });
       expect(result.experiment!.id).toBe(experiment.id);
       expect(result.assignedAt).toBeInstanceOf(Date);
-      const stored = await repo.getAssignment(db, experiment.id, userId);
+      const stored = await storedAssignment(db, experiment.id, userId);
       expect(stored).toMatchObject({ variantId: expected.id, assignedAt: result.assignedAt });
       seen.add(expected.name);
     }
@@ -214,7 +215,7 @@ describe('assignVariant', () => {
 
   it('agrees with the seed: a seeded unit gets its seeded variant back without a write', async () => {
     const seed = (await loadConfigFromDb(db, 'homepage-recs-collaborative'))!;
-    const stored = await repo.getAssignment(db, seed.experiment.id, 'device-0001');
+    const stored = await storedAssignment(db, seed.experiment.id, 'device-0001');
     expect(stored).not.toBeNull();
     expect(pickVariant(seed, 'device-0001')!.id).toBe(stored!.variantId);
     const result = await assignVariant(db, seed.experiment.key, 'device-0001');
@@ -236,7 +237,7 @@ describe('concurrent first assignments', () => {
       Array.from({ length: 50 }, () => assignVariant(db, experiment.key, userId)),
     );
     expect((await rowCounts(db, experiment.id)).assignments).toBe(1);
-    const stored = await repo.getAssignment(db, experiment.id, userId);
+    const stored = await storedAssignment(db, experiment.id, userId);
     expect(new Set(results.map((r) => r.variant!.id))).toEqual(new Set([stored!.variantId]));
     expect(results.filter((r) => r.reason === 'ASSIGNED')).toHaveLength(1);
     expect(results.filter((r) => r.reason === 'EXISTING')).toHaveLength(49);
@@ -245,19 +246,19 @@ describe('concurrent first assignments', () => {
     );
   });
 
-  it('50 parallel recordAssignment calls naming different variants: the first insert wins for everyone', async () => {
+  it('50 parallel resolveAssignments calls naming different variants: the first insert wins for everyone', async () => {
     const { experiment, variants } = await running();
     const [userId] = users(1);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        repo.recordAssignment(db, {
+        assignUnit(db, {
           experimentId: experiment.id,
           userId,
           variantId: variants[i % 2].id,
         }),
       ),
     );
-    const stored = await repo.getAssignment(db, experiment.id, userId);
+    const stored = await storedAssignment(db, experiment.id, userId);
     expect((await rowCounts(db, experiment.id)).assignments).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.assignment.id))).toEqual(new Set([stored!.id]));
@@ -276,9 +277,9 @@ describe('assignments repository', () => {
     other = await running();
   });
 
-  it('recordAssignment inserts once and then returns the stored row with created = false', async () => {
+  it('resolveAssignments inserts once and then returns the stored row with created = false', async () => {
     const userId = `${prefix}-record`;
-    const first = await repo.recordAssignment(db, {
+    const first = await assignUnit(db, {
       experimentId: experiment.id,
       userId,
       variantId: variants[0].id,
@@ -289,7 +290,7 @@ describe('assignments repository', () => {
       userId,
       variantId: variants[0].id,
     });
-    const second = await repo.recordAssignment(db, {
+    const second = await assignUnit(db, {
       experimentId: experiment.id,
       userId,
       variantId: variants[1].id,
@@ -297,32 +298,34 @@ describe('assignments repository', () => {
     expect(second).toEqual({ assignment: first.assignment, created: false });
   });
 
-  it('getAssignment returns the row for (experiment, user) and null otherwise', async () => {
+  it('getAssignmentsByPairs of one pair returns its row, and nothing for another experiment or user', async () => {
     const userId = `${prefix}-get`;
-    const { assignment } = await repo.recordAssignment(db, {
+    const { assignment } = await assignUnit(db, {
       experimentId: experiment.id,
       userId,
       variantId: variants[1].id,
     });
-    expect(await repo.getAssignment(db, experiment.id, userId)).toEqual(assignment);
-    expect(await repo.getAssignment(db, other.experiment.id, userId)).toBeNull();
-    expect(await repo.getAssignment(db, experiment.id, `${prefix}-nobody`)).toBeNull();
+    const one = (experimentId: string, user: string) =>
+      repo.getAssignmentsByPairs(db, [{ experimentId, userId: user }]);
+    expect(await one(experiment.id, userId)).toEqual([assignment]);
+    expect(await one(other.experiment.id, userId)).toEqual([]);
+    expect(await one(experiment.id, `${prefix}-nobody`)).toEqual([]);
   });
 
   it('getAssignmentsByUserIds returns every experiment’s rows for those users, newest first', async () => {
     const a = `${prefix}-many-a`;
     const b = `${prefix}-many-b`;
     const rows = [
-      (await repo.recordAssignment(db, { experimentId: experiment.id, userId: a, variantId: variants[0].id }))
+      (await assignUnit(db, { experimentId: experiment.id, userId: a, variantId: variants[0].id }))
         .assignment,
       (
-        await repo.recordAssignment(db, {
+        await assignUnit(db, {
           experimentId: other.experiment.id,
           userId: a,
           variantId: other.variants[1].id,
         })
       ).assignment,
-      (await repo.recordAssignment(db, { experimentId: experiment.id, userId: b, variantId: variants[1].id }))
+      (await assignUnit(db, { experimentId: experiment.id, userId: b, variantId: variants[1].id }))
         .assignment,
     ];
     const found = await repo.getAssignmentsByUserIds(db, [a, b, `${prefix}-none`]);
@@ -335,7 +338,7 @@ describe('assignments repository', () => {
   it('resolveAssignments inserts many at once, keeps pairs already assigned, and marks only its inserts as created', async () => {
     const kept = `${prefix}-batch-kept`;
     const original = (
-      await repo.recordAssignment(db, {
+      await assignUnit(db, {
         experimentId: experiment.id,
         userId: kept,
         variantId: variants[0].id,
@@ -357,7 +360,7 @@ describe('assignments repository', () => {
       assignment: original,
       created: false,
     });
-    expect(await repo.getAssignment(db, experiment.id, kept)).toEqual(original);
+    expect(await storedAssignment(db, experiment.id, kept)).toEqual(original);
     expect(await repo.resolveAssignments(db, [])).toEqual(new Map());
   });
 
@@ -365,15 +368,15 @@ describe('assignments repository', () => {
     const a = `${prefix}-pair-a`;
     const b = `${prefix}-pair-b`;
     const aInFirst = (
-      await repo.recordAssignment(db, { experimentId: experiment.id, userId: a, variantId: variants[0].id })
+      await assignUnit(db, { experimentId: experiment.id, userId: a, variantId: variants[0].id })
     ).assignment;
-    await repo.recordAssignment(db, {
+    await assignUnit(db, {
       experimentId: other.experiment.id,
       userId: a,
       variantId: other.variants[0].id,
     });
     const bInOther = (
-      await repo.recordAssignment(db, {
+      await assignUnit(db, {
         experimentId: other.experiment.id,
         userId: b,
         variantId: other.variants[1].id,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { eq } from 'drizzle-orm';
-import * as assignmentsRepo from '../../src/assignments/repository';
+import { getExperimentMetrics } from '../../src/aggregates/read';
 import { assignVariant } from '../../src/assignments/service';
 import {
   NotAssignedError,
@@ -11,8 +11,7 @@ import {
 } from '../../src/common/errors';
 import type { Database, DatabaseHandle } from '../../src/db/client';
 import { experimentConversions, experimentExposures } from '../../src/db/schema';
-import { insertEvent, insertEventsAndAggregate, lockExperimentsForIngest } from '../../src/events/repository';
-import { recordConversion, recordExposure, recordMetric } from '../../src/events/service';
+import { recordConversion, recordEvents, recordExposure, recordMetric } from '../../src/events/service';
 import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import { openTestDatabase } from '../support/db';
@@ -22,7 +21,7 @@ import {
   experimentService,
   uniqueKey,
 } from '../support/factories';
-import { expectMetricsEqual, recomputeMetrics, rowCounts } from '../support/rows';
+import { expectMetricsEqual, recomputeMetrics, rowCounts, storedAssignment } from '../support/rows';
 
 let handle: DatabaseHandle;
 let db: Database;
@@ -137,7 +136,7 @@ describe('exposures and conversions with a stored assignment', () => {
       }),
     ).rejects.toBeInstanceOf(VariantMismatchError);
     expect(await rowCounts(db, experiment.id)).toEqual(before);
-    expect((await assignmentsRepo.getAssignment(db, experiment.id, userId))!.variantId).toBe(assigned.id);
+    expect((await storedAssignment(db, experiment.id, userId))!.variantId).toBe(assigned.id);
   });
 
   it('an event naming a variant of another experiment is a ValidationError on input.variantId', async () => {
@@ -183,7 +182,7 @@ describe('events without a stored assignment', () => {
       value: 9.99,
     });
     expect(result.variantId).toBe(variants[1].id);
-    expect(await assignmentsRepo.getAssignment(db, experiment.id, userId)).toMatchObject({
+    expect(await storedAssignment(db, experiment.id, userId)).toMatchObject({
       variantId: variants[1].id,
     });
     // From then on the user is assigned: assignVariant and variant-less events agree with the SDK.
@@ -243,7 +242,7 @@ describe('events without a stored assignment', () => {
         recordExposure(db, { experimentKey: experiment.key, userId, variantId: variants[i % 2].id }),
       ),
     );
-    const stored = await assignmentsRepo.getAssignment(db, experiment.id, userId);
+    const stored = await storedAssignment(db, experiment.id, userId);
     const fulfilled = results.filter((r) => r.status === 'fulfilled');
     const rejected = results.filter((r) => r.status === 'rejected');
     expect(fulfilled.length).toBeGreaterThanOrEqual(1);
@@ -375,7 +374,7 @@ describe('metrics after events', () => {
         recordConversion(db, { experimentKey: experiment.key, userId, metricName: 'purchase', value: i + 1 }),
       ]),
     );
-    const metrics = await experimentsRepo.getExperimentMetrics(db, [experiment.id]);
+    const metrics = await getExperimentMetrics(db, [experiment.id]);
     expectMetricsEqual(metrics, await recomputeMetrics(db, experiment.id));
     expect(metrics.reduce((s, m) => s + m.exposures, 0)).toBe(32);
     expect(metrics.reduce((s, m) => s + m.conversions, 0)).toBe(16);
@@ -400,7 +399,7 @@ describe('metrics after events', () => {
     const eventId = randomUUID();
     await recordExposure(db, { experimentKey: key, userId: users[1], eventId });
     await recordExposure(db, { experimentKey: key, userId: users[1], eventId });
-    const assigned = (await assignmentsRepo.getAssignment(db, experiment.id, users[2]))!.variantId;
+    const assigned = (await storedAssignment(db, experiment.id, users[2]))!.variantId;
     const other = variants.find((v) => v.id !== assigned)!;
     await expect(
       recordConversion(db, {
@@ -418,7 +417,7 @@ describe('metrics after events', () => {
     await recordExposure(db, { experimentKey: key, userId: users[11], variantId: variants[1].id });
     await recordConversion(db, { experimentKey: key, userId: users[11], metricName: 'purchase', value: 5 });
 
-    const metrics = await experimentsRepo.getExperimentMetrics(db, [experiment.id]);
+    const metrics = await getExperimentMetrics(db, [experiment.id]);
     expectMetricsEqual(metrics, await recomputeMetrics(db, experiment.id));
     expect(metrics.reduce((s, m) => s + m.uniqueUsers, 0)).toBe(
       users.filter((_, i) => i === 11 || (i < 10 && i % 4 !== 0)).length,
@@ -426,95 +425,83 @@ describe('metrics after events', () => {
   });
 });
 
-describe('events repository', () => {
-  it('insertEventsAndAggregate writes a batch, skips known and repeated event ids, and returns what it inserted', async () => {
+describe('writing events', () => {
+  it('recordEvents writes a batch, skips known and repeated event ids, and reports what it recorded', async () => {
     const { experiment, variants } = await running();
     const [a, b] = variants;
     const known = randomUUID();
-    await insertEvent(db, 'exposure', {
-      experimentId: experiment.id,
-      variantId: a.id,
+    await recordExposure(db, {
+      experimentKey: experiment.key,
       userId: 'batch-1',
+      variantId: a.id,
       eventId: known,
-      occurredAt: new Date(),
-      metadata: {},
     });
-    const row = (
-      kind: 'exposure' | 'conversion',
+    // Units without an assignment are enrolled by their events' variant.
+    const event = (
+      kind: 'EXPOSURE' | 'CONVERSION',
       userId: string,
       variantId: string,
-      eventId = randomUUID(),
+      eventId: string = randomUUID(),
     ) => ({
       kind,
-      eventId,
-      experimentId: experiment.id,
-      variantId,
+      experimentKey: experiment.key,
       userId,
-      metricName: kind === 'conversion' ? 'purchase' : null,
-      value: kind === 'conversion' ? 4 : null,
-      occurredAt: new Date().toISOString(),
+      variantId,
+      eventId,
+      ...(kind === 'CONVERSION' ? { metricName: 'purchase', value: 4 } : {}),
       metadata: { batch: true },
     });
     const repeated = randomUUID();
     const batch = [
-      row('exposure', 'batch-1', a.id, known),
-      row('exposure', 'batch-2', b.id, repeated),
-      row('exposure', 'batch-2', b.id, repeated),
-      row('exposure', 'batch-3', b.id),
-      row('conversion', 'batch-2', b.id),
-      row('conversion', 'batch-1', a.id),
+      event('EXPOSURE', 'batch-1', a.id, known),
+      event('EXPOSURE', 'batch-2', b.id, repeated),
+      event('EXPOSURE', 'batch-2', b.id, repeated),
+      event('EXPOSURE', 'batch-3', b.id),
+      event('CONVERSION', 'batch-2', b.id),
+      event('CONVERSION', 'batch-1', a.id),
     ];
-    const inserted = await db.transaction(async (tx) => {
-      await lockExperimentsForIngest(tx, [experiment.id, experiment.id]);
-      return insertEventsAndAggregate(tx, batch);
-    });
-    expect([...inserted].sort()).toEqual(
-      [repeated, batch[3].eventId, batch[4].eventId, batch[5].eventId].sort(),
-    );
+    const result = await recordEvents(db, batch);
+    expect(result.outcomes.map((o) => o.status)).toEqual([
+      'duplicate',
+      'accepted',
+      'duplicate',
+      'accepted',
+      'accepted',
+      'accepted',
+    ]);
+    const recorded = result.outcomes.flatMap((o) => (o.status === 'accepted' ? [o.result.eventId] : []));
+    expect(recorded.sort()).toEqual([repeated, batch[3].eventId, batch[4].eventId, batch[5].eventId].sort());
     expect(await rowCounts(db, experiment.id)).toMatchObject({ exposures: 3, conversions: 2 });
-    const metrics = await experimentsRepo.getExperimentMetrics(db, [experiment.id]);
+    const metrics = await getExperimentMetrics(db, [experiment.id]);
     expectMetricsEqual(metrics, await recomputeMetrics(db, experiment.id));
     expect(metrics.map((m) => [m.exposures, m.uniqueUsers, m.conversions, m.conversionRate])).toEqual([
       [1, 1, 1, 1],
       [2, 2, 1, 0.5],
     ]);
-    expect(await insertEventsAndAggregate(db, [])).toEqual(new Set());
+    expect(await recordEvents(db, [])).toMatchObject({ accepted: 0, duplicates: 0, rejected: [] });
   });
 
-  it('insertEvent writes to the table of its kind and reports a repeated event id as a duplicate', async () => {
+  it('each kind goes to its own table, and a repeated event id is reported as a duplicate', async () => {
     const { experiment, variants } = await running();
     const base = {
-      experimentId: experiment.id,
+      experimentKey: experiment.key,
       variantId: variants[0].id,
-      userId: 'repo-user',
+      userId: 'writer-user',
       occurredAt: new Date(),
-      metadata: { via: 'repository' },
+      metadata: { via: 'service' },
     };
     const exposureId = randomUUID();
-    expect(await insertEvent(db, 'exposure', { ...base, eventId: exposureId })).toEqual({ duplicate: false });
-    expect(await insertEvent(db, 'exposure', { ...base, eventId: exposureId })).toEqual({ duplicate: true });
+    expect(await recordExposure(db, { ...base, eventId: exposureId })).toMatchObject({ duplicate: false });
+    expect(await recordExposure(db, { ...base, eventId: exposureId })).toMatchObject({ duplicate: true });
     const conversionId = randomUUID();
-    expect(
-      await insertEvent(db, 'conversion', {
-        ...base,
-        eventId: conversionId,
-        metricName: 'purchase',
-        value: 3,
-      }),
-    ).toEqual({ duplicate: false });
-    expect(
-      await insertEvent(db, 'conversion', {
-        ...base,
-        eventId: conversionId,
-        metricName: 'purchase',
-        value: 3,
-      }),
-    ).toEqual({ duplicate: true });
+    const conversion = { ...base, eventId: conversionId, metricName: 'purchase', value: 3 };
+    expect(await recordConversion(db, conversion)).toMatchObject({ duplicate: false });
+    expect(await recordConversion(db, conversion)).toMatchObject({ duplicate: true });
     expect(await rowCounts(db, experiment.id)).toMatchObject({ exposures: 1, conversions: 1 });
-    const [conversion] = await db
+    const [stored] = await db
       .select()
       .from(experimentConversions)
       .where(eq(experimentConversions.eventId, conversionId));
-    expect(conversion).toMatchObject({ metricName: 'purchase', value: 3, metadata: { via: 'repository' } });
+    expect(stored).toMatchObject({ metricName: 'purchase', value: 3, metadata: { via: 'service' } });
   });
 });

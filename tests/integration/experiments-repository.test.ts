@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { eq, sql } from 'drizzle-orm';
-import { recordAssignment } from '../../src/assignments/repository';
+import { EXPOSURE_METRIC } from '../../src/aggregates/constants';
+import { getExperimentMetrics } from '../../src/aggregates/read';
 import { queryRows, type Database, type DatabaseHandle, type Db } from '../../src/db/client';
 import { experimentConversions, experimentExposures, experimentVariants } from '../../src/db/schema';
-import { insertEvent } from '../../src/events/repository';
+import { recordMetric } from '../../src/events/service';
 import * as repo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import { openTestDatabase } from '../support/db';
-import { uniqueKey } from '../support/factories';
+import { assignUnit, uniqueKey } from '../support/factories';
 import { expectMetricsEqual, recomputeMetrics, rowCounts } from '../support/rows';
 
 let handle: DatabaseHandle;
@@ -37,28 +38,20 @@ async function create(
   });
 }
 
+/** The experiment, started (so events may enroll units in the variant they name). */
+async function createRunning(overrides: Partial<repo.CreateExperimentParams> = {}) {
+  const created = await create(db, overrides);
+  await repo.updateExperiment(db, created.experiment.id, { status: 'running' });
+  return created;
+}
+
+/** Events go through the events service (recordMetric takes the experiment id); the first enrolls the unit. */
 async function exposure(experimentId: string, variantId: string, userId: string) {
-  return insertEvent(db, 'exposure', {
-    experimentId,
-    variantId,
-    userId,
-    eventId: randomUUID(),
-    occurredAt: new Date(),
-    metadata: {},
-  });
+  return recordMetric(db, { experimentId, variantId, userId, metricName: EXPOSURE_METRIC });
 }
 
 async function conversion(experimentId: string, variantId: string, userId: string, value: number) {
-  return insertEvent(db, 'conversion', {
-    experimentId,
-    variantId,
-    userId,
-    eventId: randomUUID(),
-    occurredAt: new Date(),
-    metadata: {},
-    metricName: 'purchase',
-    value,
-  });
+  return recordMetric(db, { experimentId, variantId, userId, metricName: 'purchase', value });
 }
 
 const SEED_KEYS = ['homepage-recs-collaborative', 'continue-watching-ranking', 'genre-affinity-boost'];
@@ -148,18 +141,6 @@ describe('experiments and their lookups', () => {
     expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(experiment.updatedAt.getTime());
     expect(await repo.getExperiment(db, { id: experiment.id })).toEqual(after);
     expect(await repo.updateExperiment(db, randomUUID(), { name: 'nobody' })).toBeNull();
-  });
-
-  it('getRunningExperiments returns only running experiments, ordered by key', async () => {
-    const running = (await create()).experiment;
-    await repo.updateExperiment(db, running.id, { status: 'running' });
-    const draft = (await create()).experiment;
-    const rows = await repo.getRunningExperiments(db);
-    expect(rows.every((e) => e.status === 'running')).toBe(true);
-    const keys = rows.map((e) => e.key);
-    expect(keys).toEqual([...keys].sort());
-    expect(keys).toEqual(expect.arrayContaining([running.key, 'homepage-recs-collaborative']));
-    expect(keys).not.toContain(draft.key);
   });
 
   it('countExperiments counts all rows, or those with one status', async () => {
@@ -328,15 +309,15 @@ describe('variants', () => {
 
 describe('deleteExperiment', () => {
   it('cascades to variants, assignments, exposures, conversions and their aggregates', async () => {
-    const { experiment, variants } = await create();
-    const other = await create();
+    const { experiment, variants } = await createRunning();
+    const other = await createRunning();
     for (const [i, user] of ['u1', 'u2', 'u3'].entries()) {
       const variant = variants[i % 2];
-      await recordAssignment(db, { experimentId: experiment.id, userId: user, variantId: variant.id });
+      await assignUnit(db, { experimentId: experiment.id, userId: user, variantId: variant.id });
       await exposure(experiment.id, variant.id, user);
       await conversion(experiment.id, variant.id, user, 5);
     }
-    await recordAssignment(db, {
+    await assignUnit(db, {
       experimentId: other.experiment.id,
       userId: 'u1',
       variantId: other.variants[0].id,
@@ -380,10 +361,10 @@ describe('deleteExperiment', () => {
   });
 
   it('deleting a variant removes its assignments and events too', async () => {
-    const { experiment, variants } = await create();
-    await recordAssignment(db, { experimentId: experiment.id, userId: 'gone', variantId: variants[1].id });
+    const { experiment, variants } = await createRunning();
+    await assignUnit(db, { experimentId: experiment.id, userId: 'gone', variantId: variants[1].id });
     await exposure(experiment.id, variants[1].id, 'gone');
-    await recordAssignment(db, { experimentId: experiment.id, userId: 'kept', variantId: variants[0].id });
+    await assignUnit(db, { experimentId: experiment.id, userId: 'kept', variantId: variants[0].id });
     await repo.removeVariant(db, variants[1].id);
     expect(await rowCounts(db, experiment.id)).toMatchObject({ variants: 1, assignments: 1, exposures: 0 });
   });
@@ -396,7 +377,7 @@ describe('metrics', () => {
    * D: d1 converts (7) before being exposed, d2 is exposed only.
    */
   async function knownExperiment() {
-    const { experiment, variants } = await create(db, {
+    const { experiment, variants } = await createRunning({
       variants: [
         { name: 'a', weight: 1, config: {}, isControl: true },
         { name: 'b', weight: 1, config: {}, isControl: false },
@@ -419,7 +400,7 @@ describe('metrics', () => {
 
   it('getExperimentMetrics gives the known numbers per variant, zeros for a variant with no events', async () => {
     const { experiment, variants } = await knownExperiment();
-    const rows = await repo.getExperimentMetrics(db, [experiment.id]);
+    const rows = await getExperimentMetrics(db, [experiment.id]);
     expectMetricsEqual(rows, [
       {
         experimentId: experiment.id,
@@ -496,7 +477,7 @@ describe('metrics', () => {
     await db.transaction(
       async (tx) => {
         const before = handle.statements.count;
-        const rows = await repo.getExperimentMetrics(tx, ids);
+        const rows = await getExperimentMetrics(tx, ids);
         expect(handle.statements.count - before).toBe(1);
         for (const id of ids) {
           const expected = await recomputeMetrics(tx, id);
@@ -515,8 +496,8 @@ describe('metrics', () => {
       },
       { isolationLevel: 'repeatable read' },
     );
-    expect(await repo.getExperimentMetrics(db, [])).toEqual([]);
-    expect(await repo.getExperimentMetrics(db, [randomUUID()])).toEqual([]);
+    expect(await getExperimentMetrics(db, [])).toEqual([]);
+    expect(await getExperimentMetrics(db, [randomUUID()])).toEqual([]);
   });
 
   it('the experiment_metrics view lists every exposure (as metric "exposure", value 1) and every conversion', async () => {
@@ -576,7 +557,7 @@ describe('metrics', () => {
     const a = await create();
     const b = await create();
     for (const user of ['x', 'y', 'z']) {
-      await recordAssignment(db, {
+      await assignUnit(db, {
         experimentId: a.experiment.id,
         userId: user,
         variantId: a.variants[0].id,
@@ -590,7 +571,7 @@ describe('metrics', () => {
 });
 
 describe('audit log', () => {
-  it('insertAudit stores a row and listAudit returns an entity’s rows newest first, up to the limit', async () => {
+  it('insertAudit stores a row and listAuditByEntityIds returns an entity’s rows newest first, up to the limit', async () => {
     const { experiment } = await create();
     for (const action of ['experiment.created', 'experiment.updated', 'experiment.started']) {
       await repo.insertAudit(db, {
@@ -601,7 +582,7 @@ describe('audit log', () => {
         details: { action },
       });
     }
-    const rows = await repo.listAudit(db, experiment.id, 10);
+    const rows = await repo.listAuditByEntityIds(db, [experiment.id], 10);
     expect(rows).toHaveLength(3);
     expect(rows.every((r) => r.actor === 'tester' && r.entityType === 'experiment')).toBe(true);
     const ordered = [...rows].sort(
@@ -611,7 +592,22 @@ describe('audit log', () => {
     expect(new Set(rows.map((r) => r.action))).toEqual(
       new Set(['experiment.created', 'experiment.updated', 'experiment.started']),
     );
-    expect(await repo.listAudit(db, experiment.id, 2)).toHaveLength(2);
-    expect(await repo.listAudit(db, randomUUID(), 10)).toEqual([]);
+    expect(rows.every((r) => r.details.action === r.action && r.createdAt instanceof Date)).toBe(true);
+    expect(await repo.listAuditByEntityIds(db, [experiment.id], 2)).toEqual(rows.slice(0, 2));
+    expect(await repo.listAuditByEntityIds(db, [randomUUID()], 10)).toEqual([]);
+    expect(await repo.listAuditByEntityIds(db, [], 10)).toEqual([]);
+    // Several entities in one statement: the limit applies to each.
+    const other = (await create()).experiment;
+    await repo.insertAudit(db, {
+      actor: 'tester',
+      action: 'experiment.created',
+      entityType: 'experiment',
+      entityId: other.id,
+      details: {},
+    });
+    const both = await repo.listAuditByEntityIds(db, [experiment.id, other.id], 2);
+    expect(both.filter((r) => r.entityId === experiment.id)).toEqual(rows.slice(0, 2));
+    expect(both.filter((r) => r.entityId === other.id).map((r) => r.action)).toEqual(['experiment.created']);
+    expect(both).toHaveLength(3);
   });
 });

@@ -65,7 +65,7 @@ async function experimentIn(status: ExperimentStatus) {
 }
 
 async function auditRows(experimentId: string) {
-  return repo.listAudit(db, experimentId, 100);
+  return repo.listAuditByEntityIds(db, [experimentId], 100);
 }
 
 async function expectRefused(

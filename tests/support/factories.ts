@@ -1,6 +1,7 @@
 /** Small factories: each test makes its own experiments with unique keys, through the real services. */
 import { randomUUID } from 'node:crypto';
-import type { Database } from '../../src/db/client';
+import { assignmentKey, resolveAssignments } from '../../src/assignments/repository';
+import type { Database, Db } from '../../src/db/client';
 import { createExperimentService, type CreateExperimentInput } from '../../src/experiments/service';
 
 export const uniqueKey = (prefix = 'exp') => `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -24,4 +25,19 @@ export async function createTestExperiment(db: Database, overrides: Partial<Crea
 export async function createRunningExperiment(db: Database, overrides: Partial<CreateExperimentInput> = {}) {
   const experiment = await createTestExperiment(db, overrides);
   return experimentService(db).transition(experiment.id, 'start');
+}
+
+/**
+ * Assigns a unit to a chosen variant (bucketing would pick one) through the statement the assignment
+ * service uses; an existing assignment wins. Returns the stored row and whether this call created it.
+ */
+export async function assignUnit(
+  db: Db,
+  params: { experimentId: string; userId: string; variantId: string },
+) {
+  const resolved = (await resolveAssignments(db, [params])).get(
+    assignmentKey(params.experimentId, params.userId),
+  );
+  if (!resolved) throw new Error(`no assignment stored for ${params.userId}`);
+  return resolved;
 }

@@ -1,13 +1,15 @@
 /**
  * Independent views of what an experiment holds: row counts (to prove a call wrote, or deleted, exactly
- * what it should) and per-variant metrics recomputed in JavaScript from the raw event rows, to check the
+ * what it should), a unit's stored assignment, and per-variant metrics recomputed in JavaScript from the raw event rows, to check the
  * SQL summary and the maintained aggregates against.
  */
 import { expect } from '@jest/globals';
 import { eq, sql } from 'drizzle-orm';
 import { queryRows, type Db } from '../../src/db/client';
 import { experimentConversions, experimentExposures } from '../../src/db/schema';
-import { getVariants, type VariantMetricsRow } from '../../src/experiments/repository';
+import type { VariantMetricsRow } from '../../src/aggregates/read';
+import { type AssignmentRow, getAssignmentsByPairs } from '../../src/assignments/repository';
+import { getVariants } from '../../src/experiments/repository';
 
 export interface ExperimentRowCounts {
   experiments: number;
@@ -29,6 +31,16 @@ export async function rowCounts(db: Db, experimentId: string): Promise<Experimen
                (SELECT count(*) FROM audit_log WHERE entity_id = ${experimentId})::int AS audit`,
   );
   return row;
+}
+
+/** The stored assignment of a unit, or null (through the repository's batched read). */
+export async function storedAssignment(
+  db: Db,
+  experimentId: string,
+  userId: string,
+): Promise<AssignmentRow | null> {
+  const [row] = await getAssignmentsByPairs(db, [{ experimentId, userId }]);
+  return row ?? null;
 }
 
 /**

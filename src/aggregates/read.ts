@@ -1,0 +1,139 @@
+/**
+ * Reads of the maintained aggregates: per-variant sufficient statistics for results, the dashboard's
+ * per-variant metrics (through get_experiment_summary), and the metric names an experiment has data for.
+ * Each costs O(variants × metrics), whatever the number of events.
+ */
+import { and, inArray, notInArray, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import { z } from 'zod';
+import { jsonParam, tableAs, type Db } from '../db/client';
+import { dbNumber, parseRows } from '../db/rows';
+import { experimentAssignments, experimentVariants, experimentVariantStats } from '../db/schema';
+import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
+
+const variantStatsRow = z.object({
+  metricName: z.string(),
+  variantId: z.string(),
+  variantName: z.string(),
+  weight: dbNumber,
+  isControl: z.boolean(),
+  position: dbNumber,
+  /** Exposed units and exposure events of the variant. */
+  exposedUnits: dbNumber,
+  exposures: dbNumber,
+  /** The metric over exposed units. */
+  exposedMetricUnits: dbNumber,
+  exposedSum: dbNumber,
+  exposedSumSquares: dbNumber,
+  /** The metric over all units with events (assigned, exposed or not). */
+  metricUnits: dbNumber,
+  sum: dbNumber,
+  sumSquares: dbNumber,
+  metricEvents: dbNumber,
+  /** Assigned units; only counted when asked (it reads the assignments, not the aggregates). */
+  assignedUnits: dbNumber.nullable(),
+});
+
+export type VariantStatsRow = Omit<z.output<typeof variantStatsRow>, 'metricName'>;
+
+const v = alias(experimentVariants, 'v');
+const exposed = alias(experimentVariantStats, 'x');
+const metric = alias(experimentVariantStats, 'm');
+
+/** Per-variant statistics of some metrics in one statement, in bucketing order per metric. */
+export async function getVariantStats(
+  db: Db,
+  experimentId: string,
+  metricNames: readonly string[],
+  options: { countAssigned: boolean },
+): Promise<Map<string, VariantStatsRow[]>> {
+  const a = experimentAssignments;
+  const assigned = options.countAssigned
+    ? sql`(SELECT count(*) FROM ${a} WHERE ${a.experimentId} = ${v.experimentId} AND ${a.variantId} = ${v.id})`
+    : sql`NULL`;
+  const rows = await parseRows(
+    db,
+    sql`/* getVariantStats */
+      SELECT mn.metric_name AS "metricName", ${v.id} AS "variantId", ${v.name} AS "variantName",
+             ${v.weight} AS "weight", ${v.isControl} AS "isControl", ${v.position} AS "position",
+             coalesce(${exposed.units}, 0) AS "exposedUnits", coalesce(${exposed.events}, 0) AS "exposures",
+             coalesce(${metric.exposedUnits}, 0) AS "exposedMetricUnits",
+             coalesce(${metric.exposedSum}, 0) AS "exposedSum",
+             coalesce(${metric.exposedSumSquares}, 0) AS "exposedSumSquares",
+             coalesce(${metric.units}, 0) AS "metricUnits", coalesce(${metric.sum}, 0) AS "sum",
+             coalesce(${metric.sumSquares}, 0) AS "sumSquares", coalesce(${metric.events}, 0) AS "metricEvents",
+             ${assigned} AS "assignedUnits"
+        FROM ${tableAs(experimentVariants, v)}
+       CROSS JOIN (SELECT value AS metric_name FROM json_array_elements_text(${jsonParam(metricNames)})) mn
+        LEFT JOIN ${tableAs(experimentVariantStats, exposed)}
+          ON ${exposed.experimentId} = ${v.experimentId} AND ${exposed.variantId} = ${v.id}
+         AND ${exposed.metricName} = ${EXPOSURE_METRIC}
+        LEFT JOIN ${tableAs(experimentVariantStats, metric)}
+          ON ${metric.experimentId} = ${v.experimentId} AND ${metric.variantId} = ${v.id}
+         AND ${metric.metricName} = mn.metric_name
+       WHERE ${v.experimentId} = ${experimentId}
+       ORDER BY mn.metric_name, ${v.position}, ${v.id}`,
+    variantStatsRow,
+  );
+  const result = new Map<string, VariantStatsRow[]>(metricNames.map((m) => [m, []]));
+  for (const { metricName, ...row } of rows) result.get(metricName)?.push(row);
+  return result;
+}
+
+const variantMetricsRow = z.object({
+  experimentId: z.string(),
+  variantId: z.string(),
+  variantName: z.string(),
+  exposures: dbNumber,
+  uniqueUsers: dbNumber,
+  conversions: dbNumber,
+  conversionRate: dbNumber,
+  avgMetricValue: dbNumber.nullable(),
+});
+
+/** A variant's counts for the dashboard (`Variant.metrics`, `Experiment.metrics`). */
+export type VariantMetricsRow = z.output<typeof variantMetricsRow>;
+
+/** Per-variant metrics of many experiments in one statement, through get_experiment_summary. */
+export async function getExperimentMetrics(
+  db: Db,
+  experimentIds: readonly string[],
+): Promise<VariantMetricsRow[]> {
+  if (experimentIds.length === 0) return [];
+  return parseRows(
+    db,
+    sql`/* getExperimentMetrics */
+      SELECT e.id AS "experimentId", s.variant_id AS "variantId", s.variant_name AS "variantName",
+             s.exposures AS "exposures", s.unique_users AS "uniqueUsers", s.conversions AS "conversions",
+             s.conversion_rate AS "conversionRate", s.avg_metric_value AS "avgMetricValue"
+        FROM (SELECT value::uuid AS id FROM json_array_elements_text(${jsonParam(experimentIds)})) AS e
+       CROSS JOIN LATERAL get_experiment_summary(e.id) AS s`,
+    variantMetricsRow,
+  );
+}
+
+/** Metric names with data in some experiments, for `Experiment.metricNames` (one statement). */
+export async function getMetricNames(
+  db: Db,
+  experimentIds: readonly string[],
+): Promise<Map<string, string[]>> {
+  const result = new Map<string, string[]>();
+  if (experimentIds.length === 0) return result;
+  const s = experimentVariantStats;
+  const rows = await db
+    .selectDistinct({ experimentId: s.experimentId, metricName: s.metricName })
+    .from(s)
+    .where(
+      and(
+        inArray(s.experimentId, [...experimentIds]),
+        notInArray(s.metricName, [EXPOSURE_METRIC, ANY_CONVERSION_METRIC]),
+      ),
+    )
+    .orderBy(s.experimentId, s.metricName);
+  for (const row of rows) {
+    const list = result.get(row.experimentId) ?? [];
+    list.push(row.metricName);
+    result.set(row.experimentId, list);
+  }
+  return result;
+}
