@@ -7,7 +7,7 @@
 /** Per-unit metric counting the unit's exposures (each worth 1). Reserved: conversions cannot use it. */
 export const EXPOSURE_METRIC = 'exposure';
 
-/** Per-unit metric summing every conversion of the unit; real metric names are slugs and cannot start with `$`. */
+/** Per-unit metric summing every conversion of the unit (real metric names are slugs: no `$`). */
 export const ANY_CONVERSION_METRIC = '$any';
 
 /**

@@ -100,10 +100,11 @@ export const experimentAssignments = pgTable(
 /**
  * No foreign keys on the event tables and experiment_user_metrics: a row-level RI check per inserted row
  * (and a FOR KEY SHARE lock, i.e. multixacts, on the same experiment and variant rows from every
- * concurrent batch) was the largest cost of ingestion. Triggers (drizzle/repeatable/event_variant_triggers.sql) keep what the keys
- * promised: a statement-level check refuses events whose variant does not exist or belongs to another
- * experiment (SQLSTATE 23503, and it locks the variants like a key would), and deleting a variant (so an
- * experiment, which cascades to its variants) deletes its events and per-unit totals.
+ * concurrent batch) was the largest cost of ingestion. Triggers keep what the keys promised
+ * (drizzle/repeatable/event_variant_triggers.sql): a statement-level check refuses events whose variant
+ * does not exist or belongs to another experiment (SQLSTATE 23503, and it locks the variants like a key
+ * would), and deleting a variant (so an experiment, which cascades to its variants) deletes its events and
+ * per-unit totals.
  */
 const eventColumns = () => ({
   id: uuid('id').primaryKey().defaultRandom(),
@@ -135,8 +136,9 @@ export const experimentConversions = pgTable(
 );
 
 /**
- * Per-unit running totals, maintained in the same transaction as the events (src/aggregates/). metric_name
- * EXPOSURE_METRIC counts exposures; ANY_CONVERSION_METRIC sums every conversion (src/aggregates/constants.ts).
+ * Per-unit running totals, maintained in the same transaction as the events (src/aggregates/). The
+ * metric EXPOSURE_METRIC counts exposures, ANY_CONVERSION_METRIC sums every conversion (see
+ * src/aggregates/constants.ts).
  */
 export const experimentUserMetrics = pgTable(
   'experiment_user_metrics',
