@@ -307,7 +307,8 @@ async function write(
     }
     const recorded = await recordEventRows(tx, [...firstOfId.values()].map(eventRow));
     return writable.map(({ c, experiment, variantId }): EventOutcome => {
-      const fresh = firstOfId.get(c.eventId.toLowerCase())?.c === c && recorded.has(c.eventId.toLowerCase());
+      const id = c.eventId.toLowerCase();
+      const fresh = firstOfId.get(id)?.c === c && recorded.has(id);
       return {
         index: c.index,
         status: fresh ? 'accepted' : 'duplicate',

@@ -14,6 +14,7 @@ import { sql } from 'drizzle-orm';
 import { assignVariant } from '../../src/assignments/service';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import { recordEvents, type RecordEventsResult } from '../../src/events/service';
+import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from '../../src/aggregates/constants';
 import { rebuildStats } from '../../src/aggregates/rebuild';
 import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
@@ -134,10 +135,10 @@ async function recomputed(experimentId: string): Promise<Aggregates> {
     unit.total += value;
     units.set(key, unit);
   };
-  for (const e of exposures) add(e.user_id, e.variant_id, 'exposure', 1);
+  for (const e of exposures) add(e.user_id, e.variant_id, EXPOSURE_METRIC, 1);
   for (const c of conversions) {
     add(c.user_id, c.variant_id, c.metric_name, Number(c.value));
-    add(c.user_id, c.variant_id, '$any', Number(c.value));
+    add(c.user_id, c.variant_id, ANY_CONVERSION_METRIC, Number(c.value));
   }
   const exposed = new Set(exposures.map((e) => e.user_id));
   const stats = new Map<string, VariantStat>();
