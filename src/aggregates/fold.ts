@@ -16,20 +16,14 @@ import {
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
 } from '../db/schema';
+import type { EventRow } from '../events/repository';
 import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 
-/** An event a batch inserted, as the fold needs it. */
-export interface FoldEvent {
-  kind: 'exposure' | 'conversion';
-  /** Canonical (lower-case) form, as PostgreSQL returned it. */
-  eventId: string;
-  experimentId: string;
-  variantId: string;
-  userId: string;
-  /** Conversions only. */
-  metricName: string | null;
-  value: number | null;
-}
+/** An event a batch inserted, as the fold needs it; its id in canonical (lower-case) form. */
+export type FoldEvent = Pick<
+  EventRow,
+  'kind' | 'eventId' | 'experimentId' | 'variantId' | 'userId' | 'metricName' | 'value'
+>;
 
 /**
  * Takes the ingestion locks of some experiments (lock_experiments_for_ingest: fixed order, held until the
