@@ -29,7 +29,7 @@ export type FoldEvent = Pick<
  * Takes the ingestion locks of some experiments (lock_experiments_for_ingest: fixed order, held until the
  * transaction ends). The next statement then sees every earlier holder's rows.
  */
-export async function lockExperimentsForIngest(db: Db, experimentIds: readonly string[]): Promise<void> {
+async function lockExperimentsForIngest(db: Db, experimentIds: readonly string[]): Promise<void> {
   if (experimentIds.length === 0) return;
   await db.execute(sql`/* lockExperimentsForIngest */
     SELECT lock_experiments_for_ingest(ARRAY(SELECT value::uuid FROM json_array_elements_text(${jsonParam([...new Set(experimentIds)])})))`);

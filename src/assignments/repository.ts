@@ -13,7 +13,7 @@ export interface AssignmentPair {
   userId: string;
 }
 
-/** The one key of a pair in maps and caches (ids and user ids never contain NUL). */
+/** The one key of a pair in maps and caches (experiment ids are UUIDs: the first NUL ends the id). */
 export const assignmentKey = (experimentId: string, userId: string) => `${experimentId}\u0000${userId}`;
 
 /** All assignments of some users, for `User.assignments` (batched by the loader). */
