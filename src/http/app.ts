@@ -18,6 +18,7 @@ import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignme
 import { ASSIGNMENTS_PATH, createAssignmentEndpoint } from '../assignments/http';
 import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator, type Principal } from '../auth/authenticator';
+import { useOperationScopes } from '../auth/operation-scopes';
 import { LIMITS, type SecurityConfig, securityConfigFromEnv } from '../config';
 import type { Database } from '../db/client';
 import type { GraphQLContext } from '../graphql/context';
@@ -236,6 +237,8 @@ export function createApp(options: AppOptions): App {
     maxTokensPlugin({ n: LIMITS.maxTokens }),
     maxDirectivesPlugin({ n: LIMITS.maxDirectives, ...asValidationError }),
     useOperationLog(logger) as Plugin,
+    // After the log (which still records a refused operation): nothing runs unless every field is allowed.
+    useOperationScopes() as Plugin,
   ];
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
   if (!security.introspection) plugins.push(useDisableIntrospection());
