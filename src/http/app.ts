@@ -89,8 +89,8 @@ function useAccessControl(
 ): Plugin {
   return {
     async onParams({ request, context }) {
-      const auth = await authenticator.authenticate(request.headers.get('authorization'));
       const remoteAddress = (context as ServerContext).remoteAddress;
+      const auth = await authenticator.authenticate(request.headers.get('authorization'), remoteAddress);
       await rateLimiter?.consume(auth.keyId ?? `addr:${remoteAddress ?? 'unknown'}`);
       principals.set(request, auth);
     },
@@ -218,10 +218,18 @@ function assignmentDeps(options: AppOptions): AssignmentDeps {
   };
 }
 
+/** The authenticator when the caller brings none: the configured cache lifetime, failures counted by the rate limiter. */
+function defaultAuthenticator(options: AppOptions, security: SecurityConfig): Authenticator {
+  return new Authenticator(options.db, security.authRequired, {
+    cacheTtlMs: security.cacheTtlMs,
+    failures: options.rateLimiter?.authFailures,
+  });
+}
+
 export function createApp(options: AppOptions): App {
   const { db, logger } = options;
   const security = options.security ?? securityConfigFromEnv();
-  const authenticator = options.authenticator ?? new Authenticator(db, security.authRequired);
+  const authenticator = options.authenticator ?? defaultAuthenticator(options, security);
   const principals = new WeakMap<Request, Principal>();
   const assignment = assignmentDeps(options);
   const plugins: Plugin[] = [
@@ -309,7 +317,7 @@ export interface Service {
  */
 export function createService(options: AppOptions): Service {
   const security = options.security ?? securityConfigFromEnv();
-  const authenticator = options.authenticator ?? new Authenticator(options.db, security.authRequired);
+  const authenticator = options.authenticator ?? defaultAuthenticator(options, security);
   const assignmentBatcher = options.assignmentBatcher ?? new AssignmentBatcher(options.db);
   const shared: AppOptions = { ...options, security, authenticator, assignmentBatcher };
   const assignments = createAssignmentEndpoint({
