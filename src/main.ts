@@ -46,7 +46,7 @@ const { app, routes } = createService({
   rateLimiter,
   configCache,
 });
-const server = createHttpServer(app, handle, security, routes);
+const server = createHttpServer(app, handle, { ...security, logger }, routes);
 
 if (!security.authRequired) {
   logger.warn(

@@ -154,7 +154,7 @@ export async function startTestServer(
     rateLimiter: options.rateLimiter ?? null,
     configCache: options.configCache,
   });
-  const server = createHttpServer(app, handle, security, routes);
+  const server = createHttpServer(app, handle, { ...security, logger: logs.logger }, routes);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
