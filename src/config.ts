@@ -75,8 +75,19 @@ export interface SecurityConfig {
   /** Token bucket per API key (or per client address without a key): refill per second and burst size. */
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /**
+   * Failed authentications (HTTP 401) one client address may make per minute; past that its requests
+   * without a verified key get 429 until the minute is over. 0 disables.
+   */
+  authFailuresPerMinute: number;
   /** Shared rate-limit state for several instances; in-process when unset. */
   redisUrl: string | null;
+  /**
+   * Longest an instance uses a cached experiment configuration or API key verification without reading
+   * it again. Changes reach every instance at once through LISTEN/NOTIFY; this bounds staleness when a
+   * notification is missed anyway. 0 disables both caches.
+   */
+  cacheTtlMs: number;
   shutdownTimeoutMs: number;
 }
 
@@ -110,7 +121,9 @@ export function securityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sec
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 15_000, env),
     rateLimitPerSecond: int('RATE_LIMIT_PER_SECOND', 1000, env),
     rateLimitBurst: int('RATE_LIMIT_BURST', 2000, env),
+    authFailuresPerMinute: int('AUTH_FAILURES_PER_MINUTE', 60, env),
     redisUrl: env.REDIS_URL || null,
+    cacheTtlMs: int('CACHE_TTL_MS', 5000, env),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, env),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { seedDatabase } from '../seed/seed';
 import { ExperimentConfigCache } from './assignments/config-cache';
+import { loadConfigFromDb } from './assignments/service';
 import { Authenticator } from './auth/authenticator';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
@@ -29,11 +30,14 @@ if (handle.created && handle.driver === 'pglite' && config.seedOnFirstStart) {
   logger.info({ seed: report }, 'new embedded database seeded');
 }
 
-const configCache = new ExperimentConfigCache();
+const configCache = new ExperimentConfigCache(loadConfigFromDb, security.cacheTtlMs);
 await configCache.start(handle);
-const authenticator = new Authenticator(handle.db, security.authRequired);
-await authenticator.start(handle);
 const rateLimiter = await createRateLimiter(security);
+const authenticator = new Authenticator(handle.db, security.authRequired, {
+  cacheTtlMs: security.cacheTtlMs,
+  failures: rateLimiter?.authFailures,
+});
+await authenticator.start(handle);
 const { app, routes } = createService({
   db: handle.db,
   logger,
@@ -42,7 +46,7 @@ const { app, routes } = createService({
   rateLimiter,
   configCache,
 });
-const server = createHttpServer(app, handle, security, routes);
+const server = createHttpServer(app, handle, { ...security, logger }, routes);
 
 if (!security.authRequired) {
   logger.warn(

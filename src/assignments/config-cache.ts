@@ -3,6 +3,8 @@
  * assignment costs no configuration read. Every configuration change NOTIFYs in its transaction; every
  * instance LISTENs and drops its cache when the change commits, so a pause through one instance stops
  * enrollment through all of them within the notification latency (milliseconds).
+ * A notification sent while the LISTEN connection is down is lost: the cache is dropped whenever the
+ * LISTEN (re)connects, and no entry is used longer than its time to live, should anything else be missed.
  */
 import { sql } from 'drizzle-orm';
 import type { Db, DatabaseHandle } from '../db/client';
@@ -21,20 +23,36 @@ export async function notifyExperimentChanged(tx: Db, experimentId: string): Pro
 /** How many stored assignments a process remembers (least recently used go first). */
 export const ASSIGNMENT_MEMORY_SIZE = 200_000;
 
+/** Default time to live of a cached configuration (CACHE_TTL_MS in src/config.ts). */
+export const DEFAULT_CONFIG_TTL_MS = 5000;
+
+interface Entry {
+  loading: Promise<ExperimentConfig | null>;
+  expires: number;
+}
+
 export class ExperimentConfigCache implements AssignmentMemory {
-  private entries = new Map<string, Promise<ExperimentConfig | null>>();
+  private entries = new Map<string, Entry>();
   private assignments = new Map<string, AssignmentRow>();
   private unlisten: (() => Promise<void>) | null = null;
   hits = 0;
   misses = 0;
 
-  constructor(private readonly load: ConfigSource = loadConfigFromDb) {}
+  constructor(
+    private readonly load: ConfigSource = loadConfigFromDb,
+    /** Longest a configuration is used without reading it again (0: never cached). */
+    private readonly ttlMs = DEFAULT_CONFIG_TTL_MS,
+  ) {}
 
   /** Subscribes to change notifications; call once per process. */
   async start(handle: DatabaseHandle): Promise<void> {
-    this.unlisten = await handle.listen(EXPERIMENT_CHANGED_CHANNEL, () => this.invalidate());
-    // Anything cached before LISTEN took effect may have missed a change.
-    this.invalidate();
+    // Anything cached before the LISTEN took effect (at first, or again after a reconnection) may have
+    // missed a change: drop it then.
+    this.unlisten = await handle.listen(
+      EXPERIMENT_CHANGED_CHANNEL,
+      () => this.invalidate(),
+      () => this.invalidate(),
+    );
   }
 
   async stop(): Promise<void> {
@@ -68,18 +86,20 @@ export class ExperimentConfigCache implements AssignmentMemory {
   }
 
   readonly source: ConfigSource = (db, key) => {
+    const now = Date.now();
     const cached = this.entries.get(key);
-    if (cached) {
+    if (cached && cached.expires > now) {
       this.hits++;
-      return cached;
+      return cached.loading;
     }
     this.misses++;
     // Concurrent misses share one load. A load in flight during an invalidation is dropped with the rest,
     // so only its own callers (who asked before the change committed) see the old configuration.
     const loading = this.load(db, key);
-    this.entries.set(key, loading);
+    const entry = { loading, expires: now + this.ttlMs };
+    if (this.ttlMs > 0) this.entries.set(key, entry);
     loading.catch(() => {
-      if (this.entries.get(key) === loading) this.entries.delete(key);
+      if (this.entries.get(key) === entry) this.entries.delete(key);
     });
     return loading;
   };

@@ -28,6 +28,7 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
 export const AssignmentRef = builder.objectRef<AssignmentResult>('Assignment');
 
 AssignmentRef.implement({
+  authScopes: { read: true, assign: true },
   description: 'Which variant a user gets in an experiment. Apply `variant.config` when `enrolled` is true.',
   fields: (t) => ({
     experiment: t.field({

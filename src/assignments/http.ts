@@ -109,7 +109,10 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
       throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as Content-Type: application/json');
     }
     // As for GraphQL: who is asking, and whether they may, before the body is even read.
-    const auth = await authenticator.authenticate(req.headers.authorization ?? null);
+    const auth = await authenticator.authenticate(
+      req.headers.authorization ?? null,
+      req.socket.remoteAddress,
+    );
     await rateLimiter?.consume(auth.keyId ?? `addr:${req.socket.remoteAddress ?? 'unknown'}`);
     if (!auth.scopes.has('assign')) {
       throw new HttpError(

@@ -21,6 +21,7 @@ const ScopeEnum = builder.enumType('Scope', {
 });
 
 const ApiKeyRef = builder.objectRef<ApiKeyInfo>('ApiKey').implement({
+  authScopes: { admin: true },
   description: 'An API key’s metadata. The secret is never stored or shown again after creation.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Stable id; revoke by it.' }),
@@ -52,6 +53,7 @@ const ApiKeyRef = builder.objectRef<ApiKeyInfo>('ApiKey').implement({
 });
 
 const CreatedRef = builder.objectRef<{ key: string; apiKey: ApiKeyInfo }>('CreateApiKeySuccess').implement({
+  authScopes: { admin: true },
   description: 'The new key. Copy `key` now: only its hash is stored.',
   fields: (t) => ({
     key: t.exposeString('key', { description: 'Send as `Authorization: Bearer <key>`.' }),

@@ -35,8 +35,14 @@ export interface DatabaseHandle {
   /**
    * LISTEN on a channel; resolves once listening, returns the unsubscribe. postgres.js keeps a dedicated
    * connection and re-listens after reconnecting; PGlite delivers its own NOTIFYs in-process.
+   * `onListen` runs each time the LISTEN takes effect: at first, and after every reconnection, when
+   * whatever was notified while the connection was down has been missed.
    */
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onListen?: () => void,
+  ): Promise<() => Promise<void>>;
   config: DatabaseConfig;
 }
 
@@ -76,8 +82,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
       statements,
       raw: client,
       config,
-      async listen(channel, onNotify) {
-        const request = await client.listen(channel, onNotify);
+      async listen(channel, onNotify, onListen) {
+        const request = await client.listen(channel, onNotify, onListen);
         return () => request.unlisten();
       },
       async ping() {
@@ -106,8 +112,10 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
     statements,
     raw: client,
     config,
-    async listen(channel, onNotify) {
+    async listen(channel, onNotify, onListen) {
+      // In-process: the subscription never drops, so it takes effect exactly once.
       const unsubscribe = await client.listen(channel, onNotify);
+      onListen?.();
       return () => unsubscribe();
     },
     async ping() {

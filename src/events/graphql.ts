@@ -15,6 +15,7 @@ import {
 } from './service';
 
 const RecordEventSuccessRef = builder.objectRef<RecordEventResult>('RecordEventSuccess').implement({
+  authScopes: { assign: true },
   description: 'The event is stored (or was already: `duplicate`). Retrying with the same eventId is safe.',
   fields: (t) => ({
     eventId: t.exposeID('eventId', { description: 'The idempotency key (generated when none was given).' }),
@@ -141,6 +142,7 @@ const EventInput = builder.inputType('EventInput', {
 const RejectedEventRef = builder
   .objectRef<RecordEventsResult['rejected'][number]>('RejectedEvent')
   .implement({
+    authScopes: { assign: true },
     description:
       'An event of the batch that was not written, with the same codes as the single-event mutations.',
     fields: (t) => ({
@@ -158,6 +160,7 @@ const RejectedEventRef = builder
   });
 
 const RecordEventsResultRef = builder.objectRef<RecordEventsResult>('RecordEventsResult').implement({
+  authScopes: { assign: true },
   description:
     'Outcome of a batch. accepted + duplicates + rejected = events sent. Replaying a batch reports every event as a duplicate and changes no number.',
   fields: (t) => ({

@@ -60,6 +60,9 @@ async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise
   );
 }
 
+/** The variant fields an `assign` key reads through its Assignment (as POST /v1/assignments returns them). */
+const assignedVariant = { skipTypeScopes: true, authScopes: { read: true, assign: true } } as const;
+
 const metricFields = (t: any) => ({
   exposures: t.exposeInt('exposures', { description: 'Exposure events recorded for the variant.' }),
   uniqueUsers: t.exposeInt('uniqueUsers', { description: 'Distinct users with at least one exposure.' }),
@@ -77,6 +80,7 @@ const metricFields = (t: any) => ({
 
 VariantMetricsRef.implement({
   description: 'Raw per-variant counts. For significance and intervals use `Experiment.results`.',
+  authScopes: { read: true },
   fields: (t) => ({
     variant: t.field({
       type: VariantRef,
@@ -89,6 +93,7 @@ VariantMetricsRef.implement({
 
 VariantSummaryRef.implement({
   description: 'One row of the SQL function `get_experiment_summary(experiment_id)`.',
+  authScopes: { read: true },
   fields: (t) => ({
     variantId: t.exposeID('variantId', { description: 'Id of the variant (`Variant.id`).' }),
     variantName: t.exposeString('variantName', { description: 'Name of the variant at query time.' }),
@@ -98,6 +103,7 @@ VariantSummaryRef.implement({
 
 ExperimentMetricsRef.implement({
   description: 'Per-variant counts of an experiment, in variant position order.',
+  authScopes: { read: true },
   fields: (t) => ({
     variantMetrics: t.field({
       type: [VariantMetricsRef],
@@ -119,6 +125,7 @@ ExperimentMetricsRef.implement({
 
 AuditEntryRef.implement({
   description: 'One change to an experiment or its variants, written in the same transaction as the change.',
+  authScopes: { read: true },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Id of the audit entry.' }),
     actor: t.exposeString('actor', { description: 'Who made the change (the API key name).' }),
@@ -146,6 +153,7 @@ AuditEntryRef.implement({
 
 ExperimentRef.implement({
   description: 'An A/B test of a recommendation strategy: its lifecycle, traffic and variants.',
+  authScopes: { read: true },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Stable UUID; management mutations take it.' }),
     key: t.exposeString('key', { description: 'Unique slug clients use to ask for an assignment.' }),
@@ -228,20 +236,28 @@ ExperimentRef.implement({
 
 VariantRef.implement({
   description: 'One arm of an experiment, with its weight and the configuration the client applies.',
+  // Reading a variant is a dashboard's business, except what a client needs to apply its assignment.
+  authScopes: { read: true },
   fields: (t) => ({
     id: t.exposeID('id', {
+      ...assignedVariant,
       description: 'Stable UUID; events may name it as `variantId`, and assignments refer to it.',
     }),
-    name: t.exposeString('name', { description: 'Unique within its experiment, e.g. `control`.' }),
+    name: t.exposeString('name', {
+      ...assignedVariant,
+      description: 'Unique within its experiment, e.g. `control`.',
+    }),
     weight: t.exposeFloat('weight', {
       description: 'Relative share of enrolled traffic; normalised over all variants.',
     }),
     config: t.field({
+      ...assignedVariant,
       type: 'JSON',
       description: 'Configuration for the client, e.g. `{"strategy": "item-item-cf"}`.',
       resolve: (v) => v.config,
     }),
     isControl: t.exposeBoolean('isControl', {
+      ...assignedVariant,
       description: 'The baseline that treatments are compared against.',
     }),
     position: t.exposeInt('position', { description: 'Bucketing order (0-based).' }),
@@ -266,6 +282,7 @@ const PageInfoRef = builder.objectRef<{
 }>('PageInfo');
 PageInfoRef.implement({
   description: 'Relay page information.',
+  authScopes: { read: true },
   fields: (t) => ({
     hasNextPage: t.exposeBoolean('hasNextPage', {
       description: 'True when another page follows; fetch it with `after: endCursor`.',
@@ -287,6 +304,7 @@ PageInfoRef.implement({
 const EdgeRef = builder.objectRef<{ cursor: string; node: ExperimentRow }>('ExperimentEdge');
 EdgeRef.implement({
   description: 'One experiment in a page, with the cursor that marks its place.',
+  authScopes: { read: true },
   fields: (t) => ({
     cursor: t.exposeString('cursor', {
       description: 'Opaque position of this experiment; pass it as `after` to continue after it.',
@@ -302,6 +320,7 @@ interface ConnectionShape {
 const ConnectionRef = builder.objectRef<ConnectionShape>('ExperimentConnection');
 ConnectionRef.implement({
   description: 'A page of experiments, newest first.',
+  authScopes: { read: true },
   fields: (t) => ({
     edges: t.field({
       type: [EdgeRef],
@@ -471,6 +490,7 @@ const UpdateVariantInput = builder.inputType('UpdateVariantInput', {
 });
 
 const DeleteSuccessRef = builder.objectRef<{ deletedId: string }>('DeleteExperimentSuccess').implement({
+  authScopes: { write: true },
   description: 'The experiment and everything recorded for it were deleted.',
   fields: (t) => ({
     deletedId: t.exposeID('deletedId', {

@@ -8,21 +8,10 @@ import ErrorsPlugin from '@pothos/plugin-errors';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { ForbiddenError, fieldRequirements, unmetRequirement } from '../auth/operation-scopes';
 import type { Scope } from '../auth/scopes';
 import { LIMITS } from '../config';
 import type { GraphQLContext } from './context';
-
-/** Insufficient scope: a GraphQL error naming the scopes that would allow the field. */
-export class ForbiddenError extends GraphQLError {
-  constructor(field: string, needed: string[], held: Iterable<string>) {
-    const have = [...held];
-    super(
-      `${field} needs the ${needed.map((s) => `\`${s}\``).join(' or ')} scope; this key has ${have.length ? have.join(', ') : 'none'}`,
-      { extensions: { code: 'FORBIDDEN', requiredScopes: needed, http: { status: 403 } } },
-    );
-    this.name = 'ForbiddenError';
-  }
-}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -43,13 +32,13 @@ export const builder = new SchemaBuilder<{
       write: ctx.auth.scopes.has('write'),
       admin: ctx.auth.scopes.has('admin'),
     }),
+    // Only reached when an operation was not checked as a whole first (useOperationScopes refuses those).
     unauthorizedError: (_parent, ctx, info) => {
-      const scopes = (
-        info.parentType.getFields()[info.fieldName]?.extensions?.pothosOptions as { authScopes?: object }
-      )?.authScopes;
+      const field = info.parentType.getFields()[info.fieldName];
+      const unmet = unmetRequirement(fieldRequirements(info.parentType, field), ctx.auth.scopes);
       return new ForbiddenError(
-        `${info.parentType.name}.${info.fieldName}`,
-        Object.keys(scopes ?? {}),
+        unmet?.declaredOn ?? `${info.parentType.name}.${info.fieldName}`,
+        unmet?.scopes ?? [],
         ctx.auth.scopes,
       );
     },

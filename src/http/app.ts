@@ -18,6 +18,7 @@ import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignme
 import { ASSIGNMENTS_PATH, createAssignmentEndpoint } from '../assignments/http';
 import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator, type Principal } from '../auth/authenticator';
+import { useOperationScopes } from '../auth/operation-scopes';
 import { LIMITS, type SecurityConfig, securityConfigFromEnv } from '../config';
 import type { Database } from '../db/client';
 import type { GraphQLContext } from '../graphql/context';
@@ -88,8 +89,8 @@ function useAccessControl(
 ): Plugin {
   return {
     async onParams({ request, context }) {
-      const auth = await authenticator.authenticate(request.headers.get('authorization'));
       const remoteAddress = (context as ServerContext).remoteAddress;
+      const auth = await authenticator.authenticate(request.headers.get('authorization'), remoteAddress);
       await rateLimiter?.consume(auth.keyId ?? `addr:${remoteAddress ?? 'unknown'}`);
       principals.set(request, auth);
     },
@@ -217,10 +218,18 @@ function assignmentDeps(options: AppOptions): AssignmentDeps {
   };
 }
 
+/** The authenticator when the caller brings none: the configured cache lifetime, failures counted by the rate limiter. */
+function defaultAuthenticator(options: AppOptions, security: SecurityConfig): Authenticator {
+  return new Authenticator(options.db, security.authRequired, {
+    cacheTtlMs: security.cacheTtlMs,
+    failures: options.rateLimiter?.authFailures,
+  });
+}
+
 export function createApp(options: AppOptions): App {
   const { db, logger } = options;
   const security = options.security ?? securityConfigFromEnv();
-  const authenticator = options.authenticator ?? new Authenticator(db, security.authRequired);
+  const authenticator = options.authenticator ?? defaultAuthenticator(options, security);
   const principals = new WeakMap<Request, Principal>();
   const assignment = assignmentDeps(options);
   const plugins: Plugin[] = [
@@ -236,6 +245,8 @@ export function createApp(options: AppOptions): App {
     maxTokensPlugin({ n: LIMITS.maxTokens }),
     maxDirectivesPlugin({ n: LIMITS.maxDirectives, ...asValidationError }),
     useOperationLog(logger) as Plugin,
+    // After the log (which still records a refused operation): nothing runs unless every field is allowed.
+    useOperationScopes() as Plugin,
   ];
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
   if (!security.introspection) plugins.push(useDisableIntrospection());
@@ -306,7 +317,7 @@ export interface Service {
  */
 export function createService(options: AppOptions): Service {
   const security = options.security ?? securityConfigFromEnv();
-  const authenticator = options.authenticator ?? new Authenticator(options.db, security.authRequired);
+  const authenticator = options.authenticator ?? defaultAuthenticator(options, security);
   const assignmentBatcher = options.assignmentBatcher ?? new AssignmentBatcher(options.db);
   const shared: AppOptions = { ...options, security, authenticator, assignmentBatcher };
   const assignments = createAssignmentEndpoint({

@@ -57,19 +57,68 @@ export function classifyFault(err: unknown): Fault {
   return { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.' };
 }
 
+/** postgres.js and PGlite name a driver error's fields differently; these name no data. */
+const DRIVER_FIELDS: Record<string, readonly string[]> = {
+  code: ['code'],
+  severity: ['severity'],
+  routine: ['routine'],
+  schema: ['schema_name', 'schema'],
+  table: ['table_name', 'table'],
+  column: ['column_name', 'column'],
+  dataType: ['data_type_name', 'dataType'],
+  constraint: ['constraint_name', 'constraint'],
+};
+
+const isDriverError = (e: unknown): e is Error & Record<string, unknown> =>
+  e instanceof Error && typeof (e as { severity?: unknown }).severity === 'string';
+
+/**
+ * PostgreSQL quotes the offending value in many messages (`invalid input syntax for type uuid: "…"`,
+ * `value "…" is out of range`) and shows bytes as hex (`invalid byte sequence … 0x00`).
+ */
+const withoutValues = (message: string) =>
+  message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*/gi, '0x…');
+
+const stackFrames = (err: Error) =>
+  (err.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .map((line) => line.trim());
+
+/**
+ * A driver error without the parts that can hold a statement's parameters: `detail` (`Key (user_id)=(…)`),
+ * `where` (`JSON data, line 1: …`), `hint`, `internal_query`, and quoted values in the message.
+ */
+function driverErrorForLog(err: Error & Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = { type: err.name, message: withoutValues(err.message) };
+  for (const [name, sources] of Object.entries(DRIVER_FIELDS)) {
+    const source = sources.find((s) => err[s] !== undefined && err[s] !== null);
+    if (source) kept[name] = err[source];
+  }
+  return kept;
+}
+
 /**
  * What a log line keeps of an unexpected error. A failed query (Drizzle's DrizzleQueryError) carries its
- * bind parameters in its message and fields: API key hashes, user ids, event metadata. The line keeps
- * the driver's error, the SQL text and the stack frames instead.
+ * bind parameters in its message and fields: API key hashes, user ids, event metadata; the driver's
+ * own error can quote them too. The line keeps the driver's error without them, the SQL text and the
+ * stack frames instead.
  */
 export function errorForLog(err: unknown): Record<string, unknown> {
+  if (isDriverError(err)) return { err: driverErrorForLog(err), at: stackFrames(err) };
   if (!(err instanceof Error) || !('query' in err) || !('params' in err)) return { err };
+  const cause = err.cause;
   return {
-    err: err.cause instanceof Error ? err.cause : { type: err.name, message: 'Failed query' },
+    err: isDriverError(cause)
+      ? driverErrorForLog(cause)
+      : cause instanceof Error
+        ? {
+            type: cause.name,
+            message: withoutValues(cause.message),
+            code: (cause as { code?: unknown }).code,
+          }
+        : { type: err.name, message: 'Failed query' },
     query: String(err.query),
-    at: (err.stack ?? '')
-      .split('\n')
-      .filter((line) => /^\s+at /.test(line))
-      .map((line) => line.trim()),
+    at: stackFrames(err),
   };
 }

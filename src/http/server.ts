@@ -6,8 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { DatabaseHandle } from '../db/client';
 import type { App } from './app';
+import { errorForLog } from './faults';
 import { json, readBody, TIMED_OUT, timeoutMessage, withDeadline } from './node';
 import { requestContext } from './request-context';
 
@@ -16,6 +18,8 @@ const READY_TIMEOUT_MS = 2000;
 export interface HttpOptions {
   maxBodyBytes: number;
   requestTimeoutMs: number;
+  /** Where an unexpected failure of a request is logged, with the request id its 500 carries. */
+  logger?: Logger;
 }
 
 async function ready(handle: DatabaseHandle): Promise<boolean> {
@@ -46,6 +50,15 @@ async function handleGraphQL(
   options: HttpOptions,
   requestId: string,
 ) {
+  // The fetch API needs an absolute URL, which a malformed Host header (`bad host[`) cannot make.
+  const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+  if (!URL.canParse(url)) {
+    json(res, 400, graphqlError('Invalid Host header or request target', 'BAD_REQUEST', requestId), {
+      'x-request-id': requestId,
+    });
+    req.resume();
+    return;
+  }
   const method = req.method ?? 'GET';
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const body = hasBody ? await readBody(req, options.maxBodyBytes) : undefined;
@@ -63,7 +76,6 @@ async function handleGraphQL(
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
   // The signal aborts when the client is told TIMEOUT: the app then lets no transaction of this request commit.
   const response = await withDeadline(options.requestTimeoutMs, (timedOut) =>
     app.fetch(
@@ -113,9 +125,12 @@ export function createHttpServer(
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    const failed = (err: unknown) =>
+      options.logger?.error({ ...errorForLog(err), requestId, path, status: 500 }, 'unexpected error');
     requestContext.run({ requestId }, () => {
       if (route) {
-        route(req, res, requestId).catch(() => {
+        route(req, res, requestId).catch((err) => {
+          failed(err);
           json(
             res,
             500,
@@ -125,7 +140,8 @@ export function createHttpServer(
         });
         return;
       }
-      handleGraphQL(app, req, res, options, requestId).catch(() => {
+      handleGraphQL(app, req, res, options, requestId).catch((err) => {
+        failed(err);
         json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId), {
           'x-request-id': requestId,
         });

@@ -62,6 +62,7 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
 });
 
 const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
+  authScopes: { read: true },
   description: 'An effect estimate with its confidence (or credible) interval at the requested level.',
   fields: (t) => ({
     estimate: t.exposeFloat('estimate', { description: 'Point estimate (posterior mean for BAYESIAN).' }),
@@ -74,6 +75,7 @@ const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
 });
 
 const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
+  authScopes: { read: true },
   description:
     'Do units split as the weights say? A mismatch (p < 0.001) usually means broken assignment or logging: distrust the results until explained.',
   fields: (t) => ({
@@ -101,6 +103,7 @@ const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
 });
 
 const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').implement({
+  authScopes: { read: true },
   description:
     'One variant’s numbers; effects and tests are against the control and null on the control itself.',
   fields: (t) => ({
@@ -168,6 +171,7 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
 });
 
 const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').implement({
+  authScopes: { read: true },
   description: 'Statistics for one metric: per-unit totals, compared variant by variant with the control.',
   fields: (t) => ({
     metric: t.exposeString('metric', { description: 'The metric analysed.' }),
@@ -287,6 +291,7 @@ interface Plan {
 }
 
 const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
+  authScopes: { read: true },
   description: 'Fixed-horizon planning for a two-sided test with equal allocation.',
   fields: (t) => ({
     unitsPerVariant: t.exposeInt('unitsPerVariant', {

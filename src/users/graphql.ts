@@ -6,6 +6,7 @@ import { badInput } from '../graphql/errors';
 import type { UserRow } from './repository';
 
 const UserRef = builder.objectRef<UserRow>('User').implement({
+  authScopes: { read: true },
   description: 'A Media Gateway user. Its id is the unit id used for assignment.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The user’s UUID; pass it as `userId` to assignVariant.' }),

@@ -15,7 +15,12 @@ import { createApiKey, revokeApiKey } from '../../src/auth/service';
 import { type DatabaseHandle, openDatabase, queryRows } from '../../src/db/client';
 import { openTestDatabase, testDriver } from '../support/db';
 import { runDatabaseUrl } from '../support/environment';
-import { createRunningExperiment, uniqueKey } from '../support/factories';
+import {
+  createRunningExperiment,
+  createTestExperiment,
+  experimentService,
+  uniqueKey,
+} from '../support/factories';
 import {
   eventually,
   exitWithin,
@@ -402,6 +407,98 @@ describe('scopes', () => {
     expect(response.status).toBe(403);
     expect(response.body.data).toBeNull(); // apiKeys is non-null, so the error propagates to the root
     expect(response.body.errors.map((e: any) => e.extensions.code)).toEqual(['FORBIDDEN']);
+  });
+
+  it('assign cannot read an experiment through its assignment: FORBIDDEN, no data, nothing assigned', async () => {
+    const { key } = await makeKey(handle.db, ['assign']);
+    const secret = uniqueKey('draft-secret');
+    const draft = await createTestExperiment(handle.db, {
+      description: `hypothesis ${secret}`,
+      variants: [
+        { name: 'control', isControl: true, config: { strategy: `config-${secret}` } },
+        { name: 'treatment', config: { strategy: 'other' } },
+      ],
+    });
+    await experimentService(handle.db, `actor-${secret}`).update(draft.id, { name: 'Renamed' });
+    const leak = (root: string) => `${root} {
+      experiment {
+        description
+        variants { config }
+        auditLog { actor action details }
+        results(metric: "conversion") { variants { units mean } }
+      }
+    }`;
+    const viaMutation = await postGraphQL(
+      server.url,
+      `mutation { assignVariant(experimentKey: "${draft.key}", userId: "probe") { ... on Assignment ${leak('')} } }`,
+      {},
+      { key },
+    );
+    const running = await createRunningExperiment(handle.db, { description: `running ${secret}` });
+    expect(
+      (await postGraphQL(server.url, ASSIGN, { key: running.key, userId: 'probe' }, { key })).status,
+    ).toBe(200);
+    const viaQuery = await postGraphQL(
+      server.url,
+      `query { ${leak(`assignment(experimentKey: "${running.key}", userId: "probe")`)} }`,
+      {},
+      { key },
+    );
+    for (const response of [viaMutation, viaQuery]) {
+      expectForbidden(response, 'Experiment', 'read');
+      expect(response.text).not.toContain(secret);
+    }
+    // The refused mutation did not run: the probe was never enrolled (the draft would say NOT_RUNNING).
+    const [stored] = await queryRows<{ n: number }>(
+      handle.db,
+      sql`SELECT count(*)::int AS n FROM experiment_assignments WHERE experiment_id = ${draft.id}`,
+    );
+    expect(stored.n).toBe(0);
+    // What a client needs to apply its assignment stays open to it.
+    const applied = await postGraphQL(
+      server.url,
+      `query { assignment(experimentKey: "${running.key}", userId: "probe") { enrolled variant { id name isControl config } } }`,
+      {},
+      { key },
+    );
+    expect(applied.status).toBe(200);
+    expect(applied.body.data.assignment).toMatchObject({
+      enrolled: true,
+      variant: { config: expect.any(Object) },
+    });
+    expectForbidden(
+      await postGraphQL(
+        server.url,
+        `query { assignment(experimentKey: "${running.key}", userId: "probe") { variant { weight } } }`,
+        {},
+        { key },
+      ),
+      'Variant',
+      'read',
+    );
+  });
+
+  it('an operation with one forbidden field runs none of it: no experiment, no audit row, no key', async () => {
+    const { key, name } = await makeKey(handle.db, ['write']);
+    const experimentKey = uniqueKey('partial-403');
+    const keyName = uniqueKey('esc');
+    const response = await postGraphQL(
+      server.url,
+      `mutation {
+        a: createExperiment(input: { key: "${experimentKey}", name: "x", variants: [{ name: "control", isControl: true }, { name: "b" }] }) { __typename }
+        b: createApiKey(input: { name: "${keyName}", scopes: [ADMIN] }) { __typename }
+      }`,
+      {},
+      { key },
+    );
+    expectForbidden(response, 'Mutation.createApiKey', 'admin');
+    expect(await experimentsWithKey(experimentKey)).toBe(0);
+    expect(await auditByActor(name)).toEqual([]);
+    const [keys] = await queryRows<{ n: number }>(
+      handle.db,
+      sql`SELECT count(*)::int AS n FROM api_keys WHERE name = ${keyName}`,
+    );
+    expect(keys.n).toBe(0);
   });
 
   it('admin: creates a key through GraphQL (shown once), lists keys without secrets, revokes it', async () => {

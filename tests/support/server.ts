@@ -38,7 +38,9 @@ export function productionSecurity(overrides: Partial<SecurityConfig> = {}): Sec
     requestTimeoutMs: 15_000,
     rateLimitPerSecond: 0,
     rateLimitBurst: 0,
+    authFailuresPerMinute: 0,
     redisUrl: null,
+    cacheTtlMs: 5000,
     shutdownTimeoutMs: 10_000,
     ...overrides,
   };
@@ -136,7 +138,12 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const security = options.security ?? productionSecurity();
   const logs = options.logs ?? captureLogs();
-  const authenticator = options.authenticator ?? new Authenticator(handle.db, security.authRequired);
+  const authenticator =
+    options.authenticator ??
+    new Authenticator(handle.db, security.authRequired, {
+      cacheTtlMs: security.cacheTtlMs,
+      failures: options.rateLimiter?.authFailures,
+    });
   const ownAuthenticator = !options.authenticator;
   if (ownAuthenticator) await authenticator.start(handle);
   const { app, routes } = createService({
@@ -147,7 +154,7 @@ export async function startTestServer(
     rateLimiter: options.rateLimiter ?? null,
     configCache: options.configCache,
   });
-  const server = createHttpServer(app, handle, security, routes);
+  const server = createHttpServer(app, handle, { ...security, logger: logs.logger }, routes);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,19 +1,73 @@
 import { describe, expect, it } from '@jest/globals';
-import type { GraphQLObjectType } from 'graphql';
-import { SCOPES } from '../../src/auth/scopes';
+import {
+  type GraphQLNamedType,
+  type GraphQLObjectType,
+  getNamedType,
+  isAbstractType,
+  isInterfaceType,
+  isObjectType,
+  parse,
+} from 'graphql';
+import { fieldRequirements, forbiddenSelections, unmetRequirement } from '../../src/auth/operation-scopes';
+import { effectiveScopes, SCOPES, type Scope } from '../../src/auth/scopes';
 import { schema } from '../../src/graphql/schema';
 
-/** Every entry point must say which scope opens it: a new field without one fails here. */
-function rootFields(type: GraphQLObjectType | null | undefined) {
-  return Object.values(type?.getFields() ?? {}).map((field) => ({
-    name: `${type!.name}.${field.name}`,
-    scopes: (field.extensions?.pothosOptions as { authScopes?: Record<string, boolean> } | undefined)
-      ?.authScopes,
-  }));
+const ROOTS = [schema.getQueryType()!, schema.getMutationType()!];
+
+/** Entry points: what a key may call at all. */
+function rootFields() {
+  return ROOTS.flatMap((type) =>
+    Object.values(type.getFields()).map((field) => ({
+      name: `${type.name}.${field.name}`,
+      scopes: (field.extensions?.pothosOptions as { authScopes?: Record<string, boolean> } | undefined)
+        ?.authScopes,
+    })),
+  );
+}
+
+/** Expected failures carry only what the caller sent; anyone who may call the field may read them. */
+const isErrorType = (type: GraphQLNamedType) =>
+  type.name === 'FieldError' || (isObjectType(type) && type.getInterfaces().some((i) => i.name === 'Error'));
+
+/**
+ * Every field a key holding `held` can select, starting from the root fields it may call and following
+ * every field it may select into the types it returns (union members and interface implementations
+ * included): "Type.field" for each.
+ */
+function reachableFields(held: ReadonlySet<Scope>): Set<string> {
+  const reached = new Set<string>();
+  const seen = new Set<string>();
+  const queue: GraphQLObjectType[] = [...ROOTS];
+  while (queue.length) {
+    const type = queue.shift()!;
+    if (seen.has(type.name)) continue;
+    seen.add(type.name);
+    for (const field of Object.values(type.getFields())) {
+      if (unmetRequirement(fieldRequirements(type, field), held)) continue;
+      reached.add(`${type.name}.${field.name}`);
+      const target = getNamedType(field.type);
+      if (isObjectType(target)) queue.push(target);
+      else if (isAbstractType(target)) queue.push(...schema.getPossibleTypes(target));
+    }
+  }
+  return reached;
+}
+
+const fieldsOf = (typeName: string) =>
+  Object.keys((schema.getType(typeName) as GraphQLObjectType).getFields()).map((f) => `${typeName}.${f}`);
+
+/** Reached fields outside the root types and the error types: the data a key can read. */
+function dataFields(scope: Scope): string[] {
+  return [...reachableFields(effectiveScopes([scope]))]
+    .filter((coordinate) => {
+      const type = schema.getType(coordinate.split('.')[0])!;
+      return !ROOTS.includes(type as GraphQLObjectType) && !isErrorType(type);
+    })
+    .sort();
 }
 
 describe('schema scopes', () => {
-  const fields = [...rootFields(schema.getQueryType()), ...rootFields(schema.getMutationType())];
+  const fields = rootFields();
 
   it('every query and mutation declares the scopes that may call it', () => {
     const missing = fields.filter((f) => !f.scopes || Object.keys(f.scopes).length === 0).map((f) => f.name);
@@ -32,5 +86,150 @@ describe('schema scopes', () => {
     expect(of('Mutation.recordEvents')).toEqual(['assign']);
     expect(of('Query.experiments')).toEqual(['read']);
     expect(of('Mutation.createApiKey')).toEqual(['admin']);
+  });
+
+  it('every object type that holds data declares its scopes on the type (a new one without fails here)', () => {
+    const undeclared = Object.values(schema.getTypeMap())
+      .filter((type) => isObjectType(type) && !type.name.startsWith('__') && !ROOTS.includes(type))
+      .filter((type) => !isErrorType(type))
+      .filter((type) => !(type.extensions?.pothosOptions as { authScopes?: object })?.authScopes)
+      .map((type) => type.name);
+    expect(undeclared).toEqual([]);
+  });
+
+  it('every field of every type can be read by some scope, and each declaration is one Pothos enforces', () => {
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!(isObjectType(type) || isInterfaceType(type)) || type.name.startsWith('__')) continue;
+      // Throws on a declaration the operation check could not evaluate (a function, $all, unknown scope).
+      for (const field of Object.values(type.getFields())) fieldRequirements(type, field);
+    }
+    const admin = reachableFields(effectiveScopes(['admin']));
+    const unreachable = Object.values(schema.getTypeMap())
+      .filter((type): type is GraphQLObjectType => isObjectType(type) && !type.name.startsWith('__'))
+      .flatMap((type) => fieldsOf(type.name))
+      .filter((coordinate) => !admin.has(coordinate));
+    expect(unreachable).toEqual([]);
+  });
+
+  it('assign reaches its assignments (the variant as a client applies it) and its event results, nothing more', () => {
+    expect(dataFields('assign')).toEqual(
+      [
+        ...fieldsOf('Assignment'),
+        'Variant.id',
+        'Variant.name',
+        'Variant.config',
+        'Variant.isControl',
+        ...fieldsOf('RecordEventSuccess'),
+        ...fieldsOf('RecordEventsResult'),
+        ...fieldsOf('RejectedEvent'),
+      ].sort(),
+    );
+    const roots = [...reachableFields(effectiveScopes(['assign']))].filter((c) =>
+      /^(Query|Mutation)\./.test(c),
+    );
+    expect(roots.sort()).toEqual(
+      [
+        'Query.assignment',
+        'Mutation.assignVariant',
+        'Mutation.recordExposure',
+        'Mutation.recordConversion',
+        'Mutation.recordMetric',
+        'Mutation.recordEvents',
+      ].sort(),
+    );
+  });
+
+  it('read reaches experiments, results and users but no mutation, no key and no event result', () => {
+    const reached = reachableFields(effectiveScopes(['read']));
+    expect([...reached].filter((c) => c.startsWith('Mutation.'))).toEqual([]);
+    const data = dataFields('read');
+    const types = new Set(data.map((c) => c.split('.')[0]));
+    for (const type of ['Experiment', 'Variant', 'AuditEntry', 'ExperimentResults', 'User', 'SampleSizePlan'])
+      expect(types).toContain(type);
+    for (const type of ['ApiKey', 'CreateApiKeySuccess', 'RecordEventSuccess', 'DeleteExperimentSuccess'])
+      expect(types).not.toContain(type);
+  });
+
+  it('write adds management (not assignment, events or keys) to read', () => {
+    const reached = reachableFields(effectiveScopes(['write']));
+    const mutations = [...reached].filter((c) => c.startsWith('Mutation.'));
+    expect(mutations).toContain('Mutation.createExperiment');
+    expect(mutations).toContain('Mutation.deleteExperiment');
+    for (const m of ['assignVariant', 'recordEvents', 'createApiKey', 'revokeApiKey'])
+      expect(mutations).not.toContain(`Mutation.${m}`);
+    expect(dataFields('write')).toEqual(
+      [...dataFields('read'), ...fieldsOf('DeleteExperimentSuccess')].sort(),
+    );
+  });
+});
+
+describe('operation check (before execution)', () => {
+  const check = (scopes: Scope[], query: string, operationName?: string) =>
+    forbiddenSelections(schema, parse(query), operationName, effectiveScopes(scopes)).map((e) => ({
+      message: e.message,
+      code: e.extensions.code,
+      requiredScopes: e.extensions.requiredScopes,
+    }));
+
+  // The attack run's query: an assign key reading a whole experiment through its assignment.
+  const LEAK = `mutation {
+    assignVariant(experimentKey: "continue-watching-ranking", userId: "probe") {
+      ... on Assignment {
+        experiment {
+          description
+          variants { config }
+          auditLog { actor action details }
+          results(metric: "conversion") { variants { units mean } }
+        }
+      }
+    }
+  }`;
+
+  it('refuses an assign key reading an experiment through Assignment.experiment, once', () => {
+    expect(check(['assign'], LEAK)).toEqual([
+      {
+        message: 'Experiment needs the `read` scope; this key has assign',
+        code: 'FORBIDDEN',
+        requiredScopes: ['read'],
+      },
+    ]);
+    expect(check(['read', 'assign'], LEAK)).toEqual([]);
+  });
+
+  it('finds forbidden fields behind named fragments, nested fragments and the other assignment paths', () => {
+    const throughFragments = `
+      query Q { assignment(experimentKey: "k", userId: "u") { ...A } }
+      fragment A on Assignment { variant { ...V } }
+      fragment V on Variant { name weight }`;
+    expect(check(['assign'], throughFragments).map((e) => e.message)).toEqual([
+      'Variant needs the `read` scope; this key has assign',
+    ]);
+    expect(
+      check(['assign'], `query { assignment(experimentKey: "k", userId: "u") { experiment { id } } }`),
+    ).toHaveLength(1);
+    expect(
+      check(
+        ['assign'],
+        `mutation { assignVariant(experimentKey: "k", userId: "u") { ... on Assignment { variant { id name config isControl } } } }`,
+      ),
+    ).toEqual([]);
+  });
+
+  it('checks every root field of a mutation before any runs, and only the operation asked for', () => {
+    const escalation = `mutation {
+      a: createExperiment(input: { key: "partial-403", name: "x", variants: [] }) { __typename }
+      b: createApiKey(input: { name: "esc", scopes: [ADMIN] }) { __typename }
+    }`;
+    expect(check(['write'], escalation)).toEqual([
+      {
+        message: 'Mutation.createApiKey needs the `admin` scope; this key has write, read',
+        code: 'FORBIDDEN',
+        requiredScopes: ['admin'],
+      },
+    ]);
+    expect(check(['admin'], escalation)).toEqual([]);
+    const twoOperations = `query Mine { experiments(first: 1) { totalCount } } query Theirs { apiKeys { id } }`;
+    expect(check(['read'], twoOperations, 'Mine')).toEqual([]);
+    expect(check(['read'], twoOperations, 'Theirs')).toHaveLength(1);
   });
 });
