@@ -233,7 +233,8 @@ VariantRef.implement({
     }),
     name: t.exposeString('name', { description: 'Unique within its experiment, e.g. `control`.' }),
     weight: t.exposeFloat('weight', {
-      description: 'Relative share of enrolled traffic; normalised over all variants.',
+      description:
+        'Relative share of enrolled traffic. Weights summing to 0.99..1.01 are used as given (as GrowthBook does); any others are scaled to sum 1 (`Experiment.growthbook.weights` has the weights bucketing uses).',
     }),
     config: t.field({
       type: 'JSON',
