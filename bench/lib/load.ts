@@ -1,15 +1,19 @@
 /**
  * autocannon against the child server: a fresh body per request (setupRequest), every response checked
  * (status 2xx, then for GraphQL no `errors` and the caller's predicate on `data`; for a plain JSON
- * endpoint the predicate on the whole body).
+ * endpoint the predicate on the whole body). A run lasts a duration (throughput figures) or a number of
+ * requests (smoke runs: their correctness checks need answers, however slow a busy machine makes them).
  */
 import autocannon from 'autocannon';
 import { requestHeaders } from './graphql';
 
+/** How long a run lasts: seconds, or until this many requests have been answered. */
+export type LoadLength = { durationSeconds: number } | { requests: number };
+
 export interface LoadOptions {
   origin: string;
   connections: number;
-  durationSeconds: number;
+  length: LoadLength;
   /** The JSON body of the next request; called once per request. */
   body: () => string;
   /** True when `data` (GraphQL) or the body (plain JSON) is the answer expected; else a bad response. */
@@ -69,7 +73,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       {
         url: options.origin,
         connections: options.connections,
-        duration: options.durationSeconds,
+        ...('requests' in options.length
+          ? { amount: options.length.requests }
+          : { duration: options.length.durationSeconds }),
         timeout: 30,
         requests: [
           {
@@ -99,5 +105,24 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     timeouts: result.timeouts,
     firstBad,
     durationSeconds: result.duration,
+  };
+}
+
+/** Share of bad answers a run may have and still pass its correctness check. */
+export const MAX_BAD_SHARE = 0.001;
+
+/**
+ * The correctness check of a run: enough answers to judge (every request of a counted run, at least one
+ * of a timed one), and at most 0.1% of them bad.
+ */
+export function judgeLoad(result: LoadResult, length: LoadLength): { pass: boolean; detail: string } {
+  const needed = 'requests' in length ? length.requests : 1;
+  const share = result.responses ? result.bad / result.responses : 1;
+  const pass = result.responses >= needed && share <= MAX_BAD_SHARE;
+  const answered =
+    result.responses < needed ? `; only ${result.responses} of ${needed} requests answered` : '';
+  return {
+    pass,
+    detail: `${result.bad} bad (non-2xx ${result.non2xx}, GraphQL/unexpected ${result.bad - result.errors}, socket errors ${result.errors}, timeouts ${result.timeouts}) of ${result.responses}${answered}${result.firstBad ? `; first: ${result.firstBad}` : ''}`,
   };
 }

@@ -1,4 +1,5 @@
 /** Command line of `npm run bench` and the sizes of every scenario per mode. */
+import type { LoadLength } from './load';
 
 export const SCENARIOS = ['assignment', 'ingestion', 'results', 'dashboard'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -9,7 +10,8 @@ export type Mode = 'smoke' | 'quick' | 'large';
 export interface Sizes {
   assignment: {
     connections: number;
-    durationSeconds: number;
+    /** Each measured run (smoke: a request count, so a busy machine still gives answers to check). */
+    run: LoadLength;
     warmupSeconds: number;
     /** Users assigned by the setup, asked for again in the returning-users run. */
     returningPool: number;
@@ -31,7 +33,7 @@ export interface Sizes {
   };
   dashboard: {
     connections: number;
-    durationSeconds: number;
+    run: LoadLength;
     counts: [number, number];
     /** Events recorded per dashboard experiment (so the counts are not all zero). */
     eventsPerExperiment: number;
@@ -40,22 +42,22 @@ export interface Sizes {
 
 export const SIZES: Record<Mode, Sizes> = {
   smoke: {
-    assignment: { connections: 50, durationSeconds: 1, warmupSeconds: 0, returningPool: 1_000 },
+    assignment: { connections: 50, run: { requests: 500 }, warmupSeconds: 0, returningPool: 1_000 },
     ingestion: { clients: 4, users: 1_000, events: { 100: 2_000, 1000: 2_000 }, maxSeconds: 60 },
     results: { events: 10_000, requests: 20, viewRuns: 2 },
-    dashboard: { connections: 10, durationSeconds: 1, counts: [10, 100], eventsPerExperiment: 20 },
+    dashboard: { connections: 10, run: { requests: 100 }, counts: [10, 100], eventsPerExperiment: 20 },
   },
   quick: {
-    assignment: { connections: 50, durationSeconds: 10, warmupSeconds: 2, returningPool: 10_000 },
+    assignment: { connections: 50, run: { durationSeconds: 10 }, warmupSeconds: 2, returningPool: 10_000 },
     ingestion: { clients: 4, users: 50_000, events: { 100: 100_000, 1000: 200_000 }, maxSeconds: 120 },
     results: { events: 1_000_000, requests: 200, viewRuns: 5 },
-    dashboard: { connections: 10, durationSeconds: 5, counts: [10, 100], eventsPerExperiment: 40 },
+    dashboard: { connections: 10, run: { durationSeconds: 5 }, counts: [10, 100], eventsPerExperiment: 40 },
   },
   large: {
-    assignment: { connections: 50, durationSeconds: 10, warmupSeconds: 2, returningPool: 10_000 },
+    assignment: { connections: 50, run: { durationSeconds: 10 }, warmupSeconds: 2, returningPool: 10_000 },
     ingestion: { clients: 4, users: 200_000, events: { 100: 200_000, 1000: 1_000_000 }, maxSeconds: 300 },
     results: { events: 10_000_000, requests: 200, viewRuns: 5 },
-    dashboard: { connections: 10, durationSeconds: 5, counts: [10, 100], eventsPerExperiment: 40 },
+    dashboard: { connections: 10, run: { durationSeconds: 5 }, counts: [10, 100], eventsPerExperiment: 40 },
   },
 };
 
@@ -73,7 +75,8 @@ export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres
 
 export const USAGE = `Usage: npm run bench -- [--smoke | --scale quick|large] [--only a,b] [--keep]
 
-  --smoke          tiny sizes (seconds); exits non-zero only on correctness failures (CI)
+  --smoke          tiny sizes, counted in requests (not seconds, so a busy machine still passes);
+                   exits non-zero only on correctness failures (CI)
   --scale quick    default: 10 s autocannon runs, 1M events for results
   --scale large    10M events for results, bigger ingestion runs
   --only LIST      comma-separated subset of: ${SCENARIOS.join(', ')}

@@ -1,6 +1,8 @@
 /**
  * GrowthBook-compatible deterministic bucketing (hash version 2), so an SDK evaluating an experiment
- * locally puts every user in the same variant as this service. Pure: no I/O.
+ * locally puts every user in the same variant as this service. Each function mirrors its namesake in
+ * GrowthBook's JavaScript SDK (packages/sdk-js/src/util.ts), floating-point steps included: a range
+ * edge moved by one ulp is enough to put a hash of exactly 0.6 in another variant. Pure: no I/O.
  */
 
 /** 32-bit FNV-1a over UTF-16 code units, as GrowthBook's SDKs compute it. */
@@ -18,20 +20,45 @@ export function hashV2(seed: string, value: string): number {
   return (fnv1a32(String(fnv1a32(seed + value))) % 10000) / 10000;
 }
 
+/**
+ * GrowthBook's hash: version 2 is the one this service buckets with; version 1 (GrowthBook's original,
+ * biased hash, still its SDKs' default) is here so the whole GrowthBook conformance suite runs against
+ * this module. Unknown versions give null (not enrolled).
+ */
+export function hash(seed: string, value: string, version: number): number | null {
+  if (version === 2) return hashV2(seed, value);
+  if (version === 1) return (fnv1a32(value + seed) % 1000) / 1000;
+  return null;
+}
+
 export type BucketRange = [number, number];
 
-/** GrowthBook's getBucketRange: contiguous ranges from cumulative weights, each shrunk by coverage. */
+/** GrowthBook's weights when an experiment gives none (or unusable ones): 1/n each. */
+export function getEqualWeights(numVariations: number): number[] {
+  if (numVariations <= 0) return [];
+  return new Array<number>(numVariations).fill(1 / numVariations);
+}
+
+/** GrowthBook accepts weights as given only when they sum to within this band; else it uses equal weights. */
+export const GROWTHBOOK_WEIGHT_SUM = { min: 0.99, max: 1.01 } as const;
+
+/** Sums in array order, as GrowthBook does (floating-point addition is not associative). */
+const total = (weights: readonly number[]) => weights.reduce((sum, w) => sum + w, 0);
+
+/** GrowthBook's getBucketRanges: contiguous ranges from cumulative weights, each shrunk by coverage. */
 export function getBucketRanges(
   numVariations: number,
-  coverage: number,
-  weights?: number[] | null,
+  coverage: number | undefined,
+  weights?: readonly number[] | null,
 ): BucketRange[] {
-  const cov = Number.isFinite(coverage) ? Math.min(1, Math.max(0, coverage)) : 1;
-  const equal = () => new Array<number>(numVariations).fill(1 / numVariations);
-  let w = weights ?? equal();
-  if (w.length !== numVariations) w = equal();
-  const total = w.reduce((a, b) => a + b, 0);
-  if (total < 0.99 || total > 1.01) w = equal();
+  let cov = coverage === undefined ? 1 : coverage;
+  if (cov < 0) cov = 0;
+  else if (cov > 1) cov = 1;
+  const equal = getEqualWeights(numVariations);
+  let w = weights ?? equal;
+  if (w.length !== numVariations) w = equal;
+  const sum = total(w);
+  if (sum < GROWTHBOOK_WEIGHT_SUM.min || sum > GROWTHBOOK_WEIGHT_SUM.max) w = equal;
   let cumulative = 0;
   return w.map((weight) => {
     const start = cumulative;
@@ -41,32 +68,76 @@ export function getBucketRanges(
 }
 
 /** Index of the range containing n, or -1 when the unit falls outside every range (not enrolled). */
-export function chooseVariant(n: number, ranges: BucketRange[]): number {
+export function chooseVariant(n: number, ranges: readonly BucketRange[]): number {
   for (let i = 0; i < ranges.length; i++) {
     if (n >= ranges[i][0] && n < ranges[i][1]) return i;
   }
   return -1;
 }
 
-/** Normalises stored weights to sum 1 (GrowthBook expects that), keeping their order. */
-export function normaliseWeights(weights: number[]): number[] | null {
-  const total = weights.reduce((a, b) => a + b, 0);
-  if (!(total > 0) || !Number.isFinite(total)) return null;
-  return weights.map((w) => w / total);
+/** Scales weights to sum 1, keeping their order; null when they sum to 0 (or are unusable). */
+export function normaliseWeights(weights: readonly number[]): number[] | null {
+  const sum = total(weights);
+  if (!(sum > 0) || !Number.isFinite(sum)) return null;
+  return weights.map((w) => w / sum);
+}
+
+/**
+ * The weights bucketing uses, which are also the weights to give a GrowthBook SDK. Stored weights that
+ * GrowthBook accepts (summing to within [0.99, 1.01]) are used exactly as stored, never rescaled: scaling
+ * 0.6 / 0.3 / 0.1 (which add up to 0.9999999999999999) would move two range edges by an ulp. Any other
+ * relative weights (2 / 1 / 1, or 80 / 20) are scaled to sum 1, where GrowthBook would fall back to
+ * equal weights. Null when no variant has weight (nobody can be enrolled).
+ */
+export function bucketWeights(weights: readonly number[]): number[] | null {
+  const sum = total(weights);
+  if (!(sum > 0) || !Number.isFinite(sum)) return null;
+  if (sum >= GROWTHBOOK_WEIGHT_SUM.min && sum <= GROWTHBOOK_WEIGHT_SUM.max) return [...weights];
+  return normaliseWeights(weights);
+}
+
+/** The fields of a GrowthBook experiment that decide bucketing (no targeting, forcing or namespaces). */
+export interface BucketingExperiment {
+  key: string;
+  /** Only their number matters here. */
+  variations: readonly unknown[];
+  weights?: readonly number[];
+  coverage?: number;
+  seed?: string;
+  /** GrowthBook's default is 1; this service always publishes 2. */
+  hashVersion?: number;
+  active?: boolean;
+}
+
+/**
+ * GrowthBook's runExperiment reduced to those fields (its steps 1, 5, 6, 9 and 10): the variation index
+ * a unit gets, or -1 when it is not in the experiment.
+ */
+export function growthBookVariation(
+  experiment: BucketingExperiment,
+  hashValue: string | null | undefined,
+): number {
+  const count = experiment.variations.length;
+  if (count < 2 || experiment.active === false || !hashValue) return -1;
+  const n = hash(experiment.seed || experiment.key, hashValue, experiment.hashVersion || 1);
+  if (n === null) return -1;
+  return chooseVariant(n, getBucketRanges(count, experiment.coverage, experiment.weights));
 }
 
 export interface BucketInput {
   seed: string;
   userId: string;
   trafficAllocation: number;
-  /** Variant weights in position order. */
+  /** Variant weights in position order, as stored. */
   weights: number[];
 }
 
-/** The variant index for a user, or -1 when outside the traffic allocation. */
+/** The variant index for a user, or -1 when outside the traffic allocation (or no variant has weight). */
 export function bucket({ seed, userId, trafficAllocation, weights }: BucketInput): number {
-  const normalised = normaliseWeights(weights);
-  if (!normalised) return -1;
-  const n = hashV2(seed, userId);
-  return chooseVariant(n, getBucketRanges(weights.length, trafficAllocation, normalised));
+  const effective = bucketWeights(weights);
+  if (!effective) return -1;
+  return growthBookVariation(
+    { key: seed, seed, hashVersion: 2, coverage: trafficAllocation, weights: effective, variations: weights },
+    userId,
+  );
 }

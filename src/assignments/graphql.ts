@@ -4,6 +4,7 @@ import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
 import { badInput } from '../graphql/errors';
 import { ValidationError } from '../common/errors';
+import { growthBookExperiment } from './growthbook';
 import { type ASSIGNMENT_REASONS, assignVariant, type AssignmentResult } from './service';
 import type { AssignmentRow } from './repository';
 
@@ -14,7 +15,8 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
     EXISTING: { value: 'EXISTING', description: 'A stored assignment was returned (sticky).' },
     OUTSIDE_TRAFFIC: {
       value: 'OUTSIDE_TRAFFIC',
-      description: 'Not in the experiment’s traffic allocation; nothing stored.',
+      description:
+        'Not in the experiment’s traffic allocation (nor in a variant, when the weights sum to a little less than 1); nothing stored.',
     },
     NOT_RUNNING: {
       value: 'NOT_RUNNING',
@@ -122,3 +124,16 @@ builder.mutationField('assignVariant', (t) =>
       assignVariant(ctx.db, experimentKey, userId, ctx.assignment),
   }),
 );
+
+builder.objectFields(ExperimentRef, (t) => ({
+  growthbook: t.field({
+    type: 'JSON',
+    description:
+      'This experiment as a GrowthBook SDK experiment, for clients that evaluate locally: pass it to `gb.run(…)` with `attributes: { id: userId }` and the SDK puts every user where this service does. Fields: `key`, `name`, `seed` (the hash seed), `hashVersion` 2, `hashAttribute` "id", `coverage` (trafficAllocation), `weights` (the weights bucketing uses: as stored when they sum to 0.99..1.01, else scaled to sum 1), `variations` (the variants’ configs in position order), `meta` ([{ key: variant id, name }], so `result.key` is the variantId for events) and `active` (true only while RUNNING).',
+    resolve: async (experiment, _a, ctx) =>
+      growthBookExperiment({
+        experiment,
+        variants: await ctx.loaders.variantsByExperimentId.load(experiment.id),
+      }),
+  }),
+}));

@@ -2,6 +2,7 @@
  * Expected failures of the domain. Services throw these; the GraphQL layer registers each as an object
  * type implementing `Error`, so clients get them as typed results instead of masked errors.
  */
+import type { ExperimentRule } from '../experiments/lifecycle';
 
 export interface FieldError {
   /** Path to the offending input field, e.g. ["input", "variants", "1", "weight"]. */
@@ -59,6 +60,18 @@ export class InvalidTransitionError extends DomainError {
   ) {
     super(reason ?? `Cannot move an experiment from ${from} to ${to}`);
     this.name = 'InvalidTransitionError';
+  }
+}
+
+/** A rule of the experiment's current status refuses the change (one that is not a status transition). */
+export class RuleViolationError extends DomainError {
+  readonly code = 'RULE_VIOLATION';
+  constructor(
+    readonly rule: ExperimentRule,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RuleViolationError';
   }
 }
 

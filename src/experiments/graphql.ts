@@ -9,7 +9,13 @@ import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from
 import { createExperimentService } from './service';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
-import { MANAGEMENT_ERRORS, badInput } from '../graphql/errors';
+import {
+  CHANGE_ERRORS,
+  CREATE_ERRORS,
+  TRANSITION_ERRORS,
+  VARIANT_CHANGE_ERRORS,
+  badInput,
+} from '../graphql/errors';
 import { enumValues } from '../graphql/enums';
 import { withoutNulls } from '../graphql/input';
 
@@ -248,7 +254,8 @@ VariantRef.implement({
       description: 'Unique within its experiment, e.g. `control`.',
     }),
     weight: t.exposeFloat('weight', {
-      description: 'Relative share of enrolled traffic; normalised over all variants.',
+      description:
+        'Relative share of enrolled traffic. Weights summing to 0.99..1.01 are used as given (as GrowthBook does); any others are scaled to sum 1 (`Experiment.growthbook.weights` has the weights bucketing uses).',
     }),
     config: t.field({
       ...assignedVariant,
@@ -505,7 +512,7 @@ const lifecycle = (action: LifecycleAction, description: string) =>
       type: ExperimentRef,
       description,
       authScopes: { write: true },
-      errors: { types: MANAGEMENT_ERRORS },
+      errors: { types: TRANSITION_ERRORS },
       args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
       resolve: (_r, { id }, ctx) => service(ctx).transition(String(id), action),
     }),
@@ -521,7 +528,7 @@ builder.mutationFields((t) => ({
     type: ExperimentRef,
     description: 'Creates a draft experiment with its variants.',
     authScopes: { write: true },
-    errors: { types: MANAGEMENT_ERRORS },
+    errors: { types: CREATE_ERRORS },
     args: {
       input: t.arg({ type: CreateExperimentInput, required: true, description: 'The experiment to create.' }),
     },
@@ -531,7 +538,7 @@ builder.mutationFields((t) => ({
     type: ExperimentRef,
     description: 'Changes the name, description, traffic or seed of any experiment that is not ARCHIVED.',
     authScopes: { write: true },
-    errors: { types: MANAGEMENT_ERRORS },
+    errors: { types: CHANGE_ERRORS },
     args: {
       id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
       input: t.arg({ type: UpdateExperimentInput, required: true, description: 'The fields to change.' }),
@@ -543,7 +550,7 @@ builder.mutationFields((t) => ({
     type: DeleteSuccessRef,
     description: 'Deletes a DRAFT or ARCHIVED experiment with its variants, assignments and events.',
     authScopes: { write: true },
-    errors: { types: MANAGEMENT_ERRORS },
+    errors: { types: TRANSITION_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
     resolve: async (_r, { id }, ctx) => ({ deletedId: await service(ctx).delete(String(id)) }),
   }),
@@ -551,7 +558,7 @@ builder.mutationFields((t) => ({
     type: VariantRef,
     description: 'Adds a variant to a DRAFT experiment (later it would move users between buckets).',
     authScopes: { write: true },
-    errors: { types: MANAGEMENT_ERRORS },
+    errors: { types: VARIANT_CHANGE_ERRORS },
     args: {
       experimentId: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
       input: t.arg({
@@ -568,7 +575,7 @@ builder.mutationFields((t) => ({
     description:
       'Changes a variant. While DRAFT anything can change; RUNNING or PAUSED only weight and config; COMPLETED or ARCHIVED nothing.',
     authScopes: { write: true },
-    errors: { types: MANAGEMENT_ERRORS },
+    errors: { types: VARIANT_CHANGE_ERRORS },
     args: {
       id: t.arg.id({ required: true, description: 'The variant’s UUID.' }),
       input: t.arg({ type: UpdateVariantInput, required: true, description: 'The fields to change.' }),
@@ -579,7 +586,7 @@ builder.mutationFields((t) => ({
     type: VariantRef,
     description: 'Removes a variant of a DRAFT experiment; returns the removed variant.',
     authScopes: { write: true },
-    errors: { types: MANAGEMENT_ERRORS },
+    errors: { types: CHANGE_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The variant’s UUID.' }) },
     resolve: (_r, { id }, ctx) => service(ctx).removeVariant(String(id)),
   }),

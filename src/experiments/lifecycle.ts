@@ -26,3 +26,17 @@ export const DELETABLE_STATUSES: readonly ExperimentStatus[] = ['draft', 'archiv
 
 /** Variants can only be removed before an experiment starts; afterwards only weights may change. */
 export const VARIANT_REMOVAL_STATUSES: readonly ExperimentStatus[] = ['draft'];
+
+/**
+ * Rules of a status that are not transitions: a change they refuse is a RuleViolationError naming one
+ * (the GraphQL enum ExperimentRule derives from this tuple).
+ */
+export const EXPERIMENT_RULES = [
+  /** Variants are added and removed only in a draft: later it would move users between buckets. */
+  'VARIANTS_FIXED',
+  /** Once started, a variant keeps its name and control flag; only weight and config change. */
+  'VARIANT_IDENTITY_FIXED',
+  /** A completed or archived experiment (an archived one's own settings too) is read-only. */
+  'READ_ONLY',
+] as const;
+export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

@@ -8,6 +8,7 @@ import {
   ConflictError,
   InvalidTransitionError,
   NotFoundError,
+  RuleViolationError,
   ValidationError,
   pgConstraint,
   pgErrorCode,
@@ -202,11 +203,7 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       return change(async (tx) => {
         const before = await mustLock(tx, id);
         if (before.status === 'archived') {
-          throw new InvalidTransitionError(
-            'archived',
-            'archived',
-            'An archived experiment cannot be changed',
-          );
+          throw new RuleViolationError('READ_ONLY', 'An archived experiment cannot be changed');
         }
         const after = await repo.updateExperiment(tx, id, defined(input));
         await audit(tx, 'experiment.updated', id, { before, after });
@@ -264,9 +261,8 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           const experiment = await mustLock(tx, experimentId);
           if (experiment.status !== 'draft') {
             // Adding a variant would move users between buckets of a running experiment.
-            throw new InvalidTransitionError(
-              experiment.status,
-              experiment.status,
+            throw new RuleViolationError(
+              'VARIANTS_FIXED',
               `Variants can only be added while the experiment is a draft; it is ${experiment.status}`,
             );
           }
@@ -292,19 +288,14 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       try {
         return await change(async (tx) => {
           const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
+          if (experiment.status === 'archived' || experiment.status === 'completed') {
+            throw new RuleViolationError('READ_ONLY', `A ${experiment.status} experiment cannot be changed`);
+          }
           const locked = experiment.status !== 'draft';
           if (locked && (input.name !== undefined || input.isControl !== undefined)) {
-            throw new InvalidTransitionError(
-              experiment.status,
-              experiment.status,
+            throw new RuleViolationError(
+              'VARIANT_IDENTITY_FIXED',
               `Only weight and config can change once an experiment has started; it is ${experiment.status}`,
-            );
-          }
-          if (experiment.status === 'archived' || experiment.status === 'completed') {
-            throw new InvalidTransitionError(
-              experiment.status,
-              experiment.status,
-              `A ${experiment.status} experiment cannot be changed`,
             );
           }
           if (input.weight !== undefined && experiment.status === 'running') {
@@ -330,9 +321,8 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       return change(async (tx) => {
         const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
         if (!VARIANT_REMOVAL_STATUSES.includes(experiment.status)) {
-          throw new InvalidTransitionError(
-            experiment.status,
-            experiment.status,
+          throw new RuleViolationError(
+            'VARIANTS_FIXED',
             `Variants cannot be removed once an experiment has started (it is ${experiment.status}); set its weight to 0 instead`,
           );
         }

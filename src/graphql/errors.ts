@@ -9,11 +9,14 @@ import {
   InvalidTransitionError,
   NotAssignedError,
   NotFoundError,
+  RuleViolationError,
   ValidationError,
   VariantMismatchError,
   type FieldError,
 } from '../common/errors';
+import { EXPERIMENT_RULES, type ExperimentRule } from '../experiments/lifecycle';
 import { builder } from './builder';
+import { enumValues } from './enums';
 
 export const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
   description: 'An expected failure. `code` is stable and machine-readable; `message` is for people.',
@@ -23,7 +26,7 @@ export const ErrorInterface = builder.interfaceRef<DomainError>('Error').impleme
     }),
     code: t.exposeString('code', {
       description:
-        'Stable error code: VALIDATION_FAILED, NOT_FOUND, CONFLICT, INVALID_TRANSITION, NOT_ASSIGNED, VARIANT_MISMATCH.',
+        'Stable error code: VALIDATION_FAILED, NOT_FOUND, CONFLICT, INVALID_TRANSITION, RULE_VIOLATION, NOT_ASSIGNED, VARIANT_MISMATCH.',
     }),
   }),
 });
@@ -78,7 +81,8 @@ builder.objectType(ConflictError, {
 
 builder.objectType(InvalidTransitionError, {
   name: 'InvalidTransitionError',
-  description: 'The experiment is in a status that does not allow this operation.',
+  description:
+    'The lifecycle does not lead from the experiment’s status to the one asked for (start, pause, complete, archive, or delete).',
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof InvalidTransitionError,
   fields: (t) => ({
@@ -88,9 +92,35 @@ builder.objectType(InvalidTransitionError, {
       resolve: (e) => e.from.toUpperCase(),
     }),
     to: t.string({
-      description:
-        'The status that was refused (e.g. `PAUSED`), or `DELETED` for a refused delete. Equal to `from` when the status allows no such change (e.g. adding a variant to a RUNNING experiment).',
+      description: 'The status that was refused (e.g. `PAUSED`), or `DELETED` for a refused delete.',
       resolve: (e) => e.to.toUpperCase(),
+    }),
+  }),
+});
+
+const ExperimentRuleEnum = builder.enumType('ExperimentRule', {
+  description: 'A rule of the experiment’s status that refused a change (`RuleViolationError.rule`).',
+  values: enumValues(EXPERIMENT_RULES, {
+    VARIANTS_FIXED:
+      'Variants can be added or removed only while the experiment is a DRAFT (later it would move users between buckets); set a weight to 0 instead.',
+    VARIANT_IDENTITY_FIXED:
+      'Once the experiment has started, a variant keeps its name and control flag; only weight and config can change.',
+    READ_ONLY:
+      'A COMPLETED or ARCHIVED experiment’s variants, and an ARCHIVED experiment, cannot be changed.',
+  } satisfies Record<ExperimentRule, string>),
+});
+
+builder.objectType(RuleViolationError, {
+  name: 'RuleViolationError',
+  description:
+    'The experiment’s status does not allow this change (a rule, not a lifecycle transition: e.g. adding a variant to a RUNNING experiment). Nothing was written.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof RuleViolationError,
+  fields: (t) => ({
+    rule: t.field({
+      type: ExperimentRuleEnum,
+      description: 'Which rule refused the change.',
+      resolve: (e) => e.rule,
     }),
   }),
 });
@@ -122,8 +152,14 @@ builder.objectType(VariantMismatchError, {
   }),
 });
 
-/** The error classes a mutation can return, per kind of mutation. */
-export const MANAGEMENT_ERRORS = [ValidationError, NotFoundError, ConflictError, InvalidTransitionError];
+/** The error classes a mutation can return, per kind of mutation; a union lists only errors that can occur. */
+export const CREATE_ERRORS = [ValidationError, ConflictError];
+/** Lifecycle transitions and delete. */
+export const TRANSITION_ERRORS = [ValidationError, NotFoundError, InvalidTransitionError];
+/** Changes the status may forbid: updateExperiment, removeVariant. */
+export const CHANGE_ERRORS = [ValidationError, NotFoundError, RuleViolationError];
+/** Changes that may also clash with another variant: addVariant, updateVariant. */
+export const VARIANT_CHANGE_ERRORS = [ValidationError, NotFoundError, ConflictError, RuleViolationError];
 export const EVENT_ERRORS = [ValidationError, NotFoundError, NotAssignedError, VariantMismatchError];
 
 /** Bad arguments to a query (which has no result union): a GraphQL error naming the argument. */

@@ -7,7 +7,6 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { GraphQLError, getOperationAST, type ValidationContext, type ValidationRule } from 'graphql';
@@ -26,6 +25,7 @@ import { createLoaders } from '../graphql/loaders';
 import { schema } from '../graphql/schema';
 import { classifyFault, errorForLog } from './faults';
 import { GRAPHIQL_EXAMPLE } from './graphiql';
+import { useGraphiQLPage } from './graphiql-page';
 import type { RateLimiter } from './rate-limit';
 import type { Route } from './server';
 import { currentRequestId } from './request-context';
@@ -248,6 +248,11 @@ export function createApp(options: AppOptions): App {
     // After the log (which still records a refused operation): nothing runs unless every field is allowed.
     useOperationScopes() as Plugin,
   ];
+  // GraphiQL compressed and cached (yoga's own would send its 9 MB page uncompressed on every open).
+  if (security.graphiql)
+    plugins.unshift(
+      useGraphiQLPage({ endpoint: '/graphql', title: 'sona-experiments', defaultQuery: GRAPHIQL_EXAMPLE }),
+    );
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
   if (!security.introspection) plugins.push(useDisableIntrospection());
   // Browsers may send "simple" cross-site requests (GET, form posts) without preflight; in production
@@ -261,8 +266,7 @@ export function createApp(options: AppOptions): App {
     landingPage: false,
     logging: false,
     plugins,
-    graphiql: security.graphiql ? { title: 'sona-experiments', defaultQuery: GRAPHIQL_EXAMPLE } : false,
-    renderGraphiQL,
+    graphiql: false,
     maskedErrors: {
       isDev: false,
       maskError(error) {

@@ -58,6 +58,8 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
     INVALID_WEIGHTS: 'Variant weights are unusable for the sample-ratio check.',
     ZERO_WEIGHT_WITH_UNITS: 'A variant with weight 0 received units: always a sample-ratio mismatch.',
     NON_FINITE_RESULT: 'The numbers are too extreme for double precision.',
+    UNKNOWN_METRIC:
+      'No event of this metric was recorded in the experiment (a misspelt name, or none yet): units are counted, every other number is null. `metricNames` lists the metrics with events.',
   }),
 });
 

@@ -93,6 +93,28 @@ function toInputs(rows: VariantStatsRow[], type: MetricType, includeUnexposed: b
   });
 }
 
+/**
+ * A variant's row for a metric nobody recorded: its units are real, but a mean of 0 would be read as a
+ * measured metric with no effect, so every number about the metric is null.
+ */
+function unknownMetric(v: VariantResult): VariantResult {
+  return {
+    ...v,
+    mean: null,
+    standardDeviation: null,
+    conversions: null,
+    absoluteEffect: null,
+    relativeEffect: null,
+    differenceType: null,
+    pValue: null,
+    adjustedPValue: null,
+    significant: null,
+    chanceToWin: null,
+    risk: null,
+    reason: 'UNKNOWN_METRIC',
+  };
+}
+
 /** Results for several metrics, with the correction applied over all treatments × metrics. */
 export async function getResults(
   db: Db,
@@ -128,6 +150,9 @@ export async function getResults(
       prior,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
+    // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
+    // would come out as exact zeros.
+    const unknown = rows.every((r) => r.metricEvents === 0) && inputs.some((v) => v.n > 0);
     return {
       experimentId: experiment.id,
       metric,
@@ -138,9 +163,9 @@ export async function getResults(
       includeUnexposed,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
-      reason: analysis.reason,
+      reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
-        ...v,
+        ...(unknown ? unknownMetric(v) : v),
         variantId: rows[i].variantId,
         variantName: rows[i].variantName,
         isControl: inputs[i].isControl,

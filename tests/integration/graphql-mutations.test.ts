@@ -5,7 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
+import { getNamedType, isUnionType } from 'graphql';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
+import { schema } from '../../src/graphql/schema';
 import type { App } from '../../src/http/app';
 import { createTestApp, gql, gqlOk } from '../support/app';
 import { openTestDatabase } from '../support/db';
@@ -50,15 +52,24 @@ async function rejected(experimentId: string, query: string, variables?: Record<
   return Object.values(data)[0] as Record<string, any>;
 }
 
-/** Selections of every error a management mutation (and, below, an event mutation) can return. */
-const ERROR_FIELDS = `
-  __typename
-  ... on Error { code message }
-  ... on ValidationError { fieldErrors { path message } }
-  ... on NotFoundError { entity ref }
-  ... on ConflictError { field }
-  ... on InvalidTransitionError { from to }
-`;
+/** What the tests read of each error type. */
+const ERROR_SELECTIONS: Record<string, string> = {
+  ValidationError: 'fieldErrors { path message }',
+  NotFoundError: 'entity ref',
+  ConflictError: 'field',
+  InvalidTransitionError: 'from to',
+  RuleViolationError: 'rule',
+};
+
+/** Selections of every error a management mutation can return (its union lists only those). */
+function errorFields(mutation: string): string {
+  const union = getNamedType(schema.getMutationType()!.getFields()[mutation].type);
+  const types = isUnionType(union) ? union.getTypes().map((t) => t.name) : [];
+  const errors = types.filter((name) => name in ERROR_SELECTIONS);
+  return `__typename ... on Error { code message } ${errors.map((name) => `... on ${name} { ${ERROR_SELECTIONS[name]} }`).join(' ')}`;
+}
+
+/** Selections of every error an event mutation can return. */
 const EVENT_ERROR_FIELDS = `
   __typename
   ... on Error { code message }
@@ -79,7 +90,7 @@ async function variantsOf(experimentId: string): Promise<{ id: string; name: str
 }
 
 describe('createExperiment', () => {
-  const CREATE = `mutation ($input: CreateExperimentInput!) { createExperiment(input: $input) { ${EXPERIMENT} ${ERROR_FIELDS} } }`;
+  const CREATE = `mutation ($input: CreateExperimentInput!) { createExperiment(input: $input) { ${EXPERIMENT} ${errorFields('createExperiment')} } }`;
 
   it('creates a draft with its variants and returns the Experiment', async () => {
     const key = uniqueKey('create');
@@ -191,7 +202,7 @@ describe('createExperiment', () => {
 
 describe('updateExperiment', () => {
   const UPDATE = `mutation ($id: ID!, $input: UpdateExperimentInput!) {
-    updateExperiment(id: $id, input: $input) { ${EXPERIMENT} ${ERROR_FIELDS} } }`;
+    updateExperiment(id: $id, input: $input) { ${EXPERIMENT} ${errorFields('updateExperiment')} } }`;
 
   it('changes the given fields and leaves the others', async () => {
     const experiment = await createTestExperiment(handle.db, { description: 'old', hashSeed: 'old-seed' });
@@ -242,22 +253,21 @@ describe('updateExperiment', () => {
     });
   });
 
-  it('returns InvalidTransitionError for an archived experiment, writing nothing', async () => {
+  it('returns RuleViolationError READ_ONLY for an archived experiment, writing nothing', async () => {
     const experiment = await createTestExperiment(handle.db);
     await experimentService(handle.db).transition(experiment.id, 'archive');
     const result = await rejected(experiment.id, UPDATE, { id: experiment.id, input: { name: 'x' } });
     expect(result).toMatchObject({
-      __typename: 'InvalidTransitionError',
-      code: 'INVALID_TRANSITION',
-      from: 'ARCHIVED',
-      to: 'ARCHIVED',
+      __typename: 'RuleViolationError',
+      code: 'RULE_VIOLATION',
+      rule: 'READ_ONLY',
     });
   });
 });
 
 describe('lifecycle mutations', () => {
   const lifecycle = (action: string) => `mutation ($id: ID!) { ${action}Experiment(id: $id) {
-    ${EXPERIMENT} ... on Experiment { auditLog(first: 1) { action details } } ${ERROR_FIELDS} } }`;
+    ${EXPERIMENT} ... on Experiment { auditLog(first: 1) { action details } } ${errorFields(`${action}Experiment`)} } }`;
 
   it('start → pause → start → complete → archive, each returning the Experiment', async () => {
     const experiment = await createTestExperiment(handle.db);
@@ -346,7 +356,7 @@ describe('lifecycle mutations', () => {
 
 describe('deleteExperiment', () => {
   const DELETE = `mutation ($id: ID!) { deleteExperiment(id: $id) {
-    __typename ... on DeleteExperimentSuccess { deletedId } ${ERROR_FIELDS} } }`;
+    ... on DeleteExperimentSuccess { deletedId } ${errorFields('deleteExperiment')} } }`;
 
   it('deletes a draft with its variants and returns DeleteExperimentSuccess', async () => {
     const experiment = await createTestExperiment(handle.db);
@@ -403,10 +413,10 @@ describe('deleteExperiment', () => {
 
 describe('variant mutations', () => {
   const ADD = `mutation ($experimentId: ID!, $input: VariantInput!) {
-    addVariant(experimentId: $experimentId, input: $input) { ${VARIANT} ${ERROR_FIELDS} } }`;
+    addVariant(experimentId: $experimentId, input: $input) { ${VARIANT} ${errorFields('addVariant')} } }`;
   const UPDATE = `mutation ($id: ID!, $input: UpdateVariantInput!) {
-    updateVariant(id: $id, input: $input) { ${VARIANT} ${ERROR_FIELDS} } }`;
-  const REMOVE = `mutation ($id: ID!) { removeVariant(id: $id) { ${VARIANT} ${ERROR_FIELDS} } }`;
+    updateVariant(id: $id, input: $input) { ${VARIANT} ${errorFields('updateVariant')} } }`;
+  const REMOVE = `mutation ($id: ID!) { removeVariant(id: $id) { ${VARIANT} ${errorFields('removeVariant')} } }`;
 
   it('addVariant appends a Variant to a draft', async () => {
     const experiment = await createTestExperiment(handle.db);
@@ -440,7 +450,7 @@ describe('variant mutations', () => {
     ).toMatchObject({ __typename: 'ConflictError', field: 'isControl' });
   });
 
-  it('addVariant returns ValidationError, NotFoundError and InvalidTransitionError', async () => {
+  it('addVariant returns ValidationError, NotFoundError and RuleViolationError', async () => {
     const experiment = await createRunningExperiment(handle.db);
     expect(
       await rejected(experiment.id, ADD, {
@@ -450,7 +460,7 @@ describe('variant mutations', () => {
     ).toMatchObject({ __typename: 'ValidationError', fieldErrors: [{ path: ['input', 'weight'] }] });
     expect(
       await rejected(experiment.id, ADD, { experimentId: experiment.id, input: { name: 'late' } }),
-    ).toMatchObject({ __typename: 'InvalidTransitionError', from: 'RUNNING', to: 'RUNNING' });
+    ).toMatchObject({ __typename: 'RuleViolationError', rule: 'VARIANTS_FIXED' });
     const id = randomUUID();
     expect((await gqlOk(app, ADD, { experimentId: id, input: { name: 'x' } })).addVariant).toMatchObject({
       __typename: 'NotFoundError',
@@ -484,9 +494,8 @@ describe('variant mutations', () => {
     expect(
       await rejected(experiment.id, UPDATE, { id: treatment.id, input: { name: 'nope' } }),
     ).toMatchObject({
-      __typename: 'InvalidTransitionError',
-      from: 'RUNNING',
-      to: 'RUNNING',
+      __typename: 'RuleViolationError',
+      rule: 'VARIANT_IDENTITY_FIXED',
     });
     await gqlOk(app, UPDATE, { id: control.id, input: { weight: 0 } });
     expect(await rejected(experiment.id, UPDATE, { id: treatment.id, input: { weight: 0 } })).toMatchObject({
@@ -536,8 +545,8 @@ describe('variant mutations', () => {
     const experiment = await createRunningExperiment(handle.db);
     const [control] = await variantsOf(experiment.id);
     expect(await rejected(experiment.id, REMOVE, { id: control.id })).toMatchObject({
-      __typename: 'InvalidTransitionError',
-      from: 'RUNNING',
+      __typename: 'RuleViolationError',
+      rule: 'VARIANTS_FIXED',
     });
     expect((await gqlOk(app, REMOVE, { id: randomUUID() })).removeVariant.__typename).toBe('NotFoundError');
     expect((await gqlOk(app, REMOVE, { id: 'x' })).removeVariant).toMatchObject({

@@ -5,11 +5,12 @@ import {
   ConflictError,
   InvalidTransitionError,
   NotFoundError,
+  RuleViolationError,
   ValidationError,
 } from '../../src/common/errors';
 import type { Database, DatabaseHandle } from '../../src/db/client';
 import { auditLog } from '../../src/db/schema';
-import type { ExperimentStatus, LifecycleAction } from '../../src/experiments/lifecycle';
+import type { ExperimentRule, ExperimentStatus, LifecycleAction } from '../../src/experiments/lifecycle';
 import * as repo from '../../src/experiments/repository';
 import { createExperimentService } from '../../src/experiments/service';
 import { openTestDatabase } from '../support/db';
@@ -80,6 +81,16 @@ async function expectRefused(
   expect(err).toBeInstanceOf(InvalidTransitionError);
   expect(err).toMatchObject({ code: 'INVALID_TRANSITION', from, to });
   return err as InvalidTransitionError;
+}
+
+/** A change the status forbids by a rule (not a transition): RuleViolationError naming the rule. */
+async function expectRuleViolation(call: Promise<unknown>, rule: ExperimentRule): Promise<void> {
+  const err = await call.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RuleViolationError);
+  expect(err).toMatchObject({ code: 'RULE_VIOLATION', rule });
 }
 
 const cases = (Object.keys(ALLOWED) as ExperimentStatus[]).flatMap((from) =>
@@ -233,7 +244,7 @@ describe('variants across the lifecycle', () => {
       const experiment = await experimentIn(status);
       const variants = await repo.getVariants(db, experiment.id);
       const countsBefore = await rowCounts(db, experiment.id);
-      await expectRefused(service().removeVariant(variants[1].id), status, status);
+      await expectRuleViolation(service().removeVariant(variants[1].id), 'VARIANTS_FIXED');
       expect(await repo.getVariants(db, experiment.id)).toEqual(variants);
       expect(await rowCounts(db, experiment.id)).toEqual(countsBefore);
     },
@@ -251,7 +262,7 @@ describe('variants across the lifecycle', () => {
 
     const running = await experimentIn('running');
     const countsBefore = await rowCounts(db, running.id);
-    await expectRefused(service().addVariant(running.id, { name: 'late' }), 'running', 'running');
+    await expectRuleViolation(service().addVariant(running.id, { name: 'late' }), 'VARIANTS_FIXED');
     expect(await rowCounts(db, running.id)).toEqual(countsBefore);
   });
 
@@ -267,8 +278,14 @@ describe('variants across the lifecycle', () => {
     });
 
     const countsBefore = await rowCounts(db, running.id);
-    await expectRefused(service().updateVariant(treatment.id, { name: 'renamed' }), 'running', 'running');
-    await expectRefused(service().updateVariant(treatment.id, { isControl: true }), 'running', 'running');
+    await expectRuleViolation(
+      service().updateVariant(treatment.id, { name: 'renamed' }),
+      'VARIANT_IDENTITY_FIXED',
+    );
+    await expectRuleViolation(
+      service().updateVariant(treatment.id, { isControl: true }),
+      'VARIANT_IDENTITY_FIXED',
+    );
     expect(await rowCounts(db, running.id)).toEqual(countsBefore);
     expect(await repo.getVariants(db, running.id)).toEqual([control, { ...treatment, weight: 3 }]);
   });
@@ -291,7 +308,7 @@ describe('variants across the lifecycle', () => {
     const experiment = await experimentIn(status);
     const [, treatment] = await repo.getVariants(db, experiment.id);
     const countsBefore = await rowCounts(db, experiment.id);
-    await expectRefused(service().updateVariant(treatment.id, { weight: 2 }), status, status);
+    await expectRuleViolation(service().updateVariant(treatment.id, { weight: 2 }), 'READ_ONLY');
     expect(await rowCounts(db, experiment.id)).toEqual(countsBefore);
   });
 });
@@ -359,7 +376,7 @@ describe('create and update', () => {
   it('refuses to update an archived experiment, writing nothing', async () => {
     const archived = await experimentIn('archived');
     const countsBefore = await rowCounts(db, archived.id);
-    await expectRefused(service().update(archived.id, { name: 'Too late' }), 'archived', 'archived');
+    await expectRuleViolation(service().update(archived.id, { name: 'Too late' }), 'READ_ONLY');
     expect(await repo.getExperiment(db, { id: archived.id })).toEqual(archived);
     expect(await rowCounts(db, archived.id)).toEqual(countsBefore);
   });

@@ -459,22 +459,23 @@ describe('a tiny experiment, computed by hand', () => {
 
   it('a metric with no data, and a control that never converts, give reasons and nulls', async () => {
     const [none, bonus, bonusBinomial] = await fetchResults(exp.key, [
-      { metric: 'nobody' },
+      { metric: 'no_such_metric' },
       { metric: 'bonus' },
       { metric: 'bonus', type: 'BINOMIAL' },
     ]);
-    // Everyone exposed has 0: means exist, but there is nothing to test.
+    // No event of the metric at all: not a measured 0 with ZERO_VARIANCE, but UNKNOWN_METRIC and nulls.
+    expect(none.reason).toBe('UNKNOWN_METRIC');
     expectClose(
       none.variants,
       [
-        { units: 4, mean: 0, standardDeviation: 0, reason: null },
+        { units: 4, mean: null, standardDeviation: null, pValue: null, reason: 'UNKNOWN_METRIC' },
         {
           units: 4,
-          mean: 0,
-          standardDeviation: 0,
+          mean: null,
+          standardDeviation: null,
           absoluteEffect: null,
           pValue: null,
-          reason: 'ZERO_VARIANCE',
+          reason: 'UNKNOWN_METRIC',
         },
       ],
       'none',

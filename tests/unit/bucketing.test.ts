@@ -1,29 +1,30 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import chisquare from '@stdlib/stats-base-dists-chisquare';
 import {
   bucket,
+  bucketWeights,
   chooseVariant,
   fnv1a32,
   getBucketRanges,
+  getEqualWeights,
+  growthBookVariation,
+  hash,
   hashV2,
   normaliseWeights,
+  type BucketRange,
+  type BucketingExperiment,
 } from '../../src/assignments/bucketing';
 import { hashSeedOf, pickVariant, type ExperimentConfig } from '../../src/assignments/service';
+import { readFixture } from '../support/fixtures';
 
-// GrowthBook's published vectors, shared beside the repo (../shared in CI too).
-const reference = JSON.parse(
-  readFileSync(path.resolve(process.cwd(), '../shared/reference/bucketing.json'), 'utf8'),
-) as {
-  hash_v2: { seed: string; value: string; expected: number }[];
-  bucket_ranges: {
-    numVariations: number;
-    coverage: number;
-    weights: number[] | null;
-    expected: [number, number][];
-  }[];
-};
+/** GrowthBook's own SDK conformance cases (see the file's `source`); each case is [name?, input…, expected]. */
+const cases = readFixture<{
+  hash: [string, string, number, number | null][];
+  getBucketRange: [string, [number, number, number[] | null], BucketRange[]][];
+  chooseVariation: [string, number, BucketRange[], number][];
+  getEqualWeights: [number, number[]][];
+  run: [string, Record<string, any>, Record<string, any>, unknown, boolean, boolean][];
+}>('growthbook-sdk-cases.json');
 
 const users = (n: number, prefix = 'user') => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
@@ -88,9 +89,12 @@ describe('fnv1a32', () => {
 });
 
 describe('hashV2', () => {
-  it.each(reference.hash_v2)('hash_v2($seed, $value) = $expected (GrowthBook vector)', (v) => {
-    expect(hashV2(v.seed, v.value)).toBe(v.expected);
-  });
+  it.each(cases.hash.filter((c) => c[2] === 2))(
+    'hashV2(%j, %j) (GrowthBook case, version %d) = %j',
+    (seed, value, _v, expected) => {
+      expect(hashV2(seed, value)).toBe(expected);
+    },
+  );
 
   it('is a 4-decimal number in [0, 1)', () => {
     const bad = users(2000)
@@ -100,19 +104,70 @@ describe('hashV2', () => {
   });
 });
 
-describe('getBucketRanges', () => {
-  it.each(reference.bucket_ranges)(
-    '$numVariations variations, coverage $coverage, weights $weights (GrowthBook vector)',
-    (v) => {
-      const ranges = getBucketRanges(v.numVariations, v.coverage, v.weights);
-      expect(ranges).toHaveLength(v.expected.length);
+describe('GrowthBook conformance cases', () => {
+  it.each(cases.hash)('hash(%j, %j, version %d) = %j', (seed, value, version, expected) => {
+    expect(hash(seed, value, version)).toBe(expected);
+  });
+
+  it.each(cases.getBucketRange)(
+    'getBucketRanges: %s',
+    (_name, [numVariations, coverage, weights], expected) => {
+      const ranges = getBucketRanges(numVariations, coverage, weights);
+      expect(ranges).toHaveLength(expected.length);
+      // The published ranges are rounded (0.9999 for 0.4 + 0.5999); GrowthBook's own test rounds too.
       ranges.forEach(([start, end], i) => {
-        expect(start).toBeCloseTo(v.expected[i][0], 10);
-        expect(end).toBeCloseTo(v.expected[i][1], 10);
+        expect(start).toBeCloseTo(expected[i][0], 10);
+        expect(end).toBeCloseTo(expected[i][1], 10);
       });
     },
   );
 
+  it.each(cases.chooseVariation)('chooseVariant: %s', (_name, n, ranges, expected) => {
+    expect(chooseVariant(n, ranges)).toBe(expected);
+  });
+
+  it.each(cases.getEqualWeights)('getEqualWeights(%d)', (n, expected) => {
+    expect(getEqualWeights(n).map((w) => Math.round(w * 1e8) / 1e8)).toEqual(expected);
+  });
+
+  // `run` cases are full SDK evaluations; this service buckets with seed, hash version, coverage, weights
+  // and status (active). Cases that need targeting, forcing, namespaces, filters, explicit ranges, another
+  // hash attribute or context options test features it does not have.
+  const bucketingFields = new Set([
+    'key',
+    'variations',
+    'weights',
+    'coverage',
+    'seed',
+    'hashVersion',
+    'active',
+  ]);
+  const applicable = cases.run.filter(
+    ([, context, experiment]) =>
+      Object.keys(context).every((k) => k === 'attributes') &&
+      Object.keys(context.attributes ?? {}).every((k) => k === 'id') &&
+      Object.keys(experiment).every((k) => bucketingFields.has(k)),
+  );
+
+  it('applies to most run cases (the others need features the service does not have)', () => {
+    expect(applicable.length).toBeGreaterThanOrEqual(45);
+    expect(applicable.map(([name]) => name)).toEqual(
+      expect.arrayContaining([
+        'skip inactive experiments',
+        'Uses seed with weights/coverage',
+        'coverage - 1',
+      ]),
+    );
+  });
+
+  it.each(applicable)('run: %s', (_name, context, experiment, value, inExperiment) => {
+    const index = growthBookVariation(experiment as BucketingExperiment, context.attributes?.id);
+    expect(index >= 0).toBe(inExperiment);
+    expect(experiment.variations[Math.max(index, 0)]).toEqual(value);
+  });
+});
+
+describe('getBucketRanges', () => {
   it('replaces weights that do not sum to ~1, or do not match the variation count, by equal weights', () => {
     const equal = [
       [0, 0.5],
@@ -142,6 +197,41 @@ describe('chooseVariant', () => {
   it('returns -1 between ranges (not enrolled)', () => {
     expect(chooseVariant(0.25, ranges)).toBe(-1);
     expect(chooseVariant(0.9, ranges)).toBe(-1);
+  });
+});
+
+describe('bucketWeights (what bucketing uses and the API publishes for SDKs)', () => {
+  it('keeps weights GrowthBook accepts (sum within [0.99, 1.01]) exactly as stored', () => {
+    expect(0.6 + 0.3 + 0.1).toBe(0.9999999999999999);
+    expect(bucketWeights([0.6, 0.3, 0.1])).toEqual([0.6, 0.3, 0.1]);
+    expect(bucketWeights([0.495, 0.5])).toEqual([0.495, 0.5]);
+    expect(bucketWeights([0.5, 0, 0.505])).toEqual([0.5, 0, 0.505]);
+  });
+
+  it('scales any other relative weights to sum 1, and gives null when none has weight', () => {
+    expect(bucketWeights([2, 1, 1])).toEqual([0.5, 0.25, 0.25]);
+    expect(bucketWeights([80, 20])).toEqual([0.8, 0.2]);
+    expect(bucketWeights([0.3, 0.3])).toEqual([0.5, 0.5]);
+    expect(bucketWeights([0, 0])).toBeNull();
+  });
+});
+
+describe('bucket where GrowthBook and a rescaled range disagree', () => {
+  it('puts hashes 0.6 and 0.9 in the variants GrowthBook does for weights 0.6 / 0.3 / 0.1', () => {
+    // The reported users: their hashes sit exactly on the range edges that rescaling moved by one ulp.
+    const weights = [0.6, 0.3, 0.1];
+    expect(hashV2('interop-repro', 'repro-4996')).toBe(0.6);
+    expect(hashV2('interop-repro', 'repro-4359')).toBe(0.9);
+    expect(bucket({ seed: 'interop-repro', userId: 'repro-4996', trafficAllocation: 1, weights })).toBe(1);
+    expect(bucket({ seed: 'interop-repro', userId: 'repro-4359', trafficAllocation: 1, weights })).toBe(2);
+  });
+
+  it('leaves hashes at or above 0.995 unenrolled for weights 0.495 / 0.5, as GrowthBook does', () => {
+    const weights = [0.495, 0.5];
+    const top = users(20_000).filter((u) => hashV2('sum-0.995', u) >= 0.995);
+    expect(top.length).toBeGreaterThan(50);
+    for (const u of top)
+      expect(bucket({ seed: 'sum-0.995', userId: u, trafficAllocation: 1, weights })).toBe(-1);
   });
 });
 

@@ -38,6 +38,11 @@ export const STATS_REASONS = [
   'ZERO_WEIGHT_WITH_UNITS',
   /** Inputs were valid but too extreme for double precision. */
   'NON_FINITE_RESULT',
+  /**
+   * Units were counted but no event of the metric was recorded in the experiment (a misspelt name, or
+   * none yet). Set by the results service, not the engine: the engine would read zeros as real values.
+   */
+  'UNKNOWN_METRIC',
 ] as const;
 export type StatsReason = (typeof STATS_REASONS)[number];
 

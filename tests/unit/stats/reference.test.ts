@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import {
   analyze,
@@ -10,11 +8,10 @@ import {
   type StatsMethod,
   type SufficientStats,
 } from '../../../src/results/stats';
+import { readFixture } from '../../support/fixtures';
 
-// Published vectors from GrowthBook / PostHog test suites, shared beside the repo (../shared in CI too).
-const reference = JSON.parse(
-  readFileSync(path.resolve(process.cwd(), '../shared/reference/statistics.json'), 'utf8'),
-);
+// Published vectors from GrowthBook's and PostHog's test suites (source and licences in the file).
+const reference = readFixture<any>('statistics.json');
 const TOLERANCE = 1e-4;
 
 type RefArm = { sum?: number; sum_squares?: number; n: number; conversions?: number };
