@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { parse, slug } from '../common/validation';
+import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { getVariantStats, type VariantStatsRow } from '../events/stats-repository';
 import type { ExperimentRow } from '../experiments/repository';
@@ -18,6 +19,7 @@ import {
   analyze,
   type AnalyzeResult,
   type Correction,
+  type MetricGoal,
   type MetricType,
   type StatsMethod,
   type VariantResult,
@@ -35,6 +37,7 @@ export interface ResultsOptions {
   sequentialTuning?: number | null;
   priorMean?: number | null;
   priorVariance?: number | null;
+  goal?: MetricGoal | null;
 }
 
 export interface VariantOutcome extends VariantResult {
@@ -49,7 +52,9 @@ export interface ExperimentResults {
   type: MetricType;
   method: StatsMethod;
   confidenceLevel: number;
+  /** NONE for BAYESIAN analyses, whatever was asked: they have no p-values to correct. */
   correction: Correction;
+  goal: MetricGoal;
   includeUnexposed: boolean;
   controlVariantId: string | null;
   srm: AnalyzeResult['srm'];
@@ -106,7 +111,8 @@ export async function getResults(
   parse(options, raw);
   const method = raw.method ?? 'FREQUENTIST';
   const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
-  const correction = raw.correction ?? 'NONE';
+  const correction = method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'NONE');
+  const goal = raw.goal ?? 'INCREASE';
   const includeUnexposed = raw.includeUnexposed ?? false;
   const prior =
     raw.priorMean != null || raw.priorVariance != null
@@ -126,6 +132,8 @@ export async function getResults(
       correction: 'NONE',
       sequentialTuning: raw.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
       prior,
+      goal,
+      minimumUnits: LIMITS.minUnitsPerVariant,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     return {
@@ -135,6 +143,7 @@ export async function getResults(
       method,
       confidenceLevel,
       correction,
+      goal,
       includeUnexposed,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,

@@ -181,11 +181,18 @@ describe('properties', () => {
     }
   });
 
-  it('Bonferroni option splits alpha over the comparisons and needs more units', () => {
+  it('a correction splits alpha over the comparisons and needs more units', () => {
     const baseline: Baseline = { metricType: 'BINOMIAL', mean: 0.1 };
     const plain = sampleSize(baseline, 0.05, { variants: 4 }).value!;
-    const corrected = sampleSize(baseline, 0.05, { variants: 4, bonferroni: true }).value!;
-    expect(corrected.alpha).toBeCloseTo(0.05 / 3, 15);
-    expect(corrected.unitsPerVariant).toBeGreaterThan(plain.unitsPerVariant);
+    for (const correction of ['HOLM', 'BENJAMINI_HOCHBERG'] as const) {
+      const corrected = sampleSize(baseline, 0.05, { variants: 4, correction }).value!;
+      expect(corrected.alpha).toBeCloseTo(0.05 / 3, 15);
+      expect(corrected.unitsPerVariant).toBeGreaterThan(plain.unitsPerVariant);
+    }
+    // Two variants: one comparison, nothing to split; Bayesian results have no p-values to correct.
+    expect(sampleSize(baseline, 0.05, { correction: 'HOLM' }).value!.alpha).toBe(0.05);
+    expect(
+      sampleSize(baseline, 0.05, { variants: 4, correction: 'HOLM', method: 'BAYESIAN' }).value!.alpha,
+    ).toBe(0.05);
   });
 });
