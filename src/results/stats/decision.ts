@@ -2,13 +2,12 @@ import { bayesianTest, effectPosterior, expectedLoss } from './bayesian';
 import { type Bounds, type DifferenceEstimate, difference, fiellerRatio } from './difference';
 import { normalCdf, normalQuantile, tQuantile, tTwoSidedPValue } from './distributions';
 import { moverRatio, newcombeDifference, newcombeNullCritical } from './exact';
-import { welchTTest } from './frequentist';
 import {
   DEFAULT_SEQUENTIAL_TUNING,
   sequentialMultiplier,
+  sequentialPValue,
   sequentialPValueOfStatistic,
   sequentialRho,
-  sequentialTest,
 } from './sequential';
 import { summarize } from './summary';
 import type {
@@ -115,15 +114,23 @@ function testDecision(
   // A Wald test on a constant arm treats its mean as known exactly. Proportions have score intervals that
   // stay honest there (Wilson's); a general mean has nothing comparable, so no decision.
   if (oneArmConstant && metricType !== 'BINOMIAL') return empty('ZERO_VARIANCE');
-  const test = method === 'SEQUENTIAL' ? sequentialTest(abs, level, tuning) : welchTTest(abs, level);
   const rho = sequentialRho(alpha, tuning);
+  // Welch's t-test (gbstats TwoSidedTTest) or the asymptotic confidence sequence, from one critical value.
   const c =
     method === 'SEQUENTIAL'
       ? sequentialMultiplier(abs.totalUnits, alpha, rho)
       : tQuantile(1 - alpha / 2, abs.df);
+  const test = {
+    lower: abs.estimate - c * abs.standardError,
+    upper: abs.estimate + c * abs.standardError,
+    pValue:
+      method === 'SEQUENTIAL'
+        ? sequentialPValue(abs, rho)
+        : tTwoSidedPValue(abs.estimate / abs.standardError, abs.df),
+  };
   const lift = a.mean === 0 ? null : (b.mean - a.mean) / Math.abs(a.mean);
 
-  let pValue = test.pValue as number;
+  let pValue = test.pValue;
   let absoluteBounds: Bounds = test;
   let ratio: Bounds | null;
   let relativeSe: number | null = null;
