@@ -52,7 +52,7 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
     'Why a number is missing (never NaN): e.g. NO_UNITS, TOO_FEW_UNITS, ZERO_VARIANCE, CONTROL_MEAN_ZERO.',
   values: enumValues(STATS_REASONS, {
     NO_UNITS: 'The variant (or the control) has no units yet.',
-    TOO_FEW_UNITS: `An arm has fewer than ${LIMITS.minUnitsPerVariant} units (LIMITS.minUnitsPerVariant): too few for a trustworthy comparison, so no effect or decision is shown yet.`,
+    TOO_FEW_UNITS: `An arm has fewer units than minUnitsPerVariant (default ${LIMITS.minUnitsPerVariant}): too few for a trustworthy comparison, so no effect or decision is shown yet.`,
     ZERO_VARIANCE:
       'No spread to test against: every unit in both arms has the same value, or (MEAN metrics, BAYESIAN) in one arm. BINOMIAL comparisons with one constant arm use score methods instead (Wilson / Newcombe).',
     CONTROL_MEAN_ZERO:
@@ -227,6 +227,9 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
       description: 'Which way is better, as asked (default INCREASE).',
       resolve: (r) => r.goal,
     }),
+    minUnitsPerVariant: t.exposeInt('minUnitsPerVariant', {
+      description: 'Units each arm needed before its comparison is shown (TOO_FEW_UNITS below).',
+    }),
     includeUnexposed: t.exposeBoolean('includeUnexposed', {
       description: 'False: only exposed units count.',
     }),
@@ -268,6 +271,10 @@ const analysisArgs = (t: any) => ({
     type: CorrectionEnum,
     required: false,
     description: 'Default NONE. Ignored by BAYESIAN (no p-values).',
+  }),
+  minUnitsPerVariant: t.arg.int({
+    required: false,
+    description: `Units each arm needs before effects and decisions are shown (default ${LIMITS.minUnitsPerVariant}, at least 2). Below ${LIMITS.minUnitsPerVariant}, rare conversions and skewed values make every test unreliable: lower it only knowingly.`,
   }),
   goal: t.arg({
     type: MetricGoalEnum,

@@ -38,6 +38,7 @@ export interface ResultsOptions {
   priorMean?: number | null;
   priorVariance?: number | null;
   goal?: MetricGoal | null;
+  minUnitsPerVariant?: number | null;
 }
 
 export interface VariantOutcome extends VariantResult {
@@ -55,6 +56,8 @@ export interface ExperimentResults {
   /** NONE for BAYESIAN analyses, whatever was asked: they have no p-values to correct. */
   correction: Correction;
   goal: MetricGoal;
+  /** Units each arm needs before its comparison is shown (TOO_FEW_UNITS below). */
+  minUnitsPerVariant: number;
   includeUnexposed: boolean;
   controlVariantId: string | null;
   srm: AnalyzeResult['srm'];
@@ -72,6 +75,12 @@ const options = z.object({
   priorVariance: z
     .number()
     .refine((v) => Number.isFinite(v) && v > 0, 'priorVariance must be a positive number')
+    .nullish(),
+  minUnitsPerVariant: z
+    .number()
+    .int()
+    .min(2, 'minUnitsPerVariant must be at least 2 (a variance needs two units)')
+    .max(1e9)
     .nullish(),
 });
 
@@ -113,6 +122,7 @@ export async function getResults(
   const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
   const correction = method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'NONE');
   const goal = raw.goal ?? 'INCREASE';
+  const minUnitsPerVariant = raw.minUnitsPerVariant ?? LIMITS.minUnitsPerVariant;
   const includeUnexposed = raw.includeUnexposed ?? false;
   const prior =
     raw.priorMean != null || raw.priorVariance != null
@@ -133,7 +143,7 @@ export async function getResults(
       sequentialTuning: raw.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
       prior,
       goal,
-      minimumUnits: LIMITS.minUnitsPerVariant,
+      minimumUnits: minUnitsPerVariant,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     return {
@@ -144,6 +154,7 @@ export async function getResults(
       confidenceLevel,
       correction,
       goal,
+      minUnitsPerVariant,
       includeUnexposed,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
