@@ -61,6 +61,18 @@ function logFactorial(k: number): number {
   );
 }
 
+/** The Binomial(n, p) probabilities above `floor`, for exact enumeration of small experiments. */
+export function binomialPmf(n: number, p: number, floor = 1e-12): { k: number; probability: number }[] {
+  const out: { k: number; probability: number }[] = [];
+  for (let k = 0; k <= n; k++) {
+    const probability = Math.exp(
+      logFactorial(n) - logFactorial(k) - logFactorial(n - k) + k * Math.log(p) + (n - k) * Math.log1p(-p),
+    );
+    if (probability > floor) out.push({ k, probability });
+  }
+  return out;
+}
+
 /**
  * Binomial(n, p), exactly, by inversion that walks outwards from the mode (m, m+1, m−1, m+2, …): any fixed
  * order of the support gives an exact draw, and this one needs about 2σ probability evaluations.
