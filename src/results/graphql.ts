@@ -92,7 +92,8 @@ const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
     lower: t.exposeFloat('lower', { description: 'Lower bound at the requested level.' }),
     upper: t.exposeFloat('upper', { description: 'Upper bound at the requested level.' }),
     standardError: t.exposeFloat('standardError', {
-      description: 'For BAYESIAN: posterior standard deviation.',
+      description:
+        'Standard error of the estimate (delta method for relativeEffect; half the interval over its critical value when a BINOMIAL arm is constant). For BAYESIAN: posterior standard deviation.',
     }),
   }),
 });

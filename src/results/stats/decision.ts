@@ -1,3 +1,13 @@
+/**
+ * The headline comparison of one treatment with the control: the figures analyze() reports and decides on.
+ *
+ * Why the absolute scale: the test of equal means is the same hypothesis on either scale, but the relative
+ * effect's delta-method variance shrinks with the treatment mean and divides by a noisy control mean, so a
+ * test on it rejects too often and mostly in one direction ("treatment lower") when counts are small or
+ * values skewed. The Welch test (or confidence sequence) on the difference of means keeps its error rate, and
+ * the relative interval is Fieller's for the same test: it excludes 0 exactly when the test rejects. The
+ * delta-method lift stays as the relative point estimate (and its standard error), as GrowthBook reports it.
+ */
 import { bayesianTest, effectPosterior, expectedLoss } from './bayesian';
 import { type Bounds, type DifferenceEstimate, difference, fiellerRatio } from './difference';
 import { normalCdf, normalQuantile, tQuantile, tTwoSidedPValue } from './distributions';
@@ -22,16 +32,6 @@ import type {
   SufficientStats,
 } from './types';
 
-/**
- * The headline comparison of one treatment with the control: the figures analyze() reports and decides on.
- *
- * Why the absolute scale: the test of equal means is the same hypothesis on either scale, but the relative
- * effect's delta-method variance shrinks with the treatment mean and divides by a noisy control mean, so a
- * test on it rejects too often and mostly in one direction ("treatment lower") when counts are small or
- * values skewed. The Welch test (or confidence sequence) on the difference of means keeps its error rate, and
- * the relative interval is Fieller's for the same test: it excludes 0 exactly when the test rejects. The
- * delta-method lift stays as the relative point estimate (and its standard error), as GrowthBook reports it.
- */
 export interface DecisionOptions {
   metricType: MetricType;
   method: StatsMethod;
