@@ -9,14 +9,18 @@ import type { SufficientStats } from '../../../src/results/stats';
 
 export type Random = () => number;
 
+// Module-level bindings: under Jest's VM context every `Math.…` is a slow global lookup, which made these
+// tight loops ten times slower than under plain Node.
+const { exp, floor, imul, log, log1p, min, PI, sqrt } = Math;
+
 /** mulberry32: a small, fast 32-bit generator; plenty for a few million draws per test. */
 export function prng(seed: number): Random {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
@@ -35,7 +39,7 @@ export function normalSource(random: Random): () => number {
       const v = 2 * random() - 1;
       const s = u * u + v * v;
       if (s > 0 && s < 1) {
-        const scale = Math.sqrt((-2 * Math.log(s)) / s);
+        const scale = sqrt((-2 * log(s)) / s);
         spare = v * scale;
         return u * scale;
       }
@@ -47,26 +51,19 @@ export function normalSource(random: Random): () => number {
 function logFactorial(k: number): number {
   if (k < 30) {
     let acc = 0;
-    for (let i = 2; i <= k; i++) acc += Math.log(i);
+    for (let i = 2; i <= k; i++) acc += log(i);
     return acc;
   }
   const x = k + 1;
-  return (
-    (x - 0.5) * Math.log(x) -
-    x +
-    0.5 * Math.log(2 * Math.PI) +
-    1 / (12 * x) -
-    1 / (360 * x ** 3) +
-    1 / (1260 * x ** 5)
-  );
+  return (x - 0.5) * log(x) - x + 0.5 * log(2 * PI) + 1 / (12 * x) - 1 / (360 * x ** 3) + 1 / (1260 * x ** 5);
 }
 
 /** The Binomial(n, p) probabilities above `floor`, for exact enumeration of small experiments. */
 export function binomialPmf(n: number, p: number, floor = 1e-12): { k: number; probability: number }[] {
   const out: { k: number; probability: number }[] = [];
   for (let k = 0; k <= n; k++) {
-    const probability = Math.exp(
-      logFactorial(n) - logFactorial(k) - logFactorial(n - k) + k * Math.log(p) + (n - k) * Math.log1p(-p),
+    const probability = exp(
+      logFactorial(n) - logFactorial(k) - logFactorial(n - k) + k * log(p) + (n - k) * log1p(-p),
     );
     if (probability > floor) out.push({ k, probability });
   }
@@ -80,14 +77,10 @@ export function binomialPmf(n: number, p: number, floor = 1e-12): { k: number; p
 export function binomial(random: Random, n: number, p: number): number {
   if (p <= 0 || n === 0) return 0;
   if (p >= 1) return n;
-  const mode = Math.min(n, Math.floor((n + 1) * p));
+  const mode = min(n, floor((n + 1) * p));
   const odds = p / (1 - p);
-  const atMode = Math.exp(
-    logFactorial(n) -
-      logFactorial(mode) -
-      logFactorial(n - mode) +
-      mode * Math.log(p) +
-      (n - mode) * Math.log1p(-p),
+  const atMode = exp(
+    logFactorial(n) - logFactorial(mode) - logFactorial(n - mode) + mode * log(p) + (n - mode) * log1p(-p),
   );
   let u = random() - atMode;
   if (u <= 0) return mode;
@@ -140,7 +133,7 @@ export const revenueArm =
     let sum = 0;
     let sumSquares = 0;
     for (let i = 0; i < buyers; i++) {
-      const x = Math.exp(mu + sigma * normal());
+      const x = exp(mu + sigma * normal());
       sum += x;
       sumSquares += x * x;
     }
@@ -152,15 +145,15 @@ export const revenueArm =
 
 /** Mean and per-unit variance of the revenue-like arm, for planning. */
 export function revenueMoments(buyerRate: number, mu: number, sigma: number) {
-  const mean = buyerRate * Math.exp(mu + sigma ** 2 / 2);
-  const secondMoment = buyerRate * Math.exp(2 * mu + 2 * sigma ** 2);
+  const mean = buyerRate * exp(mu + sigma ** 2 / 2);
+  const secondMoment = buyerRate * exp(2 * mu + 2 * sigma ** 2);
   return { mean, variance: secondMoment - mean ** 2 };
 }
 
 export const emptyStats = (): SufficientStats => ({ n: 0, sum: 0, sumSquares: 0 });
 
 /** Monte-Carlo standard error of a rate estimated from `runs` independent runs. */
-export const monteCarloSe = (rate: number, runs: number) => Math.sqrt((rate * (1 - rate)) / runs);
+export const monteCarloSe = (rate: number, runs: number) => sqrt((rate * (1 - rate)) / runs);
 
 /** Percent with one decimal, as the README prints it. */
 export const percent = (rate: number) => `${(100 * rate).toFixed(1)}%`;
