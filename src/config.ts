@@ -22,6 +22,12 @@ export const LIMITS = {
   /** Largest |value| of a conversion: the aggregates keep sums of squares, which must stay finite. */
   maxEventValue: 1e15,
   maxVariants: 20,
+  /**
+   * Results: units each arm needs before effects and decisions are shown (reason TOO_FEW_UNITS below), and
+   * the least sampleSize recommends. GrowthBook hides results below 150 per arm; below it, rare conversions
+   * and skewed values leave the normal approximations behind every test unreliable.
+   */
+  minUnitsPerVariant: 150,
   /** POST /v1/assignments: most experiments one request may ask about for a unit. */
   maxAssignExperiments: 50,
   /**

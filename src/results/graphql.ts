@@ -3,9 +3,13 @@ import { ExperimentRef, VariantRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import { enumValues } from '../graphql/enums';
 import { orBadInput } from '../graphql/errors';
+import { LIMITS } from '../config';
 import { getResults, type ExperimentResults, type ResultsOptions, type VariantOutcome } from './service';
 import {
   CORRECTIONS,
+  DEFAULT_SEQUENTIAL_TUNING,
+  DIFFERENCE_TYPES,
+  METRIC_GOALS,
   METRIC_TYPES,
   STATS_METHODS,
   STATS_REASONS,
@@ -29,13 +33,14 @@ const StatsMethodEnum = builder.enumType('StatsMethod', {
     'FREQUENTIST: fixed-horizon Welch t-test; look once, at the planned sample size. SEQUENTIAL: always-valid intervals and p-values; look as often as you like. BAYESIAN: chance to beat control and expected loss (risk).',
   values: enumValues(STATS_METHODS, {
     FREQUENTIST:
-      'Welch t-test with a fixed-horizon confidence interval; decide once, at the planned sample size.',
+      'Welch t-test of the difference of means with a fixed-horizon confidence interval; decide once, at the planned sample size.',
     BAYESIAN: 'Gaussian posterior of the effect: chance to win, expected loss (risk) and credible interval.',
     SEQUENTIAL: 'Always-valid confidence sequence (Waudby-Smith et al.): safe to check every day.',
   }),
 });
 const CorrectionEnum = builder.enumType('Correction', {
-  description: 'Multiple-comparison correction over all treatment variants × metrics of the request.',
+  description:
+    'Multiple-comparison correction over all treatment variants × metrics of the request. Ignored by BAYESIAN analyses (no p-values), whose results say NONE.',
   values: enumValues(CORRECTIONS, {
     NONE: 'Raw p-values.',
     HOLM: 'Holm–Bonferroni: controls the family-wise error rate.',
@@ -47,10 +52,13 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
     'Why a number is missing (never NaN): e.g. NO_UNITS, TOO_FEW_UNITS, ZERO_VARIANCE, CONTROL_MEAN_ZERO.',
   values: enumValues(STATS_REASONS, {
     NO_UNITS: 'The variant (or the control) has no units yet.',
-    TOO_FEW_UNITS: 'Fewer than two units: variance is undefined.',
-    ZERO_VARIANCE: 'Every unit has the same value, so there is no spread to test against.',
+    TOO_FEW_UNITS: `An arm has fewer units than minUnitsPerVariant (default ${LIMITS.minUnitsPerVariant}): too few for a trustworthy comparison, so no effect or decision is shown yet.`,
+    ZERO_VARIANCE:
+      'No spread to test against: every unit in both arms has the same value, or (MEAN metrics, BAYESIAN) in one arm. BINOMIAL comparisons with one constant arm use score methods instead (Wilson / Newcombe).',
     CONTROL_MEAN_ZERO:
       'The control mean is 0, so a relative effect is undefined (the absolute one is given).',
+    CONTROL_MEAN_UNCERTAIN:
+      'The control mean is not distinguishable from 0 at the confidence level, so the relative interval (Fieller) is unbounded: the relative effect is omitted, the absolute one is given.',
     SINGLE_VARIANT: 'Only one variant: nothing to compare.',
     NO_CONTROL: 'No control variant could be chosen.',
     MULTIPLE_CONTROLS: 'More than one variant is flagged as control.',
@@ -62,6 +70,22 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
       'No event of this metric was recorded in the experiment (a misspelt name, or none yet): units are counted, every other number is null. `metricNames` lists the metrics with events.',
   }),
 });
+const DifferenceTypeEnum = builder.enumType('DifferenceType', {
+  description: 'The scale a figure is on.',
+  values: enumValues(DIFFERENCE_TYPES, {
+    RELATIVE: '(Treatment − control) / |control|: the scale of relativeEffect.',
+    ABSOLUTE:
+      'Treatment − control, in the metric’s units (conversion-rate points for BINOMIAL): the scale of absoluteEffect and of every decision figure.',
+  }),
+});
+const MetricGoalEnum = builder.enumType('MetricGoal', {
+  description:
+    'Which way is better for the metric: what “win” means for chanceToWin, risk and BAYESIAN significance.',
+  values: enumValues(METRIC_GOALS, {
+    INCREASE: 'Higher is better (conversion, watch time, revenue).',
+    DECREASE: 'Lower is better (errors, churn, load time).',
+  }),
+});
 
 const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
   authScopes: { read: true },
@@ -71,7 +95,8 @@ const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
     lower: t.exposeFloat('lower', { description: 'Lower bound at the requested level.' }),
     upper: t.exposeFloat('upper', { description: 'Upper bound at the requested level.' }),
     standardError: t.exposeFloat('standardError', {
-      description: 'For BAYESIAN: posterior standard deviation.',
+      description:
+        'Standard error of the estimate (delta method for relativeEffect; half the interval over its critical value when a BINOMIAL arm is constant). For BAYESIAN: posterior standard deviation.',
     }),
   }),
 });
@@ -136,32 +161,47 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
     absoluteEffect: t.field({
       type: IntervalRef,
       nullable: true,
-      description: 'Treatment mean − control mean.',
+      description:
+        'Treatment mean − control mean: the scale decisions are made on. The interval excludes 0 exactly when pValue < 1 − confidenceLevel (Newcombe’s score interval when a BINOMIAL arm is constant).',
       resolve: (v) => v.absoluteEffect,
     }),
     relativeEffect: t.field({
       type: IntervalRef,
       nullable: true,
       description:
-        '(Treatment − control) / |control|, interval by the delta method. Null when the control mean is 0.',
+        '(Treatment − control) / |control|: the delta-method lift and standard error, with Fieller’s interval for the same test as pValue (excludes 0 exactly when it rejects; MOVER-R when a BINOMIAL arm is constant). BAYESIAN: GrowthBook’s relative posterior. Null when the control mean is 0 or indistinguishable from 0 (see reason).',
       resolve: (v) => v.relativeEffect,
     }),
-    pValue: t.exposeFloat('pValue', { nullable: true, description: 'Two-sided; null for BAYESIAN.' }),
+    differenceType: t.field({
+      type: DifferenceTypeEnum,
+      nullable: true,
+      description:
+        'Scale of pValue, chanceToWin and risk: ABSOLUTE (the test of equal means runs on the difference of means, whatever the control mean). Null when there are none.',
+      resolve: (v) => v.differenceType,
+    }),
+    pValue: t.exposeFloat('pValue', {
+      nullable: true,
+      description:
+        'Two-sided p-value of equal means on the absolute scale: Welch t-test (FREQUENTIST), always-valid (SEQUENTIAL), or the Newcombe score test when a BINOMIAL arm has no spread. Null for BAYESIAN.',
+    }),
     adjustedPValue: t.exposeFloat('adjustedPValue', {
       nullable: true,
       description: 'After the requested correction.',
     }),
     significant: t.exposeBoolean('significant', {
       nullable: true,
-      description: 'adjustedPValue < 1 − confidenceLevel; BAYESIAN: chanceToWin beyond the level either way.',
+      description:
+        'FREQUENTIST/SEQUENTIAL: adjustedPValue < 1 − confidenceLevel, in either direction. BAYESIAN: chanceToWin > confidenceLevel, i.e. the treatment wins for the goal (one-sided); a clearly losing treatment is not significant (chanceToWin near 0).',
     }),
     chanceToWin: t.exposeFloat('chanceToWin', {
       nullable: true,
-      description: 'BAYESIAN: probability the treatment beats the control.',
+      description:
+        'BAYESIAN: posterior probability that the treatment is better for the goal (absolute scale, relative prior rescaled by the control mean).',
     }),
     risk: t.exposeFloatList('risk', {
       nullable: true,
-      description: 'BAYESIAN: expected loss (relative) of choosing [control, treatment].',
+      description:
+        'BAYESIAN: expected loss of choosing [control, treatment] for the goal, on the ABSOLUTE scale (differenceType): in the metric’s units per unit, e.g. 0.002 = 0.2 conversion-rate points.',
     }),
     reason: t.field({
       type: StatsReasonEnum,
@@ -186,8 +226,16 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
     confidenceLevel: t.exposeFloat('confidenceLevel', { description: 'Level of the intervals, e.g. 0.95.' }),
     correction: t.field({
       type: CorrectionEnum,
-      description: 'Multiple-comparison correction applied.',
+      description: 'Multiple-comparison correction applied (NONE for BAYESIAN, whatever was asked).',
       resolve: (r) => r.correction,
+    }),
+    goal: t.field({
+      type: MetricGoalEnum,
+      description: 'Which way is better, as asked (default INCREASE).',
+      resolve: (r) => r.goal,
+    }),
+    minUnitsPerVariant: t.exposeInt('minUnitsPerVariant', {
+      description: 'Units each arm needed before its comparison is shown (TOO_FEW_UNITS below).',
     }),
     includeUnexposed: t.exposeBoolean('includeUnexposed', {
       description: 'False: only exposed units count.',
@@ -226,7 +274,21 @@ const analysisArgs = (t: any) => ({
   }),
   method: t.arg({ type: StatsMethodEnum, required: false, description: 'Default FREQUENTIST.' }),
   confidenceLevel: t.arg.float({ required: false, description: 'Default 0.95.' }),
-  correction: t.arg({ type: CorrectionEnum, required: false, description: 'Default NONE.' }),
+  correction: t.arg({
+    type: CorrectionEnum,
+    required: false,
+    description: 'Default NONE. Ignored by BAYESIAN (no p-values).',
+  }),
+  minUnitsPerVariant: t.arg.int({
+    required: false,
+    description: `Units each arm needs before effects and decisions are shown (default ${LIMITS.minUnitsPerVariant}, at least 2). Below ${LIMITS.minUnitsPerVariant}, rare conversions and skewed values make every test unreliable: lower it only knowingly.`,
+  }),
+  goal: t.arg({
+    type: MetricGoalEnum,
+    required: false,
+    description:
+      'Which way is better (default INCREASE): the direction of chanceToWin, risk and BAYESIAN significance.',
+  }),
   includeUnexposed: t.arg.boolean({
     required: false,
     description: 'Count assigned but unexposed units too (default false).',
@@ -289,16 +351,18 @@ interface Plan {
   totalUnits: number | null;
   powerAtUnits: number | null;
   minimumDetectableEffectAtUnits: number | null;
+  alphaPerComparison: number | null;
   reason: string | null;
 }
 
 const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
   authScopes: { read: true },
-  description: 'Fixed-horizon planning for a two-sided test with equal allocation.',
+  description:
+    'Planning for the test `results` runs with the same method and correction (equal allocation): the power is that of the analysis at the recommended units.',
   fields: (t) => ({
     unitsPerVariant: t.exposeInt('unitsPerVariant', {
       nullable: true,
-      description: 'Units needed in each variant.',
+      description: `Units needed in each variant; never fewer than the ${LIMITS.minUnitsPerVariant} results needs before it shows anything.`,
     }),
     totalUnits: t.exposeInt('totalUnits', {
       nullable: true,
@@ -312,6 +376,11 @@ const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
       nullable: true,
       description:
         'Relative effect detectable at the target power with `currentUnitsPerVariant` units, when given.',
+    }),
+    alphaPerComparison: t.exposeFloat('alphaPerComparison', {
+      nullable: true,
+      description:
+        'Significance level each treatment is planned at: alpha / (variants − 1) with HOLM or BENJAMINI_HOCHBERG (which never reject less than that split), else alpha.',
     }),
     reason: t.field({
       type: StatsReasonEnum,
@@ -327,20 +396,39 @@ builder.queryField('sampleSize', (t) =>
     type: PlanRef,
     authScopes: { read: true },
     description:
-      'How many units an experiment needs to detect a relative effect. Give baselineRate (binomial) or baselineMean with baselineStdDev.',
+      'How many units an experiment needs to detect a relative effect with the analysis `results` will run (method, correction, sequentialTuning). Give baselineRate (binomial) or baselineMean with baselineStdDev.',
     args: {
       baselineMean: t.arg.float({ required: false, description: 'Mean of the metric per unit today.' }),
       baselineStdDev: t.arg.float({ required: false, description: 'Standard deviation per unit today.' }),
       baselineRate: t.arg.float({
         required: false,
-        description: 'Conversion rate today (0..1), for binomial metrics.',
+        description: 'Conversion rate today, strictly between 0 and 1, for binomial metrics.',
       }),
       minimumDetectableEffect: t.arg.float({
         required: true,
         description: 'Relative effect to detect, e.g. 0.05 for +5%.',
       }),
       variants: t.arg.int({ required: false, description: 'Variants including control (default 2).' }),
-      alpha: t.arg.float({ required: false, description: 'Two-sided significance level (default 0.05).' }),
+      alpha: t.arg.float({
+        required: false,
+        description: '1 − confidenceLevel (default 0.05); two-sided, one-sided for BAYESIAN.',
+      }),
+      method: t.arg({
+        type: StatsMethodEnum,
+        required: false,
+        description:
+          'The analysis to plan for (default FREQUENTIST). SEQUENTIAL needs about twice the units; BAYESIAN plans for chanceToWin > 1 − alpha with a flat prior.',
+      }),
+      correction: t.arg({
+        type: CorrectionEnum,
+        required: false,
+        description:
+          'The correction results will use (default NONE); with more than two variants it splits alpha.',
+      }),
+      sequentialTuning: t.arg.int({
+        required: false,
+        description: 'SEQUENTIAL: N*, as passed to results (default 5000).',
+      }),
       power: t.arg.float({ required: false, description: 'Target power (default 0.8).' }),
       currentUnitsPerVariant: t.arg.int({
         required: false,
@@ -356,8 +444,18 @@ builder.queryField('sampleSize', (t) =>
               mean: a.baselineMean ?? Number.NaN,
               variance: (a.baselineStdDev ?? Number.NaN) ** 2,
             } as const);
-      const opts = { alpha: a.alpha ?? 0.05, power: a.power ?? 0.8, variants: a.variants ?? 2 };
-      const size = sampleSize(baseline, a.minimumDetectableEffect, opts);
+      const opts = {
+        alpha: a.alpha ?? 0.05,
+        power: a.power ?? 0.8,
+        variants: a.variants ?? 2,
+        method: a.method ?? 'FREQUENTIST',
+        correction: a.correction ?? 'NONE',
+        sequentialTuning: a.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
+      };
+      const size = sampleSize(baseline, a.minimumDetectableEffect, {
+        ...opts,
+        minimumUnits: LIMITS.minUnitsPerVariant,
+      });
       const current = a.currentUnitsPerVariant;
       const pw = current != null ? power(baseline, a.minimumDetectableEffect, current, opts) : null;
       const mde = current != null ? minimumDetectableEffect(baseline, current, opts) : null;
@@ -366,6 +464,7 @@ builder.queryField('sampleSize', (t) =>
         totalUnits: size.value?.totalUnits ?? null,
         powerAtUnits: pw?.value ?? null,
         minimumDetectableEffectAtUnits: mde?.value ?? null,
+        alphaPerComparison: size.value?.alpha ?? null,
         reason: size.reason ?? pw?.reason ?? mde?.reason ?? null,
       };
     },

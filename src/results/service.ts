@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { parse, slug } from '../common/validation';
+import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
 import type { ExperimentRow } from '../experiments/repository';
@@ -18,6 +19,7 @@ import {
   analyze,
   type AnalyzeResult,
   type Correction,
+  type MetricGoal,
   type MetricType,
   type StatsMethod,
   type VariantResult,
@@ -35,6 +37,8 @@ export interface ResultsOptions {
   sequentialTuning?: number | null;
   priorMean?: number | null;
   priorVariance?: number | null;
+  goal?: MetricGoal | null;
+  minUnitsPerVariant?: number | null;
 }
 
 export interface VariantOutcome extends VariantResult {
@@ -49,7 +53,11 @@ export interface ExperimentResults {
   type: MetricType;
   method: StatsMethod;
   confidenceLevel: number;
+  /** NONE for BAYESIAN analyses, whatever was asked: they have no p-values to correct. */
   correction: Correction;
+  goal: MetricGoal;
+  /** Units each arm needs before its comparison is shown (TOO_FEW_UNITS below). */
+  minUnitsPerVariant: number;
   includeUnexposed: boolean;
   controlVariantId: string | null;
   srm: AnalyzeResult['srm'];
@@ -67,6 +75,12 @@ const options = z.object({
   priorVariance: z
     .number()
     .refine((v) => Number.isFinite(v) && v > 0, 'priorVariance must be a positive number')
+    .nullish(),
+  minUnitsPerVariant: z
+    .number()
+    .int()
+    .min(2, 'minUnitsPerVariant must be at least 2 (a variance needs two units)')
+    .max(1e9)
     .nullish(),
 });
 
@@ -128,7 +142,9 @@ export async function getResults(
   parse(options, raw);
   const method = raw.method ?? 'FREQUENTIST';
   const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
-  const correction = raw.correction ?? 'NONE';
+  const correction = method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'NONE');
+  const goal = raw.goal ?? 'INCREASE';
+  const minUnitsPerVariant = raw.minUnitsPerVariant ?? LIMITS.minUnitsPerVariant;
   const includeUnexposed = raw.includeUnexposed ?? false;
   const prior =
     raw.priorMean != null || raw.priorVariance != null
@@ -148,6 +164,8 @@ export async function getResults(
       correction: 'NONE',
       sequentialTuning: raw.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
       prior,
+      goal,
+      minimumUnits: minUnitsPerVariant,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
@@ -160,6 +178,8 @@ export async function getResults(
       method,
       confidenceLevel,
       correction,
+      goal,
+      minUnitsPerVariant,
       includeUnexposed,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,

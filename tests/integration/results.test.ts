@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
+import { LIMITS } from '../../src/config';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import type { App } from '../../src/http/app';
 import {
@@ -16,6 +17,7 @@ import {
   power,
   sampleSize,
   type Correction,
+  type MetricGoal,
   type MetricType,
   type StatsMethod,
   type VariantInput,
@@ -110,13 +112,13 @@ async function recordAll(events: EventInput[]): Promise<void> {
 
 const EFFECT = 'estimate lower upper standardError';
 const RESULTS_FIELDS = `
-  metric type method confidenceLevel correction includeUnexposed reason
+  metric type method confidenceLevel correction goal minUnitsPerVariant includeUnexposed reason
   control { id name }
   srm { chiSquare pValue mismatch observed expected reason }
   variants {
     variant { id name } isControl units conversions mean standardDeviation
     absoluteEffect { ${EFFECT} } relativeEffect { ${EFFECT} }
-    pValue adjustedPValue significant chanceToWin risk reason
+    differenceType pValue adjustedPValue significant chanceToWin risk reason
   }`;
 
 interface ResultsArgs {
@@ -129,11 +131,13 @@ interface ResultsArgs {
   sequentialTuning?: number;
   priorMean?: number;
   priorVariance?: number;
+  minUnitsPerVariant?: number;
+  goal?: MetricGoal;
 }
 
 /** GraphQL argument text: enums bare, strings quoted, numbers and booleans as they are. */
 function argText(args: ResultsArgs): string {
-  const enums = new Set(['type', 'method', 'correction']);
+  const enums = new Set(['type', 'method', 'correction', 'goal']);
   return Object.entries(args)
     .map(([k, v]) => `${k}: ${enums.has(k) ? v : JSON.stringify(v)}`)
     .join(', ');
@@ -232,6 +236,7 @@ function apiShape(v: VariantResult) {
     standardDeviation: v.standardDeviation,
     absoluteEffect: effectShape(v.absoluteEffect),
     relativeEffect: effectShape(v.relativeEffect),
+    differenceType: v.differenceType,
     pValue: v.pValue,
     adjustedPValue: v.adjustedPValue,
     significant: v.significant,
@@ -258,6 +263,8 @@ async function expectedResults(experimentId: string, args: ResultsArgs) {
       args.priorMean !== undefined || args.priorVariance !== undefined
         ? { mean: args.priorMean ?? 0, variance: args.priorVariance ?? 1 }
         : null,
+    minimumUnits: args.minUnitsPerVariant ?? LIMITS.minUnitsPerVariant,
+    goal: args.goal,
   });
   return { inputs, analysis, type };
 }
@@ -314,14 +321,34 @@ describe('a tiny experiment, computed by hand', () => {
     expect(data.experiment.metricNames).toEqual(['bonus', 'conversion', 'revenue']);
   });
 
-  it('conversion defaults to BINOMIAL over exposed users: units, conversions, rates and a t-test', async () => {
+  it('shows no comparison below minUnitsPerVariant (default LIMITS.minUnitsPerVariant): TOO_FEW_UNITS', async () => {
     const [r] = await fetchResults(exp.key, [{ metric: 'conversion' }]);
+    expect(r).toMatchObject({ minUnitsPerVariant: LIMITS.minUnitsPerVariant, reason: null });
+    // Units and rates are still shown; effects and decisions are not.
+    expect(r.variants.map((v: any) => [v.units, v.mean, v.reason])).toEqual([
+      [4, 0.5, 'TOO_FEW_UNITS'],
+      [4, 0.75, 'TOO_FEW_UNITS'],
+    ]);
+    expect(r.variants[1]).toMatchObject({
+      absoluteEffect: null,
+      relativeEffect: null,
+      differenceType: null,
+      pValue: null,
+      significant: null,
+    });
+  });
+
+  // Below, minUnitsPerVariant: 2 lets four units an arm be compared, so the numbers can be checked by hand.
+  it('conversion defaults to BINOMIAL over exposed users: units, conversions, rates and a t-test', async () => {
+    const [r] = await fetchResults(exp.key, [{ metric: 'conversion', minUnitsPerVariant: 2 }]);
     expect(r).toMatchObject({
       metric: 'conversion',
       type: 'BINOMIAL',
       method: 'FREQUENTIST',
       confidenceLevel: 0.95,
       correction: 'NONE',
+      goal: 'INCREASE',
+      minUnitsPerVariant: 2,
       includeUnexposed: false,
       reason: null,
       control: { id: control, name: 'control' },
@@ -344,7 +371,9 @@ describe('a tiny experiment, computed by hand', () => {
       },
       'control',
     );
-    // SciPy: Welch t over p(1 − p) variances (gbstats), df = 5.88.
+    // SciPy: Welch t over p(1 − p) variances (gbstats), df = 5.88, on the difference of rates. Two
+    // conversions out of four do not tell the control rate from 0 at 95% (Fieller's interval for the ratio
+    // is unbounded), so there is no relative effect.
     expectClose(
       t,
       {
@@ -359,18 +388,14 @@ describe('a tiny experiment, computed by hand', () => {
           upper: 1.063260243376334,
           standardError: 0.33071891388307384,
         },
-        relativeEffect: {
-          estimate: 0.5,
-          lower: -1.6296152142687195,
-          upper: 2.6296152142687195,
-          standardError: 0.8660254037844386,
-        },
-        pValue: 0.5851137950816326,
-        adjustedPValue: 0.5851137950816326,
+        relativeEffect: null,
+        differenceType: 'ABSOLUTE',
+        pValue: 0.4788698912611093,
+        adjustedPValue: 0.4788698912611093,
         significant: false,
         chanceToWin: null,
         risk: null,
-        reason: null,
+        reason: 'CONTROL_MEAN_UNCERTAIN',
       },
       'treatment',
       1e-6,
@@ -378,7 +403,7 @@ describe('a tiny experiment, computed by hand', () => {
   });
 
   it('revenue defaults to MEAN of per-user sums, exposed users without revenue counting 0', async () => {
-    const [r] = await fetchResults(exp.key, [{ metric: 'revenue' }]);
+    const [r] = await fetchResults(exp.key, [{ metric: 'revenue', minUnitsPerVariant: 2 }]);
     expect(r.type).toBe('MEAN');
     const [c, t] = r.variants;
     // Control per-user totals 5 (2 + 3), 4, 0, 0; treatment 1, 6, 0, 0.
@@ -396,14 +421,10 @@ describe('a tiny experiment, computed by hand', () => {
           upper: 4.273616761992489,
           standardError: 1.9472202409246537,
         },
-        relativeEffect: {
-          estimate: -2 / 9,
-          lower: -2.1432255766703463,
-          upper: 1.6987811322259017,
-          standardError: 0.7836022037731041,
-        },
-        // The headline p-value is the relative effect's; the absolute one matches scipy.stats.ttest_ind.
-        pValue: 0.7863268929392935,
+        relativeEffect: null,
+        // The test of equal means on the difference: scipy.stats.ttest_ind(t, c, equal_var=False).
+        pValue: 0.8059939578031696,
+        reason: 'CONTROL_MEAN_UNCERTAIN',
       },
       't',
       1e-6,
@@ -412,15 +433,15 @@ describe('a tiny experiment, computed by hand', () => {
 
   it('includeUnexposed counts every assigned user (c5, t5) and their conversions', async () => {
     const [bin, mean] = await fetchResults(exp.key, [
-      { metric: 'conversion', includeUnexposed: true },
-      { metric: 'revenue', includeUnexposed: true },
+      { metric: 'conversion', includeUnexposed: true, minUnitsPerVariant: 2 },
+      { metric: 'revenue', includeUnexposed: true, minUnitsPerVariant: 2 },
     ]);
     expect(bin.includeUnexposed).toBe(true);
     expect(bin.srm).toMatchObject({ observed: [5, 5], expected: [5, 5] });
     expectClose(bin.variants[0], { units: 5, conversions: 3, mean: 0.6 }, 'bin.c');
     expectClose(
       bin.variants[1],
-      { units: 5, conversions: 4, mean: 0.8, absoluteEffect: { estimate: 0.2 }, pValue: 0.5760205962865447 },
+      { units: 5, conversions: 4, mean: 0.8, absoluteEffect: { estimate: 0.2 }, pValue: 0.5003561292885422 },
       'bin.t',
       1e-6,
     );
@@ -432,36 +453,55 @@ describe('a tiny experiment, computed by hand', () => {
         mean: 2.8,
         standardDeviation: Math.sqrt(11.7),
         absoluteEffect: { estimate: -1, lower: -6.57915633073971, upper: 4.57915633073971 },
-        pValue: 0.6394419451263033,
+        pValue: 0.6887708390257171,
       },
       'mean.t',
       1e-6,
     );
   });
 
-  it('BAYESIAN: chance to win and risk from the normal posterior of the relative effect', async () => {
-    const [r] = await fetchResults(exp.key, [{ metric: 'revenue', method: 'BAYESIAN' }]);
-    expect(r.method).toBe('BAYESIAN');
+  it('BAYESIAN: chance to win and risk from the normal posterior of the absolute effect', async () => {
+    const [r, decrease] = await fetchResults(exp.key, [
+      { metric: 'revenue', method: 'BAYESIAN', correction: 'HOLM', minUnitsPerVariant: 2 },
+      { metric: 'revenue', method: 'BAYESIAN', goal: 'DECREASE', minUnitsPerVariant: 2 },
+    ]);
+    // A correction does not apply to a Bayesian analysis: ignored, and the result says so.
+    expect(r).toMatchObject({ method: 'BAYESIAN', correction: 'NONE', goal: 'INCREASE' });
+    // SciPy: N(−0.5, 1.9472²); chance to win Φ(−0.5/1.9472); risk E[max(Δ, 0)], E[max(−Δ, 0)] (truncnorm).
     expectClose(
       r.variants[1],
       {
         pValue: null,
         adjustedPValue: null,
-        chanceToWin: 0.3883620692896907,
-        risk: [0.21398806130644588, 0.4362102835286681],
-        relativeEffect: { estimate: -2 / 9, lower: -1.758054319823723, upper: 1.3136098753792784 },
+        differenceType: 'ABSOLUTE',
+        chanceToWin: 0.39867573505568216,
+        risk: [0.5522984231183179, 1.052298423118318],
+        relativeEffect: null,
         significant: false,
+        reason: 'CONTROL_MEAN_UNCERTAIN',
       },
       'bayes.t',
+      1e-6,
+    );
+    // Lower is better: the same posterior, the other way round.
+    expect(decrease.goal).toBe('DECREASE');
+    expectClose(
+      decrease.variants[1],
+      {
+        chanceToWin: 1 - 0.39867573505568216,
+        risk: [1.052298423118318, 0.5522984231183179],
+        significant: false,
+      },
+      'bayes.decrease',
       1e-6,
     );
   });
 
   it('a metric with no data, and a control that never converts, give reasons and nulls', async () => {
     const [none, bonus, bonusBinomial] = await fetchResults(exp.key, [
-      { metric: 'no_such_metric' },
-      { metric: 'bonus' },
-      { metric: 'bonus', type: 'BINOMIAL' },
+      { metric: 'no_such_metric', minUnitsPerVariant: 2 },
+      { metric: 'bonus', minUnitsPerVariant: 2 },
+      { metric: 'bonus', type: 'BINOMIAL', minUnitsPerVariant: 2 },
     ]);
     // No event of the metric at all: not a measured 0 with ZERO_VARIANCE, but UNKNOWN_METRIC and nulls.
     expect(none.reason).toBe('UNKNOWN_METRIC');
@@ -480,19 +520,19 @@ describe('a tiny experiment, computed by hand', () => {
       ],
       'none',
     );
-    // Control mean 0: no relative effect; the headline falls back to the absolute effect.
-    expect(bonus.variants[1]).toMatchObject({ relativeEffect: null, reason: 'CONTROL_MEAN_ZERO' });
-    // t1's 3 against nothing: t = 0.75 / 0.75 = 1 on 3 df (scipy.stats.ttest_ind, Welch).
+    // Every control unit is 0: a Welch test would treat the control mean as known exactly, so no decision.
     expectClose(
       bonus.variants[1],
-      { mean: 0.75, absoluteEffect: { estimate: 0.75, standardError: 0.75 }, pValue: 0.3910022189557705 },
+      { mean: 0.75, absoluteEffect: null, relativeEffect: null, pValue: null, reason: 'ZERO_VARIANCE' },
       'bonus',
-      1e-6,
     );
+    // As proportions (0/4 against 1/4), score methods handle the constant control: Newcombe's interval.
     expect(bonusBinomial.variants.map((v: any) => [v.units, v.conversions])).toEqual([
       [4, 0],
       [4, 1],
     ]);
+    expect(bonusBinomial.variants[1]).toMatchObject({ reason: 'CONTROL_MEAN_ZERO', significant: false });
+    expect(bonusBinomial.variants[1].absoluteEffect.lower).toBeLessThan(0);
   });
 });
 
@@ -579,6 +619,7 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
     await recordAll(conversions.slice(half));
   });
 
+  // 150 users over three arms: below the default minimum, so the comparisons are asked for explicitly.
   const cases: ResultsArgs[] = [
     ...METRICS.flatMap((metric) =>
       (['FREQUENTIST', 'BAYESIAN', 'SEQUENTIAL'] as const).flatMap((method) =>
@@ -592,7 +633,8 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
     { metric: 'watch_minutes', method: 'SEQUENTIAL', confidenceLevel: 0.8, correction: 'HOLM' },
     { metric: 'watch_minutes', method: 'SEQUENTIAL', sequentialTuning: 500 },
     { metric: 'revenue', method: 'BAYESIAN', correction: 'HOLM', priorMean: 0, priorVariance: 0.04 },
-  ];
+    { metric: 'watch_minutes', method: 'BAYESIAN', goal: 'DECREASE' },
+  ].map((c) => ({ ...c, minUnitsPerVariant: 30 }) as ResultsArgs);
 
   it('lists its metrics', async () => {
     const data = await gqlOk(app, `query ($key: String!) { experiment(key: $key) { metricNames } }`, {
@@ -609,7 +651,10 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
       type,
       method: args.method ?? 'FREQUENTIST',
       confidenceLevel: args.confidenceLevel ?? 0.95,
-      correction: args.correction ?? 'NONE',
+      // Bayesian analyses have no p-values: a correction is ignored, and the result says NONE.
+      correction: args.method === 'BAYESIAN' ? 'NONE' : (args.correction ?? 'NONE'),
+      goal: args.goal ?? 'INCREASE',
+      minUnitsPerVariant: 30,
       includeUnexposed: args.includeUnexposed ?? false,
       reason: null,
       control: { id: exp.variants[1].id, name: 'control' },
@@ -625,13 +670,21 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
       expectClose(actual.variants[i], apiShape(v), `variants[${i}]`);
     }
     // The data is rich enough that the comparisons are real ones.
-    expect(actual.variants.filter((v: any) => !v.isControl && v.reason === null)).toHaveLength(2);
+    expect(actual.variants.filter((v: any) => !v.isControl && v.differenceType === 'ABSOLUTE')).toHaveLength(
+      2,
+    );
+  });
+
+  it('with the default minimum, 150 users over three arms are too few to compare', async () => {
+    const [actual] = await fetchResults(exp.key, [{ metric: 'conversion' }]);
+    expect(actual.variants.map((v: any) => v.reason)).toEqual(Array(3).fill('TOO_FEW_UNITS'));
+    expect(actual.srm.reason).toBeNull();
   });
 
   it('scorecard corrects over every treatment of every metric', async () => {
     const query = `query ($key: String!) { experiment(key: $key) {
-        holm: scorecard(correction: HOLM) { metric variants { isControl pValue adjustedPValue significant } }
-        bh: scorecard(metrics: ["watch_minutes", "revenue", "nobody"], correction: BENJAMINI_HOCHBERG, confidenceLevel: 0.9) {
+        holm: scorecard(correction: HOLM, minUnitsPerVariant: 30) { metric variants { isControl pValue adjustedPValue significant } }
+        bh: scorecard(metrics: ["watch_minutes", "revenue", "nobody"], correction: BENJAMINI_HOCHBERG, confidenceLevel: 0.9, minUnitsPerVariant: 30) {
           metric variants { isControl pValue adjustedPValue significant }
         }
       } }`;
@@ -640,7 +693,11 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
       expect(scorecard.map((r) => r.metric)).toEqual(metrics);
       const raw: (number | null)[] = [];
       for (const metric of metrics) {
-        const { analysis } = await expectedResults(exp.id, { metric, confidenceLevel: level });
+        const { analysis } = await expectedResults(exp.id, {
+          metric,
+          confidenceLevel: level,
+          minUnitsPerVariant: 30,
+        });
         raw.push(...analysis.variants.filter((v) => !v.isControl).map((v) => v.pValue));
       }
       const adjusted = (correction === 'HOLM' ? holm : benjaminiHochberg)(raw);
@@ -705,6 +762,11 @@ describe('invalid arguments', () => {
     ['metric "Bad Name"', 'results(metric: "Bad Name") { metric }', 'metric'],
     ['a bad metric in a scorecard', 'scorecard(metrics: ["revenue", "Bad Name"]) { metric }', 'metrics'],
     ['sequentialTuning 0', 'results(metric: "revenue", sequentialTuning: 0) { metric }', 'sequentialTuning'],
+    [
+      'minUnitsPerVariant 1',
+      'results(metric: "revenue", minUnitsPerVariant: 1) { metric }',
+      'minUnitsPerVariant',
+    ],
   ])('%s → BAD_USER_INPUT, nothing written', async (_label, field, argument) => {
     const before = await rowCounts(handle.db, exp.id);
     const body = await gql(app, `query ($key: String!) { experiment(key: $key) { ${field} } }`, {
@@ -751,6 +813,41 @@ describe('sampleSize', () => {
       minimumDetectableEffect(baseline, 1000, options).value,
       'mde',
     );
+  });
+
+  it('plans for the analysis results runs: SEQUENTIAL, a correction over 4 variants, the minimum sample', async () => {
+    const { sequential, holm, tiny } = await gqlOk(
+      app,
+      `{
+        sequential: sampleSize(baselineRate: 0.1, minimumDetectableEffect: 0.2, method: SEQUENTIAL) { unitsPerVariant alphaPerComparison reason }
+        holm: sampleSize(baselineRate: 0.1, minimumDetectableEffect: 0.2, variants: 4, correction: HOLM) { unitsPerVariant totalUnits alphaPerComparison reason }
+        tiny: sampleSize(baselineMean: 10, baselineStdDev: 1, minimumDetectableEffect: 0.5) { unitsPerVariant reason }
+      }`,
+    );
+    const baseline = { metricType: 'BINOMIAL', mean: 0.1 } as const;
+    // The always-valid interval is wider: about twice the fixed-horizon 3,839 units.
+    expect(sequential).toEqual({
+      unitsPerVariant: sampleSize(baseline, 0.2, { method: 'SEQUENTIAL' }).value!.unitsPerVariant,
+      alphaPerComparison: 0.05,
+      reason: null,
+    });
+    expect(sequential.unitsPerVariant).toBeGreaterThan(1.9 * 3839);
+    expect(holm).toMatchObject({ unitsPerVariant: 5120, totalUnits: 4 * 5120, reason: null });
+    expectClose(holm.alphaPerComparison, 0.05 / 3, 'alpha');
+    // Two units would detect +50% on a tight metric, but results shows nothing below the minimum.
+    expect(tiny).toEqual({ unitsPerVariant: LIMITS.minUnitsPerVariant, reason: null });
+  });
+
+  it('an impossible baseline gives a reason: a rate of 1 cannot fall by 20% and still be a plan', async () => {
+    const { one, two } = await gqlOk(
+      app,
+      `{
+        one: sampleSize(baselineRate: 1, minimumDetectableEffect: -0.2) { unitsPerVariant reason }
+        two: sampleSize(baselineRate: 0.6, minimumDetectableEffect: 0.8) { unitsPerVariant reason }
+      }`,
+    );
+    expect(one).toEqual({ unitsPerVariant: null, reason: 'INVALID_INPUT' });
+    expect(two).toEqual({ unitsPerVariant: null, reason: 'INVALID_INPUT' });
   });
 
   it('a zero baseline gives a reason, not a number', async () => {

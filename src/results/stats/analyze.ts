@@ -1,5 +1,6 @@
 import { bayesianTest } from './bayesian';
 import { adjustPValues } from './corrections';
+import { DEFAULT_MINIMUM_UNITS, decide } from './decision';
 import { difference } from './difference';
 import { welchTTest } from './frequentist';
 import { DEFAULT_SEQUENTIAL_TUNING, sequentialTest } from './sequential';
@@ -11,6 +12,7 @@ import {
   type EffectResult,
   fail,
   type GaussianPrior,
+  type MetricGoal,
   type MetricType,
   type Outcome,
   ok,
@@ -85,7 +87,11 @@ function effectOn(
   return result;
 }
 
-/** One treatment against the control, on both the absolute and the relative scale. */
+/**
+ * One treatment against the control on both scales, each with its own test, exactly as GrowthBook's gbstats
+ * computes them (the published reference vectors check this function). The relative scale's delta-method
+ * test is anti-conservative at low counts: analyze() decides with `decide()` instead.
+ */
 export function compare(
   control: SufficientStats,
   treatment: SufficientStats,
@@ -111,17 +117,18 @@ export interface VariantInput extends SufficientStats {
 export interface AnalyzeInput extends CompareOptions {
   variants: readonly VariantInput[];
   /**
-   * Adjusts the treatments' headline p-values over this call's comparisons; default NONE. Bayesian results
-   * have no p-values and are not adjusted. To correct over variants × metrics, pass the raw pValues of all
-   * analyses to `adjustPValues`.
+   * Adjusts the treatments' p-values over this call's comparisons; default NONE. Ignored by BAYESIAN analyses,
+   * which have no p-values. To correct over variants × metrics, pass the raw pValues of all analyses to
+   * `adjustPValues`.
    */
   correction?: Correction;
+  /** Which way is better; default INCREASE. Sets the direction of chanceToWin, risk and Bayesian significance. */
+  goal?: MetricGoal;
   /**
-   * Scale of the headline pValue / chanceToWin / risk / significant; default RELATIVE (as GrowthBook).
-   * When the relative effect is undefined (control mean 0) the headline falls back to ABSOLUTE: both test
-   * the same null hypothesis of equal means.
+   * Units each arm needs before its comparison is shown (TOO_FEW_UNITS below); default 2, the least a
+   * variance needs. The API passes LIMITS.minUnitsPerVariant.
    */
-  differenceType?: DifferenceType;
+  minimumUnits?: number;
 }
 
 export interface VariantResult {
@@ -132,21 +139,32 @@ export interface VariantResult {
   standardDeviation: number | null;
   /** Binomial metrics only. */
   conversions: number | null;
+  /** Treatment − control with the decision's interval (Newcombe's when a BINOMIAL arm is constant). */
   absoluteEffect: EffectResult | null;
+  /**
+   * Delta-method lift (treatment − control)/|control| with its standard error; FREQUENTIST and SEQUENTIAL
+   * intervals are Fieller's for the decision's test (MOVER-R when a BINOMIAL arm is constant), BAYESIAN ones
+   * GrowthBook's relative posterior.
+   */
   relativeEffect: EffectResult | null;
-  /** Scale of the headline numbers below; null when there are none. */
+  /** Scale of pValue, chanceToWin and risk: ABSOLUTE (the difference of means); null when there are none. */
   differenceType: DifferenceType | null;
-  /** Frequentist or always-valid (sequential) p-value; null for Bayesian analyses and for the control. */
+  /**
+   * Two-sided p-value of equal means: Welch's t-test, the always-valid p-value (SEQUENTIAL), or Fisher's
+   * exact test when a BINOMIAL arm is constant; null for Bayesian analyses and for the control.
+   */
   pValue: number | null;
   /** pValue after the requested correction over this analysis's treatments. */
   adjustedPValue: number | null;
   /**
-   * Frequentist/sequential: adjustedPValue < 1 − confidenceLevel. Bayesian: chanceToWin above
-   * confidenceLevel or below 1 − confidenceLevel. Null for the control and when nothing could be computed.
+   * Frequentist/sequential: adjustedPValue < 1 − confidenceLevel (either direction). Bayesian: chanceToWin >
+   * confidenceLevel, i.e. the treatment wins for the goal (one-sided). Null for the control and when nothing
+   * could be computed.
    */
   significant: boolean | null;
+  /** Bayesian: posterior probability that the treatment is better for the goal. */
   chanceToWin: number | null;
-  /** Expected loss of choosing [control, treatment] on the headline scale. */
+  /** Bayesian: expected loss of choosing [control, treatment], absolute scale (metric units), for the goal. */
   risk: [number, number] | null;
   reason: StatsReason | null;
 }
@@ -171,7 +189,7 @@ function controlOf(variants: readonly VariantInput[]): Outcome<VariantInput> {
  * null-plus-reason, never NaN, Infinity or an exception for data-dependent edge cases.
  */
 export function analyze(input: AnalyzeInput): AnalyzeResult {
-  const { variants, metricType, correction = 'NONE', differenceType = 'RELATIVE' } = input;
+  const { variants, metricType, method, correction = 'NONE', minimumUnits = DEFAULT_MINIMUM_UNITS } = input;
   const confidenceLevel = input.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
   // An invalid count (NaN, negative, fractional, conversions > n) must not leak into the SRM numbers.
   const srm = sampleRatioMismatch(
@@ -180,7 +198,8 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
   );
 
   const control = controlOf(variants);
-  const globalReason = validOptions(input) ? control.reason : 'INVALID_INPUT';
+  const globalReason =
+    validOptions(input) && Number.isFinite(minimumUnits) ? control.reason : 'INVALID_INPUT';
 
   const rows: VariantResult[] = variants.map((v) => {
     const valid = isValidStats(v, metricType);
@@ -205,35 +224,21 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
     if (globalReason !== null) return { ...base, reason: globalReason };
     if (v.isControl) {
       const own = summarize(v, metricType);
-      return { ...base, reason: own.reason };
+      return { ...base, reason: own.reason ?? (v.n < minimumUnits ? 'TOO_FEW_UNITS' : null) };
     }
-    const comparison = compare(control.value!, v, input);
-    const preferred = differenceType === 'RELATIVE' ? comparison.relativeEffect : comparison.absoluteEffect;
-    const headline = preferred ?? comparison.absoluteEffect;
-    const headlineType: DifferenceType | null =
-      headline === null ? null : headline === preferred ? differenceType : 'ABSOLUTE';
-    return {
-      ...base,
-      absoluteEffect: comparison.absoluteEffect,
-      relativeEffect: comparison.relativeEffect,
-      differenceType: headlineType,
-      pValue: headline?.pValue ?? null,
-      chanceToWin: headline?.chanceToWin ?? null,
-      risk: headline?.risk ?? null,
-      reason: comparison.reason,
-    };
+    const decision = decide(control.value!, v, { ...input, confidenceLevel, minimumUnits });
+    return { ...base, ...decision };
   });
 
   const adjusted = adjustPValues(
     rows.map((r) => r.pValue),
-    correction,
+    method === 'BAYESIAN' ? 'NONE' : correction,
   );
   const alpha = 1 - confidenceLevel;
   for (const [i, row] of rows.entries()) {
     row.adjustedPValue = adjusted[i];
     if (row.adjustedPValue !== null) row.significant = row.adjustedPValue < alpha;
-    else if (row.chanceToWin !== null)
-      row.significant = row.chanceToWin > confidenceLevel || row.chanceToWin < alpha;
+    else if (row.chanceToWin !== null) row.significant = row.chanceToWin > confidenceLevel;
   }
   return { srm, variants: rows, reason: globalReason };
 }

@@ -1,5 +1,10 @@
 import { type ArmSummary, type DifferenceType, fail, type Outcome, ok } from './types';
 
+export interface Bounds {
+  lower: number;
+  upper: number;
+}
+
 /** Point estimate of treatment vs control on one scale, with the variance of that estimate. */
 export interface DifferenceEstimate {
   differenceType: DifferenceType;
@@ -59,4 +64,24 @@ export function difference(
     controlMean: meanA,
     totalUnits: control.n + treatment.n,
   });
+}
+
+/**
+ * Fieller's interval for the ratio of two means, meanB/meanA, whose estimates have variances varA and varB:
+ * every θ with (meanB − θ·meanA)² ≤ c²·(varB + θ²·varA). At θ = 1 this is the two-sample test of equal
+ * means with critical value c, so the interval excludes 1 exactly when that test rejects. Null when the set
+ * is unbounded, i.e. when meanA itself is not distinguishable from 0 (meanA² ≤ c²·varA).
+ */
+export function fiellerRatio(
+  meanA: number,
+  varA: number,
+  meanB: number,
+  varB: number,
+  c: number,
+): Bounds | null {
+  const c2 = c * c;
+  const a = meanA * meanA - c2 * varA;
+  if (!(a > 0)) return null;
+  const root = Math.sqrt(c2 * (varA * meanB * meanB + varB * a));
+  return { lower: (meanA * meanB - root) / a, upper: (meanA * meanB + root) / a };
 }

@@ -11,6 +11,19 @@ export function sequentialRho(alpha: number, tuning: number): number {
   return Math.sqrt((-2 * Math.log(alpha) + Math.log(-2 * Math.log(alpha) + 1)) / tuning);
 }
 
+/**
+ * Critical value of the always-valid interval after `totalUnits` units: it rejects when |estimate| exceeds
+ * this many standard errors. `alpha` is the level rejected at (after a multiplicity split, if any) and ρ
+ * stays tuned at the configured level, exactly as comparing the always-valid p-value with that alpha does.
+ */
+export function sequentialMultiplier(totalUnits: number, alpha: number, rho: number): number {
+  const n = totalUnits;
+  const nRho2 = n * rho ** 2;
+  return (
+    Math.sqrt(n) * Math.sqrt((2 * (nRho2 + 1) * Math.log(Math.sqrt(nRho2 + 1) / alpha)) / (n * rho) ** 2)
+  );
+}
+
 /** Half-width of the always-valid interval after `totalUnits` units, for an estimate with this variance. */
 export function sequentialHalfWidth(
   variance: number,
@@ -18,12 +31,7 @@ export function sequentialHalfWidth(
   alpha: number,
   rho: number,
 ): number {
-  const n = totalUnits;
-  const s2 = variance * n;
-  const nRho2 = n * rho ** 2;
-  return (
-    Math.sqrt(s2) * Math.sqrt((2 * (nRho2 + 1) * Math.log(Math.sqrt(nRho2 + 1) / alpha)) / (n * rho) ** 2)
-  );
+  return Math.sqrt(variance) * sequentialMultiplier(totalUnits, alpha, rho);
 }
 
 /**
@@ -32,8 +40,13 @@ export function sequentialHalfWidth(
  * p-value and the interval always agree; the closed form is what gbstats computes.
  */
 export function sequentialPValue(diff: DifferenceEstimate, rho: number): number {
-  const n = diff.totalUnits;
-  const st2 = (diff.estimate ** 2 * n) / diff.variance;
+  return sequentialPValueOfStatistic(diff.estimate / diff.standardError, diff.totalUnits, rho);
+}
+
+/** The same always-valid p-value for a standardised statistic (estimate / standard error). */
+export function sequentialPValueOfStatistic(statistic: number, totalUnits: number, rho: number): number {
+  const n = totalUnits;
+  const st2 = statistic ** 2 * n;
   const tr2p1 = n * rho ** 2 + 1;
   const logEValue = (rho ** 2 * st2) / (2 * tr2p1) - 0.5 * Math.log(tr2p1);
   return Math.min(1, Math.exp(-logEValue));

@@ -11,6 +11,10 @@ export type Correction = (typeof CORRECTIONS)[number];
 export const DIFFERENCE_TYPES = ['RELATIVE', 'ABSOLUTE'] as const;
 export type DifferenceType = (typeof DIFFERENCE_TYPES)[number];
 
+/** Which way is better for a metric: decides what "win" means for chanceToWin, risk and Bayesian significance. */
+export const METRIC_GOALS = ['INCREASE', 'DECREASE'] as const;
+export type MetricGoal = (typeof METRIC_GOALS)[number];
+
 /**
  * Why a number is missing. Results never carry NaN or Infinity: a value that cannot be computed is null and
  * one of these explains it.
@@ -18,12 +22,24 @@ export type DifferenceType = (typeof DIFFERENCE_TYPES)[number];
 export const STATS_REASONS = [
   /** A variant (or the control it is compared with) has no units. */
   'NO_UNITS',
-  /** Fewer than two units: the sample variance and Welch degrees of freedom are undefined. */
+  /**
+   * An arm has fewer units than the analysis needs: two for a variance, and `minimumUnits` (the API's
+   * LIMITS.minUnitsPerVariant) before any effect or decision is shown.
+   */
   'TOO_FEW_UNITS',
-  /** The estimate has zero variance (e.g. every unit in both arms has the same value). */
+  /**
+   * No spread to test against: every unit in both arms has the same value, or (MEAN metrics and BAYESIAN
+   * analyses) in one arm, whose uncertainty a normal approximation would then ignore. BINOMIAL comparisons
+   * with one constant arm use exact methods instead.
+   */
   'ZERO_VARIANCE',
   /** The relative effect divides by the control mean, which is zero. */
   'CONTROL_MEAN_ZERO',
+  /**
+   * The control mean is not distinguishable from 0 at the confidence level, so the relative effect's interval
+   * (Fieller's) is unbounded: the relative effect is omitted, the absolute one is given.
+   */
+  'CONTROL_MEAN_UNCERTAIN',
   /** Only one variant: there is nothing to compare and SRM does not apply. */
   'SINGLE_VARIANT',
   /** No variant is flagged as the control. */
@@ -87,7 +103,7 @@ export interface EffectResult extends Interval {
   standardError: number;
   /** Frequentist and sequential methods only. */
   pValue: number | null;
-  /** Bayesian only: posterior probability that the treatment beats the control. */
+  /** Bayesian only: posterior probability that the effect is above 0 (or better for the goal, in analyze). */
   chanceToWin: number | null;
   /** Bayesian only: expected loss of choosing [control, treatment], on the effect's scale. */
   risk: [number, number] | null;

@@ -74,20 +74,22 @@ describe('analyze()', () => {
     expect(plain.variants.slice(1).map((v) => v.adjustedPValue)).toEqual(raw);
     expect(corrected.variants.slice(1).map((v) => v.adjustedPValue)).toEqual(holm(raw));
     for (const v of corrected.variants.slice(1)) expect(v.significant).toBe(v.adjustedPValue! < 0.05);
-    // The headline defaults to the relative scale.
-    expect(plain.variants[1].pValue).toBe(plain.variants[1].relativeEffect!.pValue);
-    expect(plain.variants[1].differenceType).toBe('RELATIVE');
   });
 
-  it('uses the absolute scale for the headline when asked', () => {
-    const result = analyze({
-      metricType: 'BINOMIAL',
-      method: 'FREQUENTIST',
-      differenceType: 'ABSOLUTE',
-      variants: fourArms,
-    });
-    expect(result.variants[1].pValue).toBe(result.variants[1].absoluteEffect!.pValue);
-    expect(result.variants[1].differenceType).toBe('ABSOLUTE');
+  it('decides on the absolute scale: the Welch test of the difference of means', () => {
+    const result = analyze({ metricType: 'BINOMIAL', method: 'FREQUENTIST', variants: fourArms });
+    for (const [i, v] of result.variants.slice(1).entries()) {
+      const gbstats = compare(fourArms[0], fourArms[i + 1], {
+        metricType: 'BINOMIAL',
+        method: 'FREQUENTIST',
+      });
+      expect(v.differenceType).toBe('ABSOLUTE');
+      expect(v.pValue).toBe(gbstats.absoluteEffect!.pValue);
+      expect(v.absoluteEffect).toEqual(gbstats.absoluteEffect);
+      // The lift and its standard error stay GrowthBook's delta-method estimate; only the interval changes.
+      expect(v.relativeEffect!.estimate).toBe(gbstats.relativeEffect!.estimate);
+      expect(v.relativeEffect!.standardError).toBe(gbstats.relativeEffect!.standardError);
+    }
   });
 
   it('Bayesian: no p-values; significance from chance to win against the confidence level', () => {
@@ -100,8 +102,9 @@ describe('analyze()', () => {
     for (const v of result.variants.slice(1)) {
       expect(v.pValue).toBeNull();
       expect(v.adjustedPValue).toBeNull();
-      expect(v.significant).toBe(v.chanceToWin! > 0.95 || v.chanceToWin! < 0.05);
-      expect(v.risk).toEqual(v.relativeEffect!.risk);
+      expect(v.significant).toBe(v.chanceToWin! > 0.95);
+      expect(v.risk).toEqual(v.absoluteEffect!.risk);
+      expect(v.differenceType).toBe('ABSOLUTE');
     }
     expect(result.variants[1].significant).toBe(true);
     expect(result.variants[3].significant).toBe(false);

@@ -122,19 +122,30 @@ describe('edge cases return a reason, never NaN or a throw', () => {
     expect(result.reason).toBe('ZERO_VARIANCE');
   });
 
-  it('CONTROL_MEAN_ZERO: absolute effect still computed, headline falls back to it', () => {
+  it('CONTROL_MEAN_ZERO: absolute effect and decision still computed, on the absolute scale', () => {
     for (const [i, result] of analyzeAll({
       metricType: 'BINOMIAL',
       variants: [conversions('a', 1000, 0, true), conversions('b', 1000, 12)],
     }).entries()) {
       const b = result.variants[1];
+      if (STATS_METHODS[i] === 'BAYESIAN') {
+        // A constant arm (no conversion) gives a normal posterior nothing to work with.
+        expect(b).toMatchObject({ reason: 'ZERO_VARIANCE', chanceToWin: null, differenceType: null });
+        continue;
+      }
       expect(b.reason).toBe('CONTROL_MEAN_ZERO');
       expect(b.relativeEffect).toBeNull();
       expect(b.absoluteEffect!.estimate).toBeCloseTo(0.012, 12);
       expect(b.differenceType).toBe('ABSOLUTE');
-      if (STATS_METHODS[i] === 'BAYESIAN') expect(b.chanceToWin).toBeGreaterThan(0.99);
-      else expect(b.pValue).toBeLessThan(0.05);
+      expect(b.pValue).toBeLessThan(0.05);
     }
+    // A MEAN metric whose control values cancel out keeps its Bayesian decision on the absolute scale.
+    const [, bayesian] = analyzeAll({
+      metricType: 'MEAN',
+      variants: [variant('a', 200, 0, 200, true), variant('b', 200, 60, 240)],
+    });
+    expect(bayesian.variants[1]).toMatchObject({ reason: 'CONTROL_MEAN_ZERO', differenceType: 'ABSOLUTE' });
+    expect(bayesian.variants[1].chanceToWin).toBeGreaterThan(0.99);
   });
 
   it('CONTROL_MEAN_ZERO for a mean metric whose values cancel out', () => {

@@ -12,10 +12,10 @@ import pathlib
 import numpy as np
 import scipy
 import statsmodels
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import test_proportions_2indep
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, test_proportions_2indep
 
 rng = np.random.default_rng(20240611)
 OUT = pathlib.Path(__file__).with_name("scipy-vectors.json")
@@ -225,13 +225,131 @@ def power_cases(count):
     return out
 
 
+def fieller_cases(count):
+    """Fieller's interval for meanB/meanA, found as the roots of (mB - θ·mA)² - c²(vB + θ²vA) with numpy.roots
+    (not the engine's closed form), at the Welch t quantile of the absolute test; θ = 1 inside exactly when
+    scipy's Welch test does not reject."""
+    out = []
+    while len(out) < count:
+        n_a, n_b = (int(x) for x in rng.integers(150, 20000, size=2))
+        mu = float(rng.uniform(-20, 50))
+        # Every third case has a control mean lost in its noise, where Fieller's set is unbounded.
+        sd_a = float(rng.uniform(0.5, 8) if len(out) % 3 else rng.uniform(20, 60)) * max(abs(mu), 1)
+        sd_b = sd_a * float(rng.uniform(0.5, 2))
+        mu_b = mu * (1 + float(rng.normal(0, 0.1)))
+        control = {"n": n_a, "sum": mu * n_a, "sumSquares": (n_a - 1) * sd_a**2 + n_a * mu**2}
+        treatment = {"n": n_b, "sum": mu_b * n_b, "sumSquares": (n_b - 1) * sd_b**2 + n_b * mu_b**2}
+        arms = []
+        for arm in (control, treatment):
+            m = arm["sum"] / arm["n"]
+            arms.append((m, (arm["sumSquares"] - arm["sum"] ** 2 / arm["n"]) / (arm["n"] - 1) / arm["n"]))
+        (m_a, v_a), (m_b, v_b) = arms
+        level = float(rng.choice([0.9, 0.95, 0.99]))
+        df = (v_a + v_b) ** 2 / (v_a**2 / (n_a - 1) + v_b**2 / (n_b - 1))
+        c = stats.t.ppf(1 - (1 - level) / 2, df)
+        roots = np.roots([m_a**2 - c**2 * v_a, -2 * m_a * m_b, m_b**2 - c**2 * v_b])
+        bounded = m_a**2 - c**2 * v_a > 0
+        case = {"control": control, "treatment": treatment, "confidenceLevel": level, "bounded": bool(bounded)}
+        if bounded:
+            lo, hi = sorted(float(r.real) for r in roots)
+            # As a lift (mB - mA)/|mA|: θ - 1 for a positive control mean, 1 - θ for a negative one.
+            case["lift"] = [lo - 1, hi - 1] if m_a > 0 else [1 - hi, 1 - lo]
+            welch = stats.ttest_ind_from_stats(m_b, math.sqrt(v_b * n_b), n_b, m_a, math.sqrt(v_a * n_a), n_a, equal_var=False)
+            case["welchPValue"] = float(welch.pvalue)
+        out.append(case)
+    return out
+
+
+def newcombe_cases():
+    """statsmodels' Newcombe (hybrid score) interval and Wilson intervals, for arms with and without spread;
+    the MOVER-R ratio bounds are the roots of the MOVER equation found with brentq, and the score test's
+    p-value inverts statsmodels' interval by brentq on the normal critical value."""
+    tables = [(5, 50, 0, 50), (0, 50, 5, 50), (8, 400, 0, 400), (380, 400, 400, 400), (0, 1000, 12, 1000), (3, 150, 20, 160)]
+    out = []
+    for x1, n1, x2, n2 in tables:
+        z = float(stats.norm.ppf(0.975))
+        low, upp = confint_proportions_2indep(x2, n2, x1, n1, method="newcomb", compare="diff", alpha=0.05)
+        wilson1 = [float(v) for v in proportion_confint(x1, n1, alpha=0.05, method="wilson")]
+        wilson2 = [float(v) for v in proportion_confint(x2, n2, alpha=0.05, method="wilson")]
+        d = x2 / n2 - x1 / n1
+
+        def newcombe_at(c):
+            lo, hi = confint_proportions_2indep(x2, n2, x1, n1, method="newcomb", compare="diff", alpha=2 * stats.norm.sf(c))
+            return lo if d > 0 else -hi
+
+        # Brackets up to c = 8 (alpha ~ 1e-15), where statsmodels' alpha still has precision.
+        critical = float(optimize.brentq(newcombe_at, 1e-6, 8, xtol=1e-13)) if d != 0 else 0.0
+        case = {
+            "control": {"n": n1, "conversions": x1},
+            "treatment": {"n": n2, "conversions": x2},
+            "critical": z,
+            "newcombe": [float(low), float(upp)],
+            "wilsonControl": wilson1,
+            "wilsonTreatment": wilson2,
+            "nullCritical": critical,
+            "scorePValue": float(2 * stats.norm.sf(critical)),
+        }
+        p1, p2 = x1 / n1, x2 / n2
+        (l1, u1), (l2, u2) = wilson1, wilson2
+        if x1 > 0 and u1 < 2 * p1:
+            # MOVER for p2 - θ·p1 = 0: the lower bound solves p2 - θp1 = sqrt((p2 - l2)² + θ²(u1 - p1)²).
+            g_low = lambda t: p2 - t * p1 - math.sqrt((p2 - l2) ** 2 + t**2 * (u1 - p1) ** 2)
+            g_up = lambda t: t * p1 - p2 - math.sqrt((u2 - p2) ** 2 + t**2 * (p1 - l1) ** 2)
+            est = p2 / p1
+            lo = 0.0 if x2 == 0 else optimize.brentq(g_low, 0, est, xtol=1e-14)
+            hi = optimize.brentq(g_up, est, 1e6, xtol=1e-14)
+            case["moverRatio"] = [float(lo), float(hi)]
+        out.append(case)
+    return out
+
+
+def planner_cases():
+    """Sample sizes for the planned analysis, solved independently: NormalIndPower at alpha/(variants - 1) for a
+    corrected fixed-horizon plan, and brentq on the always-valid interval's power for SEQUENTIAL."""
+    analysis = NormalIndPower()
+    out = []
+
+    def seq_multiplier(total, alpha, rho):
+        x = total * rho**2
+        return math.sqrt(2 * (x + 1) * math.log(math.sqrt(x + 1) / alpha) / x)
+
+    for rate, mde, target, variants, method, tuning in [
+        (0.1, 0.2, 0.8, 2, "SEQUENTIAL", 5000),
+        (0.05, 0.1, 0.9, 2, "SEQUENTIAL", 20000),
+        (0.1, 0.2, 0.8, 4, "HOLM", None),
+        (0.02, 0.15, 0.9, 3, "BENJAMINI_HOCHBERG", None),
+    ]:
+        alpha = 0.05
+        rate_b = rate * (1 + mde)
+        var_a, var_b = rate * (1 - rate), rate_b * (1 - rate_b)
+        delta = rate_b - rate
+        case = {"baseline": {"metricType": "BINOMIAL", "mean": rate}, "mde": mde, "power": target, "variants": variants}
+        if method == "SEQUENTIAL":
+            rho = math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning)
+            f = lambda n: delta / math.sqrt((var_a + var_b) / n) - seq_multiplier(2 * n, alpha, rho) - stats.norm.ppf(target)
+            case.update(method="SEQUENTIAL", correction="NONE", sequentialTuning=tuning)
+            case["exactUnitsPerVariant"] = float(optimize.brentq(f, 10, 1e9, xtol=1e-9))
+        else:
+            d = delta / math.sqrt((var_a + var_b) / 2)
+            case.update(method="FREQUENTIST", correction=method)
+            case["alpha"] = alpha / (variants - 1)
+            case["statsmodelsUnitsPerVariant"] = float(
+                analysis.solve_power(effect_size=d, nobs1=None, alpha=alpha / (variants - 1), power=target, ratio=1)
+            )
+        out.append(case)
+    return out
+
+
 vectors = {
     "comment": (
         "Independent cross-check vectors for src/results/stats, produced by tests/unit/stats/"
         "generate-scipy-vectors.py with a fixed seed using SciPy (ttest_ind_from_stats, t/norm/chi2, chisquare, "
         "truncnorm) and statsmodels (multipletests, NormalIndPower, test_proportions_2indep). Relative effects "
         "use the delta-method variance with SciPy's t distribution; proportions use var p(1-p) and Welch df as "
-        "gbstats does. The tests compare at 1e-6 relative tolerance."
+        "gbstats does. The tests compare at 1e-6 relative tolerance. fieller, newcombe and planner (issue 14): "
+        "Fieller bounds as numpy.roots of the defining quadratic, statsmodels' Newcombe and Wilson intervals, "
+        "MOVER-R and the score test's critical value by scipy.optimize.brentq, and planned sample sizes by "
+        "NormalIndPower (corrected alpha) or brentq on the sequential power."
     ),
     "versions": {"scipy": scipy.__version__, "statsmodels": statsmodels.__version__, "numpy": np.__version__},
     "means": means_cases(12),
@@ -241,6 +359,9 @@ vectors = {
     "distributions": distribution_cases(),
     "corrections": correction_cases(8),
     "power": power_cases(12),
+    "fieller": fieller_cases(10),
+    "newcombe": newcombe_cases(),
+    "planner": planner_cases(),
 }
 
 OUT.write_text(json.dumps(vectors, indent=1) + "\n")

@@ -11,18 +11,7 @@ import {
   type SufficientStats,
   sampleSize,
 } from '../../../src/results/stats';
-
-/** mulberry32: tiny seeded PRNG so every run explores the same cases. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './simulation';
 
 const uniform = (random: () => number, lo: number, hi: number) => lo + (hi - lo) * random();
 const integer = (random: () => number, lo: number, hi: number) => Math.floor(uniform(random, lo, hi + 1));
@@ -165,27 +154,72 @@ describe('properties', () => {
       const alpha = uniform(random, 0.001, 0.2);
       const target = uniform(random, 0.5, 0.99);
       const allocationRatio = i % 3 === 0 ? uniform(random, 0.25, 4) : 1;
-      const size = sampleSize(baseline, mde, { alpha, power: target, allocationRatio, variants: 3 });
+      // Every planner: fixed horizon, always-valid (tuned anywhere), one-sided Bayesian; corrected or not.
+      const options = {
+        alpha,
+        allocationRatio,
+        variants: 3,
+        method: STATS_METHODS[i % 3],
+        correction: i % 4 === 0 ? ('HOLM' as const) : ('NONE' as const),
+        sequentialTuning: integer(random, 100, 100_000),
+      };
+      const size = sampleSize(baseline, mde, { ...options, power: target });
       expect(size.reason).toBeNull();
-      const achieved = power(baseline, mde, size.value!.unitsPerVariant, { alpha, allocationRatio });
+      const achieved = power(baseline, mde, size.value!.unitsPerVariant, options);
       expect(achieved.value!).toBeGreaterThanOrEqual(target);
       expect(size.value!.totalUnits).toBe(
         size.value!.unitsPerVariant + 2 * size.value!.treatmentUnitsPerVariant,
       );
       const back = minimumDetectableEffect(baseline, size.value!.exactUnitsPerVariant, {
-        alpha,
+        ...options,
         power: target,
-        allocationRatio,
       });
-      expect(back.value!).toBeCloseTo(mde, 9);
+      expect(back.value!).toBeCloseTo(mde, 8);
     }
   });
 
-  it('Bonferroni option splits alpha over the comparisons and needs more units', () => {
+  it('never recommends fewer units than the analysis shows, and rejects impossible baselines', () => {
+    const tight: Baseline = { metricType: 'MEAN', mean: 100, variance: 1 };
+    // The formula asks for one unit; the engine's own floor is two (a variance needs them).
+    expect(sampleSize(tight, 0.5).value!.unitsPerVariant).toBe(2);
+    expect(sampleSize(tight, 0.5, { minimumUnits: 150 }).value).toMatchObject({
+      unitsPerVariant: 150,
+      totalUnits: 300,
+    });
+    // A rate of 1 has nowhere to go but down, and no spread to plan a test on; nor has a rate pushed to 1.
+    for (const [rate, mde] of [
+      [1, -0.2],
+      [0.6, 0.8],
+      [0.5, -1],
+      [1.2, 0.1],
+    ]) {
+      expect(sampleSize({ metricType: 'BINOMIAL', mean: rate }, mde).reason).toBe('INVALID_INPUT');
+    }
+  });
+
+  it('SEQUENTIAL needs more units than the fixed horizon, and fewer when tuned near its sample', () => {
+    const baseline: Baseline = { metricType: 'BINOMIAL', mean: 0.1 };
+    const fixed = sampleSize(baseline, 0.05).value!.unitsPerVariant;
+    const sequential = sampleSize(baseline, 0.05, { method: 'SEQUENTIAL' }).value!.unitsPerVariant;
+    const tuned = sampleSize(baseline, 0.05, { method: 'SEQUENTIAL', sequentialTuning: 2 * sequential })
+      .value!.unitsPerVariant;
+    expect(sequential).toBeGreaterThan(2 * fixed);
+    expect(tuned).toBeLessThan(sequential);
+    expect(tuned).toBeGreaterThan(fixed);
+  });
+
+  it('a correction splits alpha over the comparisons and needs more units', () => {
     const baseline: Baseline = { metricType: 'BINOMIAL', mean: 0.1 };
     const plain = sampleSize(baseline, 0.05, { variants: 4 }).value!;
-    const corrected = sampleSize(baseline, 0.05, { variants: 4, bonferroni: true }).value!;
-    expect(corrected.alpha).toBeCloseTo(0.05 / 3, 15);
-    expect(corrected.unitsPerVariant).toBeGreaterThan(plain.unitsPerVariant);
+    for (const correction of ['HOLM', 'BENJAMINI_HOCHBERG'] as const) {
+      const corrected = sampleSize(baseline, 0.05, { variants: 4, correction }).value!;
+      expect(corrected.alpha).toBeCloseTo(0.05 / 3, 15);
+      expect(corrected.unitsPerVariant).toBeGreaterThan(plain.unitsPerVariant);
+    }
+    // Two variants: one comparison, nothing to split; Bayesian results have no p-values to correct.
+    expect(sampleSize(baseline, 0.05, { correction: 'HOLM' }).value!.alpha).toBe(0.05);
+    expect(
+      sampleSize(baseline, 0.05, { variants: 4, correction: 'HOLM', method: 'BAYESIAN' }).value!.alpha,
+    ).toBe(0.05);
   });
 });

@@ -86,11 +86,12 @@ describe('reference vectors: bayesian (relative scale, flat prior)', () => {
         { id: 'treatment', weight: 1, isControl: false, ...toStats(testCase.treatment) },
       ],
     });
-    const treatment = result.variants[1];
+    // analyze() decides on the absolute scale; its relativeEffect is GrowthBook's relative posterior.
+    const treatment = result.variants[1].relativeEffect!;
     expectClose(treatment.chanceToWin, testCase.expected.chance_to_win);
     expectClose(treatment.risk![0], testCase.expected.risk[0]);
     expectClose(treatment.risk![1], testCase.expected.risk[1]);
-    expect(treatment.differenceType).toBe('RELATIVE');
+    expect(result.variants[1].differenceType).toBe('ABSOLUTE');
   });
 });
 

@@ -6,10 +6,15 @@ import {
   type Baseline,
   chiSquareQuantile,
   chiSquareSf,
+  analyze,
   compare,
   type EffectResult,
+  fiellerRatio,
   holm,
   minimumDetectableEffect,
+  moverRatio,
+  newcombeDifference,
+  newcombeNullCritical,
   normalCdf,
   normalQuantile,
   normalTwoSidedPValue,
@@ -18,6 +23,7 @@ import {
   sampleSize,
   tCdf,
   tQuantile,
+  wilsonInterval,
 } from '../../../src/results/stats';
 
 // Produced by generate-scipy-vectors.py (SciPy 1.10 / statsmodels 0.13); see the fixture's "comment".
@@ -158,4 +164,85 @@ describe('statsmodels: NormalIndPower', () => {
       expectRelClose(mde.value, c.statsmodelsMinimumDetectableEffect, 1e-4);
     }
   });
+});
+
+describe('Fieller: relative intervals of the decision (roots by numpy)', () => {
+  it.each(vectors.fieller.map((c: any, i: number) => [i, c]))('case %i', (_i, c: any) => {
+    const treatment = analyze({
+      metricType: 'MEAN',
+      method: 'FREQUENTIST',
+      confidenceLevel: c.confidenceLevel,
+      variants: [
+        { id: 'a', weight: 1, isControl: true, ...c.control },
+        { id: 'b', weight: 1, isControl: false, ...c.treatment },
+      ],
+    }).variants[1];
+    if (!c.bounded) {
+      expect(treatment.relativeEffect).toBeNull();
+      expect(treatment.reason).toBe('CONTROL_MEAN_UNCERTAIN');
+      return;
+    }
+    expectRelClose(treatment.relativeEffect!.lower, c.lift[0]);
+    expectRelClose(treatment.relativeEffect!.upper, c.lift[1]);
+    // The decision is SciPy's Welch test, and the interval excludes 0 exactly when it rejects.
+    expectRelClose(treatment.pValue, c.welchPValue);
+    const excludesZero = c.lift[0] > 0 || c.lift[1] < 0;
+    expect(excludesZero).toBe(c.welchPValue < 1 - c.confidenceLevel);
+  });
+
+  it('fiellerRatio is unbounded exactly when the control mean is within c standard errors of 0', () => {
+    expect(fiellerRatio(1, 0.25, 2, 0.1, 2)).toBeNull();
+    expect(fiellerRatio(1, 0.2, 2, 0.1, 2)).not.toBeNull();
+  });
+});
+
+describe('statsmodels: Wilson and Newcombe intervals, MOVER-R, the score test', () => {
+  it.each(
+    vectors.newcombe.map((c: any) => [
+      `${c.control.conversions}/${c.control.n} vs ${c.treatment.conversions}/${c.treatment.n}`,
+      c,
+    ]),
+  )('%s', (_label, c: any) => {
+    const { n: n1, conversions: x1 } = c.control;
+    const { n: n2, conversions: x2 } = c.treatment;
+    const a = wilsonInterval(x1, n1, c.critical);
+    const b = wilsonInterval(x2, n2, c.critical);
+    expectRelClose(a.lower, c.wilsonControl[0]);
+    expectRelClose(a.upper, c.wilsonControl[1]);
+    expectRelClose(b.lower, c.wilsonTreatment[0]);
+    expectRelClose(b.upper, c.wilsonTreatment[1]);
+    const newcombe = newcombeDifference(x1, n1, x2, n2, c.critical);
+    expectRelClose(newcombe.lower, c.newcombe[0]);
+    expectRelClose(newcombe.upper, c.newcombe[1]);
+    expectRelClose(newcombeNullCritical(x1, n1, x2, n2), c.nullCritical);
+    const mover = moverRatio(x1, n1, x2, n2, c.critical);
+    if (c.moverRatio) {
+      expectRelClose(mover!.lower, c.moverRatio[0]);
+      expectRelClose(mover!.upper, c.moverRatio[1]);
+    } else if (x1 > 0) {
+      expect(mover).toBeNull();
+    }
+  });
+});
+
+describe('statsmodels / brentq: planned sample sizes for the analysis run', () => {
+  it.each(vectors.planner.map((c: any) => [`${c.method} ${c.correction} ×${c.variants}`, c]))(
+    '%s',
+    (_label, c: any) => {
+      const size = sampleSize(c.baseline as Baseline, c.mde, {
+        power: c.power,
+        method: c.method,
+        correction: c.correction,
+        variants: c.variants,
+        sequentialTuning: c.sequentialTuning,
+      }).value!;
+      if (c.method === 'SEQUENTIAL') {
+        expectRelClose(size.exactUnitsPerVariant, c.exactUnitsPerVariant);
+      } else {
+        expectRelClose(size.alpha, c.alpha);
+        // As for the uncorrected plan: statsmodels keeps the far rejection tail, within 1e-4.
+        expectRelClose(size.exactUnitsPerVariant, c.statsmodelsUnitsPerVariant, 1e-4);
+      }
+    },
+  );
 });

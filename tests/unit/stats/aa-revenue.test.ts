@@ -1,0 +1,3 @@
+import { describeAaScenario, SCENARIOS } from './aa-scenarios';
+
+describeAaScenario(SCENARIOS.revenue);
