@@ -2,10 +2,18 @@
 import { ExperimentRef, VariantRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
-import { badInput } from '../graphql/errors';
+import type { ArgsOf } from '../graphql/input';
 import { ValidationError } from '../common/errors';
-import { type ASSIGNMENT_REASONS, assignVariant, type AssignmentResult } from './service';
-import type { AssignmentRow } from './repository';
+import { parse } from '../common/validation';
+import { LIMITS } from '../config';
+import {
+  type ASSIGNMENT_REASONS,
+  type AssignmentArgs,
+  assignmentArgs,
+  assignVariant,
+  type AssignmentResult,
+} from './service';
+import { assignmentKey, type AssignmentRow } from './repository';
 
 export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
   description: 'Why the user did or did not get a variant.',
@@ -87,14 +95,16 @@ builder.queryField('assignment', (t) =>
       'The stored assignment of a user, or null. Read-only: never assigns (use the assignVariant mutation).',
     args: {
       experimentKey: t.arg.string({ required: true, description: 'The experiment’s key.' }),
-      userId: t.arg.string({ required: true, description: 'The unit id, 1..256 characters.' }),
-    },
-    resolve: async (_r, { experimentKey, userId }, ctx) => {
-      if (userId.length < 1 || userId.length > 256)
-        throw badInput('userId', 'userId must be 1..256 characters');
+      userId: t.arg.string({
+        required: true,
+        description: `The unit id, 1..${LIMITS.userIdMaxLength} characters.`,
+      }),
+    } satisfies ArgsOf<AssignmentArgs>,
+    resolve: async (_r, args, ctx) => {
+      const { experimentKey, userId } = parse(assignmentArgs, args);
       const experiment = await ctx.loaders.experimentByKey.load(experimentKey);
       if (!experiment) return null;
-      const row = await ctx.loaders.assignmentByPair.load(`${experiment.id}\u0000${userId}`);
+      const row = await ctx.loaders.assignmentByPair.load(assignmentKey(experiment.id, userId));
       return row ? storedAssignment(ctx, row) : null;
     },
   }),
@@ -114,9 +124,9 @@ builder.mutationField('assignVariant', (t) =>
       }),
       userId: t.arg.string({
         required: true,
-        description: 'The unit id, 1..256 characters: a user UUID, a device id, …',
+        description: `The unit id, 1..${LIMITS.userIdMaxLength} characters: a user UUID, a device id, …`,
       }),
-    },
+    } satisfies ArgsOf<AssignmentArgs>,
     resolve: (_r, { experimentKey, userId }, ctx) =>
       assignVariant(ctx.db, experimentKey, userId, ctx.assignment),
   }),

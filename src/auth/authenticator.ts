@@ -3,7 +3,7 @@
  * cached briefly so the assignment hot path does not read api_keys on every request; a revocation
  * NOTIFYs every instance, which drops its cache at once.
  */
-import { GraphQLError } from 'graphql';
+import { UnauthenticatedError } from '../common/errors';
 import type { DatabaseHandle, Db } from '../db/client';
 import { findActiveKeyByHash, touchApiKey } from './repository';
 import { type Scope, SCOPES, effectiveScopes } from './scopes';
@@ -20,10 +20,8 @@ const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
 const TOUCH_EVERY_MS = 60_000;
 
-export function unauthenticated(message: string): GraphQLError {
-  return new GraphQLError(message, {
-    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
-  });
+export function unauthenticated(message: string): UnauthenticatedError {
+  return new UnauthenticatedError(message);
 }
 
 export class Authenticator {

@@ -3,7 +3,6 @@
  * second plus a burst allowance (rate-limiter-flexible's BurstyRateLimiter). In-process by default;
  * Redis-backed when REDIS_URL is set so several instances share one budget.
  */
-import { GraphQLError } from 'graphql';
 import {
   BurstyRateLimiter,
   RateLimiterMemory,
@@ -11,6 +10,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import { RateLimitedError } from '../common/errors';
 import type { SecurityConfig } from '../config';
 
 export interface RateLimiter {
@@ -66,14 +66,7 @@ export async function createRateLimiter(config: SecurityConfig): Promise<RateLim
         await limiter.consume(key);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) return; // Redis unreachable: availability over strictness
-        const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-        throw new GraphQLError(`Rate limit exceeded; retry in ${retryAfter} s`, {
-          extensions: {
-            code: 'RATE_LIMITED',
-            retryAfterSeconds: retryAfter,
-            http: { status: 429, headers: { 'retry-after': String(retryAfter) } },
-          },
-        });
+        throw new RateLimitedError(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
       }
     },
     async close() {

@@ -38,6 +38,8 @@ export const STATS_REASONS = [
   'ZERO_WEIGHT_WITH_UNITS',
   /** Inputs were valid but too extreme for double precision. */
   'NON_FINITE_RESULT',
+  /** A planned number of units does not fit the API's integers (the effect is too small to plan for). */
+  'TOO_MANY_UNITS',
 ] as const;
 export type StatsReason = (typeof STATS_REASONS)[number];
 
