@@ -98,16 +98,22 @@ export async function withDeadline<T>(
   const deadline = new RequestDeadline();
   const outcome = Promise.resolve().then(() => work(deadline));
   let timer: NodeJS.Timeout | undefined;
-  const passed = new Promise<typeof TIMED_OUT | 'committed'>((resolve) => {
-    timer = setTimeout(() => {
-      void deadline.expire().then((mayTimeOut) => resolve(mayTimeOut ? TIMED_OUT : 'committed'));
-    }, ms);
+  // Expiring at the moment the timer fires is what stops later transactions from beginning or committing.
+  const passed = new Promise<{ mayTimeOut: Promise<boolean> }>((resolve) => {
+    timer = setTimeout(() => resolve({ mayTimeOut: deadline.expire() }), ms);
   });
   try {
-    const first = await Promise.race([outcome.then((value) => ({ value })), passed]);
-    if (first === TIMED_OUT) return TIMED_OUT;
-    // Something committed before or at the deadline: the client gets what really happened.
-    return first === 'committed' ? await outcome : first.value;
+    const first = await Promise.race([
+      outcome.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+      passed,
+    ]);
+    if ('value' in first) return first.value;
+    if ('error' in first) throw first.error;
+    // Nothing committed: TIMEOUT, and nothing will. Something did: the client gets what really happened.
+    return (await first.mayTimeOut) ? TIMED_OUT : await outcome;
   } finally {
     clearTimeout(timer);
   }
