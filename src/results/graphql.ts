@@ -267,7 +267,7 @@ builder.objectFields(ExperimentRef, (t) => ({
       ...analysisArgs(t.arg),
     },
     resolve: (e, { metric, ...args }, ctx) =>
-      orBadInput(async () => (await getResults(ctx.db, e, [metric], args))[0]),
+      orBadInput(async () => (await getResults(ctx.db, e, metric, args))[0]),
   }),
   scorecard: t.field({
     type: [ResultsRef],

@@ -103,14 +103,16 @@ function toInputs(rows: VariantStatsRow[], type: MetricType, includeUnexposed: b
 export async function getResults(
   db: Db,
   experiment: ExperimentRow,
-  metrics: readonly string[],
+  /** One metric (`results(metric)`) or several (`scorecard(metrics)`): bad names are reported by that path. */
+  metricArgument: string | readonly string[],
   raw: ResultsOptions = {},
 ): Promise<ExperimentResults[]> {
+  const metrics = typeof metricArgument === 'string' ? [metricArgument] : metricArgument;
   metrics.forEach((m, i) => {
     parse(
       slug('metric', LIMITS.metricNameMaxLength),
       m,
-      metrics.length === 1 ? ['metric'] : ['metrics', String(i)],
+      typeof metricArgument === 'string' ? ['metric'] : ['metrics', String(i)],
     );
   });
   parse(resultsOptions, raw);

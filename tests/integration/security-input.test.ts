@@ -885,9 +885,19 @@ describe('NUL and lone surrogates in every string argument and JSON field', () =
     for (const probe of probes(target.field)) {
       const args = structuredClone(BASES[target.name](fx, probe.leaf));
       setAt(args, probe.leaf, probe.value);
-      const { query, variables } = operationFor(target, args, fx);
+      const operation = operationFor(target, args, fx);
+      // Result unions and the batch result: the field errors too.
+      const query = operation.query
+        .replace(
+          '... on Error { code message }',
+          '... on Error { code message } ... on ValidationError { fieldErrors { path message } }',
+        )
+        .replace(
+          'recordEvents(events: $events) { __typename }',
+          'recordEvents(events: $events) { accepted rejected { index code fieldErrors { path message } } }',
+        );
       const before = await rowCounts();
-      const result = await post(query, variables);
+      const result = await post(query, operation.variables);
       const where = `${target.name}(${probe.leaf.join('.')}) = ${JSON.stringify(probe.value)}`;
       try {
         expect(await rowCounts()).toEqual(before);
