@@ -94,7 +94,10 @@ builder.queryField('assignment', (t) =>
     description:
       'The stored assignment of a user, or null. Read-only: never assigns (use the assignVariant mutation).',
     args: {
-      experimentKey: t.arg.string({ required: true, description: 'The experiment’s key.' }),
+      experimentKey: t.arg.string({
+        required: true,
+        description: `The experiment’s key, at most ${LIMITS.keyMaxLength} characters.`,
+      }),
       userId: t.arg.string({
         required: true,
         description: `The unit id, 1..${LIMITS.userIdMaxLength} characters.`,
@@ -120,7 +123,7 @@ builder.mutationField('assignVariant', (t) =>
     args: {
       experimentKey: t.arg.string({
         required: true,
-        description: 'The experiment’s key; an unknown key answers reason NOT_FOUND, not an error.',
+        description: `The experiment’s key, at most ${LIMITS.keyMaxLength} characters; an unknown key answers reason NOT_FOUND, not an error.`,
       }),
       userId: t.arg.string({
         required: true,
