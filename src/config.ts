@@ -10,17 +10,35 @@ export const LIMITS = {
   defaultPageSize: 20,
   /** recordEvents: largest batch. */
   maxBatchSize: 1000,
+  /** Experiment keys (and the keys that look experiments up) and metric names: slugs of this length. */
   keyMaxLength: 128,
   nameMaxLength: 255,
   descriptionMaxLength: 10_000,
   hashSeedMaxLength: 256,
   userIdMaxLength: 256,
   metricNameMaxLength: 128,
+  apiKeyNameMaxLength: 100,
+  /** Pagination cursors are opaque but short; a longer one is not ours. */
+  cursorMaxLength: 200,
   /** Variant config and event metadata, serialised JSON bytes. */
   configMaxBytes: 64 * 1024,
   metadataMaxBytes: 16 * 1024,
+  /** Variant config and event metadata: deepest nesting of objects and arrays (the top object is 1). */
+  jsonMaxDepth: 32,
+  /** A variant's relative weight. */
+  maxVariantWeight: 1_000_000,
   /** Largest |value| of a conversion: the aggregates keep sums of squares, which must stay finite. */
   maxEventValue: 1e15,
+  /**
+   * Smallest non-zero |value| of a conversion. PostgreSQL refuses a float8 product that underflows to 0,
+   * and the aggregates square per-unit totals; totals of values this large or 0 stay multiples of a power
+   * of two whose square is a normal double, whatever cancels.
+   */
+  minEventValue: 1e-100,
+  /** occurredAt: at most this far in the future (client clocks drift)… */
+  occurredAtMaxFutureMs: 5 * 60_000,
+  /** …and not earlier than the experiment's creation minus this (events cannot predate it). */
+  occurredAtMaxBeforeCreationMs: 24 * 3600_000,
   maxVariants: 20,
   /**
    * Results: units each arm needs before effects and decisions are shown (reason TOO_FEW_UNITS below), and
@@ -37,6 +55,9 @@ export const LIMITS = {
   assignmentBatchMax: 500,
   assignmentBatchesInFlight: 4,
   auditLogMaxPage: 100,
+  auditLogDefaultPage: 20,
+  /** sampleSize: a plan's unit counts are GraphQL Ints; larger plans are null with a reason. */
+  maxPlannedUnits: 2_147_483_647,
   /** Hostile-query limits, enforced before execution (no SQL runs for a rejected query). */
   maxDepth: 10,
   maxAliases: 15,
@@ -47,8 +68,11 @@ export const LIMITS = {
   maxBreadth: 500,
 } as const;
 
-/** The slug rule for experiment keys and metric names. */
-export const SLUG_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,127}$/;
+/** The slug rule: a lowercase letter or digit, then letters, digits, `_`, `.`, `-`, at most maxLength in all. */
+export const slugPattern = (maxLength: number) => new RegExp(`^[a-z0-9][a-z0-9_.-]{0,${maxLength - 1}}$`);
+
+/** Experiment keys (also the database's CHECK on experiments.key). */
+export const SLUG_PATTERN = slugPattern(LIMITS.keyMaxLength);
 
 function int(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[name];

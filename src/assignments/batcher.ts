@@ -4,8 +4,12 @@
  * every unit that arrived in the same event-loop turn costs about as much as one for a single unit.
  *
  * Nothing is acknowledged early: each caller's promise settles only after the statement that holds its
- * unit has committed (or failed, and then every caller of that statement gets the error).
+ * unit has committed. One caller's input never fails another's: inputs are validated before they get
+ * here, and should a statement still fail on its data (SQLSTATE classes 22 and 23), it is split in halves
+ * until the failing unit is alone, so only that unit's callers get the error. Any other failure (the
+ * database is away) reaches every caller of the statement.
  */
+import { pgErrorCode } from '../common/errors';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import {
@@ -80,30 +84,44 @@ export class AssignmentBatcher {
         if (batch.length >= this.options.maxBatch) break;
       }
       this.inFlight++;
-      this.statements++;
       this.units += batch.length;
-      resolveAssignments(
-        this.db,
-        batch.map((entry) => entry.request),
-      )
-        .then(
-          (resolved) => {
-            for (const { request, waiters } of batch) {
-              const row = resolved.get(assignmentKey(request.experimentId, request.userId)) ?? null;
-              // Only the first caller created the row; the others found it, as they would have unbatched.
-              waiters.forEach((waiter, i) => {
-                waiter.resolve(row && i > 0 ? { ...row, created: false } : row);
-              });
-            }
-          },
-          (error) => {
-            for (const { waiters } of batch) for (const waiter of waiters) waiter.reject(error);
-          },
-        )
-        .finally(() => {
-          this.inFlight--;
-          if (this.pending.size > 0) this.schedule();
-        });
+      void this.settle(batch).finally(() => {
+        this.inFlight--;
+        if (this.pending.size > 0) this.schedule();
+      });
     }
   }
+
+  /** Resolves the units of one statement and answers their callers; never rejects. */
+  private async settle(batch: Pending[]): Promise<void> {
+    let resolved: Map<string, ResolvedAssignment>;
+    try {
+      this.statements++;
+      resolved = await resolveAssignments(
+        this.db,
+        batch.map((entry) => entry.request),
+      );
+    } catch (error) {
+      if (batch.length > 1 && isDataError(error)) {
+        const half = Math.ceil(batch.length / 2);
+        await Promise.all([this.settle(batch.slice(0, half)), this.settle(batch.slice(half))]);
+        return;
+      }
+      for (const { waiters } of batch) for (const waiter of waiters) waiter.reject(error);
+      return;
+    }
+    for (const { request, waiters } of batch) {
+      const row = resolved.get(assignmentKey(request.experimentId, request.userId)) ?? null;
+      // Only the first caller created the row; the others found it, as they would have unbatched.
+      waiters.forEach((waiter, i) => {
+        waiter.resolve(row && i > 0 ? { ...row, created: false } : row);
+      });
+    }
+  }
+}
+
+/** Data exceptions (22xxx) and integrity violations (23xxx): caused by some unit's values, not the database. */
+function isDataError(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  return code !== undefined && (code.startsWith('22') || code.startsWith('23'));
 }

@@ -2,11 +2,19 @@
 import { ExperimentRef, VariantRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
-import { badInput } from '../graphql/errors';
+import type { ArgsOf } from '../graphql/input';
 import { ValidationError } from '../common/errors';
-import { growthBookExperiment } from './growthbook';
-import { type ASSIGNMENT_REASONS, assignVariant, type AssignmentResult } from './service';
+import { parse } from '../common/validation';
+import { LIMITS } from '../config';
+import {
+  type ASSIGNMENT_REASONS,
+  type AssignmentArgs,
+  assignmentArgs,
+  assignVariant,
+  type AssignmentResult,
+} from './service';
 import type { AssignmentRow } from './repository';
+import { growthBookExperiment } from './growthbook';
 
 export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
   description: 'Why the user did or did not get a variant.',
@@ -89,12 +97,17 @@ builder.queryField('assignment', (t) =>
     description:
       'The stored assignment of a user, or null. Read-only: never assigns (use the assignVariant mutation).',
     args: {
-      experimentKey: t.arg.string({ required: true, description: 'The experiment’s key.' }),
-      userId: t.arg.string({ required: true, description: 'The unit id, 1..256 characters.' }),
-    },
-    resolve: async (_r, { experimentKey, userId }, ctx) => {
-      if (userId.length < 1 || userId.length > 256)
-        throw badInput('userId', 'userId must be 1..256 characters');
+      experimentKey: t.arg.string({
+        required: true,
+        description: `The experiment’s key, at most ${LIMITS.keyMaxLength} characters.`,
+      }),
+      userId: t.arg.string({
+        required: true,
+        description: `The unit id, 1..${LIMITS.userIdMaxLength} characters.`,
+      }),
+    } satisfies ArgsOf<AssignmentArgs>,
+    resolve: async (_r, args, ctx) => {
+      const { experimentKey, userId } = parse(assignmentArgs, args);
       const experiment = await ctx.loaders.experimentByKey.load(experimentKey);
       if (!experiment) return null;
       const row = await ctx.loaders.assignmentByPair.load({ experimentId: experiment.id, userId });
@@ -113,13 +126,13 @@ builder.mutationField('assignVariant', (t) =>
     args: {
       experimentKey: t.arg.string({
         required: true,
-        description: 'The experiment’s key; an unknown key answers reason NOT_FOUND, not an error.',
+        description: `The experiment’s key, at most ${LIMITS.keyMaxLength} characters; an unknown key answers reason NOT_FOUND, not an error.`,
       }),
       userId: t.arg.string({
         required: true,
-        description: 'The unit id, 1..256 characters: a user UUID, a device id, …',
+        description: `The unit id, 1..${LIMITS.userIdMaxLength} characters: a user UUID, a device id, …`,
       }),
-    },
+    } satisfies ArgsOf<AssignmentArgs>,
     resolve: (_r, { experimentKey, userId }, ctx) =>
       assignVariant(ctx.db, experimentKey, userId, ctx.assignment),
   }),

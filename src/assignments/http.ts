@@ -11,16 +11,16 @@
  * Requests must be `application/json`, which a cross-site form cannot send (no CSRF).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Authenticator } from '../auth/authenticator';
-import { ValidationError } from '../common/errors';
+import { DomainError, RateLimitedError, UnauthenticatedError, ValidationError } from '../common/errors';
 import { parse } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
+import { TIMED_OUT, timeoutMessage, withDeadline } from '../http/deadline';
 import { classifyFault, errorForLog } from '../http/faults';
-import { json, readBody, TIMED_OUT, timeoutMessage, withDeadline } from '../http/node';
+import { json, readBody } from '../http/node';
 import type { RateLimiter } from '../http/rate-limit';
 import { type AssignmentDeps, type AssignmentResult, assignmentArgs, assignVariant } from './service';
 
@@ -49,14 +49,16 @@ class HttpError extends Error {
   }
 }
 
-// The service validates experimentKey and userId themselves (same messages as the GraphQL mutation).
+// The same rules as the GraphQL mutation (assignmentArgs), for every key of a request: a bad one is a
+// 400 naming it (`experimentKeys.1`), and nothing is assigned, so no bad string joins a shared statement.
+const { experimentKey, userId } = assignmentArgs.shape;
 const body = z
   .object(
     {
-      userId: z.unknown(),
-      experimentKey: z.unknown().optional(),
+      userId,
+      experimentKey: experimentKey.optional(),
       experimentKeys: z
-        .array(z.unknown())
+        .array(experimentKey)
         .min(1, 'experimentKeys must not be empty')
         .max(LIMITS.maxAssignExperiments, `at most ${LIMITS.maxAssignExperiments} experimentKeys`)
         .optional(),
@@ -88,13 +90,24 @@ function present(result: AssignmentResult) {
   };
 }
 
-/** GraphQLErrors from the shared authenticator and rate limiter carry their status and headers. */
-function fromGraphQLError(error: GraphQLError): HttpError {
-  const { code, http, ...extra } = error.extensions as {
-    code?: string;
-    http?: { status?: number; headers?: Record<string, string> };
-  };
-  return new HttpError(http?.status ?? 400, code ?? 'BAD_REQUEST', error.message, http?.headers, extra);
+/** A domain error as the HTTP answer: its code, with the status (and headers) the code stands for. */
+function fromDomainError(error: DomainError): HttpError {
+  if (error instanceof ValidationError) {
+    return new HttpError(400, error.code, error.message, {}, { fields: error.fieldErrors });
+  }
+  if (error instanceof UnauthenticatedError) {
+    return new HttpError(401, error.code, error.message, { 'www-authenticate': 'Bearer' });
+  }
+  if (error instanceof RateLimitedError) {
+    return new HttpError(
+      429,
+      error.code,
+      error.message,
+      { 'retry-after': String(error.retryAfterSeconds) },
+      { retryAfterSeconds: error.retryAfterSeconds },
+    );
+  }
+  return new HttpError(400, error.code, error.message);
 }
 
 export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
@@ -139,29 +152,8 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
     }
     const request = parse(body, input);
     const started = performance.now();
-    const keys = request.experimentKeys ?? [request.experimentKey];
-    // Every key is checked before any is assigned, so a bad one writes nothing; paths name its index.
-    const fieldErrors = keys.flatMap((key, i) => {
-      const check = assignmentArgs.safeParse({ experimentKey: key, userId: request.userId });
-      if (check.success) return [];
-      return check.error.issues.map((issue) => ({
-        path:
-          request.experimentKeys && issue.path[0] === 'experimentKey'
-            ? ['experimentKeys', String(i)]
-            : issue.path.map(String),
-        message: issue.message,
-      }));
-    });
-    if (fieldErrors.length > 0) {
-      // The unit's own errors once, not once per key.
-      const seen = new Set<string>();
-      throw new ValidationError(
-        fieldErrors.filter((f) => !seen.has(f.path.join('.')) && seen.add(f.path.join('.'))),
-      );
-    }
-    const results = await Promise.all(
-      keys.map((key) => assignVariant(db, key as string, request.userId as string, deps)),
-    );
+    const keys = request.experimentKeys ?? [request.experimentKey!];
+    const results = await Promise.all(keys.map((key) => assignVariant(db, key, request.userId, deps)));
     logger.info(
       {
         requestId,
@@ -186,10 +178,7 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
       json(res, 200, result, { 'x-request-id': requestId });
     } catch (caught) {
       let error = caught;
-      if (error instanceof GraphQLError) error = fromGraphQLError(error);
-      if (error instanceof ValidationError) {
-        error = new HttpError(400, error.code, error.message, {}, { fields: error.fieldErrors });
-      }
+      if (error instanceof DomainError) error = fromDomainError(error);
       if (!(error instanceof HttpError)) {
         const fault = classifyFault(error);
         logger.error(

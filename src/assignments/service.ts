@@ -3,7 +3,7 @@
  * wins (sticky, even after weights change); new units are bucketed exactly as GrowthBook's SDKs do.
  */
 import { z } from 'zod';
-import { parse, userId as userIdSchema } from '../common/validation';
+import { experimentKeyRef, parse, userId as userIdSchema } from '../common/validation';
 import type { Db } from '../db/client';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import * as experimentsRepo from '../experiments/repository';
@@ -45,11 +45,15 @@ export const loadConfigFromDb: ConfigSource = async (db, key) => {
   return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
 };
 
-/** What assignVariant accepts (also checked up front by the SDK endpoint, for every key of a request). */
+/**
+ * What assignVariant and the `assignment` query accept (also checked up front by the SDK endpoint, for
+ * every key of a request, so a bad one writes nothing and never joins a statement shared with others).
+ */
 export const assignmentArgs = z.object({
-  experimentKey: z.string().min(1, 'experimentKey must not be empty').max(256),
+  experimentKey: experimentKeyRef(),
   userId: userIdSchema,
 });
+export type AssignmentArgs = z.input<typeof assignmentArgs>;
 
 /** The seed a unit is hashed with: per experiment, so buckets in different experiments are independent. */
 export function hashSeedOf(experiment: Pick<ExperimentRow, 'key' | 'hashSeed'>): string {
@@ -111,8 +115,8 @@ export async function assignVariant(
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
-    const anyWeight = config.variants.some((v) => v.weight > 0);
-    return { ...base, experiment, reason: anyWeight ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
+    const weighted = config.variants.some((v) => v.weight > 0);
+    return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
   }
   deps.memory?.remember(resolved.assignment);
   return stored(config, resolved.assignment, resolved.created ? 'ASSIGNED' : 'EXISTING');

@@ -6,7 +6,7 @@
  * are remembered as briefly, and a client address that fails authentication too often is refused
  * before its keys are even hashed.
  */
-import { GraphQLError } from 'graphql';
+import { UnauthenticatedError } from '../common/errors';
 import type { DatabaseHandle, Db } from '../db/client';
 import type { AuthFailureLimiter } from '../http/rate-limit';
 import { findActiveKeyByHash, touchApiKey } from './repository';
@@ -32,10 +32,8 @@ export const DEFAULT_KEY_CACHE_TTL_MS = 5000;
 const CACHE_MAX = 10_000;
 const TOUCH_EVERY_MS = 60_000;
 
-export function unauthenticated(message: string): GraphQLError {
-  return new GraphQLError(message, {
-    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
-  });
+export function unauthenticated(message: string): UnauthenticatedError {
+  return new UnauthenticatedError(message);
 }
 
 export class Authenticator {

@@ -1,11 +1,12 @@
 /** API key management for admins. The key itself is shown once, in the createApiKey result. */
-import { isUuid } from '../common/validation';
 import { ConflictError, NotFoundError, ValidationError } from '../common/errors';
+import { LIMITS } from '../config';
 import { builder } from '../graphql/builder';
 import { enumValues } from '../graphql/enums';
+import type { InputFieldsOf } from '../graphql/input';
 import type { ApiKeyInfo } from './repository';
 import { SCOPES } from './scopes';
-import { createApiKey, listApiKeys, revokeApiKey } from './service';
+import { type CreateApiKeyInput as CreateInput, createApiKey, listApiKeys, revokeApiKey } from './service';
 
 const SCOPE_HELP: Record<(typeof SCOPES)[number], string> = {
   read: 'Queries: experiments, results, assignments (dashboards).',
@@ -61,15 +62,16 @@ const CreatedRef = builder.objectRef<{ key: string; apiKey: ApiKeyInfo }>('Creat
   }),
 });
 
-const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+const CreateApiKeyInput = builder.inputRef<CreateInput, false>('CreateApiKeyInput').implement({
   description: 'A new API key.',
-  fields: (t) => ({
-    name: t.string({
-      required: true,
-      description: 'Unique among active keys, e.g. "dashboard" or "sona-recommender".',
-    }),
-    scopes: t.field({ type: [ScopeEnum], required: true, description: 'At least one scope.' }),
-  }),
+  fields: (t) =>
+    ({
+      name: t.string({
+        required: true,
+        description: `Unique among active keys, e.g. "dashboard" or "sona-recommender"; letters, digits, spaces and \`_ . @ -\`, at most ${LIMITS.apiKeyNameMaxLength} characters.`,
+      }),
+      scopes: t.field({ type: [ScopeEnum], required: true, description: 'At least one scope.' }),
+    }) satisfies InputFieldsOf<CreateInput>,
 });
 
 builder.queryField('apiKeys', (t) =>
@@ -97,11 +99,6 @@ builder.mutationFields((t) => ({
     description: 'Revokes a key at once on every instance.',
     errors: { types: [ValidationError, NotFoundError] },
     args: { id: t.arg.id({ required: true, description: 'The key’s id (see apiKeys).' }) },
-    resolve: (_r, { id }, ctx) => {
-      if (!isUuid(String(id))) {
-        throw ValidationError.field(['id'], 'id must be a UUID');
-      }
-      return revokeApiKey(ctx.db, ctx.auth.name, { id: String(id) });
-    },
+    resolve: (_r, { id }, ctx) => revokeApiKey(ctx.db, ctx.auth.name, { id }),
   }),
 }));

@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, pgErrorCode } from '../common/errors';
-import { parse } from '../common/validation';
+import { parse, text, uuid } from '../common/validation';
+import { LIMITS } from '../config';
 import type { Database } from '../db/client';
 import { insertAudit } from '../experiments/repository';
 import * as repo from './repository';
@@ -20,24 +21,27 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
-const createInput = z.object({
-  name: z
-    .string()
-    .trim()
-    .min(1, 'name must not be empty')
-    .max(100, 'name must be at most 100 characters')
-    .regex(/^[\w.@ -]+$/, 'name may contain letters, digits, spaces and _ . @ -'),
+const keyName = text('name', { min: 1, max: LIMITS.apiKeyNameMaxLength, trim: true }).regex(
+  /^[\w.@ -]+$/,
+  'name may contain letters, digits, spaces and _ . @ -',
+);
+
+/** createApiKey's input; GraphQL's CreateApiKeyInput is checked against it by the compiler. */
+export const createApiKeyInput = z.object({
+  name: keyName,
+  // Any strings in (the CLI passes what it was given), scopes out.
   scopes: z
-    .array(z.enum(SCOPES, { error: `scopes must be among ${SCOPES.join(', ')}` }))
+    .array(z.string().pipe(z.enum(SCOPES, { error: `scopes must be among ${SCOPES.join(', ')}` })))
     .min(1, 'at least one scope is needed'),
 });
+export type CreateApiKeyInput = z.input<typeof createApiKeyInput>;
 
 export async function createApiKey(
   db: Database,
   actor: string,
-  raw: { name: string; scopes: string[] },
+  raw: CreateApiKeyInput,
 ): Promise<{ key: string; apiKey: ApiKeyInfo }> {
-  const input = parse(createInput, raw, ['input']);
+  const input = parse(createApiKeyInput, raw, ['input']);
   const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   try {
     const apiKey = await db.transaction(async (tx) => {
@@ -69,6 +73,8 @@ export async function revokeApiKey(
   actor: string,
   ref: { id: string } | { name: string },
 ): Promise<ApiKeyInfo> {
+  if ('id' in ref) parse(uuid('id'), ref.id, ['id']);
+  else parse(keyName, ref.name, ['name']);
   return db.transaction(async (tx) => {
     const row = await repo.revokeApiKey(tx, ref);
     if (!row) throw new NotFoundError('API key', 'id' in ref ? ref.id : ref.name);

@@ -99,22 +99,50 @@ export class VariantMismatchError extends DomainError {
   }
 }
 
-/** Maps PostgreSQL unique violations to ConflictError so a race surfaces the same way as a pre-check. */
+/** Refused before any work: no API key, a malformed header, or a key that is unknown or revoked. */
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'UNAUTHENTICATED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** The caller's request budget is spent; it may try again after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  constructor(
+    readonly retryAfterSeconds: number,
+    reason = 'Rate limit exceeded',
+  ) {
+    super(`${reason}; retry in ${retryAfterSeconds} s`);
+    this.name = 'RateLimitedError';
+  }
+}
+
+/** An error and its causes (drivers and Drizzle wrap the server's error), outermost first. */
+export function* errorChain(err: unknown, depth = 5): Generator<Record<string, unknown>> {
+  let e: unknown = err;
+  for (let i = 0; i < depth && typeof e === 'object' && e !== null; i++) {
+    const record = e as Record<string, unknown>;
+    yield record;
+    e = record.cause;
+  }
+}
+
+/** The SQLSTATE of a PostgreSQL error anywhere in the chain. */
 export function pgErrorCode(err: unknown): string | undefined {
-  let e: any = err;
-  for (let i = 0; i < 4 && e; i++) {
+  for (const e of errorChain(err, 4)) {
     if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
-    e = e.cause;
   }
   return undefined;
 }
 
+/** The constraint a PostgreSQL error names, so a unique violation maps to the ConflictError a pre-check would raise. */
 export function pgConstraint(err: unknown): string | undefined {
-  let e: any = err;
-  for (let i = 0; i < 4 && e; i++) {
+  for (const e of errorChain(err, 4)) {
     if (typeof e.constraint_name === 'string') return e.constraint_name;
     if (typeof e.constraint === 'string') return e.constraint;
-    e = e.cause;
   }
   return undefined;
 }

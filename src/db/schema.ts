@@ -19,6 +19,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { SLUG_PATTERN } from '../config';
 import { EXPERIMENT_STATUSES } from '../experiments/lifecycle';
 
 // Millisecond precision so a JavaScript Date (and a pagination cursor built from it) is exact.
@@ -47,7 +48,7 @@ export const experiments = pgTable(
       'experiments_traffic_allocation_range',
       sql`${t.trafficAllocation} >= 0 AND ${t.trafficAllocation} <= 1`,
     ),
-    check('experiments_key_slug', sql`${t.key} ~ '^[a-z0-9][a-z0-9_.-]{0,127}$'`),
+    check('experiments_key_slug', sql`${t.key} ~ ${sql.raw(`'${SLUG_PATTERN.source}'`)}`),
     index('experiments_status_idx').on(t.status),
     // Keyset pagination: newest first, id as the tie-breaker.
     index('experiments_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),

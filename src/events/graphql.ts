@@ -1,15 +1,21 @@
 /** Event recording mutations: exposures, conversions and the seed system's recordMetric. */
 import { builder } from '../graphql/builder';
-import { withoutNulls } from '../graphql/input';
+import { enumValues } from '../graphql/enums';
+import type { InputFieldsOf, Types } from '../graphql/input';
 import { EVENT_ERRORS, FieldErrorType, orBadInput } from '../graphql/errors';
 import { LIMITS } from '../config';
 import { ValidationError } from '../common/errors';
+import { sci } from '../common/validation';
 import {
+  type BatchEventInput,
+  type ConversionInput,
+  type ExposureInput,
+  type MetricInput,
   recordConversion,
   recordEvents,
   recordExposure,
   recordMetric,
-  type EventKind,
+  EVENT_KINDS,
   type RecordEventResult,
   type RecordEventsResult,
 } from './service';
@@ -27,54 +33,68 @@ const RecordEventSuccessRef = builder.objectRef<RecordEventResult>('RecordEventS
   }),
 });
 
-const eventFields = (t: any) => ({
-  userId: t.string({ required: true, description: 'The unit id, 1..256 characters.' }),
+const VALUE_HELP = `at most ${sci(LIMITS.maxEventValue)} and, unless 0, at least ${sci(LIMITS.minEventValue)} in absolute value`;
+const OCCURRED_AT_HELP = `When it happened (default: now). At most ${LIMITS.occurredAtMaxFutureMs / 60_000} minutes in the future and at most ${LIMITS.occurredAtMaxBeforeCreationMs / 3_600_000} hours before the experiment was created.`;
+
+// The fields every event has; each input type below is checked against its service schema as a whole.
+const eventFields = (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputObject'>) => ({
+  userId: t.string({
+    required: true,
+    description: `The unit id, 1..${LIMITS.userIdMaxLength} characters.`,
+  }),
   variantId: t.id({
     required: false,
     description:
       'Optional. Omitted: the user’s stored assignment. Given with no stored assignment: recorded as the assignment (SDK-side evaluation). Given and different: VariantMismatchError.',
   }),
   eventId: t.id({ required: false, description: 'Client-generated UUID that makes retries idempotent.' }),
-  occurredAt: t.field({ type: 'DateTime', required: false, description: 'When it happened (default: now).' }),
-  metadata: t.field({ type: 'JSON', required: false, description: 'A JSON object, at most 16 KB.' }),
+  occurredAt: t.field({ type: 'DateTime', required: false, description: OCCURRED_AT_HELP }),
+  metadata: t.field({
+    type: 'JSON',
+    required: false,
+    description: `A JSON object, at most ${LIMITS.metadataMaxBytes / 1024} KB and ${LIMITS.jsonMaxDepth} levels deep.`,
+  }),
 });
 
-const RecordExposureInput = builder.inputType('RecordExposureInput', {
+const RecordExposureInput = builder.inputRef<ExposureInput, false>('RecordExposureInput').implement({
   description: 'The user saw the variant.',
-  fields: (t) => ({
-    experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
-    ...eventFields(t),
-  }),
+  fields: (t) =>
+    ({
+      experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
+      ...eventFields(t),
+    }) satisfies InputFieldsOf<ExposureInput>,
 });
 
-const RecordConversionInput = builder.inputType('RecordConversionInput', {
+const RecordConversionInput = builder.inputRef<ConversionInput, false>('RecordConversionInput').implement({
   description: 'The user did something worth measuring.',
-  fields: (t) => ({
-    experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
-    metricName: t.string({
-      required: true,
-      description: 'Slug, e.g. `conversion`, `watch_minutes`. `exposure` is reserved for recordExposure.',
-    }),
-    value: t.float({ required: false, description: 'Default 1; at most 1e15 in absolute value.' }),
-    ...eventFields(t),
-  }),
+  fields: (t) =>
+    ({
+      experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
+      metricName: t.string({
+        required: true,
+        description: 'Slug, e.g. `conversion`, `watch_minutes`. `exposure` is reserved for recordExposure.',
+      }),
+      value: t.float({ required: false, description: `Default 1; ${VALUE_HELP}.` }),
+      ...eventFields(t),
+    }) satisfies InputFieldsOf<ConversionInput>,
 });
 
-const RecordMetricInput = builder.inputType('RecordMetricInput', {
+const RecordMetricInput = builder.inputRef<MetricInput, false>('RecordMetricInput').implement({
   description:
     'The seed system’s signature: metricName `exposure` records an exposure, anything else a conversion.',
-  fields: (t) => ({
-    experimentId: t.id({ required: true, description: 'The experiment’s UUID (not its key).' }),
-    metricName: t.string({
-      required: true,
-      description: 'Slug; `exposure` records an exposure, any other name a conversion of that metric.',
-    }),
-    value: t.float({
-      required: false,
-      description: 'Default 1; at most 1e15 in absolute value; ignored for exposures.',
-    }),
-    ...eventFields(t),
-  }),
+  fields: (t) =>
+    ({
+      experimentId: t.id({ required: true, description: 'The experiment’s UUID (not its key).' }),
+      metricName: t.string({
+        required: true,
+        description: 'Slug; `exposure` records an exposure, any other name a conversion of that metric.',
+      }),
+      value: t.float({
+        required: false,
+        description: `Default 1; ${VALUE_HELP}; ignored for exposures.`,
+      }),
+      ...eventFields(t),
+    }) satisfies InputFieldsOf<MetricInput>,
 });
 
 builder.mutationFields((t) => ({
@@ -85,7 +105,7 @@ builder.mutationFields((t) => ({
     authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordExposureInput, required: true, description: 'The exposure.' }) },
-    resolve: (_r, { input }, ctx) => recordExposure(ctx.db, withoutNulls(input) as never, ctx.assignment),
+    resolve: (_r, { input }, ctx) => recordExposure(ctx.db, input, ctx.assignment),
   }),
   recordConversion: t.field({
     type: RecordEventSuccessRef,
@@ -96,7 +116,7 @@ builder.mutationFields((t) => ({
     args: {
       input: t.arg({ type: RecordConversionInput, required: true, description: 'The conversion.' }),
     },
-    resolve: (_r, { input }, ctx) => recordConversion(ctx.db, withoutNulls(input) as never, ctx.assignment),
+    resolve: (_r, { input }, ctx) => recordConversion(ctx.db, input, ctx.assignment),
   }),
   recordMetric: t.field({
     type: RecordEventSuccessRef,
@@ -105,38 +125,39 @@ builder.mutationFields((t) => ({
     authScopes: { assign: true },
     errors: { types: EVENT_ERRORS },
     args: { input: t.arg({ type: RecordMetricInput, required: true, description: 'The event.' }) },
-    resolve: (_r, { input }, ctx) => recordMetric(ctx.db, withoutNulls(input) as never, ctx.assignment),
+    resolve: (_r, { input }, ctx) => recordMetric(ctx.db, input, ctx.assignment),
   }),
 }));
 
 const EventKindEnum = builder.enumType('EventKind', {
   description:
     'EXPOSURE: the user saw the variant. CONVERSION: the user did something measured by metricName.',
-  values: {
-    EXPOSURE: { value: 'EXPOSURE', description: 'The user saw the variant (counts toward exposures).' },
-    CONVERSION: {
-      value: 'CONVERSION',
-      description: 'The user did something worth measuring; needs metricName.',
-    },
-  } satisfies Record<EventKind, unknown>,
+  values: enumValues(EVENT_KINDS, {
+    EXPOSURE: 'The user saw the variant (counts toward exposures).',
+    CONVERSION: 'The user did something worth measuring; needs metricName.',
+  }),
 });
 
-const EventInput = builder.inputType('EventInput', {
+const EventInput = builder.inputRef<BatchEventInput, false>('EventInput').implement({
   description: 'One event of a batch. eventId is required here: it makes retrying a whole batch safe.',
-  fields: (t) => ({
-    kind: t.field({ type: EventKindEnum, required: true, description: 'Exposure or conversion.' }),
-    experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
-    metricName: t.string({ required: false, description: 'Required for CONVERSION; ignored for EXPOSURE.' }),
-    value: t.float({
-      required: false,
-      description: 'CONVERSION value (default 1); at most 1e15 in absolute value.',
-    }),
-    ...eventFields(t),
-    eventId: t.id({
-      required: true,
-      description: 'Client-generated UUID; a replay is reported as a duplicate.',
-    }),
-  }),
+  fields: (t) =>
+    ({
+      kind: t.field({ type: EventKindEnum, required: true, description: 'Exposure or conversion.' }),
+      experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
+      metricName: t.string({
+        required: false,
+        description: 'Required for CONVERSION; ignored for EXPOSURE.',
+      }),
+      value: t.float({
+        required: false,
+        description: `CONVERSION value (default 1); ${VALUE_HELP}.`,
+      }),
+      ...eventFields(t),
+      eventId: t.id({
+        required: true,
+        description: 'Client-generated UUID; a replay is reported as a duplicate.',
+      }),
+    }) satisfies InputFieldsOf<BatchEventInput>,
 });
 
 const RejectedEventRef = builder
@@ -189,13 +210,6 @@ builder.mutationField('recordEvents', (t) =>
       }),
     },
     // A batch-level problem (too many events) is a BAD_USER_INPUT error; per-event problems are in `rejected`.
-    resolve: (_r, { events }, ctx) =>
-      orBadInput(() =>
-        recordEvents(
-          ctx.db,
-          events.map((e) => withoutNulls(e) as never),
-          ctx.assignment,
-        ),
-      ),
+    resolve: (_r, { events }, ctx) => orBadInput(() => recordEvents(ctx.db, events, ctx.assignment)),
   }),
 );

@@ -20,7 +20,18 @@ import {
   ValidationError,
   VariantMismatchError,
 } from '../common/errors';
-import { finiteNumber, jsonObject, parse, slug, userId, uuid } from '../common/validation';
+import {
+  experimentKeyRef,
+  finiteNumber,
+  jsonObject,
+  parse,
+  sci,
+  slug,
+  text,
+  userId,
+  uuid,
+  validationError,
+} from '../common/validation';
 import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
@@ -35,23 +46,26 @@ const occurredAt = z
   .date({ error: 'occurredAt must be an ISO 8601 date-time' })
   .refine((d) => !Number.isNaN(d.getTime()), 'occurredAt must be a valid date-time')
   .refine(
-    (d) => d.getTime() <= Date.now() + 24 * 3600 * 1000,
-    'occurredAt must not be more than a day in the future',
+    (d) => d.getTime() <= Date.now() + LIMITS.occurredAtMaxFutureMs,
+    `occurredAt must not be more than ${LIMITS.occurredAtMaxFutureMs / 60_000} minutes in the future`,
   )
   .nullish();
 const metadata = jsonObject('metadata', LIMITS.metadataMaxBytes).nullish();
-const experimentKey = z
-  .string()
-  .min(1, 'experimentKey must not be empty')
-  .max(256, 'experimentKey is too long');
-const conversionMetric = slug('metricName').refine((v) => v !== EXPOSURE_METRIC, {
+const experimentKey = experimentKeyRef();
+const conversionMetric = slug('metricName', LIMITS.metricNameMaxLength).refine((v) => v !== EXPOSURE_METRIC, {
   message: `metricName "${EXPOSURE_METRIC}" is reserved: record exposures with kind EXPOSURE / recordExposure`,
 });
-// Bounded so the maintained sums of squares stay finite (a float8 overflow would fail the whole batch).
-const value = finiteNumber('value').refine(
-  (v) => Math.abs(v) <= LIMITS.maxEventValue,
-  `value must be between -${LIMITS.maxEventValue} and ${LIMITS.maxEventValue}`,
-);
+// Bounded so the maintained sums of squares stay finite (a float8 overflow would fail the whole batch),
+// and away from 0 so squares of per-unit totals never underflow (PostgreSQL refuses that too).
+const value = finiteNumber('value')
+  .refine(
+    (v) => Math.abs(v) <= LIMITS.maxEventValue,
+    `value must be between -${sci(LIMITS.maxEventValue)} and ${sci(LIMITS.maxEventValue)}`,
+  )
+  .refine(
+    (v) => v === 0 || Math.abs(v) >= LIMITS.minEventValue,
+    `value must be 0 or at least ${sci(LIMITS.minEventValue)} in absolute value`,
+  );
 
 const common = {
   userId,
@@ -60,21 +74,28 @@ const common = {
   occurredAt,
   metadata,
 };
-const exposureInput = z.object({ experimentKey, ...common });
-const conversionInput = exposureInput.extend({ metricName: conversionMetric, value: value.nullish() });
-const metricInput = z.object({
+/**
+ * The event inputs. GraphQL's input types are checked against these by the compiler (see
+ * src/graphql/input.ts); optional fields are nullish because GraphQL sends null for an explicit null.
+ */
+export const exposureInput = z.object({ experimentKey, ...common });
+export const conversionInput = exposureInput.extend({
+  metricName: conversionMetric,
+  value: value.nullish(),
+});
+export const metricInput = z.object({
   experimentId: uuid('experimentId'),
-  metricName: slug('metricName'),
+  metricName: slug('metricName', LIMITS.metricNameMaxLength),
   value: value.nullish(),
   ...common,
 });
-const batchEvent = z
+export const batchEvent = z
   .object({
     kind: z.enum(EVENT_KINDS, { error: 'kind must be EXPOSURE or CONVERSION' }),
     experimentKey,
     ...common,
     eventId: uuid('eventId'),
-    metricName: z.string().nullish(),
+    metricName: text('metricName', { max: LIMITS.metricNameMaxLength }).nullish(),
     value: value.nullish(),
   })
   .superRefine((e, ctx) => {
@@ -181,8 +202,10 @@ async function locateExperiments(
   for (const c of candidates) {
     const ref = c.experimentRef;
     const experiment = 'key' in ref ? byKey.get(ref.key) : byId.get(ref.id);
-    if (experiment) located.push({ c, experiment });
-    else reject(c, new NotFoundError('Experiment', 'key' in ref ? ref.key : ref.id));
+    if (!experiment) reject(c, new NotFoundError('Experiment', 'key' in ref ? ref.key : ref.id));
+    else if (c.occurredAt.getTime() < experiment.createdAt.getTime() - LIMITS.occurredAtMaxBeforeCreationMs)
+      reject(c, ValidationError.field(fieldPath(c, 'occurredAt'), predatesMessage(experiment)));
+    else located.push({ c, experiment });
   }
   return located;
 }
@@ -370,6 +393,12 @@ async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<s
   return recorded;
 }
 
+/** An event cannot have happened before its experiment existed (beyond the clock-skew tolerance). */
+function predatesMessage(experiment: ExperimentRow): string {
+  const hours = LIMITS.occurredAtMaxBeforeCreationMs / 3_600_000;
+  return `occurredAt must not be more than ${hours} hours before experiment ${experiment.key} was created (${experiment.createdAt.toISOString()})`;
+}
+
 /** Where a field lives in the caller's input: `input.x` for single events, `events.i.x` for batches. */
 function fieldPath(c: Candidate, field: string): string[] {
   return c.index < 0 ? ['input', field] : ['events', String(c.index), field];
@@ -463,13 +492,11 @@ export async function recordEvents(
   events.forEach((raw, index) => {
     const result = batchEvent.safeParse(raw);
     if (!result.success) {
-      const error = new ValidationError(
-        result.error.issues.map((i) => ({
-          path: ['events', String(index), ...i.path.map(String)],
-          message: i.message,
-        })),
-      );
-      rejected.push({ index, status: 'rejected', error });
+      rejected.push({
+        index,
+        status: 'rejected',
+        error: validationError(result.error, ['events', String(index)]),
+      });
       return;
     }
     const e = result.data;

@@ -1,23 +1,28 @@
 /** Experiment and Variant types with the queries and mutations that return them. */
-import { isUuid } from '../common/validation';
+import { ValidationError } from '../common/errors';
+import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
 import type { AuditRow, ExperimentRow, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
-import { createExperimentService } from './service';
+import {
+  auditLogArgs,
+  type CreateExperimentInput as CreateInput,
+  createExperimentService,
+  experimentLookupArgs,
+  experimentListArgs,
+  type UpdateExperimentInput as UpdateInput,
+  type VariantInput as NewVariant,
+  type VariantPatch,
+} from './service';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
-import {
-  CHANGE_ERRORS,
-  CREATE_ERRORS,
-  TRANSITION_ERRORS,
-  VARIANT_CHANGE_ERRORS,
-  badInput,
-} from '../graphql/errors';
+import { CHANGE_ERRORS, CREATE_ERRORS, TRANSITION_ERRORS, VARIANT_CHANGE_ERRORS } from '../graphql/errors';
 import { enumValues } from '../graphql/enums';
-import { withoutNulls } from '../graphql/input';
+import type { ArgsOf, InputFieldsOf, Types } from '../graphql/input';
+import type { z } from 'zod';
 
 const STATUS_DESCRIPTIONS = {
   draft: 'Being set up: variants can be added, renamed and removed; nobody is enrolled.',
@@ -69,7 +74,8 @@ async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise
 /** The variant fields an `assign` key reads through its Assignment (as POST /v1/assignments returns them). */
 const assignedVariant = { skipTypeScopes: true, authScopes: { read: true, assign: true } } as const;
 
-const metricFields = (t: any) => ({
+// Shared by VariantMetrics and the deprecated VariantSummary, which hold the same row.
+const metricFields = (t: PothosSchemaTypes.ObjectFieldBuilder<Types, VariantMetricsRow>) => ({
   exposures: t.exposeInt('exposures', { description: 'Exposure events recorded for the variant.' }),
   uniqueUsers: t.exposeInt('uniqueUsers', { description: 'Distinct users with at least one exposure.' }),
   conversions: t.exposeInt('conversions', {
@@ -217,6 +223,7 @@ ExperimentRef.implement({
     summary: t.field({
       type: [VariantSummaryRef],
       description: 'The rows of the SQL function get_experiment_summary for this experiment.',
+      deprecationReason: 'The same numbers as `metrics { variantMetrics }`; use that.',
       resolve: (e, _a, ctx) => ctx.loaders.metricsByExperimentId.load(e.id),
     }),
     assignmentCount: t.int({
@@ -227,14 +234,14 @@ ExperimentRef.implement({
       type: [AuditEntryRef],
       description: 'Changes, newest first.',
       args: {
-        first: t.arg.int({ required: false, description: `At most ${LIMITS.auditLogMaxPage}; default 20.` }),
-      },
-      resolve: (e, { first }, ctx) => {
-        const limit = first ?? 20;
-        if (limit < 0 || limit > LIMITS.auditLogMaxPage) {
-          throw badInput('first', `first must be between 0 and ${LIMITS.auditLogMaxPage}`);
-        }
-        return ctx.loaders.auditByExperiment.load(`${e.id}:${limit}`);
+        first: t.arg.int({
+          required: false,
+          description: `At most ${LIMITS.auditLogMaxPage}; default ${LIMITS.auditLogDefaultPage}.`,
+        }),
+      } satisfies ArgsOf<z.input<typeof auditLogArgs>>,
+      resolve: (e, args, ctx) => {
+        const { first } = parse(auditLogArgs, args);
+        return ctx.loaders.auditByExperiment.load(`${e.id}:${first}`);
       },
     }),
   }),
@@ -358,7 +365,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
     if (Number.isNaN(createdAt.getTime()) || typeof id !== 'string' || !isUuid(id)) throw new Error();
     return { createdAt, id };
   } catch {
-    throw badInput('after', 'after is not a cursor returned by this API');
+    throw ValidationError.field(['after'], 'after is not a cursor returned by this API');
   }
 }
 
@@ -371,15 +378,12 @@ builder.queryFields((t) => ({
     args: {
       id: t.arg.id({ required: false, description: 'The experiment’s UUID. Give this or `key`.' }),
       key: t.arg.string({ required: false, description: 'The experiment’s key. Give this or `id`.' }),
-    },
-    resolve: async (_r, { id, key }, ctx) => {
-      if ((id == null) === (key == null))
-        throw badInput(id == null ? 'id' : 'key', 'give exactly one of id and key');
-      if (id != null) {
-        if (!isUuid(String(id))) throw badInput('id', 'id must be a UUID');
-        return ctx.loaders.experimentById.load(String(id));
-      }
-      return ctx.loaders.experimentByKey.load(key!);
+    } satisfies ArgsOf<z.input<typeof experimentLookupArgs>>,
+    resolve: async (_r, args, ctx) => {
+      const ref = parse(experimentLookupArgs, args);
+      return 'id' in ref
+        ? ctx.loaders.experimentById.load(ref.id)
+        : ctx.loaders.experimentByKey.load(ref.key);
     },
   }),
   experiments: t.field({
@@ -394,25 +398,25 @@ builder.queryFields((t) => ({
         required: false,
         description: 'Only experiments in this status.',
       }),
-      first: t.arg.int({ required: false, description: `Page size, default ${LIMITS.defaultPageSize}.` }),
+      first: t.arg.int({
+        required: false,
+        description: `Page size, 0..${LIMITS.maxPageSize}, default ${LIMITS.defaultPageSize}.`,
+      }),
       after: t.arg.string({ required: false, description: 'Cursor of the last edge of the previous page.' }),
-    },
+    } satisfies ArgsOf<z.input<typeof experimentListArgs>>,
     resolve: async (_r, args, ctx) => {
-      const first = args.first ?? LIMITS.defaultPageSize;
-      if (first < 0 || first > LIMITS.maxPageSize) {
-        throw badInput('first', `first must be between 0 and ${LIMITS.maxPageSize}`);
-      }
+      const { status, first, after } = parse(experimentListArgs, args);
       const rows = await repo.listExperiments(ctx.db, {
-        status: args.status ?? null,
+        status,
         limit: first + 1,
-        before: args.after ? decodeCursor(args.after) : null,
+        before: after ? decodeCursor(after) : null,
       });
       const page = rows.slice(0, first);
       for (const row of page) ctx.loaders.experimentById.prime(row.id, row);
       const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
       return {
         edges,
-        status: args.status ?? null,
+        status,
         pageInfo: {
           hasNextPage: rows.length > first,
           startCursor: edges[0]?.cursor ?? null,
@@ -423,77 +427,99 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const VariantInput = builder.inputType('VariantInput', {
+const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').implement({
   description: 'A variant to create.',
-  fields: (t) => ({
-    name: t.string({ required: true, description: 'Unique within the experiment, 1..255 characters.' }),
-    weight: t.float({ required: false, description: 'Relative weight ≥ 0 (default 1).' }),
-    config: t.field({ type: 'JSON', required: false, description: 'A JSON object, at most 64 KB.' }),
-    isControl: t.boolean({ required: false, description: 'At most one control per experiment.' }),
-  }),
+  fields: (t) =>
+    ({
+      name: t.string({
+        required: true,
+        description: `Unique within the experiment, 1..${LIMITS.nameMaxLength} characters.`,
+      }),
+      weight: t.float({
+        required: false,
+        description: `Relative weight, 0..${LIMITS.maxVariantWeight.toLocaleString('en-US')} (default 1).`,
+      }),
+      config: t.field({
+        type: 'JSON',
+        required: false,
+        description: `A JSON object, at most ${LIMITS.configMaxBytes / 1024} KB and ${LIMITS.jsonMaxDepth} levels deep.`,
+      }),
+      isControl: t.boolean({ required: false, description: 'At most one control per experiment.' }),
+    }) satisfies InputFieldsOf<NewVariant>,
 });
 
-const CreateExperimentInput = builder.inputType('CreateExperimentInput', {
+const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperimentInput').implement({
   description: 'A new experiment. It starts as a DRAFT; start it with startExperiment.',
-  fields: (t) => ({
-    key: t.string({
-      required: true,
-      description: 'Slug: lowercase letters, digits, `_`, `.`, `-`; at most 128.',
-    }),
-    name: t.string({ required: true, description: 'Display name, 1..255 characters.' }),
-    description: t.string({
-      required: false,
-      description: 'Free text for people, at most 10,000 characters.',
-    }),
-    trafficAllocation: t.float({
-      required: false,
-      description: 'Share of users enrolled, 0..1 (default 1).',
-    }),
-    hashSeed: t.string({ required: false, description: 'Bucketing seed; omit to use the key.' }),
-    variants: t.field({
-      type: [VariantInput],
-      required: false,
-      description:
-        'Variants in bucketing order (at most 20, names unique, at most one control). Starting needs two or more.',
-    }),
-  }),
+  fields: (t) =>
+    ({
+      key: t.string({
+        required: true,
+        description: `Slug: lowercase letters, digits, \`_\`, \`.\`, \`-\`; at most ${LIMITS.keyMaxLength}.`,
+      }),
+      name: t.string({
+        required: true,
+        description: `Display name, 1..${LIMITS.nameMaxLength} characters.`,
+      }),
+      description: t.string({
+        required: false,
+        description: `Free text for people, at most ${LIMITS.descriptionMaxLength.toLocaleString('en-US')} characters.`,
+      }),
+      trafficAllocation: t.float({
+        required: false,
+        description: 'Share of users enrolled, 0..1 (default 1).',
+      }),
+      hashSeed: t.string({
+        required: false,
+        description: `Bucketing seed, at most ${LIMITS.hashSeedMaxLength} characters; omit to use the key.`,
+      }),
+      variants: t.field({
+        type: [VariantInput],
+        required: false,
+        description: `Variants in bucketing order (at most ${LIMITS.maxVariants}, names unique, at most one control). Starting needs two or more.`,
+      }),
+    }) satisfies InputFieldsOf<CreateInput>,
 });
 
-const UpdateExperimentInput = builder.inputType('UpdateExperimentInput', {
+const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperimentInput').implement({
   description:
     'Fields to change; omitted fields stay as they are. Status changes through start/pause/complete/archive.',
-  fields: (t) => ({
-    name: t.string({ required: false, description: 'New display name.' }),
-    description: t.string({ required: false, description: 'New description; null clears it.' }),
-    trafficAllocation: t.float({
-      required: false,
-      description:
-        'New share of users enrolled, 0..1. Affects only users not yet assigned; stored assignments stay.',
-    }),
-    hashSeed: t.string({
-      required: false,
-      description:
-        'New bucketing seed; null hashes with the key again. Changing it on a running experiment reshuffles users not yet assigned.',
-    }),
-  }),
+  fields: (t) =>
+    ({
+      name: t.string({ required: false, description: 'New display name.' }),
+      description: t.string({ required: false, description: 'New description; null clears it.' }),
+      trafficAllocation: t.float({
+        required: false,
+        description:
+          'New share of users enrolled, 0..1. Affects only users not yet assigned; stored assignments stay.',
+      }),
+      hashSeed: t.string({
+        required: false,
+        description:
+          'New bucketing seed; null hashes with the key again. Changing it on a running experiment reshuffles users not yet assigned.',
+      }),
+    }) satisfies InputFieldsOf<UpdateInput>,
 });
 
-const UpdateVariantInput = builder.inputType('UpdateVariantInput', {
+const UpdateVariantInput = builder.inputRef<VariantPatch, false>('UpdateVariantInput').implement({
   description:
     'Once the experiment has started only weight and config can change; existing assignments never move.',
-  fields: (t) => ({
-    name: t.string({ required: false, description: 'New name, unique within the experiment (DRAFT only).' }),
-    weight: t.float({
-      required: false,
-      description: 'New relative weight ≥ 0. On a running experiment the total must stay positive.',
-    }),
-    config: t.field({
-      type: 'JSON',
-      required: false,
-      description: 'New client configuration, a JSON object (replaces the old one; not merged).',
-    }),
-    isControl: t.boolean({ required: false, description: 'Make this the control (DRAFT only).' }),
-  }),
+  fields: (t) =>
+    ({
+      name: t.string({
+        required: false,
+        description: 'New name, unique within the experiment (DRAFT only).',
+      }),
+      weight: t.float({
+        required: false,
+        description: 'New relative weight ≥ 0. On a running experiment the total must stay positive.',
+      }),
+      config: t.field({
+        type: 'JSON',
+        required: false,
+        description: 'New client configuration, a JSON object (replaces the old one; not merged).',
+      }),
+      isControl: t.boolean({ required: false, description: 'Make this the control (DRAFT only).' }),
+    }) satisfies InputFieldsOf<VariantPatch>,
 });
 
 const DeleteSuccessRef = builder.objectRef<{ deletedId: string }>('DeleteExperimentSuccess').implement({
@@ -514,7 +540,7 @@ const lifecycle = (action: LifecycleAction, description: string) =>
       authScopes: { write: true },
       errors: { types: TRANSITION_ERRORS },
       args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
-      resolve: (_r, { id }, ctx) => service(ctx).transition(String(id), action),
+      resolve: (_r, { id }, ctx) => service(ctx).transition(id, action),
     }),
   );
 
@@ -532,7 +558,7 @@ builder.mutationFields((t) => ({
     args: {
       input: t.arg({ type: CreateExperimentInput, required: true, description: 'The experiment to create.' }),
     },
-    resolve: (_r, { input }, ctx) => service(ctx).create(input as never),
+    resolve: (_r, { input }, ctx) => service(ctx).create(input),
   }),
   updateExperiment: t.field({
     type: ExperimentRef,
@@ -543,8 +569,7 @@ builder.mutationFields((t) => ({
       id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }),
       input: t.arg({ type: UpdateExperimentInput, required: true, description: 'The fields to change.' }),
     },
-    resolve: (_r, { id, input }, ctx) =>
-      service(ctx).update(String(id), withoutNulls(input, ['description', 'hashSeed']) as never),
+    resolve: (_r, { id, input }, ctx) => service(ctx).update(id, input),
   }),
   deleteExperiment: t.field({
     type: DeleteSuccessRef,
@@ -552,7 +577,7 @@ builder.mutationFields((t) => ({
     authScopes: { write: true },
     errors: { types: TRANSITION_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The experiment’s UUID.' }) },
-    resolve: async (_r, { id }, ctx) => ({ deletedId: await service(ctx).delete(String(id)) }),
+    resolve: async (_r, { id }, ctx) => ({ deletedId: await service(ctx).delete(id) }),
   }),
   addVariant: t.field({
     type: VariantRef,
@@ -567,8 +592,7 @@ builder.mutationFields((t) => ({
         description: 'The variant; it goes last in bucketing order.',
       }),
     },
-    resolve: (_r, { experimentId, input }, ctx) =>
-      service(ctx).addVariant(String(experimentId), withoutNulls(input) as never),
+    resolve: (_r, { experimentId, input }, ctx) => service(ctx).addVariant(experimentId, input),
   }),
   updateVariant: t.field({
     type: VariantRef,
@@ -580,7 +604,7 @@ builder.mutationFields((t) => ({
       id: t.arg.id({ required: true, description: 'The variant’s UUID.' }),
       input: t.arg({ type: UpdateVariantInput, required: true, description: 'The fields to change.' }),
     },
-    resolve: (_r, { id, input }, ctx) => service(ctx).updateVariant(String(id), withoutNulls(input) as never),
+    resolve: (_r, { id, input }, ctx) => service(ctx).updateVariant(id, input),
   }),
   removeVariant: t.field({
     type: VariantRef,
@@ -588,6 +612,6 @@ builder.mutationFields((t) => ({
     authScopes: { write: true },
     errors: { types: CHANGE_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The variant’s UUID.' }) },
-    resolve: (_r, { id }, ctx) => service(ctx).removeVariant(String(id)),
+    resolve: (_r, { id }, ctx) => service(ctx).removeVariant(id),
   }),
 }));

@@ -13,10 +13,20 @@ import {
   pgConstraint,
   pgErrorCode,
 } from '../common/errors';
-import { finiteNumber, jsonObject, parse, slug, uuid } from '../common/validation';
+import {
+  absentWhenNull,
+  experimentKeyRef,
+  jsonObject,
+  numberBetween,
+  parse,
+  slug,
+  text,
+  uuid,
+} from '../common/validation';
 import type { Database, Db } from '../db/client';
 import {
   DELETABLE_STATUSES,
+  EXPERIMENT_STATUSES,
   TRANSITIONS,
   VARIANT_REMOVAL_STATUSES,
   canTransition,
@@ -42,33 +52,26 @@ export interface ExperimentServiceDeps {
   afterCommit?: () => void;
 }
 
-const name = z
-  .string()
-  .trim()
-  .min(1, 'name must not be empty')
-  .max(LIMITS.nameMaxLength, `name must be at most ${LIMITS.nameMaxLength} characters`);
-const description = z
-  .string()
-  .max(LIMITS.descriptionMaxLength, `description must be at most ${LIMITS.descriptionMaxLength} characters`)
-  .nullish();
-const trafficAllocation = finiteNumber('trafficAllocation').refine(
-  (v) => v >= 0 && v <= 1,
-  'trafficAllocation must be between 0 and 1',
-);
-const hashSeed = z
-  .string()
-  .min(1, 'hashSeed must not be empty (use null to hash with the key)')
-  .max(LIMITS.hashSeedMaxLength, `hashSeed must be at most ${LIMITS.hashSeedMaxLength} characters`)
-  .nullish();
-const weight = finiteNumber('weight').refine(
-  (v) => v >= 0 && v <= 1_000_000,
-  'weight must be between 0 and 1000000',
-);
+const name = text('name', { min: 1, max: LIMITS.nameMaxLength, trim: true });
+const description = text('description', { max: LIMITS.descriptionMaxLength }).nullish();
+const trafficAllocation = numberBetween('trafficAllocation', 0, 1);
+const hashSeed = text('hashSeed', {
+  min: 1,
+  max: LIMITS.hashSeedMaxLength,
+  minMessage: 'hashSeed must not be empty (use null to hash with the key)',
+}).nullish();
+const weight = numberBetween('weight', 0, LIMITS.maxVariantWeight);
 const config = jsonObject('config', LIMITS.configMaxBytes);
 
-const variantInput = z.object({
+/**
+ * The inputs of experiment management. GraphQL's input types are checked against these by the compiler
+ * (src/graphql/input.ts), so a field added, dropped or retyped on one side fails the typecheck. Optional
+ * fields are nullish because GraphQL sends null for an explicit null; `absentWhenNull` reads that as
+ * "leave unchanged" where null has no other meaning.
+ */
+export const variantInput = z.object({
   name,
-  weight: weight.optional().default(1),
+  weight: weight.nullish().transform((v) => v ?? 1),
   config: config.nullish().transform((v) => v ?? {}),
   isControl: z
     .boolean()
@@ -76,7 +79,7 @@ const variantInput = z.object({
     .transform((v) => v ?? false),
 });
 
-const createInput = z
+export const createExperimentInput = z
   .object({
     key: slug('key'),
     name,
@@ -105,22 +108,60 @@ const createInput = z
     }
   });
 
-const updateInput = z.object({
-  name: name.optional(),
+/** Null description or hashSeed clears it; null anywhere else leaves the field as it is. */
+export const updateExperimentInput = z.object({
+  name: absentWhenNull(name),
   description,
-  trafficAllocation: trafficAllocation.optional(),
+  trafficAllocation: absentWhenNull(trafficAllocation),
   hashSeed,
 });
 
-const variantPatch = z.object({
-  name: name.optional(),
-  weight: weight.optional(),
-  config: config.optional(),
-  isControl: z.boolean().optional(),
+export const variantPatch = z.object({
+  name: absentWhenNull(name),
+  weight: absentWhenNull(weight),
+  config: absentWhenNull(config),
+  isControl: absentWhenNull(z.boolean()),
 });
 
-export type CreateExperimentInput = z.input<typeof createInput>;
-export type UpdateExperimentInput = z.input<typeof updateInput>;
+const pageSize = (what: string, max: number, fallback: number) =>
+  z
+    .number({ error: `${what} must be an integer` })
+    .int(`${what} must be an integer`)
+    .min(0, `${what} must be between 0 and ${max}`)
+    .max(max, `${what} must be between 0 and ${max}`)
+    .nullish()
+    .transform((v) => v ?? fallback);
+
+/** `experiment(id, key)`: exactly one of the two. */
+export const experimentLookupArgs = z
+  .object({ id: uuid('id').nullish(), key: experimentKeyRef('key').nullish() })
+  .transform((args, ctx): { id: string } | { key: string } => {
+    if (args.id != null && args.key == null) return { id: args.id };
+    if (args.key != null && args.id == null) return { key: args.key };
+    ctx.addIssue({
+      code: 'custom',
+      path: [args.id == null ? 'id' : 'key'],
+      message: 'give exactly one of id and key',
+    });
+    return z.NEVER;
+  });
+
+/** `experiments(status, first, after)`; the cursor itself is decoded by the GraphQL layer that made it. */
+export const experimentListArgs = z.object({
+  status: z
+    .enum(EXPERIMENT_STATUSES)
+    .nullish()
+    .transform((v) => v ?? null),
+  first: pageSize('first', LIMITS.maxPageSize, LIMITS.defaultPageSize),
+  after: text('after', { max: LIMITS.cursorMaxLength }).nullish(),
+});
+
+export const auditLogArgs = z.object({
+  first: pageSize('first', LIMITS.auditLogMaxPage, LIMITS.auditLogDefaultPage),
+});
+
+export type CreateExperimentInput = z.input<typeof createExperimentInput>;
+export type UpdateExperimentInput = z.input<typeof updateExperimentInput>;
 export type VariantInput = z.input<typeof variantInput>;
 export type VariantPatch = z.input<typeof variantPatch>;
 
@@ -182,7 +223,7 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
 
   return {
     async create(rawInput: CreateExperimentInput) {
-      const input = parse(createInput, rawInput, ['input']);
+      const input = parse(createExperimentInput, rawInput, ['input']);
       try {
         return await change(async (tx) => {
           const created = await repo.createExperiment(tx, input);
@@ -199,7 +240,7 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
 
     async update(id: string, rawInput: UpdateExperimentInput) {
       parse(uuid('id'), id, ['id']);
-      const input = parse(updateInput, rawInput, ['input']);
+      const input = parse(updateExperimentInput, rawInput, ['input']);
       return change(async (tx) => {
         const before = await mustLock(tx, id);
         if (before.status === 'archived') {

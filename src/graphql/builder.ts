@@ -17,8 +17,11 @@ export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   AuthScopes: Record<Scope, boolean>;
   Scalars: {
+    // graphql-js hands every ID argument over as a string (it converts Int literals), so inputs can say so.
+    ID: { Input: string; Output: string | number };
     DateTime: { Input: Date; Output: Date | string };
-    JSON: { Input: unknown; Output: unknown };
+    // Any JSON value but null (a null argument or field is GraphQL's null, not a JSON value).
+    JSON: { Input: NonNullable<unknown>; Output: unknown };
   };
   DefaultFieldNullability: false;
 }>({

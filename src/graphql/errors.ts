@@ -10,6 +10,8 @@ import {
   NotAssignedError,
   NotFoundError,
   RuleViolationError,
+  RateLimitedError,
+  UnauthenticatedError,
   ValidationError,
   VariantMismatchError,
   type FieldError,
@@ -162,25 +164,52 @@ export const CHANGE_ERRORS = [ValidationError, NotFoundError, RuleViolationError
 export const VARIANT_CHANGE_ERRORS = [ValidationError, NotFoundError, ConflictError, RuleViolationError];
 export const EVENT_ERRORS = [ValidationError, NotFoundError, NotAssignedError, VariantMismatchError];
 
-/** Bad arguments to a query (which has no result union): a GraphQL error naming the argument. */
-export function badInput(argument: string, message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argument } });
+/** A ValidationError outside a result union (a query's arguments): BAD_USER_INPUT naming the argument. */
+function badUserInput(err: ValidationError): GraphQLError {
+  return new GraphQLError(err.message, {
+    extensions: {
+      code: 'BAD_USER_INPUT',
+      argument: err.fieldErrors[0]?.path[0],
+      fieldErrors: err.fieldErrors,
+    },
+  });
 }
 
-/** Runs a service call from a field without a result union, turning its ValidationError into BAD_USER_INPUT. */
+/**
+ * A domain error that reached GraphQL outside a result union, as the error the client gets: its code and
+ * message, with the HTTP status and headers of refusals made before execution (401, 429).
+ */
+export function toGraphQLError(err: DomainError): GraphQLError {
+  if (err instanceof ValidationError) return badUserInput(err);
+  if (err instanceof UnauthenticatedError) {
+    return new GraphQLError(err.message, {
+      extensions: {
+        code: err.code,
+        http: { status: 401, headers: { 'www-authenticate': 'Bearer' } },
+      },
+    });
+  }
+  if (err instanceof RateLimitedError) {
+    return new GraphQLError(err.message, {
+      extensions: {
+        code: err.code,
+        retryAfterSeconds: err.retryAfterSeconds,
+        http: { status: 429, headers: { 'retry-after': String(err.retryAfterSeconds) } },
+      },
+    });
+  }
+  return new GraphQLError(err.message, { extensions: { code: err.code } });
+}
+
+/**
+ * Runs a service call from a field without a result union, turning its ValidationError into BAD_USER_INPUT
+ * (error masking does the same for any field; this keeps the error's place in the field's own code).
+ */
 export async function orBadInput<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if (err instanceof ValidationError) {
-      throw new GraphQLError(err.message, {
-        extensions: {
-          code: 'BAD_USER_INPUT',
-          argument: err.fieldErrors[0]?.path[0],
-          fieldErrors: err.fieldErrors,
-        },
-      });
-    }
+    if (err instanceof ValidationError) throw badUserInput(err);
     throw err;
   }
 }

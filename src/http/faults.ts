@@ -2,7 +2,7 @@
  * Classifies unexpected errors for the client: database unavailable or timed out (retry later) versus
  * anything else (a bug). The message never carries SQL, a stack or a driver's words.
  */
-import { pgErrorCode } from '../common/errors';
+import { errorChain, pgErrorCode } from '../common/errors';
 
 export interface Fault {
   code: 'SERVICE_UNAVAILABLE' | 'TIMEOUT' | 'INTERNAL_SERVER_ERROR';
@@ -23,8 +23,7 @@ const CONNECTION_CODES = new Set([
 ]);
 
 export function classifyFault(err: unknown): Fault {
-  let e: any = err;
-  for (let i = 0; i < 5 && e; i++) {
+  for (const e of errorChain(err)) {
     const code = typeof e.code === 'string' ? e.code : undefined;
     // A FATAL (or PANIC) server error ends the session: refused at connect (database not accepting
     // connections, too many clients, starting up) or killed; whatever the SQLSTATE, the database is away.
@@ -35,7 +34,6 @@ export function classifyFault(err: unknown): Fault {
         status: 503,
       };
     }
-    e = e.cause;
   }
   const pg = pgErrorCode(err);
   // 57014 query_canceled (statement_timeout); 55P03 lock_not_available.

@@ -25,31 +25,3 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   }
   return Buffer.concat(chunks);
 }
-
-export const TIMED_OUT = Symbol('timed out');
-
-export const timeoutMessage = (ms: number) => `The request did not finish within ${ms} ms; retry shortly`;
-
-/**
- * Runs a request's work against its deadline: TIMED_OUT once the deadline passes (the work's own
- * outcome is then ignored), and the signal given to the work is aborted at that moment, so it can refuse
- * to commit anything the client has been told did not happen.
- */
-export async function withDeadline<T>(
-  ms: number,
-  work: (timedOut: AbortSignal) => T | Promise<T>,
-): Promise<T | typeof TIMED_OUT> {
-  const timedOut = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => {
-      timedOut.abort();
-      resolve(TIMED_OUT);
-    }, ms);
-  });
-  try {
-    return await Promise.race([work(timedOut.signal), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

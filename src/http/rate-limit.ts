@@ -5,7 +5,6 @@
  * looks up a key it does not know. In-process by default; Redis-backed when REDIS_URL is set so
  * several instances share one budget.
  */
-import { GraphQLError } from 'graphql';
 import {
   BurstyRateLimiter,
   RateLimiterMemory,
@@ -13,6 +12,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import { RateLimitedError } from '../common/errors';
 import type { SecurityConfig } from '../config';
 
 export interface RateLimiter {
@@ -30,16 +30,9 @@ export interface AuthFailureLimiter {
   fail(address: string): Promise<void>;
 }
 
-/** The 429 every limit answers with, and how long to wait. */
-export function rateLimited(message: string, msBeforeNext: number): GraphQLError {
-  const retryAfter = Math.max(1, Math.ceil(msBeforeNext / 1000));
-  return new GraphQLError(`${message}; retry in ${retryAfter} s`, {
-    extensions: {
-      code: 'RATE_LIMITED',
-      retryAfterSeconds: retryAfter,
-      http: { status: 429, headers: { 'retry-after': String(retryAfter) } },
-    },
-  });
+/** The 429 every limit answers with, and how long to wait (whole seconds, at least 1). */
+export function rateLimited(reason: string, msBeforeNext: number): RateLimitedError {
+  return new RateLimitedError(Math.max(1, Math.ceil(msBeforeNext / 1000)), reason);
 }
 
 const REDIS_READY_TIMEOUT_MS = 2000;

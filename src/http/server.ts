@@ -9,8 +9,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from '../db/client';
 import type { App } from './app';
+import { TIMED_OUT, timeoutMessage, withDeadline } from './deadline';
 import { errorForLog } from './faults';
-import { json, readBody, TIMED_OUT, timeoutMessage, withDeadline } from './node';
+import { json, readBody } from './node';
 import { requestContext } from './request-context';
 
 const READY_TIMEOUT_MS = 2000;
@@ -76,12 +77,12 @@ async function handleGraphQL(
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  // The signal aborts when the client is told TIMEOUT: the app then lets no transaction of this request commit.
-  const response = await withDeadline(options.requestTimeoutMs, (timedOut) =>
+  // TIMED_OUT only when nothing of the request committed; the app's database then lets nothing commit.
+  const response = await withDeadline(options.requestTimeoutMs, (deadline) =>
     app.fetch(
       url,
       { method, headers, body: body ? new Uint8Array(body) : undefined },
-      { remoteAddress: req.socket.remoteAddress, timedOut },
+      { remoteAddress: req.socket.remoteAddress, deadline },
     ),
   );
   if (response === TIMED_OUT) {

@@ -3,8 +3,18 @@ import { ExperimentRef, VariantRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import { enumValues } from '../graphql/enums';
 import { orBadInput } from '../graphql/errors';
+import type { ArgBuilder } from '@pothos/core';
+import type { ArgsOf, Types } from '../graphql/input';
 import { LIMITS } from '../config';
-import { getResults, type ExperimentResults, type ResultsOptions, type VariantOutcome } from './service';
+import {
+  getResults,
+  type ExperimentResults,
+  planSampleSize,
+  type ResultsOptions,
+  type SampleSizeArgs,
+  type SampleSizePlan,
+  type VariantOutcome,
+} from './service';
 import {
   CORRECTIONS,
   DEFAULT_SEQUENTIAL_TUNING,
@@ -13,9 +23,6 @@ import {
   METRIC_TYPES,
   STATS_METHODS,
   STATS_REASONS,
-  minimumDetectableEffect,
-  power,
-  sampleSize,
   type EffectResult,
   type SrmResult,
 } from './stats';
@@ -68,6 +75,7 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
     NON_FINITE_RESULT: 'The numbers are too extreme for double precision.',
     UNKNOWN_METRIC:
       'No event of this metric was recorded in the experiment (a misspelt name, or none yet): units are counted, every other number is null. `metricNames` lists the metrics with events.',
+    TOO_MANY_UNITS: `The plan needs more than ${LIMITS.maxPlannedUnits.toLocaleString('en-US')} units: the effect is too small (or the variants too many) to plan for.`,
   }),
 });
 const DifferenceTypeEnum = builder.enumType('DifferenceType', {
@@ -266,46 +274,48 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
   }),
 });
 
-const analysisArgs = (t: any) => ({
-  type: t.arg({
-    type: MetricTypeEnum,
-    required: false,
-    description: 'Default: BINOMIAL for `conversion`, MEAN otherwise.',
-  }),
-  method: t.arg({ type: StatsMethodEnum, required: false, description: 'Default FREQUENTIST.' }),
-  confidenceLevel: t.arg.float({ required: false, description: 'Default 0.95.' }),
-  correction: t.arg({
-    type: CorrectionEnum,
-    required: false,
-    description: 'Default NONE. Ignored by BAYESIAN (no p-values).',
-  }),
-  minUnitsPerVariant: t.arg.int({
-    required: false,
-    description: `Units each arm needs before effects and decisions are shown (default ${LIMITS.minUnitsPerVariant}, at least 2). Below ${LIMITS.minUnitsPerVariant}, rare conversions and skewed values make every test unreliable: lower it only knowingly.`,
-  }),
-  goal: t.arg({
-    type: MetricGoalEnum,
-    required: false,
-    description:
-      'Which way is better (default INCREASE): the direction of chanceToWin, risk and BAYESIAN significance.',
-  }),
-  includeUnexposed: t.arg.boolean({
-    required: false,
-    description: 'Count assigned but unexposed units too (default false).',
-  }),
-  sequentialTuning: t.arg.int({
-    required: false,
-    description: 'SEQUENTIAL: N*, the sample size where the interval is tightest (default 5000).',
-  }),
-  priorMean: t.arg.float({
-    required: false,
-    description: 'BAYESIAN: prior mean of the relative effect (default: flat prior).',
-  }),
-  priorVariance: t.arg.float({
-    required: false,
-    description: 'BAYESIAN: prior variance of the relative effect.',
-  }),
-});
+// Shared by `results` and `scorecard`; checked against the service's options schema.
+const analysisArgs = (arg: ArgBuilder<Types>) =>
+  ({
+    type: arg({
+      type: MetricTypeEnum,
+      required: false,
+      description: 'Default: BINOMIAL for `conversion`, MEAN otherwise.',
+    }),
+    method: arg({ type: StatsMethodEnum, required: false, description: 'Default FREQUENTIST.' }),
+    confidenceLevel: arg.float({ required: false, description: 'Default 0.95.' }),
+    correction: arg({
+      type: CorrectionEnum,
+      required: false,
+      description: 'Default NONE. Ignored by BAYESIAN (no p-values).',
+    }),
+    minUnitsPerVariant: arg.int({
+      required: false,
+      description: `Units each arm needs before effects and decisions are shown (default ${LIMITS.minUnitsPerVariant}, at least 2). Below ${LIMITS.minUnitsPerVariant}, rare conversions and skewed values make every test unreliable: lower it only knowingly.`,
+    }),
+    goal: arg({
+      type: MetricGoalEnum,
+      required: false,
+      description:
+        'Which way is better (default INCREASE): the direction of chanceToWin, risk and BAYESIAN significance.',
+    }),
+    includeUnexposed: arg.boolean({
+      required: false,
+      description: 'Count assigned but unexposed units too (default false).',
+    }),
+    sequentialTuning: arg.int({
+      required: false,
+      description: 'SEQUENTIAL: N*, the sample size where the interval is tightest (default 5000).',
+    }),
+    priorMean: arg.float({
+      required: false,
+      description: 'BAYESIAN: prior mean of the relative effect (default: flat prior).',
+    }),
+    priorVariance: arg.float({
+      required: false,
+      description: 'BAYESIAN: prior variance of the relative effect.',
+    }),
+  }) satisfies ArgsOf<ResultsOptions>;
 
 builder.objectFields(ExperimentRef, (t) => ({
   metricNames: t.stringList({
@@ -321,10 +331,10 @@ builder.objectFields(ExperimentRef, (t) => ({
         required: true,
         description: 'A metric name from metricNames, e.g. `conversion`.',
       }),
-      ...analysisArgs(t),
+      ...analysisArgs(t.arg),
     },
     resolve: (e, { metric, ...args }, ctx) =>
-      orBadInput(async () => (await getResults(ctx.db, e, [metric], args as ResultsOptions))[0]),
+      orBadInput(async () => (await getResults(ctx.db, e, metric, args))[0]),
   }),
   scorecard: t.field({
     type: [ResultsRef],
@@ -332,30 +342,16 @@ builder.objectFields(ExperimentRef, (t) => ({
       'Statistics for several metrics at once (default: all metricNames); the correction spans all of them.',
     args: {
       metrics: t.arg.stringList({ required: false, description: 'Metric names; default: all metricNames.' }),
-      ...analysisArgs(t),
+      ...analysisArgs(t.arg),
     },
     resolve: (e, { metrics, ...args }, ctx) =>
       orBadInput(async () =>
-        getResults(
-          ctx.db,
-          e,
-          metrics ?? (await ctx.loaders.metricNamesByExperimentId.load(e.id)),
-          args as ResultsOptions,
-        ),
+        getResults(ctx.db, e, metrics ?? (await ctx.loaders.metricNamesByExperimentId.load(e.id)), args),
       ),
   }),
 }));
 
-interface Plan {
-  unitsPerVariant: number | null;
-  totalUnits: number | null;
-  powerAtUnits: number | null;
-  minimumDetectableEffectAtUnits: number | null;
-  alphaPerComparison: number | null;
-  reason: string | null;
-}
-
-const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
+const PlanRef = builder.objectRef<SampleSizePlan>('SampleSizePlan').implement({
   authScopes: { read: true },
   description:
     'Planning for the test `results` runs with the same method and correction (equal allocation): the power is that of the analysis at the recommended units.',
@@ -386,7 +382,7 @@ const PlanRef = builder.objectRef<Plan>('SampleSizePlan').implement({
       type: StatsReasonEnum,
       nullable: true,
       description: 'Why a number could not be computed.',
-      resolve: (p) => p.reason as never,
+      resolve: (p) => p.reason,
     }),
   }),
 });
@@ -434,39 +430,7 @@ builder.queryField('sampleSize', (t) =>
         required: false,
         description: 'Units per variant so far, for powerAtUnits.',
       }),
-    },
-    resolve: async (_r, a) => {
-      const baseline =
-        a.baselineRate != null
-          ? ({ metricType: 'BINOMIAL', mean: a.baselineRate } as const)
-          : ({
-              metricType: 'MEAN',
-              mean: a.baselineMean ?? Number.NaN,
-              variance: (a.baselineStdDev ?? Number.NaN) ** 2,
-            } as const);
-      const opts = {
-        alpha: a.alpha ?? 0.05,
-        power: a.power ?? 0.8,
-        variants: a.variants ?? 2,
-        method: a.method ?? 'FREQUENTIST',
-        correction: a.correction ?? 'NONE',
-        sequentialTuning: a.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
-      };
-      const size = sampleSize(baseline, a.minimumDetectableEffect, {
-        ...opts,
-        minimumUnits: LIMITS.minUnitsPerVariant,
-      });
-      const current = a.currentUnitsPerVariant;
-      const pw = current != null ? power(baseline, a.minimumDetectableEffect, current, opts) : null;
-      const mde = current != null ? minimumDetectableEffect(baseline, current, opts) : null;
-      return {
-        unitsPerVariant: size.value?.unitsPerVariant ?? null,
-        totalUnits: size.value?.totalUnits ?? null,
-        powerAtUnits: pw?.value ?? null,
-        minimumDetectableEffectAtUnits: mde?.value ?? null,
-        alphaPerComparison: size.value?.alpha ?? null,
-        reason: size.reason ?? pw?.reason ?? mde?.reason ?? null,
-      };
-    },
+    } satisfies ArgsOf<SampleSizeArgs>,
+    resolve: (_r, args) => planSampleSize(args),
   }),
 );

@@ -7,39 +7,34 @@
  * as 0; with includeUnexposed every assigned unit counts.
  */
 import { z } from 'zod';
-import { parse, slug } from '../common/validation';
+import { finiteNumber, parse, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
 import type { ExperimentRow } from '../experiments/repository';
 import {
+  CORRECTIONS,
   DEFAULT_CONFIDENCE_LEVEL,
   DEFAULT_SEQUENTIAL_TUNING,
   adjustPValues,
   analyze,
   type AnalyzeResult,
   type Correction,
+  METRIC_GOALS,
+  METRIC_TYPES,
   type MetricGoal,
   type MetricType,
+  minimumDetectableEffect,
+  power,
+  sampleSize,
+  STATS_METHODS,
   type StatsMethod,
+  type StatsReason,
   type VariantResult,
 } from './stats';
 
 /** The metric that defaults to BINOMIAL; every other metric defaults to MEAN. */
 export const CONVERSION_METRIC = 'conversion';
-
-export interface ResultsOptions {
-  type?: MetricType | null;
-  method?: StatsMethod | null;
-  confidenceLevel?: number | null;
-  correction?: Correction | null;
-  includeUnexposed?: boolean | null;
-  sequentialTuning?: number | null;
-  priorMean?: number | null;
-  priorVariance?: number | null;
-  goal?: MetricGoal | null;
-  minUnitsPerVariant?: number | null;
-}
 
 export interface VariantOutcome extends VariantResult {
   variantId: string;
@@ -65,16 +60,25 @@ export interface ExperimentResults {
   reason: AnalyzeResult['reason'];
 }
 
-const options = z.object({
-  confidenceLevel: z
-    .number()
+/** The analysis options of `results` and `scorecard`; their GraphQL arguments are checked against this. */
+export const resultsOptions = z.object({
+  type: z.enum(METRIC_TYPES).nullish(),
+  method: z.enum(STATS_METHODS).nullish(),
+  confidenceLevel: finiteNumber('confidenceLevel')
     .refine((v) => v > 0.5 && v < 1, 'confidenceLevel must be between 0.5 and 1 (exclusive), e.g. 0.95')
     .nullish(),
-  sequentialTuning: z.number().int().min(1, 'sequentialTuning must be a positive integer').max(1e9).nullish(),
-  priorMean: z.number().refine(Number.isFinite, 'priorMean must be finite').nullish(),
-  priorVariance: z
+  correction: z.enum(CORRECTIONS).nullish(),
+  goal: z.enum(METRIC_GOALS).nullish(),
+  includeUnexposed: z.boolean().nullish(),
+  sequentialTuning: z
     .number()
-    .refine((v) => Number.isFinite(v) && v > 0, 'priorVariance must be a positive number')
+    .int()
+    .min(1, 'sequentialTuning must be a positive integer')
+    .max(1e9, 'sequentialTuning must be at most 1e9')
+    .nullish(),
+  priorMean: finiteNumber('priorMean').nullish(),
+  priorVariance: finiteNumber('priorVariance')
+    .refine((v) => v > 0, 'priorVariance must be a positive number')
     .nullish(),
   minUnitsPerVariant: z
     .number()
@@ -83,6 +87,7 @@ const options = z.object({
     .max(1e9)
     .nullish(),
 });
+export type ResultsOptions = z.input<typeof resultsOptions>;
 
 export const defaultMetricType = (metric: string): MetricType =>
   metric === CONVERSION_METRIC ? 'BINOMIAL' : 'MEAN';
@@ -133,13 +138,19 @@ function unknownMetric(v: VariantResult): VariantResult {
 export async function getResults(
   db: Db,
   experiment: ExperimentRow,
-  metrics: readonly string[],
-  raw: ResultsOptions & { type?: MetricType | null } = {},
+  /** One metric (`results(metric)`) or several (`scorecard(metrics)`): bad names are reported by that path. */
+  metricArgument: string | readonly string[],
+  raw: ResultsOptions = {},
 ): Promise<ExperimentResults[]> {
+  const metrics = typeof metricArgument === 'string' ? [metricArgument] : metricArgument;
   metrics.forEach((m, i) => {
-    parse(slug('metric'), m, metrics.length === 1 ? ['metric'] : ['metrics', String(i)]);
+    parse(
+      slug('metric', LIMITS.metricNameMaxLength),
+      m,
+      typeof metricArgument === 'string' ? ['metric'] : ['metrics', String(i)],
+    );
   });
-  parse(options, raw);
+  parse(resultsOptions, raw);
   const method = raw.method ?? 'FREQUENTIST';
   const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
   const correction = method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'NONE');
@@ -206,4 +217,75 @@ export async function getResults(
     });
   }
   return results;
+}
+
+/** `sampleSize(…)`; the planning engine answers impossible inputs with a reason, not an error. */
+export const sampleSizeArgs = z.object({
+  baselineMean: finiteNumber('baselineMean').nullish(),
+  baselineStdDev: finiteNumber('baselineStdDev').nullish(),
+  baselineRate: finiteNumber('baselineRate').nullish(),
+  minimumDetectableEffect: finiteNumber('minimumDetectableEffect'),
+  variants: z.number().int().nullish(),
+  alpha: finiteNumber('alpha').nullish(),
+  power: finiteNumber('power').nullish(),
+  method: z.enum(STATS_METHODS).nullish(),
+  correction: z.enum(CORRECTIONS).nullish(),
+  sequentialTuning: z
+    .number()
+    .int()
+    .min(1, 'sequentialTuning must be a positive integer')
+    .max(1e9, 'sequentialTuning must be at most 1e9')
+    .nullish(),
+  currentUnitsPerVariant: z.number().int().nullish(),
+});
+export type SampleSizeArgs = z.input<typeof sampleSizeArgs>;
+
+export interface SampleSizePlan {
+  unitsPerVariant: number | null;
+  totalUnits: number | null;
+  powerAtUnits: number | null;
+  minimumDetectableEffectAtUnits: number | null;
+  alphaPerComparison: number | null;
+  reason: StatsReason | null;
+}
+
+/**
+ * A plan for the test `results` runs (method, correction, minimum sample). Unit counts beyond LIMITS.maxPlannedUnits (the API's integers) are null with
+ * TOO_MANY_UNITS rather than an error: a tiny effect, or very many variants, is a question with that answer.
+ */
+export function planSampleSize(raw: SampleSizeArgs): SampleSizePlan {
+  const a = parse(sampleSizeArgs, raw);
+  const baseline =
+    a.baselineRate != null
+      ? ({ metricType: 'BINOMIAL', mean: a.baselineRate } as const)
+      : ({
+          metricType: 'MEAN',
+          mean: a.baselineMean ?? Number.NaN,
+          variance: (a.baselineStdDev ?? Number.NaN) ** 2,
+        } as const);
+  const opts = {
+    alpha: a.alpha ?? 0.05,
+    power: a.power ?? 0.8,
+    variants: a.variants ?? 2,
+    method: a.method ?? 'FREQUENTIST',
+    correction: a.correction ?? 'NONE',
+    sequentialTuning: a.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
+  };
+  const size = sampleSize(baseline, a.minimumDetectableEffect, {
+    ...opts,
+    minimumUnits: LIMITS.minUnitsPerVariant,
+  });
+  const current = a.currentUnitsPerVariant;
+  const pw = current != null ? power(baseline, a.minimumDetectableEffect, current, opts) : null;
+  const mde = current != null ? minimumDetectableEffect(baseline, current, opts) : null;
+  const units = size.value;
+  const fits = units === null || units.totalUnits <= LIMITS.maxPlannedUnits;
+  return {
+    unitsPerVariant: fits ? (units?.unitsPerVariant ?? null) : null,
+    totalUnits: fits ? (units?.totalUnits ?? null) : null,
+    powerAtUnits: pw?.value ?? null,
+    minimumDetectableEffectAtUnits: mde?.value ?? null,
+    alphaPerComparison: units?.alpha ?? null,
+    reason: (fits ? size.reason : 'TOO_MANY_UNITS') ?? pw?.reason ?? mde?.reason ?? null,
+  };
 }

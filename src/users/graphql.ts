@@ -1,8 +1,7 @@
 /** Media Gateway users, with the experiments they are in. */
-import { isUuid } from '../common/validation';
+import { parse, uuid } from '../common/validation';
 import { AssignmentRef, storedAssignment } from '../assignments/graphql';
 import { builder } from '../graphql/builder';
-import { badInput } from '../graphql/errors';
 import type { UserRow } from './repository';
 
 const UserRef = builder.objectRef<UserRow>('User').implement({
@@ -35,11 +34,6 @@ builder.queryField('user', (t) =>
     authScopes: { read: true },
     description: 'A Media Gateway user with their experiment assignments; null when no user has this id.',
     args: { id: t.arg.id({ required: true, description: 'The user’s UUID.' }) },
-    resolve: (_r, { id }, ctx) => {
-      if (!isUuid(String(id))) {
-        throw badInput('id', 'id must be a UUID');
-      }
-      return ctx.loaders.userById.load(String(id));
-    },
+    resolve: (_r, { id }, ctx) => ctx.loaders.userById.load(parse(uuid('id'), id, ['id'])),
   }),
 );

@@ -348,25 +348,54 @@ describe('AssignmentBatcher', () => {
     expect(xid).toBeNull();
   });
 
-  it('a failed statement rejects every caller in it; the next batch works (nothing half-acknowledged)', async () => {
+  it('a unit whose data fails the statement fails alone: the units batched with it are stored and answered', async () => {
     const experiment = await createRunningExperiment(handle.db);
     const [control] = await getVariants(handle.db, experiment.id);
     const batcher = new AssignmentBatcher(handle.db);
-    // A variant id that does not exist violates the foreign key: the whole statement fails.
-    const bad = {
+    // Validation keeps such units out; here they are sent on purpose. A variant id that does not exist
+    // violates the foreign key (23503), a NUL is refused by PostgreSQL's text type (22021).
+    const unknownVariant = {
       experimentId: experiment.id,
       userId: 'bad',
       variantId: '00000000-0000-4000-8000-000000000000',
     };
-    const good = { experimentId: experiment.id, userId: 'same-batch', variantId: control.id };
-    const outcomes = await Promise.allSettled([batcher.resolve(bad), batcher.resolve(good)]);
-    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
-    expect(await storedRows(experiment.id)).toEqual([]);
-    const retried = await batcher.resolve(good);
-    expect(retried).toMatchObject({ created: true });
-    expect(assignmentKey(retried!.assignment.experimentId, retried!.assignment.userId)).toBe(
-      assignmentKey(experiment.id, 'same-batch'),
+    const nul = { experimentId: experiment.id, userId: 'nul\u0000', variantId: control.id };
+    const users = Array.from({ length: 40 }, (_, i) => `same-batch-${String(i).padStart(2, '0')}`);
+    const good = users.map((userId) => ({ experimentId: experiment.id, userId, variantId: control.id }));
+    const outcomes = await Promise.allSettled([
+      ...good.slice(0, 10).map((r) => batcher.resolve(r)),
+      batcher.resolve(unknownVariant),
+      ...good.slice(10, 30).map((r) => batcher.resolve(r)),
+      batcher.resolve(nul),
+      ...good.slice(30).map((r) => batcher.resolve(r)),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      ...Array(10).fill('fulfilled'),
+      'rejected',
+      ...Array(20).fill('fulfilled'),
+      'rejected',
+      ...Array(10).fill('fulfilled'),
+    ]);
+    expect(batcher.statements).toBeGreaterThan(1); // split until the failing units were alone
+    expect(await storedRows(experiment.id)).toEqual(
+      users.map((userId) => ({ userId, variantId: control.id })),
     );
+  });
+
+  it('a statement that fails for another reason (no database) rejects every caller in it: nothing half-acknowledged', async () => {
+    const experiment = await createRunningExperiment(handle.db);
+    const [control] = await getVariants(handle.db, experiment.id);
+    const gone = await openDatabase(handle.config);
+    await gone.close();
+    const batcher = new AssignmentBatcher(gone.db);
+    const outcomes = await Promise.allSettled(
+      ['a', 'b', 'c'].map((userId) =>
+        batcher.resolve({ experimentId: experiment.id, userId, variantId: control.id }),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(batcher.statements).toBe(1);
+    expect(await storedRows(experiment.id)).toEqual([]);
   });
 
   if (testDriver() === 'postgres') {

@@ -795,3 +795,142 @@ describe('SQL-injection-looking strings in every string argument', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------------
+// NUL and lone UTF-16 surrogates in every string argument and every JSON field, found by walking the
+// schema (a new argument is covered, or fails "every field … is in the battery" above). PostgreSQL
+// refuses NUL in text and jsonb and lone surrogates in jsonb, and silently stores a lone surrogate in text
+// as U+FFFD: each must be a typed validation error naming the field, and nothing may be written.
+
+const UNSTORABLE = ['a\u0000b', '\ud800', 'tail\udfff'];
+
+/** Where a string can hide: a String/ID/DateTime argument, or anywhere inside a JSON one (value or key). */
+interface Probe {
+  leaf: Leaf;
+  scalar: string;
+  value: unknown;
+}
+
+function scalarLeaves(type: GraphQLInputType, path: Leaf, out: { leaf: Leaf; scalar: string }[]) {
+  if (isNonNullType(type)) return scalarLeaves(type.ofType, path, out);
+  if (isListType(type)) return scalarLeaves(type.ofType, [...path, 0], out);
+  if (isScalarType(type)) out.push({ leaf: path, scalar: type.name });
+  else if (isInputObjectType(type)) {
+    for (const field of Object.values(type.getFields())) scalarLeaves(field.type, [...path, field.name], out);
+  }
+  return out;
+}
+
+function probes(field: GraphQLField<unknown, unknown>): Probe[] {
+  const leaves = field.args.flatMap((arg) => scalarLeaves(arg.type, [arg.name], []));
+  return leaves.flatMap(({ leaf, scalar }): Probe[] => {
+    if (['String', 'ID', 'DateTime'].includes(scalar)) {
+      return UNSTORABLE.map((value) => ({ leaf, scalar, value }));
+    }
+    if (scalar === 'JSON') {
+      return UNSTORABLE.flatMap((bad) => [
+        { leaf, scalar, value: { page: { sections: ['fine', bad] } } },
+        { leaf, scalar, value: { nested: { [bad]: true } } },
+      ]);
+    }
+    return [];
+  });
+}
+
+/** graphql-js's spelling of a path inside a variable, e.g. `events[0].occurredAt`. */
+const variablePath = (leaf: Leaf) =>
+  leaf.map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? step : `.${step}`)).join('');
+
+/** Every field with a string or JSON argument (targets() knows only strings). */
+function probedTargets(): Target[] {
+  return Object.values(schema.getTypeMap()).flatMap((type) =>
+    isObjectType(type) && !type.name.startsWith('__')
+      ? Object.values(type.getFields())
+          .filter((field) => probes(field).length > 0)
+          .map((field) => ({ name: `${type.name}.${field.name}`, parent: type.name, field, leaves: [] }))
+      : [],
+  );
+}
+
+describe('NUL and lone surrogates in every string argument and JSON field', () => {
+  const all = probedTargets();
+  let fx: Fixtures;
+
+  it('every field with a string or JSON argument has valid arguments in the battery', () => {
+    expect(all.map((t) => t.name).sort()).toEqual(Object.keys(BASES).sort());
+  });
+
+  beforeAll(async () => {
+    // Every probe is refused, so one set of fixtures serves them all (a probe that got through would
+    // change them, and fail on its own assertions first).
+    fx = await makeFixtures();
+  });
+
+  it('covers JSON fields too (config and metadata)', () => {
+    const json = all.filter((t) => probes(t.field).some((p) => p.scalar === 'JSON')).map((t) => t.name);
+    expect(new Set(json)).toEqual(
+      new Set([
+        'Mutation.createExperiment',
+        'Mutation.addVariant',
+        'Mutation.updateVariant',
+        'Mutation.recordExposure',
+        'Mutation.recordConversion',
+        'Mutation.recordMetric',
+        'Mutation.recordEvents',
+      ]),
+    );
+  });
+
+  it.each(all.map((t) => [t.name, t] as const))('%s', async (_name, target) => {
+    for (const probe of probes(target.field)) {
+      const args = structuredClone(BASES[target.name](fx, probe.leaf));
+      setAt(args, probe.leaf, probe.value);
+      const operation = operationFor(target, args, fx);
+      // Result unions and the batch result: the field errors too.
+      const query = operation.query
+        .replace(
+          '... on Error { code message }',
+          '... on Error { code message } ... on ValidationError { fieldErrors { path message } }',
+        )
+        .replace(
+          'recordEvents(events: $events) { __typename }',
+          'recordEvents(events: $events) { accepted rejected { index code fieldErrors { path message } } }',
+        );
+      const before = await rowCounts();
+      const result = await post(query, operation.variables);
+      const where = `${target.name}(${probe.leaf.join('.')}) = ${JSON.stringify(probe.value)}`;
+      try {
+        expect(await rowCounts()).toEqual(before);
+        expectClean(result, UNSTORABLE);
+        const field = probe.leaf.map(String).join('.');
+        if (probe.scalar === 'DateTime') {
+          // Not a date-time at all: graphql-js refuses the variable before any resolver runs.
+          expect(result.status).toBe(400);
+          expect(result.body.errors[0].message).toContain(`at "${variablePath(probe.leaf)}"`);
+          continue;
+        }
+        const data = result.body.data?.[target.field.name];
+        let paths: string[];
+        if (target.name === 'Mutation.recordEvents') {
+          // A batch rejects the event by its index and writes the rest (here: none).
+          expect(data.accepted).toBe(0);
+          expect(data.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([
+            [0, 'VALIDATION_FAILED'],
+          ]);
+          paths = data.rejected[0].fieldErrors.map((e: { path: string[] }) => e.path.join('.'));
+        } else if (data?.__typename) {
+          expect(data.__typename).toBe('ValidationError');
+          paths = data.fieldErrors.map((e: { path: string[] }) => e.path.join('.'));
+        } else {
+          expect(result.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+          paths = result.body.errors[0].extensions.fieldErrors.map((e: { path: string[] }) =>
+            e.path.join('.'),
+          );
+        }
+        expect(paths.some((p) => p === field || p.startsWith(`${field}.`))).toBe(true);
+      } catch (err) {
+        throw new Error(`${where}\n${result.status} ${result.text.slice(0, 600)}\n${(err as Error).message}`);
+      }
+    }
+  });
+});

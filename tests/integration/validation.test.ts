@@ -447,7 +447,13 @@ describe('events', () => {
       'occurredAt two days ahead',
       { occurredAt: inTwoDays() },
       ['input', 'occurredAt'],
-      'occurredAt must not be more than a day in the future',
+      'occurredAt must not be more than 5 minutes in the future',
+    ],
+    [
+      'occurredAt ten minutes ahead',
+      { occurredAt: new Date(Date.now() + 10 * 60_000) },
+      ['input', 'occurredAt'],
+      'occurredAt must not be more than 5 minutes in the future',
     ],
   ] as const)('recordExposure rejects %s and writes nothing', async (_what, patch, path, message) => {
     const { experiment, userId, before } = await assigned();

@@ -59,6 +59,8 @@ export const STATS_REASONS = [
    * none yet). Set by the results service, not the engine: the engine would read zeros as real values.
    */
   'UNKNOWN_METRIC',
+  /** A planned number of units does not fit the API's integers (the effect is too small to plan for). */
+  'TOO_MANY_UNITS',
 ] as const;
 export type StatsReason = (typeof STATS_REASONS)[number];
 

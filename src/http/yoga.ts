@@ -1,0 +1,99 @@
+/**
+ * The GraphQL application: yoga over the schema with access control and hostile-query limits before
+ * execution, one log line per operation, GraphiQL from local assets, error masking, and a per-request
+ * context with fresh DataLoaders over the request's deadline-aware database. It builds nothing shared:
+ * the composition root (src/http/app.ts) hands it the process-wide parts.
+ */
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignments/config-cache';
+import type { AssignmentDeps } from '../assignments/service';
+import type { Authenticator, Principal } from '../auth/authenticator';
+import { useOperationScopes } from '../auth/operation-scopes';
+import type { SecurityConfig } from '../config';
+import type { Database } from '../db/client';
+import type { GraphQLContext } from '../graphql/context';
+import { createLoaders } from '../graphql/loaders';
+import { schema } from '../graphql/schema';
+import type { RequestDeadline } from './deadline';
+import { GRAPHIQL_EXAMPLE } from './graphiql';
+import { useGraphiQLPage } from './graphiql-page';
+import { useAccessControl } from './plugins/access-control';
+import { errorMasker } from './plugins/error-masking';
+import { useNoSuggestions } from './plugins/no-suggestions';
+import { useOperationLog } from './plugins/operation-log';
+import { queryLimitPlugins } from './plugins/query-limits';
+import type { RateLimiter } from './rate-limit';
+import { currentRequestId } from './request-context';
+
+/** What the HTTP layer hands yoga with every request. */
+export interface ServerContext {
+  remoteAddress?: string;
+  /** The request's deadline (src/http/deadline.ts); absent when yoga is called directly (tests). */
+  deadline?: RequestDeadline;
+}
+
+export type App = YogaServerInstance<ServerContext, GraphQLContext>;
+
+/** The process-wide parts GraphQL runs with, each built once by the composition root. */
+export interface GraphQLParts {
+  db: Database;
+  logger: Logger;
+  security: SecurityConfig;
+  authenticator: Authenticator;
+  rateLimiter: RateLimiter | null;
+  assignment: AssignmentDeps;
+  configCache: ExperimentConfigCache | null;
+}
+
+export function createGraphQLApp(parts: GraphQLParts): App {
+  const { db, logger, security, authenticator, configCache } = parts;
+  const principals = new WeakMap<Request, Principal>();
+  const plugins: Plugin[] = [
+    useAccessControl(authenticator, parts.rateLimiter, principals),
+    ...queryLimitPlugins(),
+    useOperationLog(logger) as Plugin,
+    // After the log (which still records a refused operation): nothing runs unless every field is allowed.
+    useOperationScopes() as Plugin,
+  ];
+  // GraphiQL compressed and cached (yoga's own would send its 9 MB page uncompressed on every open).
+  if (security.graphiql)
+    plugins.unshift(
+      useGraphiQLPage({ endpoint: '/graphql', title: 'sona-experiments', defaultQuery: GRAPHIQL_EXAMPLE }),
+    );
+  if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
+  if (!security.introspection) plugins.push(useDisableIntrospection());
+  // Browsers may send "simple" cross-site requests (GET, form posts) without preflight; in production
+  // such requests must carry a custom header, which a cross-site form cannot set.
+  if (security.authRequired)
+    plugins.push(useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }));
+
+  return createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    logging: false,
+    plugins,
+    graphiql: false,
+    maskedErrors: { isDev: false, maskError: errorMasker(logger) },
+    context: async ({ request, deadline }): Promise<GraphQLContext> => {
+      // Set by useAccessControl for every operation; authenticating here too keeps a plugin reorder safe.
+      const auth =
+        principals.get(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
+      const requestDb = deadline ? deadline.database(db) : db;
+      return {
+        db: requestDb,
+        loaders: createLoaders(requestDb),
+        actor: { name: auth.name },
+        auth,
+        requestId: currentRequestId() ?? request.headers.get('x-request-id') ?? crypto.randomUUID(),
+        assignment: parts.assignment,
+        // Every configuration change notifies all instances (their caches drop on commit).
+        onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
+        afterExperimentChange: configCache ? () => configCache.invalidate() : undefined,
+      };
+    },
+  });
+}
