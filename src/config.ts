@@ -56,6 +56,8 @@ export const LIMITS = {
   assignmentBatchesInFlight: 4,
   auditLogMaxPage: 100,
   auditLogDefaultPage: 20,
+  /** results: largest SEQUENTIAL tuning N*. */
+  maxSequentialTuning: 1e9,
   /** sampleSize: a plan's unit counts are GraphQL Ints; larger plans are null with a reason. */
   maxPlannedUnits: 2_147_483_647,
   /** Hostile-query limits, enforced before execution (no SQL runs for a rejected query). */

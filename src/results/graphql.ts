@@ -5,6 +5,7 @@ import { enumValues } from '../graphql/enums';
 import { orBadInput } from '../graphql/errors';
 import type { ArgBuilder } from '@pothos/core';
 import type { ArgsOf, Types } from '../graphql/input';
+import { sci } from '../common/validation';
 import { LIMITS } from '../config';
 import {
   getResults,
@@ -305,7 +306,7 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
     }),
     sequentialTuning: arg.int({
       required: false,
-      description: 'SEQUENTIAL: N*, the sample size where the interval is tightest (default 5000).',
+      description: `SEQUENTIAL: N*, the sample size where the interval is tightest (default 5000, at most ${sci(LIMITS.maxSequentialTuning)}).`,
     }),
     priorMean: arg.float({
       required: false,

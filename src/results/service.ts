@@ -7,7 +7,7 @@
  * as 0; with includeUnexposed every assigned unit counts.
  */
 import { z } from 'zod';
-import { finiteNumber, parse, slug } from '../common/validation';
+import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
@@ -74,7 +74,7 @@ export const resultsOptions = z.object({
     .number()
     .int()
     .min(1, 'sequentialTuning must be a positive integer')
-    .max(1e9, 'sequentialTuning must be at most 1e9')
+    .max(LIMITS.maxSequentialTuning, `sequentialTuning must be at most ${sci(LIMITS.maxSequentialTuning)}`)
     .nullish(),
   priorMean: finiteNumber('priorMean').nullish(),
   priorVariance: finiteNumber('priorVariance')
