@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../paths';
 import type { DatabaseHandle } from './client';
 
-/** The committed migrations folder, resolved from this file so any working directory works. */
-export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+/** The committed migrations folder (from source and from the dist/ bundle alike). */
+export const MIGRATIONS_FOLDER = path.join(PROJECT_ROOT, 'drizzle');
 
 // Any constant works; it only has to be the same in every process that migrates this database.
 const MIGRATION_LOCK = 0x50a4_0001;

@@ -5,7 +5,7 @@
 import postgres from 'postgres';
 import { openDatabase, type DatabaseHandle } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
+import { seedDatabase } from '../../src/db/seed';
 import { runDatabaseUrl, testDriver, withDatabaseName } from './environment';
 
 export { testDriver };

@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { openDatabase } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
+import { seedDatabase } from '../../src/db/seed';
 import { RUN_DRIVER_VAR, RUN_URL_VAR, containerRuntimeLikely, withDatabaseName } from './environment';
 
 interface RunState {

@@ -21,7 +21,7 @@ import type { RateLimiter } from '../../src/http/rate-limit';
 import { createHttpServer } from '../../src/http/server';
 import { createLogger } from '../../src/logger';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
+import { seedDatabase } from '../../src/db/seed';
 import { createScratchDatabase, openTestDatabase, testDriver } from './db';
 import { uniqueKey } from './factories';
 
