@@ -26,9 +26,7 @@ async function confirmed(config: DatabaseConfig, args: string[]): Promise<boolea
   if (config.driver === 'pglite' || args.includes('--yes')) return true;
   const { name, where } = describeServer(config.url);
   if (!process.stdin.isTTY || !name) {
-    console.error(
-      `db:reset drops every table of ${where}. Run \`npm run db:reset -- --yes\` to confirm.`,
-    );
+    console.error(`db:reset drops every table of ${where}. Run \`npm run db:reset -- --yes\` to confirm.`);
     return false;
   }
   const prompt = createInterface({ input: process.stdin, output: process.stdout });

@@ -14,10 +14,9 @@ import { experimentConversions, experimentExposures } from '../../src/db/schema'
 import { insertEvent, insertEventsAndAggregate, lockExperimentsForIngest } from '../../src/events/repository';
 import { recordConversion, recordExposure, recordMetric } from '../../src/events/service';
 import * as experimentsRepo from '../../src/experiments/repository';
-import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import { openTestDatabase } from '../support/db';
 import {
-  createRunningExperiment,
+  createRunningWithVariants,
   createTestExperiment,
   experimentService,
   uniqueKey,
@@ -34,14 +33,9 @@ beforeAll(async () => {
 });
 afterAll(async () => handle.close());
 
-async function running(): Promise<{ experiment: ExperimentRow; variants: VariantRow[] }> {
-  const experiment = await createRunningExperiment(db);
-  return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
-}
-
 /** A running experiment and a user already assigned in it (through the real assignment path). */
 async function assignedUser() {
-  const { experiment, variants } = await running();
+  const { experiment, variants } = await createRunningWithVariants(db);
   const userId = uniqueKey('user');
   const { variant } = await assignVariant(db, experiment.key, userId);
   const other = variants.find((v) => v.id !== variant!.id)!;
@@ -142,7 +136,7 @@ describe('exposures and conversions with a stored assignment', () => {
 
   it('an event naming a variant of another experiment is a ValidationError on input.variantId', async () => {
     const { experiment, userId } = await assignedUser();
-    const elsewhere = await running();
+    const elsewhere = await createRunningWithVariants(db);
     const before = await rowCounts(db, experiment.id);
     const err = await rejectionOf(
       recordExposure(db, { experimentKey: experiment.key, userId, variantId: elsewhere.variants[0].id }),
@@ -160,7 +154,7 @@ describe('exposures and conversions with a stored assignment', () => {
 
 describe('events without a stored assignment', () => {
   it('without a variant: NotAssigned, and nothing is written', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const userId = uniqueKey('user');
     const before = await rowCounts(db, experiment.id);
     const err = await rejectionOf(recordExposure(db, { experimentKey: experiment.key, userId }));
@@ -173,7 +167,7 @@ describe('events without a stored assignment', () => {
   });
 
   it('with a variant (an SDK evaluated locally): the assignment is recorded with the event', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const userId = uniqueKey('user');
     const result = await recordConversion(db, {
       experimentKey: experiment.key,
@@ -202,8 +196,8 @@ describe('events without a stored assignment', () => {
   });
 
   it('with a variant of another experiment: ValidationError on input.variantId, nothing written', async () => {
-    const { experiment } = await running();
-    const elsewhere = await running();
+    const { experiment } = await createRunningWithVariants(db);
+    const elsewhere = await createRunningWithVariants(db);
     const before = await rowCounts(db, experiment.id);
     const err = await rejectionOf(
       recordExposure(db, {
@@ -236,7 +230,7 @@ describe('events without a stored assignment', () => {
   });
 
   it('concurrent first events naming different variants: one assignment, the losers get VariantMismatch', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const userId = uniqueKey('user');
     const results = await Promise.allSettled(
       Array.from({ length: 10 }, (_, i) =>
@@ -365,7 +359,7 @@ describe('unknown experiments and other states', () => {
 
 describe('metrics after events', () => {
   it('concurrent events from many users leave the maintained numbers equal to the raw rows (no lost update)', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const users = Array.from({ length: 16 }, (_, i) => `${uniqueKey('burst')}-${i}`);
     for (const userId of users) await assignVariant(db, experiment.key, userId);
     await Promise.all(
@@ -382,7 +376,7 @@ describe('metrics after events', () => {
   });
 
   it('getExperimentMetrics matches a recomputation from the raw rows after a mix of accepted and refused events', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const users = Array.from({ length: 12 }, (_, i) => `${uniqueKey('mix')}-${i}`);
     for (const userId of users.slice(0, 10)) await assignVariant(db, experiment.key, userId);
     const key = experiment.key;
@@ -428,7 +422,7 @@ describe('metrics after events', () => {
 
 describe('events repository', () => {
   it('insertEventsAndAggregate writes a batch, skips known and repeated event ids, and returns what it inserted', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const [a, b] = variants;
     const known = randomUUID();
     await insertEvent(db, 'exposure', {
@@ -482,7 +476,7 @@ describe('events repository', () => {
   });
 
   it('insertEvent writes to the table of its kind and reports a repeated event id as a duplicate', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const base = {
       experimentId: experiment.id,
       variantId: variants[0].id,

@@ -1,6 +1,7 @@
 /** Small factories: each test makes its own experiments with unique keys, through the real services. */
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../src/db/client';
+import { getVariants } from '../../src/experiments/repository';
 import { createExperimentService, type CreateExperimentInput } from '../../src/experiments/service';
 
 export const uniqueKey = (prefix = 'exp') => `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -24,4 +25,13 @@ export async function createTestExperiment(db: Database, overrides: Partial<Crea
 export async function createRunningExperiment(db: Database, overrides: Partial<CreateExperimentInput> = {}) {
   const experiment = await createTestExperiment(db, overrides);
   return experimentService(db).transition(experiment.id, 'start');
+}
+
+/** A running experiment (two 50/50 variants unless overridden) and its variants in position order. */
+export async function createRunningWithVariants(
+  db: Database,
+  overrides: Partial<CreateExperimentInput> = {},
+) {
+  const experiment = await createRunningExperiment(db, overrides);
+  return { experiment, variants: await getVariants(db, experiment.id) };
 }

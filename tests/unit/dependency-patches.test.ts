@@ -70,7 +70,9 @@ describe('dependency patches (patches/, applied by patch-package on install)', (
     const files = parsePatch(readFileSync(path.join(patchDir, fileName), 'utf8'));
 
     it('is for the installed version, which package.json pins exactly', () => {
-      const installed = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8'));
+      const installed = JSON.parse(
+        readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8'),
+      );
       expect(installed.version).toBe(version);
       expect(pkg.dependencies[name] ?? pkg.devDependencies[name]).toBe(version);
     });

@@ -8,11 +8,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import { ROOT } from '../support/paths';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
 const REQUIRED_TASKS = [
@@ -306,7 +305,8 @@ function checkDockerfile(
       if (!exists(source) || !entries.some((entry) => globToRegExp(entry).test(source))) {
         problems.push(`CMD runs ${script}, which \`npm run build\` does not produce (no entry ${source})`);
       }
-      if (!instr('RUN').some((l) => /\bnpm run build\b/.test(l))) problems.push('does not run `npm run build`');
+      if (!instr('RUN').some((l) => /\bnpm run build\b/.test(l)))
+        problems.push('does not run `npm run build`');
       if (!final.some((l) => new RegExp(`^COPY\\s+--from=\\S+\\s+(\\S+/)?${outdir}/?\\s`, 'i').test(l))) {
         problems.push(`final stage does not copy ${outdir}/ from the build stage`);
       }

@@ -13,15 +13,8 @@ import { type DatabaseHandle, queryRows } from '../../src/db/client';
 import { openTestDatabase, testDriver } from '../support/db';
 import { runDatabaseUrl } from '../support/environment';
 import { createTestExperiment, uniqueKey } from '../support/factories';
-import {
-  eventually,
-  exitWithin,
-  makeKey,
-  postGraphQL,
-  sleep,
-  type SpawnedService,
-  spawnService,
-} from '../support/server';
+import { exitWithin, type SpawnedService, spawnService } from '../support/processes';
+import { eventually, makeKey, postGraphQL, sleep } from '../support/server';
 
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
