@@ -29,7 +29,8 @@ export interface SpawnedService {
   kill(): Promise<void>;
 }
 
-const START_TIMEOUT_MS = 60_000;
+// Generous: on a busy machine a first start (tsx transforms, a new embedded database) takes a while.
+const START_TIMEOUT_MS = 120_000;
 
 /** Where and how a script runs: TypeScript from the repository through tsx, or built JavaScript. */
 export interface ScriptOptions {
