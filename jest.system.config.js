@@ -6,5 +6,5 @@ import base from './jest.config.js';
 export default {
   ...base,
   testMatch: ['<rootDir>/tests/system/**/*.test.ts'],
-  testTimeout: 180_000,
+  testTimeout: 300_000,
 };

@@ -30,7 +30,7 @@ export interface SpawnedService {
 }
 
 // Generous: on a busy machine a first start (tsx transforms, a new embedded database) takes a while.
-const START_TIMEOUT_MS = 120_000;
+const START_TIMEOUT_MS = 180_000;
 
 /** Where and how a script runs: TypeScript from the repository through tsx, or built JavaScript. */
 export interface ScriptOptions {

@@ -34,6 +34,7 @@ const REQUIRED_TASKS = [
   'test',
   'test:unit',
   'test:integration',
+  'test:system',
   'test:coverage',
   'lint',
   'format',
