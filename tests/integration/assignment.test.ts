@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { hashV2 } from '../../src/assignments/bucketing';
 import * as repo from '../../src/assignments/repository';
 import { assignVariant, loadConfigFromDb, pickVariant } from '../../src/assignments/service';
@@ -13,6 +13,9 @@ import {
   uniqueKey,
 } from '../support/factories';
 import { rowCounts } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;

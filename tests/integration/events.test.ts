@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { eq } from 'drizzle-orm';
 import * as assignmentsRepo from '../../src/assignments/repository';
 import { assignVariant } from '../../src/assignments/service';
@@ -22,6 +22,9 @@ import {
   uniqueKey,
 } from '../support/factories';
 import { expectMetricsEqual, recomputeMetrics, rowCounts } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;

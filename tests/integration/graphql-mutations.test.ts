@@ -3,7 +3,7 @@
  * row counts that a rejected mutation wrote nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import type { App } from '../../src/http/app';
@@ -15,6 +15,9 @@ import {
   experimentService,
   uniqueKey,
 } from '../support/factories';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let app: App;
