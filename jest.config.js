@@ -1,5 +1,8 @@
-// Jest runs in native ESM mode (see the `test` script: --experimental-vm-modules) so that
-// PGlite's ESM build, import.meta and top-level await behave exactly as they do under tsx.
+// `npm test`: the unit and in-process integration tiers (tests/unit, tests/integration); nothing here
+// starts a process or depends on timing. `npm run test:system` (jest.system.config.js) runs tests/system.
+//
+// Jest runs in native ESM mode (see the `test` script: --experimental-vm-modules) so that PGlite's ESM
+// build, import.meta and top-level await behave exactly as they do under tsx.
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
@@ -13,7 +16,7 @@ export default {
       },
     ],
   },
-  testMatch: ['<rootDir>/tests/**/*.test.ts'],
+  testMatch: ['<rootDir>/tests/unit/**/*.test.ts', '<rootDir>/tests/integration/**/*.test.ts'],
   globalSetup: '<rootDir>/tests/support/global-setup.ts',
   globalTeardown: '<rootDir>/tests/support/global-teardown.ts',
   testTimeout: 60_000,

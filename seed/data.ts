@@ -1,8 +1,8 @@
 /**
- * Seed data for the Media Gateway context and three recommendation experiments. Every id and timestamp
- * is fixed, so seeding twice leaves exactly the same rows.
+ * Seed data for the Media Gateway context and three recommendation experiments: plain values, no code
+ * from src/ (src/db/seed.ts turns them into rows). Every id and timestamp is fixed, so seeding twice
+ * leaves exactly the same rows.
  */
-import { hashV2 } from '../src/assignments/bucketing';
 
 /** Deterministic UUIDs, readable in logs: 5e ed for "seed", a group and a serial number. */
 export const sid = (group: number, n: number) =>
@@ -187,15 +187,3 @@ export const experiments: SeedExperiment[] = [
     watchMinutes: [30, 33],
   },
 ];
-
-/** The units in an experiment: the four users, then synthetic device ids. */
-export function unitsOf(experiment: SeedExperiment): string[] {
-  if (experiment.units === 0) return [];
-  return [
-    ...users.map((u) => u.id),
-    ...Array.from({ length: experiment.units }, (_, i) => `device-${String(i + 1).padStart(4, '0')}`),
-  ];
-}
-
-/** A deterministic "random" number in [0, 1) per (purpose, unit): seeding never uses Math.random. */
-export const draw = (purpose: string, unit: string) => hashV2(purpose, unit);

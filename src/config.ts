@@ -92,7 +92,15 @@ export type DatabaseConfig =
       statementTimeoutMs: number;
       connectTimeoutSeconds: number;
     }
-  | { driver: 'pglite'; dataDir: string };
+  | {
+      driver: 'pglite';
+      dataDir: string;
+      /**
+       * In memory only: start from this dump (PGlite's dumpDataDir) instead of an empty database. Tests
+       * migrate and seed once and give every file a copy, skipping initdb and migrations each time.
+       */
+      snapshot?: Blob;
+    };
 
 export interface SecurityConfig {
   /** API keys required: always against DATABASE_URL or in production; off only on the embedded default. */

@@ -2,21 +2,17 @@
  * Starts the service: opens the configured database (PostgreSQL when DATABASE_URL is set, otherwise the
  * embedded PGlite under .data/), migrates it, seeds a brand-new embedded one, and serves GraphQL.
  */
-import { seedDatabase } from '../seed/seed';
 import { ExperimentConfigCache } from './assignments/config-cache';
 import { loadConfigFromDb } from './assignments/service';
 import { Authenticator } from './auth/authenticator';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
-import { applyPostgresDriverPatch } from './db/postgres-driver-patch';
 import { migrateDatabase } from './db/migrate';
+import { seedDatabase } from './db/seed';
 import { createService } from './http/app';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
 import { createLogger } from './logger';
-
-// Before the driver is first imported (openDatabase imports it lazily): see the file for the bug.
-applyPostgresDriverPatch();
 
 const config = loadConfig();
 const { security } = config;

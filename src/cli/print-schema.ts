@@ -8,10 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAbstractType, lexicographicSortSchema, printSchema } from 'graphql';
 import { schema } from '../graphql/schema';
+import { PROJECT_ROOT } from '../paths';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SCHEMA_FILE = path.join(ROOT, 'schema.graphql');
-export const POSSIBLE_TYPES_FILE = path.join(ROOT, 'possible-types.json');
+export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'schema.graphql');
+export const POSSIBLE_TYPES_FILE = path.join(PROJECT_ROOT, 'possible-types.json');
 
 export function printedSchema(): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;

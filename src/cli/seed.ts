@@ -1,4 +1,4 @@
-import { seedDatabase } from '../../seed/seed';
+import { seedDatabase } from '../db/seed';
 import { withDatabase } from './common';
 
 await withDatabase(async (handle) => {

@@ -97,12 +97,15 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const inMemory = config.dataDir.startsWith('memory://');
-  let created = inMemory;
+  const snapshot = inMemory ? config.snapshot : undefined;
+  let created = inMemory && !snapshot;
   if (!inMemory) {
     created = !existsSync(path.join(config.dataDir, 'PG_VERSION'));
     mkdirSync(config.dataDir, { recursive: true });
   }
-  const client = await PGlite.create(inMemory ? undefined : config.dataDir);
+  const client = inMemory
+    ? await PGlite.create(snapshot ? { loadDataDir: snapshot } : {})
+    : await PGlite.create(config.dataDir);
   const db = drizzle(client, { schema, logger }) as unknown as Database;
   return {
     db,

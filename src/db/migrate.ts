@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../paths';
 import type { DatabaseHandle } from './client';
 import { applyRepeatableFiles, loadRepeatableFiles } from './repeatable';
 
-/** The committed migrations folder, resolved from this file so any working directory works. */
-export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+/** The committed migrations folder (from source and from the dist/ bundle alike). */
+export const MIGRATIONS_FOLDER = path.join(PROJECT_ROOT, 'drizzle');
 
 /** Functions, triggers and views: one current definition each, applied after the journal (./repeatable). */
 export const REPEATABLE_FOLDER = path.join(MIGRATIONS_FOLDER, 'repeatable');

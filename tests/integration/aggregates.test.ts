@@ -6,8 +6,6 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
@@ -23,8 +21,8 @@ import { createTestApp, gqlOk } from '../support/app';
 import { openTestDatabase, testDriver } from '../support/db';
 import { runDatabaseUrl } from '../support/environment';
 import { createRunningExperiment, uniqueKey } from '../support/factories';
+import { ROOT } from '../support/paths';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const onPostgres = testDriver() === 'postgres';
 
 let handle: DatabaseHandle;

@@ -1,20 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { hashV2 } from '../../src/assignments/bucketing';
 import * as repo from '../../src/assignments/repository';
 import { assignVariant, loadConfigFromDb, pickVariant } from '../../src/assignments/service';
 import { ValidationError } from '../../src/common/errors';
 import type { Database, DatabaseHandle } from '../../src/db/client';
-import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import { openTestDatabase, testDriver } from '../support/db';
 import {
   assignUnit,
-  createRunningExperiment,
+  createRunningWithVariants,
   createTestExperiment,
   experimentService,
   uniqueKey,
 } from '../support/factories';
 import { rowCounts, storedAssignment } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;
@@ -29,15 +31,9 @@ afterAll(async () => handle.close());
 const users = (n: number, prefix = uniqueKey('user')) =>
   Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-async function running(overrides: Parameters<typeof createRunningExperiment>[1] = {}) {
-  const experiment = await createRunningExperiment(db, overrides);
-  const variants = await experimentsRepo.getVariants(db, experiment.id);
-  return { experiment, variants };
-}
-
 describe('assignVariant', () => {
   it('buckets a new user with hash_v2(key, userId) over the weighted ranges, and records it', async () => {
-    const { experiment, variants } = await running({
+    const { experiment, variants } = await createRunningWithVariants(db, {
       variants: [
         { name: 'control', weight: 1, isControl: true },
         { name: 'treatment', weight: 3 },
@@ -67,7 +63,7 @@ describe('assignVariant', () => {
   });
 
   it('hashes with the hash seed instead of the key when one is set', async () => {
-    const { experiment, variants } = await running({ hashSeed: 'shared-seed' });
+    const { experiment, variants } = await createRunningWithVariants(db, { hashSeed: 'shared-seed' });
     for (const userId of users(30)) {
       const result = await assignVariant(db, experiment.key, userId);
       const expected = hashV2('shared-seed', userId) < 0.5 ? variants[0] : variants[1];
@@ -76,7 +72,7 @@ describe('assignVariant', () => {
   });
 
   it('answers a returning user from the stored row: same variant, EXISTING, nothing new written', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const [userId] = users(1);
     const first = await assignVariant(db, experiment.key, userId);
     const countsAfterFirst = await rowCounts(db, experiment.id);
@@ -92,7 +88,7 @@ describe('assignVariant', () => {
 
   it('is sticky after a weight change, while fresh users follow the new weights', async () => {
     // A fixed hash seed and fixed user ids make the split, and so the test, deterministic.
-    const { experiment, variants } = await running({ hashSeed: 'sticky-test' });
+    const { experiment, variants } = await createRunningWithVariants(db, { hashSeed: 'sticky-test' });
     const [control, treatment] = variants;
     const before = users(40, 'sticky');
     const assigned = new Map<string, string>();
@@ -147,7 +143,7 @@ describe('assignVariant', () => {
   );
 
   it('a paused experiment does not serve even users assigned before the pause', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const [userId] = users(1);
     expect((await assignVariant(db, experiment.key, userId)).enrolled).toBe(true);
     await experimentService(db).transition(experiment.id, 'pause');
@@ -178,7 +174,10 @@ describe('assignVariant', () => {
   });
 
   it('leaves users outside the traffic allocation unenrolled (OUTSIDE_TRAFFIC) and writes nothing for them', async () => {
-    const { experiment, variants } = await running({ trafficAllocation: 0.2, hashSeed: 'traffic-test' });
+    const { experiment, variants } = await createRunningWithVariants(db, {
+      trafficAllocation: 0.2,
+      hashSeed: 'traffic-test',
+    });
     // Coverage 0.2 on 50/50: control [0, 0.1), treatment [0.5, 0.6).
     const ids = users(100, 'traffic');
     const inside = ids.filter((u) => {
@@ -206,7 +205,7 @@ describe('assignVariant', () => {
   });
 
   it('traffic allocation 0 enrolls nobody', async () => {
-    const { experiment } = await running({ trafficAllocation: 0 });
+    const { experiment } = await createRunningWithVariants(db, { trafficAllocation: 0 });
     for (const userId of users(20)) {
       expect((await assignVariant(db, experiment.key, userId)).reason).toBe('OUTSIDE_TRAFFIC');
     }
@@ -223,7 +222,7 @@ describe('assignVariant', () => {
   });
 
   it('rejects a bad userId with a ValidationError before touching the database', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     await expect(assignVariant(db, experiment.key, '')).rejects.toBeInstanceOf(ValidationError);
     expect((await rowCounts(db, experiment.id)).assignments).toBe(0);
   });
@@ -231,7 +230,7 @@ describe('assignVariant', () => {
 
 describe('concurrent first assignments', () => {
   it(`50 parallel calls for one new user leave exactly one row, and all see one variant (${testDriver()})`, async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const [userId] = users(1);
     const results = await Promise.all(
       Array.from({ length: 50 }, () => assignVariant(db, experiment.key, userId)),
@@ -247,7 +246,7 @@ describe('concurrent first assignments', () => {
   });
 
   it('50 parallel resolveAssignments calls naming different variants: the first insert wins for everyone', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const [userId] = users(1);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
@@ -273,8 +272,8 @@ describe('assignments repository', () => {
   const prefix = uniqueKey('repo-user');
 
   beforeAll(async () => {
-    ({ experiment, variants } = await running());
-    other = await running();
+    ({ experiment, variants } = await createRunningWithVariants(db));
+    other = await createRunningWithVariants(db);
   });
 
   it('resolveAssignments inserts once and then returns the stored row with created = false', async () => {

@@ -3,7 +3,7 @@
  * Drizzle, past the services' validation.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { pgConstraint, pgErrorCode } from '../../src/common/errors';
 import type { Database, DatabaseHandle } from '../../src/db/client';
 import {
@@ -16,6 +16,9 @@ import {
 import { openTestDatabase } from '../support/db';
 import { uniqueKey } from '../support/factories';
 import { rowCounts } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { eq } from 'drizzle-orm';
 import { getExperimentMetrics } from '../../src/aggregates/read';
 import { assignVariant } from '../../src/assignments/service';
@@ -13,15 +13,17 @@ import type { Database, DatabaseHandle } from '../../src/db/client';
 import { experimentConversions, experimentExposures } from '../../src/db/schema';
 import { recordConversion, recordEvents, recordExposure, recordMetric } from '../../src/events/service';
 import * as experimentsRepo from '../../src/experiments/repository';
-import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import { openTestDatabase } from '../support/db';
 import {
-  createRunningExperiment,
+  createRunningWithVariants,
   createTestExperiment,
   experimentService,
   uniqueKey,
 } from '../support/factories';
 import { expectMetricsEqual, recomputeMetrics, rowCounts, storedAssignment } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;
@@ -33,14 +35,9 @@ beforeAll(async () => {
 });
 afterAll(async () => handle.close());
 
-async function running(): Promise<{ experiment: ExperimentRow; variants: VariantRow[] }> {
-  const experiment = await createRunningExperiment(db);
-  return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
-}
-
 /** A running experiment and a user already assigned in it (through the real assignment path). */
 async function assignedUser() {
-  const { experiment, variants } = await running();
+  const { experiment, variants } = await createRunningWithVariants(db);
   const userId = uniqueKey('user');
   const { variant } = await assignVariant(db, experiment.key, userId);
   const other = variants.find((v) => v.id !== variant!.id)!;
@@ -141,7 +138,7 @@ describe('exposures and conversions with a stored assignment', () => {
 
   it('an event naming a variant of another experiment is a ValidationError on input.variantId', async () => {
     const { experiment, userId } = await assignedUser();
-    const elsewhere = await running();
+    const elsewhere = await createRunningWithVariants(db);
     const before = await rowCounts(db, experiment.id);
     const err = await rejectionOf(
       recordExposure(db, { experimentKey: experiment.key, userId, variantId: elsewhere.variants[0].id }),
@@ -159,7 +156,7 @@ describe('exposures and conversions with a stored assignment', () => {
 
 describe('events without a stored assignment', () => {
   it('without a variant: NotAssigned, and nothing is written', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const userId = uniqueKey('user');
     const before = await rowCounts(db, experiment.id);
     const err = await rejectionOf(recordExposure(db, { experimentKey: experiment.key, userId }));
@@ -172,7 +169,7 @@ describe('events without a stored assignment', () => {
   });
 
   it('with a variant (an SDK evaluated locally): the assignment is recorded with the event', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const userId = uniqueKey('user');
     const result = await recordConversion(db, {
       experimentKey: experiment.key,
@@ -201,8 +198,8 @@ describe('events without a stored assignment', () => {
   });
 
   it('with a variant of another experiment: ValidationError on input.variantId, nothing written', async () => {
-    const { experiment } = await running();
-    const elsewhere = await running();
+    const { experiment } = await createRunningWithVariants(db);
+    const elsewhere = await createRunningWithVariants(db);
     const before = await rowCounts(db, experiment.id);
     const err = await rejectionOf(
       recordExposure(db, {
@@ -235,7 +232,7 @@ describe('events without a stored assignment', () => {
   });
 
   it('concurrent first events naming different variants: one assignment, the losers get VariantMismatch', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const userId = uniqueKey('user');
     const results = await Promise.allSettled(
       Array.from({ length: 10 }, (_, i) =>
@@ -364,7 +361,7 @@ describe('unknown experiments and other states', () => {
 
 describe('metrics after events', () => {
   it('concurrent events from many users leave the maintained numbers equal to the raw rows (no lost update)', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(db);
     const users = Array.from({ length: 16 }, (_, i) => `${uniqueKey('burst')}-${i}`);
     for (const userId of users) await assignVariant(db, experiment.key, userId);
     await Promise.all(
@@ -381,7 +378,7 @@ describe('metrics after events', () => {
   });
 
   it('getExperimentMetrics matches a recomputation from the raw rows after a mix of accepted and refused events', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const users = Array.from({ length: 12 }, (_, i) => `${uniqueKey('mix')}-${i}`);
     for (const userId of users.slice(0, 10)) await assignVariant(db, experiment.key, userId);
     const key = experiment.key;
@@ -427,7 +424,7 @@ describe('metrics after events', () => {
 
 describe('writing events', () => {
   it('recordEvents writes a batch, skips known and repeated event ids, and reports what it recorded', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const [a, b] = variants;
     const known = randomUUID();
     await recordExposure(db, {
@@ -482,7 +479,7 @@ describe('writing events', () => {
   });
 
   it('each kind goes to its own table, and a repeated event id is reported as a duplicate', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(db);
     const base = {
       experimentKey: experiment.key,
       variantId: variants[0].id,

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { DatabaseHandle } from '../../src/db/client';
 import { createRateLimiter, type RateLimiter } from '../../src/http/rate-limit';
 import { openTestDatabase } from '../support/db';
+import { ROOT } from '../support/paths';
 import {
   makeKey,
   postGraphQL,
   productionSecurity,
-  ROOT,
   startTestServer,
   type TestServer,
 } from '../support/server';

@@ -14,7 +14,7 @@ import type { ExperimentRow, VariantRow } from '../../src/experiments/repository
 import type { App } from '../../src/http/app';
 import { createTestApp, gql, gqlOk } from '../support/app';
 import { openTestDatabase } from '../support/db';
-import { createRunningExperiment, uniqueKey } from '../support/factories';
+import { createRunningWithVariants, uniqueKey } from '../support/factories';
 import { rowCounts } from '../support/rows';
 
 let handle: DatabaseHandle;
@@ -32,11 +32,6 @@ const RECORD = `mutation ($events: [EventInput!]!) {
 
 async function record(events: Record<string, unknown>[]) {
   return (await gqlOk(app, RECORD, { events })).recordEvents;
-}
-
-async function running(): Promise<{ experiment: ExperimentRow; variants: VariantRow[] }> {
-  const experiment = await createRunningExperiment(handle.db);
-  return { experiment, variants: await experimentsRepo.getVariants(handle.db, experiment.id) };
 }
 
 /** Everything a batch can change for an experiment: raw rows, the aggregates, and what the API reports. */
@@ -78,8 +73,8 @@ describe('a mixed batch', () => {
     ({
       experiment,
       variants: [control, treatment],
-    } = await running());
-    foreignVariant = (await running()).variants[0];
+    } = await createRunningWithVariants(handle.db));
+    foreignVariant = (await createRunningWithVariants(handle.db)).variants[0];
     // User a is bucketed the usual way; the batch names a's variant only where it must mismatch.
     const assigned = await assignVariant(handle.db, experiment.key, users.a);
     const aVariant = assigned.variant!;
@@ -197,7 +192,7 @@ describe('a mixed batch', () => {
 
 describe('duplicates and limits', () => {
   it('the same eventId twice in one batch is written once', async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
     const eventId = randomUUID();
     const conversion = {
       kind: 'CONVERSION',
@@ -220,7 +215,7 @@ describe('duplicates and limits', () => {
   });
 
   it(`more than ${LIMITS.maxBatchSize} events is a BAD_USER_INPUT error and writes nothing`, async () => {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
     const before = await rowCounts(handle.db, experiment.id);
     const events = Array.from({ length: LIMITS.maxBatchSize + 1 }, (_, i) => ({
       kind: 'EXPOSURE',
@@ -244,7 +239,7 @@ describe('statements per batch', () => {
    * conversion, plus exposures of users who already have an assignment.
    */
   async function batchOf(n: number) {
-    const { experiment, variants } = await running();
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
     const returning = Array.from({ length: n / 10 }, (_, i) => `returning-${i}`);
     for (const u of returning) await assignVariant(handle.db, experiment.key, u);
     const events = Array.from({ length: n }, (_, i) => {
@@ -282,7 +277,7 @@ describe('statements per batch', () => {
 
 describe('event ids across kinds', () => {
   it('one id is one event: an exposure and a conversion sharing it are recorded once', async () => {
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(handle.db);
     await assignVariant(handle.db, experiment.key, 'shared-id-user');
     const eventId = randomUUID();
     const base = { experimentKey: experiment.key, userId: 'shared-id-user', eventId };
@@ -303,7 +298,7 @@ describe('event ids across kinds', () => {
   it('concurrent batches sending the same ids under both kinds, in opposite orders, record each id once', async () => {
     // Events are inserted before the experiment lock: these batches wait on each other's event ids
     // (which must not deadlock) and may each insert an id under a different kind (which the fold settles).
-    const { experiment } = await running();
+    const { experiment } = await createRunningWithVariants(handle.db);
     const users = ['race-a', 'race-b', 'race-c'];
     for (const u of users) await assignVariant(handle.db, experiment.key, u);
     const ids: string[] = Array.from({ length: 40 }, () => randomUUID());

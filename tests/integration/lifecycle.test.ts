@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { and, eq, sql } from 'drizzle-orm';
 import {
   ConflictError,
@@ -16,6 +16,9 @@ import { createExperimentService } from '../../src/experiments/service';
 import { openTestDatabase } from '../support/db';
 import { createTestExperiment, experimentService, uniqueKey } from '../support/factories';
 import { rowCounts } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
+import { seedDatabase } from '../../src/db/seed';
 import { createScratchDatabase, type ScratchDatabase } from '../support/db';
 
 describe('migrations', () => {

@@ -24,7 +24,7 @@ import { schema } from '../../src/graphql/schema';
 import type { App } from '../../src/http/app';
 import { createTestApp, gql } from '../support/app';
 import { openTestDatabase } from '../support/db';
-import { ROOT } from '../support/server';
+import { ROOT } from '../support/paths';
 
 const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const examples = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]);

@@ -1,13 +1,10 @@
 /**
- * Access control over the real HTTP server with production settings: API keys (created by the service,
- * the CLI and the admin mutations; random, shown once, stored as a hash), authentication (401),
- * scopes enforced per field (FORBIDDEN naming the scope, nothing written), audit actors, and the
- * embedded default without keys, which says so loudly.
+ * Access control over the real HTTP server with production settings: API keys (created by the service
+ * and the admin mutations; random, shown once, stored as a hash), authentication (401), scopes enforced
+ * per field (FORBIDDEN naming the scope, nothing written), audit actors, and the embedded default
+ * without keys. The CLI (`npm run apikey`) and the started service's warning are in tests/system.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { Authenticator } from '../../src/auth/authenticator';
@@ -23,12 +20,9 @@ import {
 } from '../support/factories';
 import {
   eventually,
-  exitWithin,
   makeKey,
   postGraphQL,
   productionSecurity,
-  runScript,
-  spawnService,
   startTestServer,
   type TestServer,
 } from '../support/server';
@@ -147,70 +141,6 @@ describe('API keys', () => {
     });
     expect(touched).toBe(true);
   });
-
-  it('npm run apikey creates (shown once), lists (never the secret) and revokes', async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sona-apikey-'));
-    const env: Record<string, string> =
-      testDriver() === 'postgres'
-        ? { DATABASE_URL: runDatabaseUrl() }
-        : { PGLITE_DIR: path.join(dataDir, 'pglite') };
-    const name = uniqueKey('cli-dashboard');
-    try {
-      const created = await runScript(
-        'src/cli/apikey.ts',
-        ['create', '--name', name, '--scopes', 'read'],
-        env,
-      );
-      expect(created.code).toBe(0);
-      const key = created.stdout.trim().split('\n').at(-1)!;
-      expect(key).toMatch(/^sona_[A-Za-z0-9_-]{43}$/);
-      expect(created.stdout).toContain(`created API key "${name}" (read)`);
-
-      const listed = await runScript('src/cli/apikey.ts', ['list'], env);
-      expect(listed.code).toBe(0);
-      const line = listed.stdout.split('\n').find((l) => l.includes(name));
-      expect(line).toContain(key.slice(0, 11));
-      expect(listed.stdout).not.toContain(key);
-      expect(listed.stdout).not.toContain(sha256(key));
-
-      const bad = await runScript(
-        'src/cli/apikey.ts',
-        ['create', '--name', uniqueKey('x'), '--scopes', 'root'],
-        env,
-      );
-      expect(bad.code).toBe(1);
-      expect(bad.stderr).toMatch(/scopes must be among read, assign, write, admin/);
-
-      if (testDriver() === 'postgres') expect(await statusWith(key)).toBe(200);
-
-      const revoked = await runScript('src/cli/apikey.ts', ['revoke', name], env);
-      expect(revoked.code).toBe(0);
-      expect(revoked.stdout).toContain(`revoked API key "${name}"`);
-      const all = await runScript('src/cli/apikey.ts', ['list', '--all'], env);
-      expect(all.stdout.split('\n').find((l) => l.includes(name))).toContain('REVOKED');
-
-      if (testDriver() === 'postgres') {
-        expect(await statusWith(key)).toBe(401);
-      } else {
-        // The CLI wrote to its own embedded database: check the key there.
-        const cliDb = await openDatabase({ driver: 'pglite', dataDir: env.PGLITE_DIR });
-        try {
-          const rows = await queryRows<{ key_hash: string; revoked: boolean }>(
-            cliDb.db,
-            sql`SELECT key_hash, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE name = ${name}`,
-          );
-          expect(rows).toEqual([{ key_hash: sha256(key), revoked: true }]);
-          await expect(new Authenticator(cliDb.db, true).authenticate(`Bearer ${key}`)).rejects.toThrow(
-            'Invalid or revoked API key',
-          );
-        } finally {
-          await cliDb.close();
-        }
-      }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  }, 120_000);
 });
 
 describe('authentication (required)', () => {
@@ -595,42 +525,4 @@ describe('authentication off (the embedded default)', () => {
       await open.close();
     }
   });
-
-  it('npm start on the embedded database warns loudly that authentication is off', async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sona-authoff-'));
-    const service = await spawnService({ PGLITE_DIR: path.join(dataDir, 'pglite'), LOG_LEVEL: 'info' });
-    try {
-      const warning = service
-        .output()
-        .split('\n')
-        .filter((line) => line.includes('AUTHENTICATION IS OFF'))
-        .map((line) => JSON.parse(line));
-      expect(warning).toHaveLength(1);
-      expect(warning[0].level).toBe(40); // pino's warn
-      const response = await postGraphQL(service.url, LIST);
-      expect(response.status).toBe(200);
-    } finally {
-      service.child.kill('SIGTERM');
-      expect(await exitWithin(service, 15_000)).toEqual({ code: 0, signal: null });
-      await service.kill();
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  }, 90_000);
-
-  if (testDriver() === 'postgres') {
-    it('npm start against DATABASE_URL requires keys, and says nothing about auth being off', async () => {
-      const service = await spawnService({ DATABASE_URL: runDatabaseUrl(), LOG_LEVEL: 'info' });
-      try {
-        expect(service.output()).not.toContain('AUTHENTICATION IS OFF');
-        expect(service.output()).toContain('"auth":"api-keys"');
-        expect((await postGraphQL(service.url, LIST)).status).toBe(401);
-        const { key } = await makeKey(handle.db, ['read']);
-        expect((await postGraphQL(service.url, LIST, {}, { key })).status).toBe(200);
-      } finally {
-        service.child.kill('SIGTERM');
-        expect(await exitWithin(service, 15_000)).toEqual({ code: 0, signal: null });
-        await service.kill();
-      }
-    }, 90_000);
-  }
 });

@@ -2,7 +2,7 @@
  * Every input rule, with the path and message a client gets back, and proof that a rejected call wrote
  * nothing. Paths start at the argument name, as the GraphQL layer reports them.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { assignVariant } from '../../src/assignments/service';
 import { ValidationError } from '../../src/common/errors';
@@ -18,6 +18,9 @@ import {
   uniqueKey,
 } from '../support/factories';
 import { rowCounts } from '../support/rows';
+
+// Every test makes its own experiments (unique keys) and looks only at them: they run concurrently.
+const it = serial.concurrent;
 
 let handle: DatabaseHandle;
 let db: Database;

@@ -2,11 +2,12 @@
  * Databases for tests. On PostgreSQL every file shares the run's fresh database (tests make their own
  * data with unique keys, so files run concurrently); on PGlite every file gets an in-memory instance.
  */
+import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { openDatabase, type DatabaseHandle } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
-import { runDatabaseUrl, testDriver, withDatabaseName } from './environment';
+import { seedDatabase } from '../../src/db/seed';
+import { RUN_SNAPSHOT_VAR, runDatabaseUrl, testDriver, withDatabaseName } from './environment';
 
 export { testDriver };
 
@@ -20,6 +21,13 @@ export async function openTestDatabase(options: { poolSize?: number } = {}): Pro
       statementTimeoutMs: 30_000,
       connectTimeoutSeconds: 10,
     });
+  }
+  // A copy of the run's migrated and seeded database (see global-setup.ts); without one (a file run
+  // outside Jest's global setup), migrate and seed a new instance.
+  const snapshotFile = process.env[RUN_SNAPSHOT_VAR];
+  if (snapshotFile) {
+    const snapshot = new Blob([readFileSync(snapshotFile)]);
+    return openDatabase({ driver: 'pglite', dataDir: 'memory://', snapshot });
   }
   const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
   await migrateDatabase(handle);

@@ -9,6 +9,8 @@ import path from 'node:path';
 
 export const RUN_URL_VAR = 'SONA_TEST_RUN_DATABASE_URL';
 export const RUN_DRIVER_VAR = 'SONA_TEST_RUN_DRIVER';
+/** On PGlite: a file holding the migrated, seeded database (PGlite's dumpDataDir), made once per run. */
+export const RUN_SNAPSHOT_VAR = 'SONA_TEST_RUN_PGLITE_SNAPSHOT';
 
 /** Cheap checks before asking testcontainers, which otherwise spends seconds failing. */
 export function containerRuntimeLikely(): boolean {

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { assignmentKey, resolveAssignments } from '../../src/assignments/repository';
 import type { Database, Db } from '../../src/db/client';
+import { getVariants } from '../../src/experiments/repository';
 import { createExperimentService, type CreateExperimentInput } from '../../src/experiments/service';
 
 export const uniqueKey = (prefix = 'exp') => `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -40,4 +41,13 @@ export async function assignUnit(
   );
   if (!resolved) throw new Error(`no assignment stored for ${params.userId}`);
   return resolved;
+}
+
+/** A running experiment (two 50/50 variants unless overridden) and its variants in position order. */
+export async function createRunningWithVariants(
+  db: Database,
+  overrides: Partial<CreateExperimentInput> = {},
+) {
+  const experiment = await createRunningExperiment(db, overrides);
+  return { experiment, variants: await getVariants(db, experiment.id) };
 }

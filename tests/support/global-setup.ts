@@ -1,13 +1,42 @@
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { openDatabase } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
-import { RUN_DRIVER_VAR, RUN_URL_VAR, containerRuntimeLikely, withDatabaseName } from './environment';
+import { seedDatabase } from '../../src/db/seed';
+import {
+  RUN_DRIVER_VAR,
+  RUN_SNAPSHOT_VAR,
+  RUN_URL_VAR,
+  containerRuntimeLikely,
+  withDatabaseName,
+} from './environment';
 
 interface RunState {
   adminUrl?: string;
   database?: string;
   container?: { stop(): Promise<unknown> };
+  snapshotFile?: string;
+}
+
+/**
+ * Migrates and seeds one in-memory PGlite and writes its data directory to a file: every test file then
+ * starts its own instance from that copy instead of running initdb, the migrations and the seed again.
+ */
+async function writePgliteSnapshot(): Promise<string> {
+  const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+  try {
+    await migrateDatabase(handle);
+    await seedDatabase(handle.db);
+    const dump = await (handle.raw as PGlite).dumpDataDir('none');
+    const file = path.join(os.tmpdir(), `sona-test-pglite-${process.pid}-${Date.now().toString(36)}.tar`);
+    writeFileSync(file, Buffer.from(await dump.arrayBuffer()));
+    return file;
+  } finally {
+    await handle.close();
+  }
 }
 
 declare global {
@@ -45,6 +74,8 @@ export default async function globalSetup(): Promise<void> {
   }
   if (!serverUrl) {
     process.env[RUN_DRIVER_VAR] = 'pglite';
+    state.snapshotFile = await writePgliteSnapshot();
+    process.env[RUN_SNAPSHOT_VAR] = state.snapshotFile;
     console.log('\n[tests] database: embedded PGlite (one in-memory instance per test file)');
     return;
   }

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import postgres from 'postgres';
 
 export default async function globalTeardown(): Promise<void> {
@@ -12,4 +13,5 @@ export default async function globalTeardown(): Promise<void> {
     }
   }
   await state.container?.stop();
+  if (state.snapshotFile) rmSync(state.snapshotFile, { force: true });
 }

@@ -1,14 +1,11 @@
 /**
- * The real HTTP server for security and fault tests: in-process on an ephemeral port (createService +
- * createHttpServer, as src/main.ts wires them), or as a child process running `node --import tsx
- * src/main.ts` with its own environment. Traffic goes to 127.0.0.1 only.
+ * The real HTTP server for security and fault tests, in-process on an ephemeral port (createService +
+ * createHttpServer, as src/main.ts wires them). The service as a child process is in ./processes.ts.
+ * Traffic goes to 127.0.0.1 only.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { Server } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
-import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ExperimentConfigCache } from '../../src/assignments/config-cache';
 import { Authenticator } from '../../src/auth/authenticator';
@@ -21,11 +18,9 @@ import type { RateLimiter } from '../../src/http/rate-limit';
 import { createHttpServer } from '../../src/http/server';
 import { createLogger } from '../../src/logger';
 import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../seed/seed';
+import { seedDatabase } from '../../src/db/seed';
 import { createScratchDatabase, openTestDatabase, testDriver } from './db';
 import { uniqueKey } from './factories';
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Production settings, spelled out so no test depends on the environment it runs in. */
 export function productionSecurity(overrides: Partial<SecurityConfig> = {}): SecurityConfig {
@@ -242,115 +237,5 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 5000
     if (await check()) return true;
     if (Date.now() > deadline) return false;
     await sleep(everyMs);
-  }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-export interface SpawnedService {
-  base: string;
-  url: string;
-  child: ChildProcess;
-  /** stdout and stderr so far. */
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGKILL if still running (afterAll safety net). */
-  kill(): Promise<void>;
-}
-
-const START_TIMEOUT_MS = 60_000;
-
-/**
- * Runs a node script of this repository (src/main.ts by default) with the given environment on top of a
- * clean one (no inherited DATABASE_URL, NODE_ENV or NODE_OPTIONS).
- */
-export function spawnScript(script: string, args: string[], env: Record<string, string>) {
-  const base: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATABASE_URL', 'NODE_ENV', 'NODE_OPTIONS', 'REDIS_URL', 'PGLITE_DIR'])
-    delete base[name];
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-/** Runs a CLI to completion and returns its exit code and output. */
-export async function runScript(
-  script: string,
-  args: string[],
-  env: Record<string, string>,
-  timeoutMs = 60_000,
-) {
-  const child = spawnScript(script, args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-/** Starts src/main.ts on a free port and waits until /readyz answers 200. */
-export async function spawnService(env: Record<string, string>): Promise<SpawnedService> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawnScript('src/main.ts', [], { PORT: String(port), HOST: '127.0.0.1', ...env });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const service: SpawnedService = {
-    base,
-    url: `${base}/graphql`,
-    child,
-    output: () => output,
-    exited,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}):\n${output}`);
-    const ok = await fetch(`${base}/readyz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return service;
-    if (Date.now() > deadline) {
-      await service.kill();
-      throw new Error(`server not ready after ${START_TIMEOUT_MS} ms:\n${output}`);
-    }
-    await sleep(200);
-  }
-}
-
-/** Waits for the child to exit, at most timeoutMs; 'timeout' otherwise. */
-export async function exitWithin(service: SpawnedService, timeoutMs: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs);
-  });
-  try {
-    return await Promise.race([service.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

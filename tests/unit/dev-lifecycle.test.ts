@@ -8,11 +8,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import { ROOT } from '../support/paths';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
 const REQUIRED_TASKS = [
@@ -35,6 +34,7 @@ const REQUIRED_TASKS = [
   'test',
   'test:unit',
   'test:integration',
+  'test:system',
   'test:coverage',
   'lint',
   'format',
@@ -250,6 +250,15 @@ function checkDockerfile(
   if (!finalUser || /^USER\s+(root|0)(:|$)/i.test(finalUser)) problems.push('final stage runs as root');
   if (!final.some((l) => /^EXPOSE\s+.*\b4000\b/i.test(l))) problems.push('does not EXPOSE 4000');
   if (!instr('RUN').some((l) => /\bnpm ci\b/.test(l))) problems.push('does not install with npm ci');
+  // patch-package runs on postinstall: patches/ must be in place before the install that applies it,
+  // or the image would run the unpatched driver without a word.
+  if (/\bpatch-package\b/.test(pkg.scripts.postinstall ?? '')) {
+    const install = lines.findIndex((l) => /^RUN\s.*\bnpm ci\b/i.test(l));
+    const copied = lines.findIndex((l) => /^COPY\s+(?!--from)(\S+\s+)*(\.|\.\/)?patches\/?\s/i.test(l));
+    if (install >= 0 && (copied < 0 || copied > install)) {
+      problems.push('patches/ is not copied before npm ci (its postinstall would patch nothing)');
+    }
+  }
 
   const cmdLine = final.filter((l) => /^CMD\s/i.test(l)).at(-1);
   let argv: unknown;
@@ -280,17 +289,39 @@ function checkDockerfile(
   if (!script) {
     problems.push('CMD names no script');
   } else {
-    if (!exists(script)) problems.push(`CMD runs ${script}, which does not exist`);
-    const ignored = new Set(
-      dockerignore
-        .split(/\r?\n/)
-        .map((l) => l.trim().replace(/^\/|\/$/g, ''))
-        .filter((l) => l && !l.startsWith('#')),
-    );
-    const segments = script.split('/');
-    for (let n = 1; n <= segments.length; n++) {
-      const prefix = segments.slice(0, n).join('/');
-      if (ignored.has(prefix)) problems.push(`.dockerignore excludes ${prefix}, which CMD needs`);
+    // One production path: the image runs what `npm run build` writes (dist/<entry>.js from
+    // src/<entry>.ts), built in an earlier stage and copied into the final one.
+    const build = pkg.scripts.build ?? '';
+    const outdir = build.match(/--outdir[= ](\S+)/)?.[1]?.replace(/^\.\//, '');
+    const source =
+      outdir && script.startsWith(`${outdir}/`)
+        ? script.replace(`${outdir}/`, 'src/').replace(/\.js$/, '.ts')
+        : undefined;
+    if (!source) {
+      problems.push(`CMD runs ${script}, not what \`npm run build\` writes into ${outdir ?? 'its outdir'}`);
+    } else {
+      const entries = build.split(/\s+/).filter((w) => w.startsWith('src/') && w.endsWith('.ts'));
+      const globToRegExp = (glob: string) =>
+        new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+      if (!exists(source) || !entries.some((entry) => globToRegExp(entry).test(source))) {
+        problems.push(`CMD runs ${script}, which \`npm run build\` does not produce (no entry ${source})`);
+      }
+      if (!instr('RUN').some((l) => /\bnpm run build\b/.test(l)))
+        problems.push('does not run `npm run build`');
+      if (!final.some((l) => new RegExp(`^COPY\\s+--from=\\S+\\s+(\\S+/)?${outdir}/?\\s`, 'i').test(l))) {
+        problems.push(`final stage does not copy ${outdir}/ from the build stage`);
+      }
+      const ignored = new Set(
+        dockerignore
+          .split(/\r?\n/)
+          .map((l) => l.trim().replace(/^\/|\/$/g, ''))
+          .filter((l) => l && !l.startsWith('#')),
+      );
+      const segments = source.split('/');
+      for (let n = 1; n <= segments.length; n++) {
+        const prefix = segments.slice(0, n).join('/');
+        if (ignored.has(prefix)) problems.push(`.dockerignore excludes ${prefix}, which the build needs`);
+      }
     }
   }
   for (const must of ['node_modules', '.data', '.git']) {
@@ -488,17 +519,33 @@ describe('compose.yaml', () => {
 });
 
 describe('Dockerfile', () => {
-  it('runs an existing entry file as a non-root user, from a multi-stage node:20 build', () => {
+  it('runs what `npm run build` produces as a non-root user, from a multi-stage node:20 build', () => {
     expect(checkDockerfile(dockerfile, dockerignore, pkg, fileExists)).toEqual([]);
   });
 
   const mutations: [string, (d: string) => string, RegExp][] = [
     [
-      'a missing CMD file',
-      (d) => d.replace('src/main.ts', 'src/gone.ts'),
-      /src\/gone.ts, which does not exist/,
+      'a CMD file the build does not write',
+      (d) => d.replace('dist/main.js', 'dist/gone.js'),
+      /dist\/gone.js, which `npm run build` does not produce/,
     ],
-    ['a shell-form CMD', (d) => d.replace(/^CMD .*$/m, 'CMD node --import tsx src/main.ts'), /exec form/],
+    [
+      'a CMD that runs the TypeScript source (a second production path)',
+      (d) => d.replace('"dist/main.js"', '"--import", "tsx", "src/main.ts"'),
+      /CMD runs src\/main.ts, not what `npm run build` writes/,
+    ],
+    ['no build step', (d) => d.replace('npm run build && ', ''), /does not run `npm run build`/],
+    [
+      'an install before patches/ is there',
+      (d) => d.replace(/^COPY patches .*$/m, ''),
+      /patches\/ is not copied before npm ci/,
+    ],
+    [
+      'a final stage without the build output',
+      (d) => d.replace(/^COPY --from=build \/app\/dist .*$/m, ''),
+      /final stage does not copy dist\//,
+    ],
+    ['a shell-form CMD', (d) => d.replace(/^CMD .*$/m, 'CMD node dist/main.js'), /exec form/],
     ['running as root', (d) => d.replace(/^USER node$/m, ''), /runs as root/],
     ['USER root', (d) => d.replace(/^USER node$/m, 'USER root'), /runs as root/],
     ['no EXPOSE', (d) => d.replace(/^EXPOSE .*$/m, ''), /EXPOSE 4000/],
@@ -509,18 +556,22 @@ describe('Dockerfile', () => {
     ],
     [
       'a single stage',
-      (d) => d.replace(/^FROM base AS deps$/m, '').replace(/^FROM base AS runtime$/m, ''),
+      (d) => d.replace(/^FROM base AS build$/m, '').replace(/^FROM base AS runtime$/m, ''),
       /multi-stage/,
     ],
-    ['a preloaded dev dependency', (d) => d.replace('"tsx"', '"jest"'), /preloads jest/],
+    [
+      'a preloaded dev dependency',
+      (d) => d.replace('["node", ', '["node", "--import", "jest", '),
+      /preloads jest/,
+    ],
   ];
   it.each(mutations)('rejects %s', (_label, mutate, expected) => {
     expect(checkDockerfile(mutate(dockerfile), dockerignore, pkg, fileExists).join('\n')).toMatch(expected);
   });
 
-  it('rejects a .dockerignore that drops the entry file or keeps node_modules', () => {
+  it('rejects a .dockerignore that drops the entry source or keeps node_modules', () => {
     expect(checkDockerfile(dockerfile, `${dockerignore}\nsrc\n`, pkg, fileExists).join('\n')).toMatch(
-      /excludes src, which CMD needs/,
+      /excludes src, which the build needs/,
     );
     const keepsModules = dockerignore.replace(/^node_modules$/m, '');
     expect(checkDockerfile(dockerfile, keepsModules, pkg, fileExists).join('\n')).toMatch(

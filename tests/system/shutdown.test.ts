@@ -13,17 +13,12 @@ import { type DatabaseHandle, queryRows } from '../../src/db/client';
 import { openTestDatabase, testDriver } from '../support/db';
 import { runDatabaseUrl } from '../support/environment';
 import { createTestExperiment, uniqueKey } from '../support/factories';
-import {
-  eventually,
-  exitWithin,
-  makeKey,
-  postGraphQL,
-  sleep,
-  type SpawnedService,
-  spawnService,
-} from '../support/server';
+import { exitWithin, type SpawnedService, spawnService } from '../support/processes';
+import { eventually, makeKey, postGraphQL, sleep } from '../support/server';
 
 const SHUTDOWN_TIMEOUT_MS = 5000;
+/** How long the test waits for the process to be gone: the service's bound plus room for a busy machine. */
+const EXIT_WAIT_MS = SHUTDOWN_TIMEOUT_MS + 15_000;
 
 let handle: DatabaseHandle;
 let dataDir: string;
@@ -110,7 +105,6 @@ describe('SIGTERM', () => {
       });
       await sleep(200); // the server has the request's headers and half its body
 
-      const signalled = Date.now();
       service.child.kill('SIGTERM');
       await shuttingDown(service);
       expect(await refusesConnections(service)).toBe(true);
@@ -121,9 +115,11 @@ describe('SIGTERM', () => {
       expect(response.status).toBe(200);
       expect(response.body.data.createExperiment).toMatchObject({ __typename: 'Experiment', key: input.key });
 
-      const exit = await exitWithin(service, SHUTDOWN_TIMEOUT_MS);
+      // In time: the service's own SHUTDOWN_TIMEOUT_MS timer did not fire (it exits 1 and logs "shutdown
+      // timed out" when it does). Judged from the service's side, not by this process's clock, which a
+      // busy machine delays.
+      const exit = await exitWithin(service, EXIT_WAIT_MS);
       expect(exit).toEqual({ code: 0, signal: null });
-      expect(Date.now() - signalled).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
       expect(service.output()).toContain('"msg":"stopped"');
       expect(service.output()).not.toContain('shutdown timed out');
 
@@ -137,7 +133,7 @@ describe('SIGTERM', () => {
     } finally {
       await service.kill();
     }
-  }, 90_000);
+  });
 
   if (testDriver() === 'postgres') {
     /** Holds a row lock from the test's own connection until released. */
@@ -188,7 +184,6 @@ describe('SIGTERM', () => {
           postGraphQL(service.url, RENAME, { id: experiment.id, name: `Renamed ${i}` }, { key }),
         );
         await waitingOnLocks(inFlight.length); // all three are inside the service, blocked on the row
-        const signalled = Date.now();
         service.child.kill('SIGTERM');
         await shuttingDown(service);
         expect(await refusesConnections(service)).toBe(true);
@@ -201,8 +196,8 @@ describe('SIGTERM', () => {
           expect(response.status).toBe(200);
           expect(response.body.data.updateExperiment.__typename).toBe('Experiment');
         }
-        expect(await exitWithin(service, SHUTDOWN_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
-        expect(Date.now() - signalled).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+        expect(await exitWithin(service, EXIT_WAIT_MS)).toEqual({ code: 0, signal: null });
+        expect(service.output()).not.toContain('shutdown timed out');
         const [audit] = await queryRows<{ n: number }>(
           handle.db,
           sql`SELECT count(*)::int AS n FROM audit_log WHERE entity_id = ${experiment.id} AND action = 'experiment.updated'`,
@@ -212,7 +207,7 @@ describe('SIGTERM', () => {
         await unlock?.();
         await service.kill();
       }
-    }, 90_000);
+    });
 
     it('a request that outlasts SHUTDOWN_TIMEOUT_MS does not keep the process alive', async () => {
       const timeout = 1500;
@@ -227,7 +222,7 @@ describe('SIGTERM', () => {
         await waitingOnLocks(1);
         const signalled = Date.now();
         service.child.kill('SIGTERM');
-        const exit = await exitWithin(service, timeout + 3000);
+        const exit = await exitWithin(service, timeout + EXIT_WAIT_MS);
         expect(exit).toEqual({ code: 1, signal: null });
         expect(Date.now() - signalled).toBeGreaterThanOrEqual(timeout - 50);
         expect(service.output()).toContain('shutdown timed out');
@@ -243,6 +238,6 @@ describe('SIGTERM', () => {
         sql`SELECT name FROM experiments WHERE id = ${experiment.id}`,
       );
       expect(row.name).toBe(experiment.name);
-    }, 90_000);
+    });
   }
 });

@@ -2,21 +2,33 @@
  * Seeds the database in one transaction. Conflict-safe: every insert skips rows that already exist, so
  * running it twice leaves exactly the same rows.
  */
-import { pickVariant } from '../src/assignments/service';
-import type { Database } from '../src/db/client';
-import { rebuildStats } from '../src/aggregates/rebuild';
-import * as t from '../src/db/schema';
 import {
   at,
-  draw,
-  experiments,
   contentItems,
+  experiments,
   playbackProgress,
+  type SeedExperiment,
   sid,
-  unitsOf,
   userPreferences,
   users,
-} from './data';
+} from '../../seed/data';
+import { hashV2 } from '../assignments/bucketing';
+import { loadConfigFromDb, pickVariant } from '../assignments/service';
+import { rebuildStats } from '../aggregates/rebuild';
+import type { Database } from './client';
+import * as t from './schema';
+
+/** The units in an experiment: the four users, then synthetic device ids. */
+function unitsOf(experiment: SeedExperiment): string[] {
+  if (experiment.units === 0) return [];
+  return [
+    ...users.map((u) => u.id),
+    ...Array.from({ length: experiment.units }, (_, i) => `device-${String(i + 1).padStart(4, '0')}`),
+  ];
+}
+
+/** A deterministic "random" number in [0, 1) per (purpose, unit): seeding never uses Math.random. */
+const draw = (purpose: string, unit: string) => hashV2(purpose, unit);
 
 export interface SeedReport {
   experiments: number;
@@ -59,18 +71,20 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
       }));
       await tx.insert(t.experimentVariants).values(variantRows).onConflictDoNothing();
 
-      const audit = [{ action: 'experiment.created', minutes: e.createdAt, details: { key: e.key } }];
+      const audit: { action: string; minutes: Date; details: Record<string, unknown> }[] = [
+        { action: 'experiment.created', minutes: e.createdAt, details: { key: e.key } },
+      ];
       if (e.startAt)
         audit.push({
           action: 'experiment.started',
           minutes: e.startAt,
-          details: { from: 'draft', to: 'running' } as never,
+          details: { from: 'draft', to: 'running' },
         });
       if (e.endAt)
         audit.push({
           action: 'experiment.completed',
           minutes: e.endAt,
-          details: { from: 'running', to: 'completed' } as never,
+          details: { from: 'running', to: 'completed' },
         });
       await tx
         .insert(t.auditLog)
@@ -87,16 +101,15 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
         )
         .onConflictDoNothing();
 
-      // Units are bucketed exactly as assignVariant would, so the seed agrees with live assignment.
-      const config = {
-        experiment: { ...experiment, hashSeed: null, updatedAt: e.createdAt, status: e.status } as never,
-        variants: variantRows as never,
-      };
+      // Units are bucketed exactly as assignVariant would (same stored configuration, same choice), so
+      // the seed agrees with live assignment.
+      const config = await loadConfigFromDb(tx, e.key);
+      if (!config) throw new Error(`seed experiment ${e.key} was not stored`);
       const assignments: (typeof t.experimentAssignments.$inferInsert)[] = [];
       const exposures: (typeof t.experimentExposures.$inferInsert)[] = [];
       const conversions: (typeof t.experimentConversions.$inferInsert)[] = [];
       unitsOf(e).forEach((unit, u) => {
-        const variant = pickVariant(config, unit) as unknown as (typeof variantRows)[number] | null;
+        const variant = pickVariant(config, unit);
         if (!variant) return;
         const assignedAt = at(5 + u);
         const k = variant.position;

@@ -3,24 +3,22 @@
  * connection or for a lock ends in a clean TIMEOUT), a database that goes away gives 503s and comes back
  * without a restart, and backends killed in the middle of ingestion lose no acknowledged event and
  * duplicate none. The PostgreSQL-only tests run on a database of their own, so terminating "the
- * server's backends" touches no other test file's connections.
+ * server's backends" touches no other test file's connections. These faults are what the postgres.js
+ * patch (patches/README.md) is for: without it the spawned server dies or hangs here. How faults are
+ * classified is tested in tests/unit/fault-classification.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { type DatabaseHandle, openDatabase } from '../../src/db/client';
-import { patchConnectionSource } from '../../src/db/postgres-driver-patch';
 import { getVariants } from '../../src/experiments/repository';
-import { classifyFault } from '../../src/http/faults';
 import { testDriver } from '../support/db';
 import { withDatabaseName } from '../support/environment';
 import { createRunningExperiment, createTestExperiment, uniqueKey } from '../support/factories';
+import { exitWithin, type SpawnedService, spawnService } from '../support/processes';
 import {
   eventually,
-  exitWithin,
   getUrl,
   type IsolatedDatabase,
   makeKey,
@@ -28,8 +26,6 @@ import {
   postGraphQL,
   productionSecurity,
   sleep,
-  type SpawnedService,
-  spawnService,
   startTestServer,
 } from '../support/server';
 
@@ -55,72 +51,6 @@ async function warm(url: string, key: string) {
   });
   expect(touched).toBe(true);
 }
-
-describe('fault classification', () => {
-  const pg = (code: string, severity = 'ERROR') =>
-    Object.assign(new Error('driver words'), { code, severity });
-
-  it.each([
-    [
-      'connection refused',
-      'SERVICE_UNAVAILABLE',
-      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
-    ],
-    [
-      'connection reset',
-      'SERVICE_UNAVAILABLE',
-      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
-    ],
-    [
-      'postgres.js closed',
-      'SERVICE_UNAVAILABLE',
-      Object.assign(new Error('closed'), { code: 'CONNECTION_CLOSED' }),
-    ],
-    [
-      'connect timeout',
-      'SERVICE_UNAVAILABLE',
-      Object.assign(new Error('timeout'), { code: 'CONNECT_TIMEOUT' }),
-    ],
-    ['backend terminated (57P01)', 'SERVICE_UNAVAILABLE', pg('57P01', 'FATAL')],
-    ['database not accepting connections (55000, FATAL)', 'SERVICE_UNAVAILABLE', pg('55000', 'FATAL')],
-    ['too many connections (53300, FATAL)', 'SERVICE_UNAVAILABLE', pg('53300', 'FATAL')],
-    [
-      'wrapped in a cause',
-      'SERVICE_UNAVAILABLE',
-      Object.assign(new Error('query failed'), { cause: pg('57P01', 'FATAL') }),
-    ],
-    ['statement_timeout (57014)', 'TIMEOUT', pg('57014')],
-    ['lock_timeout (55P03)', 'TIMEOUT', pg('55P03')],
-    ['a bug: undefined column (42703)', 'INTERNAL_SERVER_ERROR', pg('42703')],
-    [
-      'a bug: a TypeError',
-      'INTERNAL_SERVER_ERROR',
-      new TypeError("Cannot read properties of undefined (reading 'id')"),
-    ],
-  ])('%s → %s', (_what, code, error) => {
-    const fault = classifyFault(error);
-    expect(fault.code).toBe(code);
-    expect(fault.message).not.toContain('driver words');
-    expect(fault.status).toBe(code === 'INTERNAL_SERVER_ERROR' ? undefined : 503);
-  });
-});
-
-describe('the postgres.js patch (src/db/postgres-driver-patch.ts)', () => {
-  it('applies to the installed driver, which still has the unguarded write', () => {
-    const file = createRequire(import.meta.url)
-      .resolve('postgres')
-      .replace(/cjs\/src\/index\.js$/, 'src/connection.js');
-    const source = readFileSync(file, 'utf8');
-    // When this fails, postgres.js changed: check whether the release fixed the bug and drop the patch.
-    expect(source).toContain('  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)');
-    const patched = patchConnectionSource(source);
-    expect(patched).not.toBeNull();
-    expect(patched).toContain(
-      "if (!socket) {\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))",
-    );
-    expect(patched!.match(/nextWriteTimer = chunk = null/g)).toHaveLength(2);
-  });
-});
 
 describe('waiting for a free database connection', () => {
   it('ends in a clean TIMEOUT (503) within requestTimeoutMs, writes nothing later, and the next request succeeds', async () => {
@@ -172,8 +102,10 @@ describe('waiting for a free database connection', () => {
           extensions: { code: 'TIMEOUT', requestId: response.headers.get('x-request-id') },
         },
       ]);
+      // Ended by the deadline, not by the pool (the held transaction would wait for ever): the margin
+      // only absorbs a busy machine.
       expect(elapsed).toBeGreaterThanOrEqual(requestTimeoutMs - 5);
-      expect(elapsed).toBeLessThan(requestTimeoutMs + 1500);
+      expect(elapsed).toBeLessThan(requestTimeoutMs + 5000);
 
       // The connection frees up: the abandoned request gets it, and must not write after all.
       release();
@@ -308,8 +240,7 @@ if (testDriver() === 'postgres') {
     });
 
     describe('the real service (node src/main.ts) while its database fails', () => {
-      // A spawned server: it runs with the driver patch src/main.ts applies (src/db/postgres-driver-patch.ts),
-      // and a crash would show as an exit, not as a test-runner error.
+      // A spawned server, so a crash shows as an exit, not as a test-runner error.
       let service: SpawnedService;
       let key: string;
 
@@ -324,7 +255,7 @@ if (testDriver() === 'postgres') {
         });
         key = (await makeKey(iso.handle.db, ['admin'])).key;
         expect((await postGraphQL(service.url, LIST, {}, { key })).status).toBe(200);
-      }, 90_000);
+      });
 
       afterAll(async () => {
         if (!service) return;
@@ -402,13 +333,12 @@ if (testDriver() === 'postgres') {
         expect(answering).toBe(true);
         expect(alive()).toBe('running');
         expect(internalErrors()).toEqual([]);
-      }, 60_000);
+      });
 
       it('backends terminated again and again during ingestion: every acknowledged event exactly once, aggregates exact', async () => {
         const BATCHES = 40;
         const BATCH_SIZE = 50;
         const WORKERS = 4;
-        const MAX_ATTEMPTS = 40;
         const experiment = await createRunningExperiment(iso.handle.db);
         const variants = await getVariants(iso.handle.db, experiment.id);
 
@@ -432,57 +362,87 @@ if (testDriver() === 'postgres') {
         }`;
 
         const acknowledged = new Set<number>();
-        const outcomes = { retries: 0, networkErrors: 0, unavailable: 0, unclean: [] as string[] };
-        let next = 0;
-        // A client that retries a failed batch as it is (same event ids) until it is acknowledged.
-        async function client() {
-          while (next < batches.length) {
-            const index = next++;
-            for (let attempt = 1; attempt <= MAX_ATTEMPTS && service.child.exitCode === null; attempt++) {
-              try {
-                const response = await postGraphQL(service.url, RECORD, { events: batches[index] }, { key });
-                const result = response.body?.data?.recordEvents;
-                if (response.status === 200 && result) {
-                  if (result.rejected.length || result.accepted + result.duplicates !== BATCH_SIZE) {
-                    outcomes.unclean.push(`batch ${index}: ${JSON.stringify(result)}`);
-                  }
-                  acknowledged.add(index);
-                  break;
-                }
-                const code = response.body?.errors?.[0]?.extensions?.code;
-                if (code === 'SERVICE_UNAVAILABLE' || code === 'TIMEOUT') outcomes.unavailable++;
-                else outcomes.unclean.push(`${response.status} ${response.text.slice(0, 300)}`);
-              } catch {
-                outcomes.networkErrors++;
+        const outcomes = {
+          sent: 0,
+          retries: 0,
+          networkErrors: 0,
+          unavailable: 0,
+          unclean: [] as string[],
+        };
+
+        /** Sends one batch once; true when the service acknowledged it (and said so cleanly). */
+        async function send(index: number): Promise<boolean> {
+          outcomes.sent++;
+          try {
+            const response = await postGraphQL(service.url, RECORD, { events: batches[index] }, { key });
+            const result = response.body?.data?.recordEvents;
+            if (response.status === 200 && result) {
+              // A first delivery is accepted, a replay (the acknowledgement was lost, or the batch is
+              // sent again on purpose) is all duplicates: never a rejection, never a partial batch.
+              if (result.rejected.length || result.accepted + result.duplicates !== BATCH_SIZE) {
+                outcomes.unclean.push(`batch ${index}: ${JSON.stringify(result)}`);
               }
-              outcomes.retries++;
+              acknowledged.add(index);
+              return true;
+            }
+            const code = response.body?.errors?.[0]?.extensions?.code;
+            if (code === 'SERVICE_UNAVAILABLE' || code === 'TIMEOUT') outcomes.unavailable++;
+            else outcomes.unclean.push(`${response.status} ${response.text.slice(0, 300)}`);
+          } catch {
+            outcomes.networkErrors++;
+          }
+          outcomes.retries++;
+          return false;
+        }
+
+        // Faults: backends are terminated every 150 ms for FAULT_ROUNDS rounds, while clients keep
+        // sending the batches round-robin (failed ones again with the same event ids, acknowledged ones
+        // as replays). How many get through in that window depends on the machine's load and is not
+        // judged; what was acknowledged, and what is stored, is.
+        const FAULT_ROUNDS = 20;
+        let terminated = 0;
+        let faulting = true;
+        const terminator = (async () => {
+          for (let round = 0; round < FAULT_ROUNDS; round++) {
+            terminated += await terminateServerBackends();
+            await sleep(150);
+          }
+          faulting = false;
+        })();
+        let cursor = 0;
+        async function faultClient() {
+          while (faulting && service.child.exitCode === null) {
+            const ok = await send(cursor++ % BATCHES);
+            if (!ok) await sleep(25);
+          }
+        }
+        await Promise.all([terminator, ...Array.from({ length: WORKERS }, faultClient)]);
+
+        // Recovery: with the database left alone, every batch not yet acknowledged is retried (same event
+        // ids) until it is. A batch that still fails here is a service that did not recover.
+        const pending = Array.from({ length: BATCHES }, (_, i) => i).filter((i) => !acknowledged.has(i));
+        const recoveryDeadline = Date.now() + 90_000;
+        async function recoveryClient() {
+          for (let index = pending.shift(); index !== undefined; index = pending.shift()) {
+            for (let attempt = 1; !(await send(index)); attempt++) {
+              if (Date.now() > recoveryDeadline || service.child.exitCode !== null) return;
               await sleep(Math.min(500, 25 * attempt));
             }
           }
         }
-
-        let terminated = 0;
-        let loadDone = false;
-        const terminator = (async () => {
-          for (let round = 0; round < 1000 && !loadDone; round++) {
-            terminated += await terminateServerBackends();
-            await sleep(150);
-          }
-        })();
-        await Promise.all(Array.from({ length: WORKERS }, client));
-        loadDone = true;
-        await terminator;
+        await Promise.all(Array.from({ length: WORKERS }, recoveryClient));
 
         console.log(
-          `faults during ingestion: ${terminated} backends terminated, ${outcomes.retries} retries ` +
-            `(${outcomes.unavailable} SERVICE_UNAVAILABLE/TIMEOUT, ${outcomes.networkErrors} network errors)`,
+          `faults during ingestion: ${terminated} backends terminated; ${outcomes.sent} requests, ` +
+            `${outcomes.retries} failed (${outcomes.unavailable} SERVICE_UNAVAILABLE/TIMEOUT, ` +
+            `${outcomes.networkErrors} network errors)`,
         );
         expect(alive()).toBe('running'); // the faults never took the service down
         expect({ unclean: outcomes.unclean, internal: internalErrors() }).toEqual({
           unclean: [],
           internal: [],
         });
-        expect(acknowledged.size).toBe(BATCHES);
+        expect(acknowledged.size).toBe(BATCHES); // after the faults, every batch went through
         expect(terminated).toBeGreaterThan(0);
         expect(outcomes.retries).toBeGreaterThan(0); // the faults did hit requests
 
@@ -520,7 +480,7 @@ if (testDriver() === 'postgres') {
           SELECT coalesce(sum(events), 0)::int AS exposures FROM experiment_variant_stats
            WHERE experiment_id = ${experiment.id} AND metric_name = 'exposure'`;
         expect(totals.exposures).toBe(exposures);
-      }, 180_000);
+      });
     });
   });
 }
