@@ -634,7 +634,7 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
     { metric: 'watch_minutes', method: 'SEQUENTIAL', sequentialTuning: 500 },
     { metric: 'revenue', method: 'BAYESIAN', correction: 'HOLM', priorMean: 0, priorVariance: 0.04 },
     { metric: 'watch_minutes', method: 'BAYESIAN', goal: 'DECREASE' },
-  ].map((c) => ({ ...c, minUnitsPerVariant: 30 }) as ResultsArgs);
+  ].map((c) => ({ ...c, minUnitsPerVariant: 2 }) as ResultsArgs);
 
   it('lists its metrics', async () => {
     const data = await gqlOk(app, `query ($key: String!) { experiment(key: $key) { metricNames } }`, {
@@ -654,7 +654,7 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
       // Bayesian analyses have no p-values: a correction is ignored, and the result says NONE.
       correction: args.method === 'BAYESIAN' ? 'NONE' : (args.correction ?? 'NONE'),
       goal: args.goal ?? 'INCREASE',
-      minUnitsPerVariant: 30,
+      minUnitsPerVariant: 2,
       includeUnexposed: args.includeUnexposed ?? false,
       reason: null,
       control: { id: exp.variants[1].id, name: 'control' },
@@ -683,8 +683,8 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
 
   it('scorecard corrects over every treatment of every metric', async () => {
     const query = `query ($key: String!) { experiment(key: $key) {
-        holm: scorecard(correction: HOLM, minUnitsPerVariant: 30) { metric variants { isControl pValue adjustedPValue significant } }
-        bh: scorecard(metrics: ["watch_minutes", "revenue", "nobody"], correction: BENJAMINI_HOCHBERG, confidenceLevel: 0.9, minUnitsPerVariant: 30) {
+        holm: scorecard(correction: HOLM, minUnitsPerVariant: 2) { metric variants { isControl pValue adjustedPValue significant } }
+        bh: scorecard(metrics: ["watch_minutes", "revenue", "nobody"], correction: BENJAMINI_HOCHBERG, confidenceLevel: 0.9, minUnitsPerVariant: 2) {
           metric variants { isControl pValue adjustedPValue significant }
         }
       } }`;
@@ -696,7 +696,7 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
         const { analysis } = await expectedResults(exp.id, {
           metric,
           confidenceLevel: level,
-          minUnitsPerVariant: 30,
+          minUnitsPerVariant: 2,
         });
         raw.push(...analysis.variants.filter((v) => !v.isControl).map((v) => v.pValue));
       }
