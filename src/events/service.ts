@@ -89,17 +89,21 @@ export const metricInput = z.object({
   value: value.nullish(),
   ...common,
 });
+const batchMetricName = text('metricName', { max: LIMITS.metricNameMaxLength });
+
 export const batchEvent = z
   .object({
     kind: z.enum(EVENT_KINDS, { error: 'kind must be EXPOSURE or CONVERSION' }),
     experimentKey,
     ...common,
     eventId: uuid('eventId'),
-    metricName: text('metricName', { max: LIMITS.metricNameMaxLength }).nullish(),
+    metricName: batchMetricName.nullish(),
     value: value.nullish(),
   })
   .superRefine((e, ctx) => {
     if (e.kind !== 'CONVERSION') return;
+    // Zod runs this refinement after a failed field check too: report a bad metricName once.
+    if (e.metricName != null && !batchMetricName.safeParse(e.metricName).success) return;
     const check = conversionMetric.safeParse(e.metricName ?? undefined);
     if (!check.success) {
       ctx.addIssue({
