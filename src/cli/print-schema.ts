@@ -22,8 +22,9 @@ export function possibleTypes(): Record<string, string[]> {
   const sorted = lexicographicSortSchema(schema);
   return Object.fromEntries(
     Object.values(sorted.getTypeMap())
-      .filter((type) => isAbstractType(type) && !type.name.startsWith('__'))
-      .map((type) => [type.name, sorted.getPossibleTypes(type as never).map((t) => t.name)]),
+      .filter(isAbstractType)
+      .filter((type) => !type.name.startsWith('__'))
+      .map((type) => [type.name, sorted.getPossibleTypes(type).map((t) => t.name)]),
   );
 }
 
