@@ -7,12 +7,18 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
-import type { ExperimentConfigCache } from '../../src/assignments/config-cache';
 import type { DatabaseHandle } from '../../src/db/client';
 import { errorForLog } from '../../src/http/faults';
 import { openTestDatabase } from '../support/db';
 import { createRunningExperiment } from '../support/factories';
-import { captureLogs, makeKey, postGraphQL, productionSecurity, startTestServer } from '../support/server';
+import {
+  captureLogs,
+  failingConfigCache,
+  makeKey,
+  postGraphQL,
+  productionSecurity,
+  startTestServer,
+} from '../support/server';
 
 let handle: DatabaseHandle;
 beforeAll(async () => {
@@ -64,13 +70,10 @@ describe('failed-query logs', () => {
     // Short: PostgreSQL shows only the end of a long JSON text before the bad token.
     const secret = `u-${randomUUID().slice(0, 6)}`;
     const logs = captureLogs();
-    const failing = {
-      source: async () => {
-        await handle.db.execute(sql`/* badJson */ SELECT ${`{"u":"${secret}", bad`}::jsonb`);
-        return null;
-      },
-      invalidate() {},
-    } as unknown as ExperimentConfigCache;
+    const failing = failingConfigCache(async () => {
+      await handle.db.execute(sql`/* badJson */ SELECT ${`{"u":"${secret}", bad`}::jsonb`);
+      return null;
+    });
     const server = await startTestServer(handle, {
       security: productionSecurity(),
       logs,

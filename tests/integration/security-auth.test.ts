@@ -4,7 +4,6 @@
  * per field (FORBIDDEN naming the scope, nothing written), audit actors, and the embedded default
  * without keys. The CLI (`npm run apikey`) and the started service's warning are in tests/system.
  */
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { Authenticator } from '../../src/auth/authenticator';
@@ -23,6 +22,7 @@ import {
   makeKey,
   postGraphQL,
   productionSecurity,
+  sha256,
   startTestServer,
   type TestServer,
 } from '../support/server';
@@ -38,8 +38,6 @@ afterAll(async () => {
   await server?.close();
   await handle?.close();
 });
-
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 const CREATE = `mutation Create($input: CreateExperimentInput!) {
   createExperiment(input: $input) { __typename ... on Experiment { id key } ... on Error { code message } }

@@ -3,10 +3,9 @@
  * GraphiQL, no field suggestions, masked unexpected errors with a request id, rate limiting per API key
  * (in-process and shared through Redis), and structured logs that never carry a key.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
-import type { ExperimentConfigCache } from '../../src/assignments/config-cache';
 import { securityConfigFromEnv } from '../../src/config';
 import type { DatabaseHandle } from '../../src/db/client';
 import { createRateLimiter, type RateLimiter } from '../../src/http/rate-limit';
@@ -14,10 +13,12 @@ import { openTestDatabase } from '../support/db';
 import { createRunningExperiment } from '../support/factories';
 import {
   captureLogs,
+  failingConfigCache,
   getUrl,
   makeKey,
   postGraphQL,
   productionSecurity,
+  sha256,
   startTestServer,
   type TestServer,
 } from '../support/server';
@@ -38,8 +39,6 @@ afterAll(async () => {
   await development?.close();
   await handle?.close();
 });
-
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 describe('configuration', () => {
   it('production and DATABASE_URL turn everything on; the embedded default is for exploring', () => {
@@ -128,12 +127,9 @@ describe('unexpected errors', () => {
   it('are masked, carry the request id of their log line, and the response has an x-request-id header', async () => {
     const logs = captureLogs();
     // A configuration source that fails like a bug deep inside would: internal words in its message.
-    const failing = {
-      source: async () => {
-        throw new Error('relation "experiments" does not exist: SELECT * FROM experiments WHERE key = $1');
-      },
-      invalidate() {},
-    } as unknown as ExperimentConfigCache;
+    const failing = failingConfigCache(async () => {
+      throw new Error('relation "experiments" does not exist: SELECT * FROM experiments WHERE key = $1');
+    });
     const server = await startTestServer(handle, {
       security: productionSecurity(),
       logs,
@@ -314,16 +310,13 @@ describe('logs', () => {
   it('a failed query is logged with its SQL and the driver’s error, never its parameters', async () => {
     const logs = captureLogs();
     const hash = sha256(`sona_${randomUUID()}`);
-    const failing = {
-      source: async () => {
-        const driverError = Object.assign(new Error('terminating connection due to administrator command'), {
-          code: '57P01',
-          severity: 'FATAL',
-        });
-        throw new DrizzleQueryError('select "id" from "api_keys" where "key_hash" = $1', [hash], driverError);
-      },
-      invalidate() {},
-    } as unknown as ExperimentConfigCache;
+    const failing = failingConfigCache(async () => {
+      const driverError = Object.assign(new Error('terminating connection due to administrator command'), {
+        code: '57P01',
+        severity: 'FATAL',
+      });
+      throw new DrizzleQueryError('select "id" from "api_keys" where "key_hash" = $1', [hash], driverError);
+    });
     const server = await startTestServer(handle, {
       security: productionSecurity(),
       logs,

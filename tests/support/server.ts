@@ -3,6 +3,7 @@
  * createHttpServer, as src/main.ts wires them). The service as a child process is in ./processes.ts.
  * Traffic goes to 127.0.0.1 only.
  */
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -170,6 +171,14 @@ export async function startTestServer(
 }
 
 /** A new API key with a unique name; returns the secret and the stored metadata. */
+/** SHA-256 hex of a text, computed independently of the code under test (keys are stored as this). */
+export const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** A configuration cache whose every read runs `source`: a fault injected where assignment reads config. */
+export function failingConfigCache(source: () => Promise<unknown>): ExperimentConfigCache {
+  return { source, invalidate() {} } as unknown as ExperimentConfigCache;
+}
+
 export async function makeKey(db: Database, scopes: Scope[], name = uniqueKey(`key-${scopes.join('-')}`)) {
   const { key, apiKey } = await createApiKey(db, 'test', { name, scopes });
   return { key, name: apiKey.name, id: apiKey.id };

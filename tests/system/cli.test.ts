@@ -3,7 +3,6 @@
  * each in a process of its own: API keys (`npm run apikey`) and `npm run db:reset`, which must not drop
  * a server's data without being told to (its decision in every case: tests/unit/reset-confirmation.test.ts).
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +16,7 @@ import { createScratchDatabase, openTestDatabase, testDriver } from '../support/
 import { runDatabaseUrl } from '../support/environment';
 import { createTestExperiment, uniqueKey } from '../support/factories';
 import { runScript } from '../support/processes';
-import { postGraphQL, productionSecurity, startTestServer, type TestServer } from '../support/server';
+import { postGraphQL, productionSecurity, sha256, startTestServer, type TestServer } from '../support/server';
 
 let handle: DatabaseHandle;
 let server: TestServer;
@@ -31,7 +30,6 @@ afterAll(async () => {
   await handle?.close();
 });
 
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const LIST = `query List { experiments(first: 1) { totalCount } }`;
 
 /** A request's GraphQL status for a key: 200, or the 401 once the key is refused. */
