@@ -18,7 +18,6 @@ import {
 } from './service';
 import {
   CORRECTIONS,
-  DEFAULT_SEQUENTIAL_TUNING,
   DIFFERENCE_TYPES,
   METRIC_GOALS,
   METRIC_TYPES,

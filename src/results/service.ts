@@ -25,6 +25,7 @@ import {
   type MetricGoal,
   type MetricType,
   minimumDetectableEffect,
+  NO_COMPARISON,
   power,
   sampleSize,
   STATS_METHODS,
@@ -122,14 +123,7 @@ function unknownMetric(v: VariantResult): VariantResult {
     mean: null,
     standardDeviation: null,
     conversions: null,
-    absoluteEffect: null,
-    relativeEffect: null,
-    differenceType: null,
-    pValue: null,
-    adjustedPValue: null,
-    significant: null,
-    chanceToWin: null,
-    risk: null,
+    ...NO_COMPARISON,
     reason: 'UNKNOWN_METRIC',
   };
 }

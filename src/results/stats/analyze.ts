@@ -169,6 +169,18 @@ export interface VariantResult {
   reason: StatsReason | null;
 }
 
+/** A variant's comparison figures when there is none to make (set by the reason beside them). */
+export const NO_COMPARISON = {
+  absoluteEffect: null,
+  relativeEffect: null,
+  differenceType: null,
+  pValue: null,
+  adjustedPValue: null,
+  significant: null,
+  chanceToWin: null,
+  risk: null,
+} as const satisfies Partial<VariantResult>;
+
 export interface AnalyzeResult {
   srm: SrmResult;
   variants: VariantResult[];
@@ -211,14 +223,7 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
       mean,
       standardDeviation,
       conversions: metricType === 'BINOMIAL' && valid ? v.sum : null,
-      absoluteEffect: null,
-      relativeEffect: null,
-      differenceType: null,
-      pValue: null,
-      adjustedPValue: null,
-      significant: null,
-      chanceToWin: null,
-      risk: null,
+      ...NO_COMPARISON,
       reason: null,
     };
     if (globalReason !== null) return { ...base, reason: globalReason };
