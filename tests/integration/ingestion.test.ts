@@ -9,7 +9,6 @@ import { assignVariant } from '../../src/assignments/service';
 import { LIMITS } from '../../src/config';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import { rebuildStats } from '../../src/aggregates/rebuild';
-import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import type { App } from '../../src/http/app';
 import { createTestApp, gql, gqlOk } from '../support/app';
