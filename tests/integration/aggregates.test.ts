@@ -1,12 +1,11 @@
 /**
  * The maintained aggregates (per-user totals, per-variant sufficient statistics) against the raw events:
  * after concurrent batches with duplicates, rejections, racing enrolments and late exposures they equal a
- * recomputation in JavaScript from the raw rows; the rebuild (function, and `npm run db:rebuild-stats`)
- * restores them after corruption; `metrics` and `summary` agree with the raw `experiment_metrics` view.
+ * recomputation in JavaScript from the raw rows; the rebuild restores them after corruption (its CLI,
+ * `npm run db:rebuild-stats`: tests/system/cli.test.ts); `metrics` and `summary` agree with the raw
+ * `experiment_metrics` view.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { assignVariant } from '../../src/assignments/service';
@@ -18,12 +17,8 @@ import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import type { App } from '../../src/http/app';
 import { createTestApp, gqlOk } from '../support/app';
-import { openTestDatabase, testDriver } from '../support/db';
-import { runDatabaseUrl } from '../support/environment';
+import { openTestDatabase } from '../support/db';
 import { createRunningExperiment, uniqueKey } from '../support/factories';
-import { ROOT } from '../support/paths';
-
-const onPostgres = testDriver() === 'postgres';
 
 let handle: DatabaseHandle;
 let app: App;
@@ -564,29 +559,4 @@ describe('rebuilding corrupted aggregates', () => {
     }
     await expectCorrect(experiment, true);
   });
-
-  // A separate process cannot reach an in-memory PGlite, so the CLI is exercised on PostgreSQL only.
-  if (onPostgres)
-    it('npm run db:rebuild-stats <key> recomputes from raw events', async () => {
-      const run = promisify(execFile);
-      const cli = (...keys: string[]) =>
-        run(process.execPath, ['--import', 'tsx', 'src/cli/rebuild-stats.ts', ...keys], {
-          cwd: ROOT,
-          env: { ...process.env, DATABASE_URL: runDatabaseUrl() },
-          timeout: 60_000,
-        });
-      const [a, b] = [await corrupted(), await corrupted()];
-      const { stdout } = await cli(a.key);
-      expect(stdout).toContain(`rebuilt aggregates for ${a.key}`);
-      await expectCorrect(a, true);
-      await expectCorrect(b, false);
-      // An unknown key fails the whole command: nothing is rebuilt.
-      await expect(cli(b.key, uniqueKey('missing'))).rejects.toMatchObject({
-        code: 1,
-        stderr: expect.stringContaining('unknown experiment key'),
-      });
-      await expectCorrect(b, false);
-      await cli(b.key);
-      await expectCorrect(b, true);
-    });
 });

@@ -1,8 +1,10 @@
 /**
  * The command-line tools as a user runs them (`npm run <script>` = `node --import tsx src/cli/<name>.ts`),
- * each in a process of its own: API keys (`npm run apikey`) and `npm run db:reset`, which must not drop
- * a server's data without being told to (its decision in every case: tests/unit/reset-confirmation.test.ts).
+ * each in a process of its own: API keys (`npm run apikey`), `npm run db:rebuild-stats`, and
+ * `npm run db:reset`, which must not drop a server's data without being told to (its decision in every
+ * case: tests/unit/reset-confirmation.test.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +13,12 @@ import { sql } from 'drizzle-orm';
 import { Authenticator } from '../../src/auth/authenticator';
 import { type DatabaseHandle, openDatabase, queryRows } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
+import { recordEvents } from '../../src/events/service';
+import * as experimentsRepo from '../../src/experiments/repository';
 import { experiments as seedExperiments } from '../../seed/data';
 import { createScratchDatabase, openTestDatabase, testDriver } from '../support/db';
 import { runDatabaseUrl } from '../support/environment';
-import { createTestExperiment, uniqueKey } from '../support/factories';
+import { createRunningExperiment, createTestExperiment, uniqueKey } from '../support/factories';
 import { runScript } from '../support/processes';
 import { postGraphQL, productionSecurity, sha256, startTestServer, type TestServer } from '../support/server';
 
@@ -142,4 +146,73 @@ describe('npm run db:reset', () => {
       }
     });
   }
+});
+
+describe('npm run db:rebuild-stats', () => {
+  /** Both aggregate tables of one experiment, in a stable order. */
+  const aggregates = async (experimentId: string) => ({
+    variants: await queryRows(
+      handle.db,
+      sql`SELECT * FROM experiment_variant_stats WHERE experiment_id = ${experimentId}
+           ORDER BY variant_id, metric_name`,
+    ),
+    users: await queryRows(
+      handle.db,
+      sql`SELECT * FROM experiment_user_metrics WHERE experiment_id = ${experimentId}
+           ORDER BY user_id, metric_name`,
+    ),
+  });
+
+  /** A running experiment with events, its correct aggregates, and then deliberately wrong ones. */
+  async function corrupted() {
+    const experiment = await createRunningExperiment(handle.db);
+    const variants = await experimentsRepo.getVariants(handle.db, experiment.id);
+    const events = Array.from({ length: 60 }, (_, i) => ({
+      kind: i % 3 === 0 ? ('EXPOSURE' as const) : ('CONVERSION' as const),
+      experimentKey: experiment.key,
+      userId: `u${i % 17}`,
+      variantId: variants[(i % 17) % 2].id,
+      metricName: i % 2 ? 'revenue' : 'conversion',
+      value: (i * 7) % 11, // whole numbers: sums are exact in any order, so rows compare equal
+      eventId: randomUUID(),
+    }));
+    expect((await recordEvents(handle.db, events)).accepted).toBe(60);
+    const correct = await aggregates(experiment.id);
+    await handle.db.execute(
+      sql`UPDATE experiment_variant_stats SET sum = sum + 1000, units = units + 3
+           WHERE experiment_id = ${experiment.id}`,
+    );
+    await handle.db.execute(
+      sql`DELETE FROM experiment_user_metrics WHERE experiment_id = ${experiment.id} AND user_id = 'u2'`,
+    );
+    expect(await aggregates(experiment.id)).not.toEqual(correct);
+    return { experiment, correct };
+  }
+
+  // A separate process cannot reach an in-memory PGlite, so the CLI is exercised on PostgreSQL only.
+  if (testDriver() === 'postgres')
+    it('recomputes the experiments named from raw events, and nothing when a key is unknown', async () => {
+      const env = { DATABASE_URL: runDatabaseUrl() };
+      const [a, b] = [await corrupted(), await corrupted()];
+      const wrongB = await aggregates(b.experiment.id);
+
+      const done = await runScript('src/cli/rebuild-stats.ts', [a.experiment.key], env);
+      expect(done.code).toBe(0);
+      expect(done.stdout).toContain(`rebuilt aggregates for ${a.experiment.key}`);
+      expect(await aggregates(a.experiment.id)).toEqual(a.correct);
+      expect(await aggregates(b.experiment.id)).toEqual(wrongB);
+
+      // An unknown key fails the whole command: nothing is rebuilt.
+      const refused = await runScript(
+        'src/cli/rebuild-stats.ts',
+        [b.experiment.key, uniqueKey('missing')],
+        env,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('unknown experiment key');
+      expect(await aggregates(b.experiment.id)).toEqual(wrongB);
+
+      expect((await runScript('src/cli/rebuild-stats.ts', [b.experiment.key], env)).code).toBe(0);
+      expect(await aggregates(b.experiment.id)).toEqual(b.correct);
+    });
 });
