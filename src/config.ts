@@ -68,6 +68,8 @@ export const LIMITS = {
   /** Pothos complexity: 1 per field, list sub-selections ×10, connections × `first`. */
   maxComplexity: 15_000,
   maxBreadth: 500,
+  /** GET /metrics: distinct GraphQL operation names labelled; later new names are counted as `other`. */
+  maxMetricOperations: 200,
 } as const;
 
 /** The slug rule: a lowercase letter or digit, then letters, digits, `_`, `.`, `-`, at most maxLength in all. */

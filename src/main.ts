@@ -13,13 +13,19 @@ import { createService } from './http/app';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
 import { createLogger } from './logger';
+import { Metrics } from './observability/metrics';
+import { startTracing, tracingObserver } from './observability/tracing';
 
 const config = loadConfig();
 const { security } = config;
 const logger = createLogger(config.logLevel);
 const startedAt = Date.now();
 
-const handle = await openDatabase(config.database);
+// Before the database opens: its statements become spans of the requests that send them.
+const tracing = await startTracing();
+const handle = await openDatabase(config.database, {
+  observer: tracing ? tracingObserver(tracing) : undefined,
+});
 await migrateDatabase(handle);
 if (handle.created && handle.driver === 'pglite' && config.seedOnFirstStart) {
   const report = await seedDatabase(handle.db);
@@ -28,7 +34,8 @@ if (handle.created && handle.driver === 'pglite' && config.seedOnFirstStart) {
 
 const configCache = new ExperimentConfigCache(loadConfigFromDb, security.cacheTtlMs);
 await configCache.start(handle);
-const rateLimiter = await createRateLimiter(security);
+const metrics = new Metrics({ pool: () => handle.pool(), configCache });
+const rateLimiter = await createRateLimiter(security, (limit) => metrics.rateLimit(limit));
 const authenticator = new Authenticator(handle.db, security.authRequired, {
   cacheTtlMs: security.cacheTtlMs,
   failures: rateLimiter?.authFailures,
@@ -41,8 +48,9 @@ const { app, routes } = createService({
   authenticator,
   rateLimiter,
   configCache,
+  metrics,
 });
-const server = createHttpServer(app, handle, { ...security, logger }, routes);
+const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
 
 if (!security.authRequired) {
   logger.warn(
@@ -61,6 +69,7 @@ server.listen(config.port, config.host, () => {
       location: handle.location,
       auth: security.authRequired ? 'api-keys' : 'off',
       graphiql: security.graphiql,
+      tracing: tracing !== null,
       startupMs: Date.now() - startedAt,
     },
     `sona-experiments listening on ${where} (database: ${handle.driver} at ${handle.location})`,
@@ -80,7 +89,12 @@ async function shutdown(signal: string) {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await closed;
-  await Promise.allSettled([configCache.stop(), authenticator.stop(), rateLimiter?.close()]);
+  await Promise.allSettled([
+    configCache.stop(),
+    authenticator.stop(),
+    rateLimiter?.close(),
+    tracing?.shutdown(),
+  ]);
   await handle.close();
   logger.info('stopped');
   process.exit(0);

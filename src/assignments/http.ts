@@ -22,6 +22,7 @@ import { TIMED_OUT, timeoutMessage, withDeadline } from '../http/deadline';
 import { classifyFault, errorForLog } from '../http/faults';
 import { json, readBody } from '../http/node';
 import type { RateLimiter } from '../http/rate-limit';
+import type { Metrics } from '../observability/metrics';
 import { type AssignmentDeps, type AssignmentResult, assignmentArgs, assignVariant } from './service';
 
 export const ASSIGNMENTS_PATH = '/v1/assignments';
@@ -34,6 +35,7 @@ export interface AssignmentEndpointOptions {
   deps: AssignmentDeps;
   maxBodyBytes: number;
   requestTimeoutMs: number;
+  metrics?: Metrics;
 }
 
 /** A failure with its HTTP status; everything else is classified as a fault. */
@@ -181,6 +183,7 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
       if (error instanceof DomainError) error = fromDomainError(error);
       if (!(error instanceof HttpError)) {
         const fault = classifyFault(error);
+        options.metrics?.fault(fault);
         logger.error(
           { ...errorForLog(error), requestId, fault: fault.code, route: ASSIGNMENTS_PATH },
           'unexpected error',
@@ -188,6 +191,7 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
         error = new HttpError(fault.status ?? 500, fault.code, fault.message);
       }
       const { status, code, message, headers, extra } = error as HttpError;
+      options.metrics?.error(code);
       json(
         res,
         status,

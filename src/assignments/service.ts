@@ -7,6 +7,7 @@ import { experimentKeyRef, parse, userId as userIdSchema } from '../common/valid
 import type { Db } from '../db/client';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import * as experimentsRepo from '../experiments/repository';
+import type { UsageObserver } from '../observability/metrics';
 import type { AssignmentBatcher } from './batcher';
 import { bucket } from './bucketing';
 import * as repo from './repository';
@@ -88,6 +89,8 @@ export interface AssignmentDeps {
   memory?: AssignmentMemory;
   /** Groups the SQL of concurrent calls into one statement; without it each call runs its own. */
   batcher?: AssignmentBatcher;
+  /** Told of every assignment decision and ingestion (the service's metrics). */
+  observer?: UsageObserver;
 }
 
 export async function assignVariant(
@@ -95,6 +98,17 @@ export async function assignVariant(
   experimentKey: string,
   userId: string,
   deps: AssignmentDeps = {},
+): Promise<AssignmentResult> {
+  const result = await decide(db, experimentKey, userId, deps);
+  deps.observer?.assignment(result.reason);
+  return result;
+}
+
+async function decide(
+  db: Db,
+  experimentKey: string,
+  userId: string,
+  deps: AssignmentDeps,
 ): Promise<AssignmentResult> {
   parse(assignmentArgs, { experimentKey, userId });
   const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;

@@ -19,6 +19,29 @@ export interface StatementCounter {
   count: number;
 }
 
+/**
+ * Sees every statement the application sends through Drizzle (tracing spans, timeout counts): `start` is
+ * called as it is sent and returns what to call once it settled, with the error if it failed.
+ */
+export interface StatementObserver {
+  start(text: string): (error?: unknown) => void;
+}
+
+/** The pool's connections by state and the statements waiting for one (PostgreSQL only). */
+export interface PoolStats {
+  max: number;
+  idle: number;
+  busy: number;
+  /** Held by a transaction. */
+  reserved: number;
+  connecting: number;
+  waiting: number;
+}
+
+export interface OpenOptions {
+  observer?: StatementObserver;
+}
+
 export interface DatabaseHandle {
   db: Database;
   driver: 'postgres' | 'pglite';
@@ -28,6 +51,8 @@ export interface DatabaseHandle {
   created: boolean;
   /** Counts every statement Drizzle sends; tests use it to prove the absence of N+1 queries. */
   statements: StatementCounter;
+  /** The connection pool's state now; null on the embedded database (one in-process connection). */
+  pool(): PoolStats | null;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** The raw driver client (postgres.js Sql or PGlite), for bulk paths. */
@@ -56,7 +81,69 @@ function redact(url: string): string {
   }
 }
 
-export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHandle> {
+/** A settling promise-like that reports to the observer when it settles, without changing the outcome. */
+function observed<T extends PromiseLike<unknown>>(pending: T, done: (error?: unknown) => void): T {
+  const then = pending.then.bind(pending);
+  // postgres.js queries are lazy thenables that Drizzle awaits (after `.values()`, which returns the same
+  // object): hooking `then` on the instance sees the outcome without starting the query early.
+  Object.defineProperty(pending, 'then', {
+    value: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) =>
+      then(
+        (value) => {
+          done();
+          return onFulfilled ? onFulfilled(value) : value;
+        },
+        (error) => {
+          done(error);
+          if (onRejected) return onRejected(error);
+          throw error;
+        },
+      ),
+    configurable: true,
+    writable: true,
+  });
+  return pending;
+}
+
+type PostgresClient = import('postgres').Sql;
+type Unsafe = PostgresClient['unsafe'];
+
+/**
+ * The postgres.js client Drizzle sees, reporting each statement (and those of its transactions and
+ * savepoints) to the observer. The bare client stays the handle's `raw`.
+ */
+function observePostgres<C extends object>(client: C, observer: StatementObserver): C {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property === 'unsafe') {
+        const unsafe = value as Unsafe;
+        return (text: string, ...rest: unknown[]) =>
+          observed(
+            (unsafe as (...args: unknown[]) => PromiseLike<unknown>)(text, ...rest),
+            observer.start(text),
+          );
+      }
+      if (property === 'begin' || property === 'savepoint') {
+        const open = value as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          const fn = args.at(-1) as (tx: object) => unknown;
+          return open.apply(target, [
+            ...args.slice(0, -1),
+            (tx: object) => fn(observePostgres(tx, observer)),
+          ]);
+        };
+      }
+      return value;
+    },
+  });
+}
+
+export async function openDatabase(
+  config: DatabaseConfig,
+  options: OpenOptions = {},
+): Promise<DatabaseHandle> {
+  const { observer } = options;
   const statements: StatementCounter = { count: 0 };
   const logger = {
     logQuery() {
@@ -73,13 +160,19 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
       onnotice: () => {},
       connection: { statement_timeout: config.statementTimeoutMs, application_name: 'sona-experiments' },
     });
-    const db = drizzle(client, { schema, logger }) as unknown as Database;
+    const db = drizzle(observer ? observePostgres(client, observer) : client, {
+      schema,
+      logger,
+    }) as unknown as Database;
+    // patches/README.md (5): postgres.js keeps its pool's state private; the patch exposes it.
+    const stats = (client as unknown as { stats?: () => PoolStats }).stats;
     return {
       db,
       driver: 'postgres',
       location: redact(config.url),
       created: false,
       statements,
+      pool: () => stats?.() ?? null,
       raw: client,
       config,
       async listen(channel, onNotify, onListen) {
@@ -106,13 +199,17 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
   const client = inMemory
     ? await PGlite.create(snapshot ? { loadDataDir: snapshot } : {})
     : await PGlite.create(config.dataDir);
-  const db = drizzle(client, { schema, logger }) as unknown as Database;
+  const db = drizzle(observer ? observePglite(client, observer) : client, {
+    schema,
+    logger,
+  }) as unknown as Database;
   return {
     db,
     driver: 'pglite',
     location: inMemory ? 'memory://' : config.dataDir,
     created,
     statements,
+    pool: () => null,
     raw: client,
     config,
     async listen(channel, onNotify, onListen) {
@@ -128,6 +225,40 @@ export async function openDatabase(config: DatabaseConfig): Promise<DatabaseHand
       if (!client.closed) await client.close();
     },
   };
+}
+
+type PgliteLike = Pick<import('@electric-sql/pglite').PGlite, 'query' | 'transaction'>;
+
+/** PGlite as Drizzle sees it, reporting each statement (and those of its transactions) to the observer. */
+function observePglite<C extends object>(client: C, observer: StatementObserver): C {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property === 'query') {
+        const query = (value as PgliteLike['query']).bind(target);
+        return (text: string, ...rest: unknown[]) => {
+          const done = observer.start(text);
+          // A native promise: `await` would not call a `then` set on it, so chain instead.
+          return (query as (...args: unknown[]) => Promise<unknown>)(text, ...rest).then(
+            (value) => {
+              done();
+              return value;
+            },
+            (error: unknown) => {
+              done(error);
+              throw error;
+            },
+          );
+        };
+      }
+      if (property === 'transaction') {
+        const transaction = (value as PgliteLike['transaction']).bind(target);
+        return (fn: (tx: object) => unknown) =>
+          transaction((tx) => fn(observePglite(tx, observer)) as Promise<unknown>);
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /**

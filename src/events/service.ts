@@ -437,7 +437,9 @@ function candidate(
 }
 
 async function single(db: Database, c: Candidate, deps: AssignmentDeps): Promise<RecordEventResult> {
-  const [outcome] = await ingest(db, [c], [], deps);
+  const outcomes = await ingest(db, [c], [], deps);
+  deps.observer?.events(outcomes);
+  const [outcome] = outcomes;
   if (outcome.status === 'rejected') throw outcome.error;
   return outcome.result;
 }
@@ -509,6 +511,7 @@ export async function recordEvents(
     );
   });
   const outcomes = candidates.length ? await ingest(db, candidates, rejected, deps) : rejected;
+  deps.observer?.events(outcomes);
   return {
     accepted: outcomes.filter((o) => o.status === 'accepted').length,
     duplicates: outcomes.filter((o) => o.status === 'duplicate').length,

@@ -12,6 +12,8 @@ import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator } from '../auth/authenticator';
 import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
+import { createMetricsEndpoint, METRICS_PATH } from '../observability/http';
+import type { Metrics } from '../observability/metrics';
 import type { RateLimiter } from './rate-limit';
 import type { Route } from './server';
 import { type App, createGraphQLApp } from './yoga';
@@ -32,6 +34,8 @@ export interface AppOptions {
   configCache?: ExperimentConfigCache;
   /** Groups concurrent assignments' SQL; one per process (made from `db` when absent). */
   assignmentBatcher?: AssignmentBatcher;
+  /** The instance's metrics, served at GET /metrics; none are kept when absent. */
+  metrics?: Metrics;
 }
 
 export interface Service {
@@ -42,8 +46,8 @@ export interface Service {
 }
 
 /**
- * The whole HTTP surface: GraphQL plus the SDK assignment endpoint, sharing one authenticator, rate
- * limiter, configuration cache and assignment batcher.
+ * The whole HTTP surface: GraphQL, the SDK assignment endpoint and (with metrics) GET /metrics, sharing
+ * one authenticator, rate limiter, configuration cache, assignment batcher and metrics registry.
  */
 export function createService(options: AppOptions): Service {
   const { db, logger, security } = options;
@@ -58,6 +62,7 @@ export function createService(options: AppOptions): Service {
     config: options.configCache?.source,
     memory: options.configCache,
     batcher: options.assignmentBatcher ?? new AssignmentBatcher(db),
+    observer: options.metrics,
   };
   const app = createGraphQLApp({
     db,
@@ -67,6 +72,7 @@ export function createService(options: AppOptions): Service {
     rateLimiter,
     assignment,
     configCache: options.configCache ?? null,
+    metrics: options.metrics ?? null,
   });
   const assignments = createAssignmentEndpoint({
     db,
@@ -76,8 +82,11 @@ export function createService(options: AppOptions): Service {
     deps: assignment,
     maxBodyBytes: security.maxBodyBytes,
     requestTimeoutMs: security.requestTimeoutMs,
+    metrics: options.metrics,
   });
-  return { app, routes: { [ASSIGNMENTS_PATH]: assignments } };
+  const routes: Record<string, Route> = { [ASSIGNMENTS_PATH]: assignments };
+  if (options.metrics) routes[METRICS_PATH] = createMetricsEndpoint(options.metrics, authenticator);
+  return { app, routes };
 }
 
 /** GraphQL alone, wired like the full service (tests and benchmarks that need no other route). */

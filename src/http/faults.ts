@@ -8,6 +8,8 @@ export interface Fault {
   code: 'SERVICE_UNAVAILABLE' | 'TIMEOUT' | 'INTERNAL_SERVER_ERROR';
   message: string;
   status?: number;
+  /** The SQLSTATE when the database cancelled the statement (57014: statement_timeout). */
+  sqlstate?: string;
 }
 
 const CONNECTION_CODES = new Set([
@@ -42,6 +44,7 @@ export function classifyFault(err: unknown): Fault {
       code: 'TIMEOUT',
       message: 'The operation took too long and was cancelled; retry shortly.',
       status: 503,
+      sqlstate: pg,
     };
   }
   // 57P01..57P03 admin shutdown / crash shutdown / cannot connect now; 08xxx connection exceptions.

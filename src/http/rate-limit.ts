@@ -49,7 +49,11 @@ async function ready(redis: import('ioredis').Redis, timeoutMs: number): Promise
 }
 
 /** Null when both limits are off (RATE_LIMIT_PER_SECOND and AUTH_FAILURES_PER_MINUTE both 0). */
-export async function createRateLimiter(config: SecurityConfig): Promise<RateLimiter | null> {
+export async function createRateLimiter(
+  config: SecurityConfig,
+  /** Told of every refusal (metrics), by limit. */
+  onRefused?: (limit: 'requests' | 'auth_failures') => void,
+): Promise<RateLimiter | null> {
   if (config.rateLimitPerSecond <= 0 && config.authFailuresPerMinute <= 0) return null;
   let redis: import('ioredis').Redis | null = null;
   const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract =>
@@ -89,6 +93,7 @@ export async function createRateLimiter(config: SecurityConfig): Promise<RateLim
         await limiter?.consume(key);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) return; // Redis unreachable: availability over strictness
+        onRefused?.('requests');
         throw rateLimited('Rate limit exceeded', err.msBeforeNext);
       }
     },
@@ -97,6 +102,7 @@ export async function createRateLimiter(config: SecurityConfig): Promise<RateLim
         // Redis unreachable: allow, as above.
         const used = await failures.get(address).catch(() => null);
         if (used && used.consumedPoints >= config.authFailuresPerMinute) {
+          onRefused?.('auth_failures');
           throw rateLimited('Too many failed authentications from this address', used.msBeforeNext);
         }
       },

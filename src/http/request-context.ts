@@ -3,6 +3,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 /** Per-request values every log line and masked error can reach without threading them through calls. */
 export interface RequestStore {
   requestId: string;
+  /** The GraphQL operation's name once it runs (null: anonymous; undefined: none ran, or not GraphQL). */
+  operation?: string | null;
 }
 
 export const requestContext = new AsyncLocalStorage<RequestStore>();

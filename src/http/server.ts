@@ -8,11 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from '../db/client';
+import type { Metrics } from '../observability/metrics';
+import { type Tracing, withServerSpan } from '../observability/tracing';
 import type { App } from './app';
 import { TIMED_OUT, timeoutMessage, withDeadline } from './deadline';
 import { errorForLog } from './faults';
 import { json, readBody } from './node';
-import { requestContext } from './request-context';
+import { type RequestStore, requestContext } from './request-context';
 
 const READY_TIMEOUT_MS = 2000;
 
@@ -21,6 +23,10 @@ export interface HttpOptions {
   requestTimeoutMs: number;
   /** Where an unexpected failure of a request is logged, with the request id its 500 carries. */
   logger?: Logger;
+  /** Counts every request by route, operation and status (GET /metrics). */
+  metrics?: Metrics;
+  /** A server span per request when tracing is on. */
+  tracing?: Tracing | null;
 }
 
 async function ready(handle: DatabaseHandle): Promise<boolean> {
@@ -86,6 +92,7 @@ async function handleGraphQL(
     ),
   );
   if (response === TIMED_OUT) {
+    options.metrics?.error('TIMEOUT');
     json(res, 503, graphqlError(timeoutMessage(options.requestTimeoutMs), 'TIMEOUT', requestId), {
       'x-request-id': requestId,
     });
@@ -100,6 +107,12 @@ async function handleGraphQL(
   res.end(Buffer.from(await response.arrayBuffer()));
 }
 
+const BUILT_IN = new Set(['/graphql', '/healthz', '/readyz', '/']);
+
+function routeLabel(path: string, routes: Record<string, Route>): string {
+  return BUILT_IN.has(path) || Object.hasOwn(routes, path) ? path : 'other';
+}
+
 /** A handler for one path outside GraphQL (e.g. the SDK assignment endpoint); it answers every error itself. */
 export type Route = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
 
@@ -111,6 +124,40 @@ export function createHttpServer(
 ): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
+    const header = req.headers['x-request-id'];
+    const requestId = typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
+    const store: RequestStore = { requestId };
+    const method = req.method ?? 'GET';
+    // Paths are client-chosen: metrics and span names use the route, `other` for unknown paths.
+    const route = routeLabel(path, routes);
+    withServerSpan(
+      options.tracing,
+      `${method} ${route}`,
+      req.headers,
+      { 'http.request.method': method, 'http.route': route, 'sona.request_id': requestId },
+      (span) => {
+        const started = performance.now();
+        res.once('close', () => {
+          options.metrics?.request(
+            route,
+            store.operation,
+            res.statusCode,
+            (performance.now() - started) / 1000,
+          );
+          if (!span) return;
+          span.setAttribute('http.response.status_code', res.statusCode);
+          if (store.operation) {
+            span.setAttribute('graphql.operation.name', store.operation);
+            span.updateName(`${method} ${route} ${store.operation}`);
+          }
+          span.end();
+        });
+        requestContext.run(store, () => serve(req, res, path, requestId));
+      },
+    );
+  });
+
+  function serve(req: IncomingMessage, res: ServerResponse, path: string, requestId: string) {
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
       void ready(handle).then((ok) =>
@@ -123,30 +170,26 @@ export function createHttpServer(
       res.end();
       return;
     }
-    const header = req.headers['x-request-id'];
-    const requestId = typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     const failed = (err: unknown) =>
       options.logger?.error({ ...errorForLog(err), requestId, path, status: 500 }, 'unexpected error');
-    requestContext.run({ requestId }, () => {
-      if (route) {
-        route(req, res, requestId).catch((err) => {
-          failed(err);
-          json(
-            res,
-            500,
-            { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', requestId } },
-            { 'x-request-id': requestId },
-          );
-        });
-        return;
-      }
-      handleGraphQL(app, req, res, options, requestId).catch((err) => {
+    if (route) {
+      route(req, res, requestId).catch((err) => {
         failed(err);
-        json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId), {
-          'x-request-id': requestId,
-        });
+        json(
+          res,
+          500,
+          { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', requestId } },
+          { 'x-request-id': requestId },
+        );
+      });
+      return;
+    }
+    handleGraphQL(app, req, res, options, requestId).catch((err) => {
+      failed(err);
+      json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR', requestId), {
+        'x-request-id': requestId,
       });
     });
-  });
+  }
 }

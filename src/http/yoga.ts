@@ -16,12 +16,14 @@ import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
 import type { GraphQLContext } from '../graphql/context';
 import { createLoaders } from '../graphql/loaders';
+import type { Metrics } from '../observability/metrics';
 import { schema } from '../graphql/schema';
 import type { RequestDeadline } from './deadline';
 import { GRAPHIQL_EXAMPLE } from './graphiql';
 import { useGraphiQLPage } from './graphiql-page';
 import { useAccessControl } from './plugins/access-control';
 import { errorMasker } from './plugins/error-masking';
+import { useRequestMetrics } from './plugins/metrics';
 import { useNoSuggestions } from './plugins/no-suggestions';
 import { useOperationLog } from './plugins/operation-log';
 import { queryLimitPlugins } from './plugins/query-limits';
@@ -46,6 +48,7 @@ export interface GraphQLParts {
   rateLimiter: RateLimiter | null;
   assignment: AssignmentDeps;
   configCache: ExperimentConfigCache | null;
+  metrics: Metrics | null;
 }
 
 export function createGraphQLApp(parts: GraphQLParts): App {
@@ -63,6 +66,7 @@ export function createGraphQLApp(parts: GraphQLParts): App {
     plugins.unshift(
       useGraphiQLPage({ endpoint: '/graphql', title: 'sona-experiments', defaultQuery: GRAPHIQL_EXAMPLE }),
     );
+  if (parts.metrics) plugins.push(useRequestMetrics(parts.metrics));
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
   if (!security.introspection) plugins.push(useDisableIntrospection());
   // Browsers may send "simple" cross-site requests (GET, form posts) without preflight; in production
@@ -77,7 +81,7 @@ export function createGraphQLApp(parts: GraphQLParts): App {
     logging: false,
     plugins,
     graphiql: false,
-    maskedErrors: { isDev: false, maskError: errorMasker(logger) },
+    maskedErrors: { isDev: false, maskError: errorMasker(logger, parts.metrics ?? undefined) },
     context: async ({ request, deadline }): Promise<GraphQLContext> => {
       // Set by useAccessControl for every operation; authenticating here too keeps a plugin reorder safe.
       const auth =

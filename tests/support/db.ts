@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
-import { openDatabase, type DatabaseHandle } from '../../src/db/client';
+import { openDatabase, type DatabaseHandle, type StatementObserver } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
 import { seedDatabase } from '../../src/db/seed';
 import { RUN_SNAPSHOT_VAR, runDatabaseUrl, testDriver, withDatabaseName } from './environment';
@@ -12,24 +12,30 @@ import { RUN_SNAPSHOT_VAR, runDatabaseUrl, testDriver, withDatabaseName } from '
 export { testDriver };
 
 /** The run's migrated and seeded database. */
-export async function openTestDatabase(options: { poolSize?: number } = {}): Promise<DatabaseHandle> {
+export async function openTestDatabase(
+  options: { poolSize?: number; observer?: StatementObserver } = {},
+): Promise<DatabaseHandle> {
+  const open = { observer: options.observer };
   if (testDriver() === 'postgres') {
-    return openDatabase({
-      driver: 'postgres',
-      url: runDatabaseUrl(),
-      poolSize: options.poolSize ?? 5,
-      statementTimeoutMs: 30_000,
-      connectTimeoutSeconds: 10,
-    });
+    return openDatabase(
+      {
+        driver: 'postgres',
+        url: runDatabaseUrl(),
+        poolSize: options.poolSize ?? 5,
+        statementTimeoutMs: 30_000,
+        connectTimeoutSeconds: 10,
+      },
+      open,
+    );
   }
   // A copy of the run's migrated and seeded database (see global-setup.ts); without one (a file run
   // outside Jest's global setup), migrate and seed a new instance.
   const snapshotFile = process.env[RUN_SNAPSHOT_VAR];
   if (snapshotFile) {
     const snapshot = new Blob([readFileSync(snapshotFile)]);
-    return openDatabase({ driver: 'pglite', dataDir: 'memory://', snapshot });
+    return openDatabase({ driver: 'pglite', dataDir: 'memory://', snapshot }, open);
   }
-  const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+  const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' }, open);
   await migrateDatabase(handle);
   await seedDatabase(handle.db);
   return handle;

@@ -3,6 +3,8 @@
  * createHttpServer, as src/main.ts wires them). The service as a child process is in ./processes.ts.
  * Traffic goes to 127.0.0.1 only.
  */
+import type { Metrics } from '../../src/observability/metrics';
+import type { Tracing } from '../../src/observability/tracing';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -125,6 +127,8 @@ export interface TestServerOptions {
   rateLimiter?: RateLimiter | null;
   logs?: LogCapture;
   configCache?: ExperimentConfigCache;
+  metrics?: Metrics;
+  tracing?: Tracing | null;
 }
 
 /** The real server on 127.0.0.1:0 over a test database, with an authenticator listening for revocations. */
@@ -149,8 +153,14 @@ export async function startTestServer(
     authenticator,
     rateLimiter: options.rateLimiter ?? null,
     configCache: options.configCache,
+    metrics: options.metrics,
   });
-  const server = createHttpServer(app, handle, { ...security, logger: logs.logger }, routes);
+  const server = createHttpServer(
+    app,
+    handle,
+    { ...security, logger: logs.logger, metrics: options.metrics, tracing: options.tracing },
+    routes,
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

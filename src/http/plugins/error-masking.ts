@@ -9,6 +9,7 @@ import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { DomainError } from '../../common/errors';
 import { toGraphQLError } from '../../graphql/errors';
+import type { Metrics } from '../../observability/metrics';
 import { classifyFault, errorForLog } from '../faults';
 import { currentRequestId } from '../request-context';
 
@@ -29,7 +30,7 @@ function withoutInternals(error: GraphQLError): GraphQLError {
 }
 
 /** Yoga's `maskedErrors.maskError`. */
-export function errorMasker(logger: Logger) {
+export function errorMasker(logger: Logger, metrics?: Metrics) {
   return function maskError(error: unknown): Error {
     const original = error instanceof GraphQLError ? error.originalError : error;
     // Our own GraphQLErrors (bad arguments, auth, limits) are meant for the client.
@@ -42,6 +43,7 @@ export function errorMasker(logger: Logger) {
     }
     const requestId = currentRequestId();
     const fault = classifyFault(original ?? error);
+    metrics?.fault(fault);
     logger.error({ ...errorForLog(original ?? error), requestId, fault: fault.code }, 'unexpected error');
     return new GraphQLError(fault.message, {
       ...located,
