@@ -137,6 +137,8 @@ export interface AppConfig {
   port: number;
   host: string;
   database: DatabaseConfig;
+  /** Read replicas for read-only GraphQL operations (PostgreSQL only); none when `urls` is empty. */
+  replicas: { urls: string[]; maxLagMs: number; checkEveryMs: number };
   /** Seed a brand-new embedded database on start (the bare-machine experience). */
   seedOnFirstStart: boolean;
   logLevel: string;
@@ -189,6 +191,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     port: int('PORT', 4000, env),
     host: env.HOST || '0.0.0.0',
     database: databaseConfigFromEnv(env),
+    replicas: {
+      urls: (env.DATABASE_REPLICA_URLS ?? '')
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean),
+      maxLagMs: int('REPLICA_MAX_LAG_MS', 5000, env),
+      checkEveryMs: Math.max(100, int('REPLICA_LAG_CHECK_MS', 1000, env)),
+    },
     seedOnFirstStart: env.SEED_ON_START !== 'false',
     logLevel: env.LOG_LEVEL || 'info',
     production: env.NODE_ENV === 'production',

@@ -8,6 +8,7 @@ import { Authenticator } from './auth/authenticator';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
 import { migrateDatabase } from './db/migrate';
+import { ReplicaSet } from './db/replicas';
 import { seedDatabase } from './db/seed';
 import { createService } from './http/app';
 import { createRateLimiter } from './http/rate-limit';
@@ -32,9 +33,24 @@ if (handle.created && handle.driver === 'pglite' && config.seedOnFirstStart) {
   logger.info({ seed: report }, 'new embedded database seeded');
 }
 
+if (config.replicas.urls.length && config.database.driver !== 'postgres') {
+  throw new Error('DATABASE_REPLICA_URLS needs DATABASE_URL (the embedded database has no replicas)');
+}
+const replicas =
+  config.replicas.urls.length && config.database.driver === 'postgres'
+    ? await ReplicaSet.open(config.database, config.replicas, {
+        observer: tracing ? tracingObserver(tracing) : undefined,
+        logger,
+      })
+    : null;
+
 const configCache = new ExperimentConfigCache(loadConfigFromDb, security.cacheTtlMs);
 await configCache.start(handle);
-const metrics = new Metrics({ pool: () => handle.pool(), configCache });
+const metrics = new Metrics({
+  pool: () => handle.pool(),
+  configCache,
+  replicaLags: replicas ? () => replicas.lags() : undefined,
+});
 const rateLimiter = await createRateLimiter(security, (limit) => metrics.rateLimit(limit));
 const authenticator = new Authenticator(handle.db, security.authRequired, {
   cacheTtlMs: security.cacheTtlMs,
@@ -49,6 +65,7 @@ const { app, routes } = createService({
   rateLimiter,
   configCache,
   metrics,
+  replicas,
 });
 const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
 
@@ -70,6 +87,7 @@ server.listen(config.port, config.host, () => {
       auth: security.authRequired ? 'api-keys' : 'off',
       graphiql: security.graphiql,
       tracing: tracing !== null,
+      replicas: config.replicas.urls.length,
       startupMs: Date.now() - startedAt,
     },
     `sona-experiments listening on ${where} (database: ${handle.driver} at ${handle.location})`,
@@ -94,6 +112,7 @@ async function shutdown(signal: string) {
     authenticator.stop(),
     rateLimiter?.close(),
     tracing?.shutdown(),
+    replicas?.close(),
   ]);
   await handle.close();
   logger.info('stopped');

@@ -12,6 +12,7 @@ import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator } from '../auth/authenticator';
 import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
+import type { ReplicaSet } from '../db/replicas';
 import { createMetricsEndpoint, METRICS_PATH } from '../observability/http';
 import type { Metrics } from '../observability/metrics';
 import type { RateLimiter } from './rate-limit';
@@ -36,6 +37,8 @@ export interface AppOptions {
   assignmentBatcher?: AssignmentBatcher;
   /** The instance's metrics, served at GET /metrics; none are kept when absent. */
   metrics?: Metrics;
+  /** Read replicas for read-only GraphQL operations (DATABASE_REPLICA_URLS). */
+  replicas?: ReplicaSet | null;
 }
 
 export interface Service {
@@ -73,6 +76,7 @@ export function createService(options: AppOptions): Service {
     assignment,
     configCache: options.configCache ?? null,
     metrics: options.metrics ?? null,
+    replicas: options.replicas ?? null,
   });
   const assignments = createAssignmentEndpoint({
     db,

@@ -14,6 +14,7 @@ import type { Authenticator, Principal } from '../auth/authenticator';
 import { useOperationScopes } from '../auth/operation-scopes';
 import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
+import type { ReplicaSet } from '../db/replicas';
 import type { GraphQLContext } from '../graphql/context';
 import { createLoaders } from '../graphql/loaders';
 import type { Metrics } from '../observability/metrics';
@@ -25,6 +26,7 @@ import { useAccessControl } from './plugins/access-control';
 import { errorMasker } from './plugins/error-masking';
 import { useRequestMetrics } from './plugins/metrics';
 import { useNoSuggestions } from './plugins/no-suggestions';
+import { useReadReplicas } from './plugins/read-replicas';
 import { useOperationLog } from './plugins/operation-log';
 import { queryLimitPlugins } from './plugins/query-limits';
 import type { RateLimiter } from './rate-limit';
@@ -49,6 +51,8 @@ export interface GraphQLParts {
   assignment: AssignmentDeps;
   configCache: ExperimentConfigCache | null;
   metrics: Metrics | null;
+  /** Read-only operations go to a replica when one is close enough; null: everything on `db`. */
+  replicas: ReplicaSet | null;
 }
 
 export function createGraphQLApp(parts: GraphQLParts): App {
@@ -67,6 +71,7 @@ export function createGraphQLApp(parts: GraphQLParts): App {
       useGraphiQLPage({ endpoint: '/graphql', title: 'sona-experiments', defaultQuery: GRAPHIQL_EXAMPLE }),
     );
   if (parts.metrics) plugins.push(useRequestMetrics(parts.metrics));
+  if (parts.replicas) plugins.push(useReadReplicas(parts.replicas) as Plugin);
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
   if (!security.introspection) plugins.push(useDisableIntrospection());
   // Browsers may send "simple" cross-site requests (GET, form posts) without preflight; in production

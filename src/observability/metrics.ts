@@ -25,6 +25,8 @@ export interface MetricsOptions {
   pool?: () => PoolStats | null;
   /** The assignment configuration cache's running tallies. */
   configCache?: { readonly hits: number; readonly misses: number };
+  /** Each read replica's last measured replay lag (null: unreachable). */
+  replicaLags?: () => { replica: string; lagSeconds: number | null }[];
   /** Node's process metrics (CPU, memory, event-loop lag, GC); default on. */
   processMetrics?: boolean;
 }
@@ -84,7 +86,18 @@ export class Metrics implements UsageObserver {
   });
 
   constructor(options: MetricsOptions = {}) {
-    const { pool, configCache } = options;
+    const { pool, configCache, replicaLags } = options;
+    if (replicaLags) {
+      new Gauge({
+        name: 'sona_db_replica_lag_seconds',
+        help: 'Replay lag of each read replica at its last check; -1 when unreachable (it then serves no reads)',
+        labelNames: ['replica'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const { replica, lagSeconds } of replicaLags()) this.set({ replica }, lagSeconds ?? -1);
+        },
+      });
+    }
     if (configCache) {
       // The cache keeps its own tallies (no metrics dependency on the hot path): published as deltas.
       const seen = { hit: 0, miss: 0 };
