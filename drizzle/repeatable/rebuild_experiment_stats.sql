@@ -3,7 +3,8 @@
 -- src/aggregates/fold.ts maintains the same numbers, and a test proves both agree): per unit,
 -- {{EXPOSURE_METRIC}} counts exposures, each metric sums its conversion values, and {{ANY_CONVERSION_METRIC}}
 -- sums all conversions. Per variant: units, sum and sum of squares of those per-unit totals, over all
--- units (units/sum/sum_squares) and over exposed units only (exposed_*).
+-- units (units/sum/sum_squares) and over exposed units only (exposed_*). Per variant and phase: exposed units
+-- whose assignment falls in the phase (experiment_phase_ranges).
 --
 -- It takes the ingestion lock of every experiment it rebuilds: without it, a rebuild while events arrive
 -- (`npm run db:rebuild-stats` on a live database) fails with duplicate keys (rows a batch inserted after
@@ -19,6 +20,7 @@ BEGIN
   PERFORM lock_experiments_for_ingest(ids);
 
   DELETE FROM experiment_variant_stats WHERE experiment_id = ANY (ids);
+  DELETE FROM experiment_phase_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_user_metrics WHERE experiment_id = ANY (ids);
 
   INSERT INTO experiment_user_metrics (experiment_id, user_id, metric_name, variant_id, events, total)
@@ -49,5 +51,14 @@ BEGIN
       ON ex.experiment_id = um.experiment_id AND ex.user_id = um.user_id AND ex.metric_name = {{EXPOSURE_METRIC}}
    WHERE um.experiment_id = ANY (ids)
    GROUP BY um.experiment_id, um.variant_id, um.metric_name;
+
+  INSERT INTO experiment_phase_stats (experiment_id, variant_id, phase, exposed_units)
+  SELECT um.experiment_id, um.variant_id, r.phase, count(*)
+    FROM experiment_user_metrics um
+    JOIN experiment_assignments a ON a.experiment_id = um.experiment_id AND a.user_id = um.user_id
+   CROSS JOIN LATERAL experiment_phase_ranges(um.experiment_id) r
+   WHERE um.experiment_id = ANY (ids) AND um.metric_name = {{EXPOSURE_METRIC}}
+     AND a.assigned_at >= r.from_at AND a.assigned_at < r.to_at
+   GROUP BY um.experiment_id, um.variant_id, r.phase;
 END;
 $$;

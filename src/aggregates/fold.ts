@@ -11,8 +11,10 @@ import { z } from 'zod';
 import { columnNames, jsonbParam, jsonParam, tableAs, type Db } from '../db/client';
 import { parseRows } from '../db/rows';
 import {
+  experimentAssignments as assignments,
   experimentConversions as conversions,
   experimentExposures as exposures,
+  experimentPhaseStats as phaseStats,
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
 } from '../db/schema';
@@ -54,6 +56,7 @@ export async function foldIntoAggregates(db: Db, inserted: readonly FoldEvent[])
 }
 
 const um = alias(userMetrics, 'um');
+const ps = alias(phaseStats, 'ps');
 const s = alias(variantStats, 's');
 const additiveStats = [
   s.events,
@@ -148,6 +151,20 @@ WITH input AS (
                        OFFSET 0) stored
    WHERE NOT EXISTS (SELECT 1 FROM deltas d WHERE d.experiment_id = stored.experiment_id
                         AND d.user_id = stored.user_id AND d.metric_name = stored.metric_name)
+), upsert_phase_stats AS (
+  -- A unit exposed for the first time joins the exposed units of its variant in the phase it was assigned in
+  -- (one index probe on its assignment; the phases of an experiment are few).
+  INSERT INTO ${tableAs(phaseStats, ps)} (${columnNames(ps.experimentId, ps.variantId, ps.phase, ps.exposedUnits)})
+  SELECT c.experiment_id, c.variant_id, r.phase, count(*)
+    FROM changed c
+    JOIN ${assignments} ON ${assignments.experimentId} = c.experiment_id AND ${assignments.userId} = c.user_id
+   CROSS JOIN LATERAL experiment_phase_ranges(c.experiment_id) r
+   WHERE c.metric_name = ${EXPOSURE_METRIC} AND c.is_new
+     AND ${assignments.assignedAt} >= r.from_at AND ${assignments.assignedAt} < r.to_at
+   GROUP BY c.experiment_id, c.variant_id, r.phase
+   ORDER BY c.experiment_id, c.variant_id, r.phase
+  ON CONFLICT (${columnNames(ps.experimentId, ps.variantId, ps.phase)}) DO UPDATE
+    SET ${columnNames(ps.exposedUnits)} = ${ps.exposedUnits} + excluded.${columnNames(ps.exposedUnits)}
 ), stat_deltas AS (
   SELECT experiment_id, variant_id, metric_name, d_events AS events,
          CASE WHEN is_new THEN 1 ELSE 0 END AS units,

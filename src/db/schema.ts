@@ -99,6 +99,35 @@ export const experimentAssignments = pgTable(
 );
 
 /**
+ * The weight history of an experiment (as GrowthBook's phases): starting it opens phase 1, and every change of
+ * a variant weight or of the traffic allocation while it runs or is paused closes the open phase and opens
+ * the next. A unit belongs to the phase in force when it was assigned (experiment_phase_ranges, in
+ * drizzle/repeatable/experiment_phases.sql), so the sample-ratio check can expect each phase's units to split
+ * by that phase's weights.
+ */
+export const experimentPhases = pgTable(
+  'experiment_phases',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    /** 1, 2, …: the order of the phases. */
+    index: integer('index').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+    /** When the next phase started or the experiment completed; null while in force. */
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    trafficAllocation: doublePrecision('traffic_allocation').notNull(),
+    /** Every variant's weight in force, in bucketing order: `[{"variantId", "weight"}]`. */
+    weights: jsonb('weights').$type<{ variantId: string; weight: number }[]>().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.index] }),
+    check('experiment_phases_index_positive', sql`${t.index} >= 1`),
+    check('experiment_phases_weights_array', sql`jsonb_typeof(${t.weights}) = 'array'`),
+  ],
+);
+
+/**
  * No foreign keys on the event tables and experiment_user_metrics: a row-level RI check per inserted row
  * (and a FOR KEY SHARE lock, i.e. multixacts, on the same experiment and variant rows from every
  * concurrent batch) was the largest cost of ingestion. Triggers keep what the keys promised
@@ -181,6 +210,25 @@ export const experimentVariantStats = pgTable(
     primaryKey({ columns: [t.experimentId, t.variantId, t.metricName] }),
     index('experiment_variant_stats_experiment_metric_idx').on(t.experimentId, t.metricName),
   ],
+);
+
+/**
+ * Exposed units per variant and phase (the phase of the unit's assignment), maintained by the fold with the
+ * other aggregates: the sample-ratio check's observed counts, whatever the number of units.
+ */
+export const experimentPhaseStats = pgTable(
+  'experiment_phase_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    phase: integer('phase').notNull(),
+    exposedUnits: bigint('exposed_units', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.phase] })],
 );
 
 export const auditLog = pgTable(

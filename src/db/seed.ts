@@ -70,6 +70,20 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
         createdAt: e.createdAt,
       }));
       await tx.insert(t.experimentVariants).values(variantRows).onConflictDoNothing();
+      if (e.startAt) {
+        // Seeded experiments ran with the weights they have: one phase, from start to completion.
+        await tx
+          .insert(t.experimentPhases)
+          .values({
+            experimentId: e.id,
+            index: 1,
+            startedAt: e.startAt,
+            endedAt: e.endAt ?? null,
+            trafficAllocation: experiment.trafficAllocation ?? 1,
+            weights: variantRows.map((v) => ({ variantId: v.id, weight: v.weight ?? 1 })),
+          })
+          .onConflictDoNothing();
+      }
 
       const audit: { action: string; minutes: Date; details: Record<string, unknown> }[] = [
         { action: 'experiment.created', minutes: e.createdAt, details: { key: e.key } },

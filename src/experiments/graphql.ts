@@ -4,6 +4,7 @@ import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
+import type { PhaseRow } from './phases';
 import type { AuditRow, ExperimentRow, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
@@ -163,6 +164,45 @@ AuditEntryRef.implement({
   }),
 });
 
+const PhaseWeightRef = builder.objectRef<{ variantId: string; weight: number }>('PhaseWeight').implement({
+  description: "A variant's weight during a phase.",
+  authScopes: { read: true },
+  fields: (t) => ({
+    variantId: t.exposeID('variantId', { description: 'Id of the variant (`Variant.id`).' }),
+    weight: t.exposeFloat('weight', {
+      description: 'Its relative weight then (0: the variant received no new units during the phase).',
+    }),
+  }),
+});
+
+const PhaseRef = builder.objectRef<PhaseRow>('ExperimentPhase').implement({
+  description:
+    "A span of the run with fixed weights and traffic (as GrowthBook phases). Starting opens phase 1; changing a variant weight or the traffic allocation while running or paused opens the next. Each unit belongs to the phase in force when it was assigned, and the sample-ratio check expects each phase's units to split by that phase's weights.",
+  authScopes: { read: true },
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: '1, 2, … in order.' }),
+    startedAt: t.field({
+      type: 'DateTime',
+      description: 'When the phase began (the start, or the change that opened it).',
+      resolve: (p) => p.startedAt,
+    }),
+    endedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the next phase began or the experiment completed; null while in force.',
+      resolve: (p) => p.endedAt,
+    }),
+    trafficAllocation: t.exposeFloat('trafficAllocation', {
+      description: 'Share of users (0..1) that entered the experiment during the phase.',
+    }),
+    weights: t.field({
+      type: [PhaseWeightRef],
+      description: 'Every variant with its weight in force during the phase, in bucketing order.',
+      resolve: (p) => p.weights,
+    }),
+  }),
+});
+
 ExperimentRef.implement({
   description: 'An A/B test of a recommendation strategy: its lifecycle, traffic and variants.',
   authScopes: { read: true },
@@ -214,6 +254,12 @@ ExperimentRef.implement({
       type: [VariantRef],
       description: 'Variants in position order, which is the bucketing order.',
       resolve: (e, _a, ctx) => ctx.loaders.variantsByExperimentId.load(e.id),
+    }),
+    phases: t.field({
+      type: [PhaseRef],
+      description:
+        'The weight history, oldest first: empty before the start. Results pool units over phases (see `ExperimentResults.weightsChanged`).',
+      resolve: (e, _a, ctx) => ctx.loaders.phasesByExperimentId.load(e.id),
     }),
     metrics: t.field({
       type: ExperimentMetricsRef,

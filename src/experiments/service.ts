@@ -33,6 +33,7 @@ import {
   type ExperimentStatus,
   type LifecycleAction,
 } from './lifecycle';
+import * as phases from './phases';
 import * as repo from './repository';
 import type { ExperimentRow, VariantRow } from './repository';
 
@@ -247,7 +248,11 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           throw new RuleViolationError('READ_ONLY', 'An archived experiment cannot be changed');
         }
         const after = await repo.updateExperiment(tx, id, defined(input));
-        await audit(tx, 'experiment.updated', id, { before, after });
+        const phase =
+          opensPhase(before.status) && after!.trafficAllocation !== before.trafficAllocation
+            ? await phases.openPhase(tx, id)
+            : undefined;
+        await audit(tx, 'experiment.updated', id, { before, after, ...(phase ? { phase } : {}) });
         await changed(tx, id);
         return after!;
       });
@@ -287,8 +292,18 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           status: rule.to as ExperimentStatus,
           ...timestamps,
         });
+        // Starting opens phase 1; resuming keeps the phase (a change while paused opened its own).
+        const phase =
+          before.status === 'draft' && rule.to === 'running' ? await phases.openPhase(tx, id) : undefined;
+        if (rule.to === 'completed') await phases.closePhase(tx, id);
         // Resuming a paused experiment is still "started" in the trail, with from/to telling which.
-        await audit(tx, rule.audit, id, { from: before.status, to: rule.to, before, after });
+        await audit(tx, rule.audit, id, {
+          from: before.status,
+          to: rule.to,
+          before,
+          after,
+          ...(phase ? { phase } : {}),
+        });
         await changed(tx, id);
         return after!;
       });
@@ -349,7 +364,15 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
             }
           }
           const after = await repo.updateVariant(tx, id, defined(input));
-          await audit(tx, 'variant.updated', experiment.id, { before: variant, after });
+          const phase =
+            opensPhase(experiment.status) && after!.weight !== variant.weight
+              ? await phases.openPhase(tx, experiment.id)
+              : undefined;
+          await audit(tx, 'variant.updated', experiment.id, {
+            before: variant,
+            after,
+            ...(phase ? { phase } : {}),
+          });
           await changed(tx, experiment.id);
           return after!;
         });
@@ -375,6 +398,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
     },
   };
 }
+
+/**
+ * A change of weights or traffic in these statuses opens a new phase: units enrolled from then on are
+ * bucketed by the new numbers (in a draft nobody is enrolled yet; phase 1 opens at the start).
+ */
+const opensPhase = (status: ExperimentStatus) => status === 'running' || status === 'paused';
 
 /** Starting needs at least two variants, a positive total weight and at most one control. */
 async function assertStartable(tx: Db, experimentId: string): Promise<void> {

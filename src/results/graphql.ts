@@ -24,6 +24,7 @@ import {
   STATS_METHODS,
   STATS_REASONS,
   type EffectResult,
+  type SrmPhaseResult,
   type SrmResult,
 } from './stats';
 
@@ -109,6 +110,22 @@ const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
   }),
 });
 
+const SrmPhaseRef = builder.objectRef<SrmPhaseResult>('SampleRatioMismatchPhase').implement({
+  authScopes: { read: true },
+  description: "One phase's part of the sample-ratio check (see `Experiment.phases`).",
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: 'The phase (`ExperimentPhase.index`).' }),
+    observed: t.exposeFloatList('observed', {
+      description: 'Units per variant enrolled during the phase, in position order.',
+    }),
+    expected: t.exposeFloatList('expected', {
+      nullable: true,
+      description:
+        "The phase's units split by its normalised weights (0 for a variant whose weight was 0: any unit there is a mismatch).",
+    }),
+  }),
+});
+
 const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   authScopes: { read: true },
   description:
@@ -116,17 +133,27 @@ const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   fields: (t) => ({
     chiSquare: t.exposeFloat('chiSquare', {
       nullable: true,
-      description: 'Pearson chi-square statistic, df = variants − 1.',
+      description:
+        'Pearson chi-square statistic summed over phases, df = Σ over phases of (variants with a positive weight − 1); with one phase, df = variants − 1.',
     }),
     pValue: t.exposeFloat('pValue', {
       nullable: true,
       description: 'Chance of a split at least this uneven if assignment works.',
     }),
     mismatch: t.exposeBoolean('mismatch', { description: 'True when pValue < 0.001.' }),
-    observed: t.exposeFloatList('observed', { description: 'Units per variant, in position order.' }),
+    observed: t.exposeFloatList('observed', {
+      description: 'Units per variant, in position order (exposed units; assigned with includeUnexposed).',
+    }),
     expected: t.exposeFloatList('expected', {
       nullable: true,
-      description: 'Units expected from the weights.',
+      description:
+        "Units expected from the weights in force when they enrolled: Σ over phases of the phase's units × its normalised weight.",
+    }),
+    phases: t.field({
+      type: [SrmPhaseRef],
+      description:
+        'The check per phase of the weight history (one entry for an experiment whose weights never changed, or that never started).',
+      resolve: (s) => s.phases,
     }),
     reason: t.field({
       type: StatsReasonEnum,
@@ -259,6 +286,10 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
       type: SrmRef,
       description: 'Sample-ratio check: read it before the effects.',
       resolve: (r) => r.srm,
+    }),
+    weightsChanged: t.exposeBoolean('weightsChanged', {
+      description:
+        "True when the variants' relative weights changed during the run (`Experiment.phases`). Effects pool every phase's units: an arm whose share grew later holds more late units, so a metric that drifts over time can bias the comparison (Simpson's paradox). Read the results per period, or restart with fixed weights, before trusting a small effect.",
     }),
     variants: t.field({
       type: [VariantResultRef],

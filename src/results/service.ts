@@ -11,6 +11,7 @@ import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
+import { getPhasesWithUnits, type PhaseWithUnits } from '../experiments/phases';
 import type { ExperimentRow } from '../experiments/repository';
 import {
   CORRECTIONS,
@@ -30,6 +31,7 @@ import {
   sampleSize,
   STATS_METHODS,
   type StatsMethod,
+  type SrmPhase,
   type StatsReason,
   type VariantResult,
 } from './stats';
@@ -57,6 +59,11 @@ export interface ExperimentResults {
   includeUnexposed: boolean;
   controlVariantId: string | null;
   srm: AnalyzeResult['srm'];
+  /**
+   * The variants' normalised weights differed between phases: each arm's units then mix periods in other
+   * proportions, so pooled means can mislead (Simpson's paradox) when the metric drifts over time.
+   */
+  weightsChanged: boolean;
   variants: VariantOutcome[];
   reason: AnalyzeResult['reason'];
 }
@@ -128,6 +135,27 @@ function unknownMetric(v: VariantResult): VariantResult {
   };
 }
 
+/** Each phase's weights and units in the order of the variant rows (a variant a phase does not list: 0). */
+function alignPhases(phases: readonly PhaseWithUnits[], rows: readonly VariantStatsRow[]): SrmPhase[] {
+  return phases.map((p) => {
+    const weights = new Map(p.weights.map((w) => [w.variantId, w.weight]));
+    return {
+      index: p.index,
+      weights: rows.map((r) => weights.get(r.variantId) ?? 0),
+      observed: rows.map((r) => p.units[r.variantId] ?? 0),
+    };
+  });
+}
+
+/** Whether the normalised weights of any two phases differ (a traffic change alone scales every arm alike). */
+function weightsChanged(phases: readonly PhaseWithUnits[]): boolean {
+  const shares = phases.map((p) => {
+    const total = p.weights.reduce((acc, w) => acc + w.weight, 0);
+    return new Map(p.weights.map((w) => [w.variantId, total > 0 ? w.weight / total : 0]));
+  });
+  return shares.some((s) => [...s].some(([id, share]) => Math.abs(share - (shares[0].get(id) ?? 0)) > 1e-12));
+}
+
 /** Results for several metrics, with the correction applied over all treatments × metrics. */
 export async function getResults(
   db: Db,
@@ -156,7 +184,12 @@ export async function getResults(
       ? { mean: raw.priorMean ?? 0, variance: raw.priorVariance ?? 1 }
       : null;
 
-  const stats = await getVariantStats(db, experiment.id, metrics, { countAssigned: includeUnexposed });
+  const [stats, phases] = await Promise.all([
+    getVariantStats(db, experiment.id, metrics, { countAssigned: includeUnexposed }),
+    // The weight history with each phase's units, for the sample-ratio check. An experiment that never
+    // started has none: its current weights apply.
+    getPhasesWithUnits(db, experiment.id, { assigned: includeUnexposed }),
+  ]);
   const results = metrics.map((metric) => {
     const rows = stats.get(metric) ?? [];
     const type = raw.type ?? defaultMetricType(metric);
@@ -171,6 +204,7 @@ export async function getResults(
       prior,
       goal,
       minimumUnits: minUnitsPerVariant,
+      srmPhases: phases.length > 0 ? alignPhases(phases, rows) : null,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
@@ -188,6 +222,7 @@ export async function getResults(
       includeUnexposed,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
+      weightsChanged: weightsChanged(phases),
       reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
         ...(unknown ? unknownMetric(v) : v),
