@@ -162,6 +162,8 @@ export const experimentConversions = pgTable(
   (t) => [
     index('experiment_conversions_experiment_variant_idx').on(t.experimentId, t.variantId),
     index('experiment_conversions_experiment_metric_idx').on(t.experimentId, t.metricName),
+    // A unit's conversions, re-counted by the fold when its first exposure arrives or moves earlier.
+    index('experiment_conversions_experiment_user_idx').on(t.experimentId, t.userId),
   ],
 );
 
@@ -180,6 +182,11 @@ export const experimentUserMetrics = pgTable(
     variantId: uuid('variant_id').notNull(),
     events: bigint('events', { mode: 'number' }).notNull().default(0),
     total: doublePrecision('total').notNull().default(0),
+    /**
+     * On the EXPOSURE_METRIC row: the unit's first exposure (the earliest event time, see
+     * drizzle/repeatable/attribution.sql), where its attribution window opens. Null on other rows.
+     */
+    firstAt: timestamp('first_at', { withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.userId, t.metricName] })],
 );
@@ -205,10 +212,37 @@ export const experimentVariantStats = pgTable(
     exposedUnits: bigint('exposed_units', { mode: 'number' }).notNull().default(0),
     exposedSum: doublePrecision('exposed_sum').notNull().default(0),
     exposedSumSquares: doublePrecision('exposed_sum_squares').notNull().default(0),
+    /** Units whose total is > 0: a BINOMIAL metric's conversions. */
+    convertedUnits: bigint('converted_units', { mode: 'number' }).notNull().default(0),
+    /** Every event recorded for the variant and metric, counted or not (out of its attribution window). */
+    recordedEvents: bigint('recorded_events', { mode: 'number' }).notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.experimentId, t.variantId, t.metricName] }),
     index('experiment_variant_stats_experiment_metric_idx').on(t.experimentId, t.metricName),
+  ],
+);
+
+/**
+ * Per-experiment settings of a metric: its conversion window (hours after the unit's first exposure). Issue 17's
+ * Metric entity will hold the default; a row here is then the experiment's override.
+ */
+export const experimentMetricSettings = pgTable(
+  'experiment_metric_settings',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    metricName: text('metric_name').notNull(),
+    /** Conversions count up to this many hours after the unit's first exposure; null: until the end. */
+    conversionWindowHours: doublePrecision('conversion_window_hours'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.metricName] }),
+    check(
+      'experiment_metric_settings_window_positive',
+      sql`${t.conversionWindowHours} IS NULL OR ${t.conversionWindowHours} > 0`,
+    ),
   ],
 );
 

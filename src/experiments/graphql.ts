@@ -4,6 +4,7 @@ import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
+import type { MetricSettingRow } from './metric-settings';
 import type { PhaseRow } from './phases';
 import type { AuditRow, ExperimentRow, VariantRow } from './repository';
 import * as repo from './repository';
@@ -11,6 +12,7 @@ import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from
 import {
   auditLogArgs,
   type CreateExperimentInput as CreateInput,
+  type MetricSettingInput,
   createExperimentService,
   experimentLookupArgs,
   experimentListArgs,
@@ -203,6 +205,19 @@ const PhaseRef = builder.objectRef<PhaseRow>('ExperimentPhase').implement({
   }),
 });
 
+const MetricSettingRef = builder.objectRef<MetricSettingRow>('MetricSetting').implement({
+  description: "A metric's settings in this experiment.",
+  authScopes: { read: true },
+  fields: (t) => ({
+    metric: t.exposeString('metricName', { description: "The metric's name." }),
+    conversionWindowHours: t.exposeFloat('conversionWindowHours', {
+      nullable: true,
+      description:
+        "Conversions count only this many hours after the unit's first exposure; null: from the first exposure until the experiment completes.",
+    }),
+  }),
+});
+
 ExperimentRef.implement({
   description: 'An A/B test of a recommendation strategy: its lifecycle, traffic and variants.',
   authScopes: { read: true },
@@ -254,6 +269,12 @@ ExperimentRef.implement({
       type: [VariantRef],
       description: 'Variants in position order, which is the bucketing order.',
       resolve: (e, _a, ctx) => ctx.loaders.variantsByExperimentId.load(e.id),
+    }),
+    metricSettings: t.field({
+      type: [MetricSettingRef],
+      description:
+        'Per-metric settings (conversion windows), by metric name. A metric without one counts conversions from the first exposure until the end.',
+      resolve: (e, _a, ctx) => ctx.loaders.metricSettingsByExperimentId.load(e.id),
     }),
     phases: t.field({
       type: [PhaseRef],
@@ -494,6 +515,24 @@ const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').impleme
     }) satisfies InputFieldsOf<NewVariant>,
 });
 
+const MetricSettingInputRef = builder.inputRef<MetricSettingInput, false>('MetricSettingInput').implement({
+  description:
+    "A metric's settings in this experiment. The future Metric entity (issue 17) will hold a metric's default; a setting here remains the experiment's own.",
+  fields: (t) =>
+    ({
+      metric: t.string({
+        required: true,
+        description: `The metric's name (a slug, at most ${LIMITS.metricNameMaxLength} characters), as events record it.`,
+      }),
+      conversionWindowHours: t.float({
+        required: false,
+        description: `Conversions count only this many hours after the unit's first exposure (more than 0, at most ${LIMITS.maxConversionWindowHours}); null: until the experiment completes.`,
+      }),
+    }) satisfies InputFieldsOf<MetricSettingInput>,
+});
+
+const metricSettingsDescription = `Per-metric settings (at most ${LIMITS.maxMetricSettings}, one per metric), e.g. a 72-hour conversion window for \`purchase\`.`;
+
 const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperimentInput').implement({
   description: 'A new experiment. It starts as a DRAFT; start it with startExperiment.',
   fields: (t) =>
@@ -523,6 +562,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         required: false,
         description: `Variants in bucketing order (at most ${LIMITS.maxVariants}, names unique, at most one control). Starting needs two or more.`,
       }),
+      metricSettings: t.field({
+        type: [MetricSettingInputRef],
+        required: false,
+        description: metricSettingsDescription,
+      }),
     }) satisfies InputFieldsOf<CreateInput>,
 });
 
@@ -542,6 +586,11 @@ const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperi
         required: false,
         description:
           'New bucketing seed; null hashes with the key again. Changing it on a running experiment reshuffles users not yet assigned.',
+      }),
+      metricSettings: t.field({
+        type: [MetricSettingInputRef],
+        required: false,
+        description: `${metricSettingsDescription} Replaces every setting; null leaves them. On an experiment that has started, the aggregates are recounted from the stored events (the change takes as long as a rebuild of this experiment).`,
       }),
     }) satisfies InputFieldsOf<UpdateInput>,
 });

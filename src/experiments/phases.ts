@@ -9,7 +9,7 @@
 import { asc, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
-import { dbNumber, parseRows } from '../db/rows';
+import { dbDate, dbNumber, parseRows } from '../db/rows';
 import {
   experimentAssignments,
   experimentPhaseStats,
@@ -53,10 +53,25 @@ RETURNING ${p.index} AS "index"`,
   return row.index;
 }
 
-/** Ends the open phase (the experiment completed). */
-export async function closePhase(db: Db, experimentId: string): Promise<void> {
+/**
+ * The database's clock now (the clock events' recorded_at and assignments' assigned_at use), rounded up to
+ * the millisecond (a JavaScript Date holds no more), so it is never before the moment it was read.
+ */
+export async function databaseNow(db: Db): Promise<Date> {
+  const [row] = await parseRows(
+    db,
+    sql`/* databaseNow */
+      SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS "at"`,
+    z.object({ at: dbDate }),
+  );
+  return row.at;
+}
+
+/** Ends the open phase at `at` (the experiment completed). */
+export async function closePhase(db: Db, experimentId: string, at: Date): Promise<void> {
   await db.execute(sql`/* closePhase */
-    UPDATE ${p} SET ended_at = clock_timestamp() WHERE ${p.experimentId} = ${experimentId} AND ${p.endedAt} IS NULL`);
+    UPDATE ${p} SET ended_at = ${at.toISOString()}::timestamptz
+     WHERE ${p.experimentId} = ${experimentId} AND ${p.endedAt} IS NULL`);
 }
 
 /** Phases of some experiments, in order. */

@@ -7,6 +7,7 @@ import { getExperimentMetrics, getMetricNames, type VariantMetricsRow } from '..
 import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentPair, AssignmentRow } from '../assignments/repository';
 import type { Db } from '../db/client';
+import { getMetricSettingsByExperimentIds, type MetricSettingRow } from '../experiments/metric-settings';
 import { getPhasesByExperimentIds, type PhaseRow } from '../experiments/phases';
 import * as experimentsRepo from '../experiments/repository';
 import type { AuditRow, ExperimentRow, VariantRow } from '../experiments/repository';
@@ -52,6 +53,9 @@ export function createLoaders(db: Db) {
     ),
     phasesByExperimentId: new DataLoader<string, PhaseRow[]>(async (ids) =>
       groupBy(ids, await getPhasesByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+    metricSettingsByExperimentId: new DataLoader<string, MetricSettingRow[]>(async (ids) =>
+      groupBy(ids, await getMetricSettingsByExperimentIds(db, ids), (r) => r.experimentId),
     ),
     metricsByExperimentId: new DataLoader<string, VariantMetricsRow[]>(async (ids) =>
       groupBy(ids, await getExperimentMetrics(db, ids), (r) => r.experimentId),

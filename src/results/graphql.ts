@@ -183,7 +183,12 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
     }),
     conversions: t.exposeFloat('conversions', {
       nullable: true,
-      description: 'BINOMIAL only: units that converted.',
+      description:
+        'BINOMIAL only: units that converted, i.e. whose total of the metric inside their attribution window is > 0 (the units a MEAN analysis of the metric sees above 0).',
+    }),
+    excludedConversions: t.exposeInt('excludedConversions', {
+      description:
+        "Events of the metric recorded for this variant but not counted: outside their unit's attribution window (before its first exposure, after the experiment completed, beyond the metric's conversion window) or of a unit never exposed. Stored, and counted as soon as an exposure that opens the window arrives.",
     }),
     mean: t.exposeFloat('mean', {
       nullable: true,
@@ -286,6 +291,10 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
       type: SrmRef,
       description: 'Sample-ratio check: read it before the effects.',
       resolve: (r) => r.srm,
+    }),
+    excludedConversions: t.exposeInt('excludedConversions', {
+      description:
+        "Events of the metric recorded but left out as outside their unit's attribution window, over all variants (see `VariantResult.excludedConversions`).",
     }),
     weightsChanged: t.exposeBoolean('weightsChanged', {
       description:

@@ -2,9 +2,11 @@
  * Experiment results: per-unit aggregation → per-variant sufficient statistics (one statement, from the
  * maintained aggregates) → the pure statistics engine.
  *
- * A unit's value for a metric is the sum of its conversion values in the experiment (binomial metrics:
- * converted or not). By default only exposed units count, and exposed units without conversions count
- * as 0; with includeUnexposed every assigned unit counts.
+ * A unit's value for a metric is the sum of its conversion values inside its attribution window (from its
+ * first exposure until the experiment completed, or the metric's conversion window; see
+ * drizzle/repeatable/attribution.sql); BINOMIAL metrics: converted (a total > 0) or not. By default only
+ * exposed units count, and exposed units without conversions count as 0; with includeUnexposed every
+ * assigned unit counts (never-exposed units as 0: nothing is attributed before an exposure).
  */
 import { z } from 'zod';
 import { finiteNumber, parse, sci, slug } from '../common/validation';
@@ -43,6 +45,8 @@ export interface VariantOutcome extends VariantResult {
   variantId: string;
   variantName: string;
   isControl: boolean;
+  /** Events of the metric recorded for the variant but outside their unit's attribution window. */
+  excludedConversions: number;
 }
 
 export interface ExperimentResults {
@@ -64,6 +68,8 @@ export interface ExperimentResults {
    * proportions, so pooled means can mislead (Simpson's paradox) when the metric drifts over time.
    */
   weightsChanged: boolean;
+  /** Events of the metric recorded but outside their unit's attribution window, over all variants. */
+  excludedConversions: number;
   variants: VariantOutcome[];
   reason: AnalyzeResult['reason'];
 }
@@ -105,10 +111,11 @@ function toInputs(rows: VariantStatsRow[], type: MetricType, includeUnexposed: b
   const flagged = rows.some((r) => r.isControl);
   return rows.map((r, i) => {
     const n = includeUnexposed ? (r.assignedUnits ?? 0) : r.exposedUnits;
-    const converted = includeUnexposed ? r.metricUnits : r.exposedMetricUnits;
-    const sum = type === 'BINOMIAL' ? converted : includeUnexposed ? r.sum : r.exposedSum;
+    // A BINOMIAL conversion is a unit whose attributed total is > 0: the share of units a MEAN analysis
+    // of the same metric sees above 0. Units never exposed have no attributed events (they count as 0).
+    const sum = type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sum : r.exposedSum;
     const sumSquares =
-      type === 'BINOMIAL' ? converted : includeUnexposed ? r.sumSquares : r.exposedSumSquares;
+      type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sumSquares : r.exposedSumSquares;
     return {
       id: r.variantId,
       weight: r.weight,
@@ -208,8 +215,11 @@ export async function getResults(
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
-    // would come out as exact zeros.
-    const unknown = rows.every((r) => r.metricEvents === 0) && inputs.some((v) => v.n > 0);
+    // would come out as exact zeros. (Events recorded outside every window make a known metric: zeros.)
+    const unknown = rows.every((r) => r.recordedEvents === 0) && inputs.some((v) => v.n > 0);
+    // Counted events are attributed to the variant of the unit's earliest one, recorded ones to their own
+    // variant: the same variant unless a unit's events disagree, which ingestion refuses.
+    const excluded = rows.map((r) => Math.max(0, r.recordedEvents - r.metricEvents));
     return {
       experimentId: experiment.id,
       metric,
@@ -223,12 +233,14 @@ export async function getResults(
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
       weightsChanged: weightsChanged(phases),
+      excludedConversions: excluded.reduce((acc, x) => acc + x, 0),
       reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
         ...(unknown ? unknownMetric(v) : v),
         variantId: rows[i].variantId,
         variantName: rows[i].variantName,
         isControl: inputs[i].isControl,
+        excludedConversions: excluded[i],
       })),
     };
   });
