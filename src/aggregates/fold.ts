@@ -152,7 +152,10 @@ WITH input AS (
          ((array_agg(${c.variantId} ORDER BY ${c.occurredAt}, ${c.variantId}))[1])::text AS variant_id,
          count(*) AS events, sum(${c.value}) AS total
     FROM units u
-    JOIN ${c} ON ${c.experimentId} = u.experiment_id AND ${c.userId} = u.user_id
+    -- One index scan per reopened unit (LATERAL with OFFSET 0 keeps the planner from hashing a scan of the
+    -- experiment's conversions).
+   CROSS JOIN LATERAL (SELECT * FROM ${c} WHERE ${c.experimentId} = u.experiment_id AND ${c.userId} = u.user_id
+                       OFFSET 0) ${c}
     JOIN ${e} ON ${e.id} = u.experiment_id
     LEFT JOIN ${m} ON ${m.experimentId} = ${c.experimentId} AND ${m.metricName} = ${c.metricName}
    WHERE u.reopened
@@ -207,20 +210,29 @@ WITH input AS (
     ${columnNames(um.total)} = excluded.${columnNames(um.total)},
     ${columnNames(um.firstAt)} = excluded.${columnNames(um.firstAt)}
 ), dropped AS (
-  -- Rows of a reopened unit left without a counted event (its window's end moved before them).
+  -- Rows of a reopened unit left without a counted event (its window's end moved before them), found by
+  -- primary-key probes and deleted by their row ids: a join on the key could be planned as a scan of the
+  -- table. No other part of this statement touches them (the upsert writes only rows with events).
   DELETE FROM ${userMetrics}
-   WHERE (${userMetrics.experimentId}, ${userMetrics.userId}, ${userMetrics.metricName}) IN
-         (SELECT experiment_id, user_id, metric_name FROM changes WHERE new_events = 0 AND old_events > 0)
+   WHERE ctid = ANY (ARRAY(
+     SELECT x.ctid FROM changes ch
+      CROSS JOIN LATERAL (SELECT ctid FROM ${userMetrics}
+                           WHERE ${userMetrics.experimentId} = ch.experiment_id AND ${userMetrics.userId} = ch.user_id
+                             AND ${userMetrics.metricName} = ch.metric_name
+                          OFFSET 0) x
+      WHERE ch.new_events = 0 AND ch.old_events > 0))
 ), upsert_phase_stats AS (
   -- A unit exposed for the first time joins the exposed units of its variant in the phase it was assigned in
   -- (one index probe on its assignment; the phases of an experiment are few).
   INSERT INTO ${tableAs(phaseStats, ps)} (${columnNames(ps.experimentId, ps.variantId, ps.phase, ps.exposedUnits)})
   SELECT ch.experiment_id, ch.new_variant::uuid, r.phase, count(*)
     FROM changes ch
-    JOIN ${assignments} ON ${assignments.experimentId} = ch.experiment_id AND ${assignments.userId} = ch.user_id
+   CROSS JOIN LATERAL (SELECT ${assignments.assignedAt} AS assigned_at FROM ${assignments}
+                        WHERE ${assignments.experimentId} = ch.experiment_id AND ${assignments.userId} = ch.user_id
+                       OFFSET 0) a
    CROSS JOIN LATERAL experiment_phase_ranges(ch.experiment_id) r
    WHERE ch.metric_name = ${EXPOSURE_METRIC} AND ch.old_events = 0
-     AND ${assignments.assignedAt} >= r.from_at AND ${assignments.assignedAt} < r.to_at
+     AND a.assigned_at >= r.from_at AND a.assigned_at < r.to_at
    GROUP BY ch.experiment_id, ch.new_variant, r.phase
    ORDER BY ch.experiment_id, ch.new_variant, r.phase
   ON CONFLICT (${columnNames(ps.experimentId, ps.variantId, ps.phase)}) DO UPDATE

@@ -117,6 +117,9 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
 
       // Units are bucketed exactly as assignVariant would (same stored configuration, same choice), so
       // the seed agrees with live assignment.
+      // Events happen while the experiment runs (minutes after its start), so a completed experiment's
+      // conversions fall inside their attribution windows, before its end.
+      const during = (minutes: number) => new Date((e.startAt ?? at(0)).getTime() + minutes * 60_000);
       const config = await loadConfigFromDb(tx, e.key);
       if (!config) throw new Error(`seed experiment ${e.key} was not stored`);
       const assignments: (typeof t.experimentAssignments.$inferInsert)[] = [];
@@ -125,7 +128,7 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
       unitsOf(e).forEach((unit, u) => {
         const variant = pickVariant(config, unit);
         if (!variant) return;
-        const assignedAt = at(5 + u);
+        const assignedAt = during(5 + u);
         const k = variant.position;
         assignments.push({
           id: sid(5, 100_000 * Number(e.id.slice(-1)) + u),
@@ -143,8 +146,8 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
             experimentId: e.id,
             variantId: variant.id,
             userId: unit,
-            occurredAt: at(6 + u + i),
-            recordedAt: at(6 + u + i),
+            occurredAt: during(6 + u + i),
+            recordedAt: during(6 + u + i),
             metadata: { surface: 'home', view: i + 1 },
           });
         }
@@ -158,8 +161,8 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
             userId: unit,
             metricName: 'conversion',
             value: 1,
-            occurredAt: at(30 + u),
-            recordedAt: at(30 + u),
+            occurredAt: during(30 + u),
+            recordedAt: during(30 + u),
             metadata: { source: 'rail' },
           });
           const minutes = Math.round(watchMinutes[k] * (0.5 + draw(`${e.key}:minutes`, unit)) * 10) / 10;
@@ -172,8 +175,8 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
             userId: unit,
             metricName: 'watch_minutes',
             value: minutes,
-            occurredAt: at(31 + u),
-            recordedAt: at(31 + u),
+            occurredAt: during(31 + u),
+            recordedAt: during(31 + u),
             metadata: {},
           });
         }

@@ -82,14 +82,16 @@ const metricFields = (t: PothosSchemaTypes.ObjectFieldBuilder<Types, VariantMetr
   exposures: t.exposeInt('exposures', { description: 'Exposure events recorded for the variant.' }),
   uniqueUsers: t.exposeInt('uniqueUsers', { description: 'Distinct users with at least one exposure.' }),
   conversions: t.exposeInt('conversions', {
-    description: 'Conversion events (all metrics) recorded for the variant.',
+    description:
+      "Conversion events (all metrics) of the variant inside their unit's attribution window (from its first exposure until the experiment completed, within the metric's conversion window); events outside are stored but not counted here.",
   }),
   conversionRate: t.exposeFloat('conversionRate', {
-    description: 'Exposed users with at least one conversion ÷ exposed users (0 when nobody was exposed).',
+    description:
+      'Exposed users with at least one counted conversion ÷ exposed users (0 when nobody was exposed).',
   }),
   avgMetricValue: t.exposeFloat('avgMetricValue', {
     nullable: true,
-    description: 'Mean value of the conversion events; null when there are none.',
+    description: 'Mean value of the counted conversion events; null when there are none.',
   }),
 });
 
