@@ -40,6 +40,10 @@ export const LIMITS = {
   /** …and not earlier than the experiment's creation minus this (events cannot predate it). */
   occurredAtMaxBeforeCreationMs: 24 * 3600_000,
   maxVariants: 20,
+  /** Per-experiment metric settings (conversion windows): most metrics one experiment may configure… */
+  maxMetricSettings: 50,
+  /** …and the longest conversion window, in hours (a year). */
+  maxConversionWindowHours: 24 * 366,
   /**
    * Results: units each arm needs before effects and decisions are shown (reason TOO_FEW_UNITS below), and
    * the least sampleSize recommends. GrowthBook hides results below 150 per arm; below it, rare conversions

@@ -1,9 +1,13 @@
 -- Recomputes the maintained aggregates from raw events: rebuild_experiment_stats(NULL) every experiment
 -- that exists now, with ids only those. What the aggregates mean (the incremental fold in
 -- src/aggregates/fold.ts maintains the same numbers, and a test proves both agree): per unit,
--- {{EXPOSURE_METRIC}} counts exposures, each metric sums its conversion values, and {{ANY_CONVERSION_METRIC}}
--- sums all conversions. Per variant: units, sum and sum of squares of those per-unit totals, over all
--- units (units/sum/sum_squares) and over exposed units only (exposed_*).
+-- {{EXPOSURE_METRIC}} counts exposures (first_at: the first exposure's time), each metric sums its conversion
+-- values within the unit's attribution window (conversion_in_window, attribution.sql), and
+-- {{ANY_CONVERSION_METRIC}} sums all of those; a unit has a row for a metric only when it has a counted event.
+-- A row's variant is that of its earliest counted event. Per variant: units, sum and sum of squares of those
+-- per-unit totals (every unit with a row is exposed, so exposed_* are the same numbers), units with a total
+-- > 0 (converted_units), and every event recorded, counted or not (recorded_events). Per variant and phase:
+-- exposed units whose assignment falls in the phase (experiment_phase_ranges).
 --
 -- It takes the ingestion lock of every experiment it rebuilds: without it, a rebuild while events arrive
 -- (`npm run db:rebuild-stats` on a live database) fails with duplicate keys (rows a batch inserted after
@@ -19,35 +23,64 @@ BEGIN
   PERFORM lock_experiments_for_ingest(ids);
 
   DELETE FROM experiment_variant_stats WHERE experiment_id = ANY (ids);
+  DELETE FROM experiment_phase_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_user_metrics WHERE experiment_id = ANY (ids);
 
+  INSERT INTO experiment_user_metrics (experiment_id, user_id, metric_name, variant_id, events, total, first_at)
+  SELECT experiment_id, user_id, {{EXPOSURE_METRIC}}, (array_agg(variant_id ORDER BY occurred_at, variant_id))[1],
+         count(*), count(*), min(event_time(occurred_at, recorded_at))
+    FROM experiment_exposures
+   WHERE experiment_id = ANY (ids)
+   GROUP BY experiment_id, user_id;
+
   INSERT INTO experiment_user_metrics (experiment_id, user_id, metric_name, variant_id, events, total)
-  SELECT e.experiment_id, e.user_id, e.metric_name,
-         (array_agg(e.variant_id ORDER BY e.occurred_at, e.variant_id))[1], count(*), sum(e.value)
-    FROM (
-      SELECT experiment_id, user_id, {{EXPOSURE_METRIC}}::text AS metric_name, variant_id, occurred_at,
-             1::float8 AS value
-        FROM experiment_exposures WHERE experiment_id = ANY (ids)
-      UNION ALL
-      SELECT experiment_id, user_id, metric_name, variant_id, occurred_at, value
-        FROM experiment_conversions WHERE experiment_id = ANY (ids)
-      UNION ALL
-      SELECT experiment_id, user_id, {{ANY_CONVERSION_METRIC}}, variant_id, occurred_at, value
-        FROM experiment_conversions WHERE experiment_id = ANY (ids)
-    ) e
-   GROUP BY e.experiment_id, e.user_id, e.metric_name;
+  SELECT c.experiment_id, c.user_id,
+         CASE WHEN grouping(c.metric_name) = 1 THEN {{ANY_CONVERSION_METRIC}} ELSE c.metric_name END,
+         (array_agg(c.variant_id ORDER BY c.occurred_at, c.variant_id))[1], count(*), sum(c.value)
+    FROM experiment_conversions c
+    JOIN experiment_user_metrics x
+      ON x.experiment_id = c.experiment_id AND x.user_id = c.user_id AND x.metric_name = {{EXPOSURE_METRIC}}
+    JOIN experiments e ON e.id = c.experiment_id
+    LEFT JOIN experiment_metric_settings m ON m.experiment_id = c.experiment_id AND m.metric_name = c.metric_name
+   WHERE c.experiment_id = ANY (ids)
+     AND conversion_in_window(event_time(c.occurred_at, c.recorded_at), x.first_at, e.end_at,
+                              m.conversion_window_hours)
+   GROUP BY GROUPING SETS ((c.experiment_id, c.user_id, c.metric_name), (c.experiment_id, c.user_id));
 
   INSERT INTO experiment_variant_stats (experiment_id, variant_id, metric_name, events, units, sum, sum_squares,
-                                        exposed_units, exposed_sum, exposed_sum_squares)
-  SELECT um.experiment_id, um.variant_id, um.metric_name,
-         sum(um.events), count(*), sum(um.total), sum(um.total * um.total),
-         count(*) FILTER (WHERE ex.user_id IS NOT NULL),
-         coalesce(sum(um.total) FILTER (WHERE ex.user_id IS NOT NULL), 0),
-         coalesce(sum(um.total * um.total) FILTER (WHERE ex.user_id IS NOT NULL), 0)
+                                        exposed_units, exposed_sum, exposed_sum_squares, converted_units,
+                                        recorded_events)
+  SELECT experiment_id, variant_id, metric_name, sum(events), sum(units), sum(total), sum(total_squares),
+         sum(units), sum(total), sum(total_squares), sum(converted), sum(recorded)
+    FROM (
+      SELECT experiment_id, variant_id, metric_name, sum(events) AS events, count(*) AS units,
+             sum(total) AS total, sum(total * total) AS total_squares, count(*) FILTER (WHERE total > 0) AS converted,
+             0 AS recorded
+        FROM experiment_user_metrics
+       WHERE experiment_id = ANY (ids)
+       GROUP BY experiment_id, variant_id, metric_name
+      UNION ALL
+      SELECT experiment_id, variant_id, {{EXPOSURE_METRIC}}, 0, 0, 0, 0, 0, count(*)
+        FROM experiment_exposures
+       WHERE experiment_id = ANY (ids)
+       GROUP BY experiment_id, variant_id
+      UNION ALL
+      SELECT experiment_id, variant_id,
+             CASE WHEN grouping(metric_name) = 1 THEN {{ANY_CONVERSION_METRIC}} ELSE metric_name END,
+             0, 0, 0, 0, 0, count(*)
+        FROM experiment_conversions
+       WHERE experiment_id = ANY (ids)
+       GROUP BY GROUPING SETS ((experiment_id, variant_id, metric_name), (experiment_id, variant_id))
+    ) s
+   GROUP BY experiment_id, variant_id, metric_name;
+
+  INSERT INTO experiment_phase_stats (experiment_id, variant_id, phase, exposed_units)
+  SELECT um.experiment_id, um.variant_id, r.phase, count(*)
     FROM experiment_user_metrics um
-    LEFT JOIN experiment_user_metrics ex
-      ON ex.experiment_id = um.experiment_id AND ex.user_id = um.user_id AND ex.metric_name = {{EXPOSURE_METRIC}}
-   WHERE um.experiment_id = ANY (ids)
-   GROUP BY um.experiment_id, um.variant_id, um.metric_name;
+    JOIN experiment_assignments a ON a.experiment_id = um.experiment_id AND a.user_id = um.user_id
+   CROSS JOIN LATERAL experiment_phase_ranges(um.experiment_id) r
+   WHERE um.experiment_id = ANY (ids) AND um.metric_name = {{EXPOSURE_METRIC}}
+     AND a.assigned_at >= r.from_at AND a.assigned_at < r.to_at
+   GROUP BY um.experiment_id, um.variant_id, r.phase;
 END;
 $$;

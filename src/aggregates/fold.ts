@@ -1,18 +1,29 @@
 /**
- * The incremental fold: events a batch inserted, added to the per-unit totals (experiment_user_metrics)
- * and the per-variant sufficient statistics (experiment_variant_stats) in the batch's transaction. Two
- * statements whatever the batch size: one takes the per-experiment ingestion locks, one folds. The
- * numbers must equal what rebuild_experiment_stats computes from raw events (drizzle/repeatable/), which
- * is the definition of what they mean; tests/integration/aggregates.test.ts holds the two together.
+ * The incremental fold: events a batch inserted, added to the per-unit totals (experiment_user_metrics),
+ * the per-variant sufficient statistics (experiment_variant_stats) and the exposed units per phase
+ * (experiment_phase_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
+ * per-experiment ingestion locks, one folds. The numbers must equal what rebuild_experiment_stats computes
+ * from raw events (drizzle/repeatable/), which is the definition of what they mean, attribution windows
+ * included; tests/integration/aggregates.test.ts and attribution.test.ts hold the two together.
+ *
+ * Attribution (drizzle/repeatable/attribution.sql): a conversion counts only inside its unit's window, which
+ * opens at the unit's first exposure. A conversion that arrives before its unit's exposure is stored but not
+ * counted; when an exposure opens the window, or moves its start earlier (exposures arriving out of order),
+ * the fold re-counts that unit's stored conversions from the raw rows (an index scan of the unit's rows),
+ * so every arrival order ends with the same numbers.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { columnNames, jsonbParam, jsonParam, tableAs, type Db } from '../db/client';
 import { parseRows } from '../db/rows';
 import {
+  experimentAssignments as assignments,
   experimentConversions as conversions,
   experimentExposures as exposures,
+  experimentMetricSettings as metricSettings,
+  experimentPhaseStats as phaseStats,
+  experiments,
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
 } from '../db/schema';
@@ -22,14 +33,14 @@ import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 /** An event a batch inserted, as the fold needs it; its id in canonical (lower-case) form. */
 export type FoldEvent = Pick<
   EventRow,
-  'kind' | 'eventId' | 'experimentId' | 'variantId' | 'userId' | 'metricName' | 'value'
+  'kind' | 'eventId' | 'experimentId' | 'variantId' | 'userId' | 'metricName' | 'value' | 'occurredAt'
 >;
 
 /**
  * Takes the ingestion locks of some experiments (lock_experiments_for_ingest: fixed order, held until the
  * transaction ends). The next statement then sees every earlier holder's rows.
  */
-async function lockExperimentsForIngest(db: Db, experimentIds: readonly string[]): Promise<void> {
+export async function lockExperimentsForIngest(db: Db, experimentIds: readonly string[]): Promise<void> {
   if (experimentIds.length === 0) return;
   await db.execute(sql`/* lockExperimentsForIngest */
     SELECT lock_experiments_for_ingest(ARRAY(SELECT value::uuid FROM json_array_elements_text(${jsonParam([...new Set(experimentIds)])})))`);
@@ -55,7 +66,12 @@ export async function foldIntoAggregates(db: Db, inserted: readonly FoldEvent[])
 
 const um = alias(userMetrics, 'um');
 const s = alias(variantStats, 's');
-const additiveStats = [
+const ps = alias(phaseStats, 'ps');
+const e = experiments;
+const m = metricSettings;
+const c = conversions;
+/** The per-variant columns, each written as the sum of a delta. */
+const statColumns = [
   s.events,
   s.units,
   s.sum,
@@ -63,17 +79,28 @@ const additiveStats = [
   s.exposedUnits,
   s.exposedSum,
   s.exposedSumSquares,
+  s.convertedUnits,
+  s.recordedEvents,
 ] as const;
 
+/** The metric name of a GROUPING SETS row: the metric, or the any-conversion total over the unit's metrics. */
+const groupedMetric = (column: SQL) =>
+  sql`CASE WHEN grouping(${column}) = 1 THEN ${ANY_CONVERSION_METRIC}::text ELSE ${column} END`;
+
 /**
- * One statement, written without joins between intermediate results (one grouping and one window
- * instead), so its cost stays linear in the batch size; stored totals are read by an index lookup per
- * touched unit, whatever the table's size. The old total of a unit comes from its own upsert.
+ * One statement. Every stored row it needs is read by an index probe per touched unit (the unit's exposure
+ * row, the rows it changes, the raw conversions of a unit whose window opens), so its cost stays linear in
+ * the batch, whatever the tables' size. Per-unit rows are written with their new values and the per-variant
+ * statistics change by (new contribution − old contribution) of every changed row.
  */
 function foldStatement(inserted: readonly FoldEvent[]) {
+  const window = (at: SQL, firstAt: SQL) =>
+    sql`conversion_in_window(${at}, ${firstAt}, ${e.endAt}, ${m.conversionWindowHours})`;
   return sql`/* foldIntoAggregates */
 WITH input AS (
   SELECT t.*,
+         -- The event's time (event_time: never later than its recording, which is this transaction's now()).
+         event_time(t."occurredAt", now()) AS at,
          -- Scalar subqueries (event_id is unique) so each is one index probe: an EXISTS may be planned
          -- as a hash of the whole other table.
          CASE WHEN t."kind" = 'exposure'
@@ -82,7 +109,7 @@ WITH input AS (
          END AS clash
     FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
-      "value" float8)
+      "value" float8, "occurredAt" timestamptz)
 ), undo_exposures AS (
   DELETE FROM ${exposures}
    WHERE ${exposures.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'exposure'))
@@ -90,87 +117,154 @@ WITH input AS (
   DELETE FROM ${conversions}
    WHERE ${conversions.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'conversion'))
 ), ins AS (
-  -- An exposure counts towards the exposure metric, worth 1.
-  SELECT "experimentId", "variantId", "userId",
-         CASE WHEN "kind" = 'exposure' THEN ${EXPOSURE_METRIC}::text ELSE "metricName" END AS "metricName",
-         CASE WHEN "kind" = 'exposure' THEN 1::float8 ELSE "value" END AS "value"
-    FROM input WHERE NOT clash
-), deltas AS (
-  -- What this batch adds per unit and metric (every conversion also counts towards the any-conversion metric).
-  SELECT experiment_id, user_id, metric_name, min(variant_id::text) AS variant_id,
-         sum(value) AS d_total, count(*) AS d_events
-    FROM (SELECT "experimentId" AS experiment_id, "variantId" AS variant_id, "userId" AS user_id,
-                 "metricName" AS metric_name, "value" AS value FROM ins
-          UNION ALL
-          SELECT "experimentId", "variantId", "userId", ${ANY_CONVERSION_METRIC}, "value"
-            FROM ins WHERE "metricName" <> ${EXPOSURE_METRIC}) x
-   GROUP BY experiment_id, user_id, metric_name
-), upserted AS (
-  -- The per-unit totals after the batch. A row is new exactly when its event count is this batch's
-  -- (every stored row has at least one event), and its total before the batch is the total less the delta.
-  INSERT INTO ${tableAs(userMetrics, um)} (${columnNames(um.experimentId, um.userId, um.metricName, um.variantId, um.events, um.total)})
-  SELECT experiment_id, user_id, metric_name, variant_id::uuid, d_events, d_total FROM deltas
-   ORDER BY experiment_id, user_id, metric_name
-  ON CONFLICT (${columnNames(um.experimentId, um.userId, um.metricName)})
-  DO UPDATE SET ${columnNames(um.events)} = ${um.events} + excluded.${columnNames(um.events)},
-                ${columnNames(um.total)} = ${um.total} + excluded.${columnNames(um.total)}
-  RETURNING ${um.experimentId}, ${um.userId}, ${um.metricName}, ${um.variantId}, ${um.events}, ${um.total}
-), changed AS (
-  SELECT u.experiment_id, u.user_id, u.metric_name, u.variant_id, u.total AS new_total, d.d_total, d.d_events,
-         u.events = d.d_events AS is_new,
-         CASE WHEN u.events = d.d_events THEN 0::float8 ELSE u.total - d.d_total END AS old_total
-    FROM upserted u
-    JOIN deltas d ON d.experiment_id = u.experiment_id AND d.user_id = u.user_id AND d.metric_name = u.metric_name
+  SELECT * FROM input WHERE NOT clash
 ), units AS (
-  -- Each changed row with its unit's exposure: exposed by this batch, and exposed before it. A unit the
-  -- batch did not expose was exposed before iff it has an exposure row, which this statement does not
-  -- change (its snapshot has it). Window functions, not a join back to a grouping: one pass, linear.
-  SELECT c.*,
-         bool_or(c.metric_name = ${EXPOSURE_METRIC}) OVER w AS exposed_now,
-         CASE WHEN bool_or(c.metric_name = ${EXPOSURE_METRIC}) OVER w
-              THEN bool_or(c.metric_name = ${EXPOSURE_METRIC} AND NOT c.is_new) OVER w
-              ELSE (SELECT true FROM ${userMetrics}
-                     WHERE ${userMetrics.experimentId} = c.experiment_id AND ${userMetrics.userId} = c.user_id
-                       AND ${userMetrics.metricName} = ${EXPOSURE_METRIC}) IS NOT NULL
-         END AS was_exposed
-    FROM changed c
-  WINDOW w AS (PARTITION BY c.experiment_id, c.user_id)
-), untouched AS (
-  -- Totals of units exposed for the first time that the batch did not change: they join exposed_* as they
-  -- are (read from the snapshot, which is current for them). One index scan per such unit (LATERAL with
-  -- OFFSET 0 keeps the planner from hashing a scan of the whole table).
-  SELECT stored.experiment_id, stored.variant_id, stored.metric_name, stored.total
-    FROM (SELECT DISTINCT experiment_id, user_id FROM units WHERE exposed_now AND NOT was_exposed) n
-   CROSS JOIN LATERAL (SELECT ${userMetrics.experimentId}, ${userMetrics.userId}, ${userMetrics.variantId},
-                              ${userMetrics.metricName}, ${userMetrics.total}
+  -- Each unit the batch touches, with its stored exposure row (one index probe) and its window's start after
+  -- the batch. "reopened": the batch opens the window or moves its start earlier, so the unit's conversions
+  -- are re-counted from the raw rows; otherwise the batch's conversions add to the stored totals.
+  SELECT n.*, x.first_at AS old_first_at, coalesce(x.events, 0) AS old_exposures, x.variant_id::text AS old_variant,
+         least(x.first_at, n.batch_first_at) AS first_at,
+         coalesce(n.batch_first_at < x.first_at, n.batch_first_at IS NOT NULL) AS reopened
+    FROM (SELECT "experimentId" AS experiment_id, "userId" AS user_id,
+                 min(at) FILTER (WHERE "kind" = 'exposure') AS batch_first_at,
+                 count(*) FILTER (WHERE "kind" = 'exposure') AS batch_exposures,
+                 min("variantId"::text) FILTER (WHERE "kind" = 'exposure') AS exposure_variant
+            FROM ins GROUP BY "experimentId", "userId") n
+    LEFT JOIN LATERAL (SELECT ${userMetrics.firstAt}, ${userMetrics.events}, ${userMetrics.variantId}
                          FROM ${userMetrics}
                         WHERE ${userMetrics.experimentId} = n.experiment_id AND ${userMetrics.userId} = n.user_id
+                          AND ${userMetrics.metricName} = ${EXPOSURE_METRIC}
+                       OFFSET 0) x ON true
+), added AS (
+  -- The batch's conversions inside the window of a unit whose window did not move, per unit and metric.
+  SELECT i."experimentId" AS experiment_id, i."userId" AS user_id, ${groupedMetric(sql`i."metricName"`)} AS metric_name,
+         min(i."variantId"::text) AS variant_id, count(*) AS d_events, sum(i."value") AS d_total
+    FROM ins i
+    JOIN units u ON u.experiment_id = i."experimentId" AND u.user_id = i."userId"
+    JOIN ${e} ON ${e.id} = i."experimentId"
+    LEFT JOIN ${m} ON ${m.experimentId} = i."experimentId" AND ${m.metricName} = i."metricName"
+   WHERE i."kind" = 'conversion' AND NOT u.reopened AND ${window(sql`i.at`, sql`u.first_at`)}
+   GROUP BY GROUPING SETS ((i."experimentId", i."userId", i."metricName"), (i."experimentId", i."userId"))
+), recounted AS (
+  -- A reopened unit's conversions inside its new window, from the raw rows (the batch's included; a row this
+  -- statement takes out as a duplicate excluded). Its variant: that of its earliest counted event.
+  SELECT ${c.experimentId} AS experiment_id, ${c.userId} AS user_id, ${groupedMetric(sql`${c.metricName}`)} AS metric_name,
+         ((array_agg(${c.variantId} ORDER BY ${c.occurredAt}, ${c.variantId}))[1])::text AS variant_id,
+         count(*) AS events, sum(${c.value}) AS total
+    FROM units u
+    -- One index scan per reopened unit (LATERAL with OFFSET 0 keeps the planner from hashing a scan of the
+    -- experiment's conversions).
+   CROSS JOIN LATERAL (SELECT * FROM ${c} WHERE ${c.experimentId} = u.experiment_id AND ${c.userId} = u.user_id
+                       OFFSET 0) ${c}
+    JOIN ${e} ON ${e.id} = u.experiment_id
+    LEFT JOIN ${m} ON ${m.experimentId} = ${c.experimentId} AND ${m.metricName} = ${c.metricName}
+   WHERE u.reopened
+     AND ${c.eventId} <> ALL (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'conversion'))
+     AND ${window(sql`event_time(${c.occurredAt}, ${c.recordedAt})`, sql`u.first_at`)}
+   GROUP BY GROUPING SETS ((${c.experimentId}, ${c.userId}, ${c.metricName}), (${c.experimentId}, ${c.userId}))
+), replaced AS (
+  -- A reopened unit's stored conversion rows, which its re-count replaces.
+  SELECT stored.* FROM units u
+   CROSS JOIN LATERAL (SELECT ${userMetrics.experimentId} AS experiment_id, ${userMetrics.userId} AS user_id,
+                              ${userMetrics.metricName} AS metric_name, ${userMetrics.variantId}::text AS variant_id,
+                              ${userMetrics.events} AS events, ${userMetrics.total} AS total
+                         FROM ${userMetrics}
+                        WHERE ${userMetrics.experimentId} = u.experiment_id AND ${userMetrics.userId} = u.user_id
+                          AND ${userMetrics.metricName} <> ${EXPOSURE_METRIC}
                        OFFSET 0) stored
-   WHERE NOT EXISTS (SELECT 1 FROM deltas d WHERE d.experiment_id = stored.experiment_id
-                        AND d.user_id = stored.user_id AND d.metric_name = stored.metric_name)
-), stat_deltas AS (
-  SELECT experiment_id, variant_id, metric_name, d_events AS events,
-         CASE WHEN is_new THEN 1 ELSE 0 END AS units,
-         d_total AS sum,
-         new_total * new_total - old_total * old_total AS sum_squares,
-         CASE WHEN was_exposed THEN CASE WHEN is_new THEN 1 ELSE 0 END
-              WHEN exposed_now THEN 1 ELSE 0 END AS exposed_units,
-         CASE WHEN was_exposed THEN d_total WHEN exposed_now THEN new_total ELSE 0 END AS exposed_sum,
-         CASE WHEN was_exposed THEN new_total * new_total - old_total * old_total
-              WHEN exposed_now THEN new_total * new_total ELSE 0 END AS exposed_sum_squares
-    FROM units
+   WHERE u.reopened
+), changes AS (
+  -- Every per-unit row the batch changes: its old and new values (events 0: no row) and variants.
+  SELECT experiment_id, user_id, ${EXPOSURE_METRIC}::text AS metric_name, old_variant,
+         old_exposures AS old_events, old_exposures::float8 AS old_total,
+         coalesce(old_variant, exposure_variant) AS new_variant,
+         old_exposures + batch_exposures AS new_events, (old_exposures + batch_exposures)::float8 AS new_total,
+         first_at
+    FROM units WHERE batch_exposures > 0
   UNION ALL
-  SELECT experiment_id, variant_id, metric_name, 0, 0, 0, 0, 1, total, total * total FROM untouched
+  SELECT coalesce(r.experiment_id, o.experiment_id), coalesce(r.user_id, o.user_id),
+         coalesce(r.metric_name, o.metric_name), o.variant_id, coalesce(o.events, 0), coalesce(o.total, 0),
+         r.variant_id, coalesce(r.events, 0), coalesce(r.total, 0), NULL
+    FROM recounted r
+    FULL JOIN replaced o
+      ON o.experiment_id = r.experiment_id AND o.user_id = r.user_id AND o.metric_name = r.metric_name
+  UNION ALL
+  SELECT a.experiment_id, a.user_id, a.metric_name, x.variant_id::text, coalesce(x.events, 0), coalesce(x.total, 0),
+         coalesce(x.variant_id::text, a.variant_id), coalesce(x.events, 0) + a.d_events,
+         coalesce(x.total, 0) + a.d_total, NULL
+    FROM added a
+    LEFT JOIN LATERAL (SELECT ${userMetrics.variantId} AS variant_id, ${userMetrics.events} AS events,
+                              ${userMetrics.total} AS total
+                         FROM ${userMetrics}
+                        WHERE ${userMetrics.experimentId} = a.experiment_id AND ${userMetrics.userId} = a.user_id
+                          AND ${userMetrics.metricName} = a.metric_name
+                       OFFSET 0) x ON true
+), written AS (
+  INSERT INTO ${tableAs(userMetrics, um)} (${columnNames(um.experimentId, um.userId, um.metricName, um.variantId, um.events, um.total, um.firstAt)})
+  SELECT experiment_id, user_id, metric_name, new_variant::uuid, new_events, new_total, first_at
+    FROM changes WHERE new_events > 0
+   ORDER BY experiment_id, user_id, metric_name
+  ON CONFLICT (${columnNames(um.experimentId, um.userId, um.metricName)}) DO UPDATE SET
+    ${columnNames(um.variantId)} = excluded.${columnNames(um.variantId)},
+    ${columnNames(um.events)} = excluded.${columnNames(um.events)},
+    ${columnNames(um.total)} = excluded.${columnNames(um.total)},
+    ${columnNames(um.firstAt)} = excluded.${columnNames(um.firstAt)}
+), dropped AS (
+  -- Rows of a reopened unit left without a counted event (its window's end moved before them), found by
+  -- primary-key probes and deleted by their row ids: a join on the key could be planned as a scan of the
+  -- table. No other part of this statement touches them (the upsert writes only rows with events).
+  DELETE FROM ${userMetrics}
+   WHERE ctid = ANY (ARRAY(
+     SELECT x.ctid FROM changes ch
+      CROSS JOIN LATERAL (SELECT ctid FROM ${userMetrics}
+                           WHERE ${userMetrics.experimentId} = ch.experiment_id AND ${userMetrics.userId} = ch.user_id
+                             AND ${userMetrics.metricName} = ch.metric_name
+                          OFFSET 0) x
+      WHERE ch.new_events = 0 AND ch.old_events > 0))
+), upsert_phase_stats AS (
+  -- A unit exposed for the first time joins the exposed units of its variant in the phase it was assigned in
+  -- (one index probe on its assignment; the phases of an experiment are few).
+  INSERT INTO ${tableAs(phaseStats, ps)} (${columnNames(ps.experimentId, ps.variantId, ps.phase, ps.exposedUnits)})
+  SELECT ch.experiment_id, ch.new_variant::uuid, r.phase, count(*)
+    FROM changes ch
+   CROSS JOIN LATERAL (SELECT ${assignments.assignedAt} AS assigned_at FROM ${assignments}
+                        WHERE ${assignments.experimentId} = ch.experiment_id AND ${assignments.userId} = ch.user_id
+                       OFFSET 0) a
+   CROSS JOIN LATERAL experiment_phase_ranges(ch.experiment_id) r
+   WHERE ch.metric_name = ${EXPOSURE_METRIC} AND ch.old_events = 0
+     AND a.assigned_at >= r.from_at AND a.assigned_at < r.to_at
+   GROUP BY ch.experiment_id, ch.new_variant, r.phase
+   ORDER BY ch.experiment_id, ch.new_variant, r.phase
+  ON CONFLICT (${columnNames(ps.experimentId, ps.variantId, ps.phase)}) DO UPDATE
+    SET ${columnNames(ps.exposedUnits)} = ${ps.exposedUnits} + excluded.${columnNames(ps.exposedUnits)}
+), stat_deltas AS (
+  -- Each changed row leaves its old variant's statistics and joins its new variant's; every recorded event
+  -- counts in recorded_events. Every unit with a row is exposed, so exposed_* move with units/sum/sum_squares.
+  SELECT experiment_id, old_variant AS variant_id, metric_name, -old_events AS events, -1 AS units,
+         -old_total AS sum, -old_total * old_total AS sum_squares,
+         CASE WHEN old_total > 0 THEN -1 ELSE 0 END AS converted, 0 AS recorded
+    FROM changes WHERE old_events > 0
+  UNION ALL
+  SELECT experiment_id, new_variant, metric_name, new_events, 1, new_total, new_total * new_total,
+         CASE WHEN new_total > 0 THEN 1 ELSE 0 END, 0
+    FROM changes WHERE new_events > 0
+  UNION ALL
+  SELECT "experimentId"::uuid, "variantId"::text, CASE WHEN "kind" = 'exposure' THEN ${EXPOSURE_METRIC}::text ELSE "metricName" END,
+         0, 0, 0, 0, 0, 1
+    FROM ins
+  UNION ALL
+  SELECT "experimentId", "variantId"::text, ${ANY_CONVERSION_METRIC}, 0, 0, 0, 0, 0, 1
+    FROM ins WHERE "kind" = 'conversion'
 ), upsert_stats AS (
-  INSERT INTO ${tableAs(variantStats, s)} (${columnNames(s.experimentId, s.variantId, s.metricName, ...additiveStats)})
-  SELECT experiment_id, variant_id, metric_name, sum(events), sum(units), sum(sum), sum(sum_squares),
-         sum(exposed_units), sum(exposed_sum), sum(exposed_sum_squares)
+  INSERT INTO ${tableAs(variantStats, s)} (${columnNames(s.experimentId, s.variantId, s.metricName, ...statColumns)})
+  SELECT experiment_id, variant_id::uuid, metric_name, sum(events), sum(units), sum(sum), sum(sum_squares),
+         sum(units), sum(sum), sum(sum_squares), sum(converted), sum(recorded)
     FROM stat_deltas
    GROUP BY experiment_id, variant_id, metric_name
    ORDER BY experiment_id, variant_id, metric_name
   ON CONFLICT (${columnNames(s.experimentId, s.variantId, s.metricName)}) DO UPDATE SET
     ${sql.join(
-      additiveStats.map((c) => sql`${columnNames(c)} = ${c} + excluded.${columnNames(c)}`),
+      statColumns.map((col) => sql`${columnNames(col)} = ${col} + excluded.${columnNames(col)}`),
       sql`,\n    `,
     )}
 )

@@ -25,11 +25,15 @@ const variantStatsRow = z.object({
   exposedMetricUnits: dbNumber,
   exposedSum: dbNumber,
   exposedSumSquares: dbNumber,
-  /** The metric over all units with events (assigned, exposed or not). */
+  /** The metric over all units with counted events (every such unit is exposed: attribution starts there). */
   metricUnits: dbNumber,
   sum: dbNumber,
   sumSquares: dbNumber,
   metricEvents: dbNumber,
+  /** Units whose total of the metric is > 0 (a BINOMIAL metric's conversions). */
+  convertedUnits: dbNumber,
+  /** Events of the metric recorded for the variant, counted or outside their attribution window. */
+  recordedEvents: dbNumber,
   /** Assigned units; only counted when asked (it reads the assignments, not the aggregates). */
   assignedUnits: dbNumber.nullable(),
 });
@@ -62,6 +66,8 @@ export async function getVariantStats(
              coalesce(${metric.exposedSumSquares}, 0) AS "exposedSumSquares",
              coalesce(${metric.units}, 0) AS "metricUnits", coalesce(${metric.sum}, 0) AS "sum",
              coalesce(${metric.sumSquares}, 0) AS "sumSquares", coalesce(${metric.events}, 0) AS "metricEvents",
+             coalesce(${metric.convertedUnits}, 0) AS "convertedUnits",
+             coalesce(${metric.recordedEvents}, 0) AS "recordedEvents",
              ${assigned} AS "assignedUnits"
         FROM ${tableAs(experimentVariants, v)}
        CROSS JOIN (SELECT value AS metric_name FROM json_array_elements_text(${jsonParam(metricNames)})) mn

@@ -99,6 +99,35 @@ export const experimentAssignments = pgTable(
 );
 
 /**
+ * The weight history of an experiment (as GrowthBook's phases): starting it opens phase 1, and every change of
+ * a variant weight or of the traffic allocation while it runs or is paused closes the open phase and opens
+ * the next. A unit belongs to the phase in force when it was assigned (experiment_phase_ranges, in
+ * drizzle/repeatable/experiment_phases.sql), so the sample-ratio check can expect each phase's units to split
+ * by that phase's weights.
+ */
+export const experimentPhases = pgTable(
+  'experiment_phases',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    /** 1, 2, …: the order of the phases. */
+    index: integer('index').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+    /** When the next phase started or the experiment completed; null while in force. */
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    trafficAllocation: doublePrecision('traffic_allocation').notNull(),
+    /** Every variant's weight in force, in bucketing order: `[{"variantId", "weight"}]`. */
+    weights: jsonb('weights').$type<{ variantId: string; weight: number }[]>().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.index] }),
+    check('experiment_phases_index_positive', sql`${t.index} >= 1`),
+    check('experiment_phases_weights_array', sql`jsonb_typeof(${t.weights}) = 'array'`),
+  ],
+);
+
+/**
  * No foreign keys on the event tables and experiment_user_metrics: a row-level RI check per inserted row
  * (and a FOR KEY SHARE lock, i.e. multixacts, on the same experiment and variant rows from every
  * concurrent batch) was the largest cost of ingestion. Triggers keep what the keys promised
@@ -133,6 +162,8 @@ export const experimentConversions = pgTable(
   (t) => [
     index('experiment_conversions_experiment_variant_idx').on(t.experimentId, t.variantId),
     index('experiment_conversions_experiment_metric_idx').on(t.experimentId, t.metricName),
+    // A unit's conversions, re-counted by the fold when its first exposure arrives or moves earlier.
+    index('experiment_conversions_experiment_user_idx').on(t.experimentId, t.userId),
   ],
 );
 
@@ -151,6 +182,11 @@ export const experimentUserMetrics = pgTable(
     variantId: uuid('variant_id').notNull(),
     events: bigint('events', { mode: 'number' }).notNull().default(0),
     total: doublePrecision('total').notNull().default(0),
+    /**
+     * On the EXPOSURE_METRIC row: the unit's first exposure (the earliest event time, see
+     * drizzle/repeatable/attribution.sql), where its attribution window opens. Null on other rows.
+     */
+    firstAt: timestamp('first_at', { withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.userId, t.metricName] })],
 );
@@ -176,11 +212,57 @@ export const experimentVariantStats = pgTable(
     exposedUnits: bigint('exposed_units', { mode: 'number' }).notNull().default(0),
     exposedSum: doublePrecision('exposed_sum').notNull().default(0),
     exposedSumSquares: doublePrecision('exposed_sum_squares').notNull().default(0),
+    /** Units whose total is > 0: a BINOMIAL metric's conversions. */
+    convertedUnits: bigint('converted_units', { mode: 'number' }).notNull().default(0),
+    /** Every event recorded for the variant and metric, counted or not (out of its attribution window). */
+    recordedEvents: bigint('recorded_events', { mode: 'number' }).notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.experimentId, t.variantId, t.metricName] }),
     index('experiment_variant_stats_experiment_metric_idx').on(t.experimentId, t.metricName),
   ],
+);
+
+/**
+ * Per-experiment settings of a metric: its conversion window (hours after the unit's first exposure). Issue 17's
+ * Metric entity will hold the default; a row here is then the experiment's override.
+ */
+export const experimentMetricSettings = pgTable(
+  'experiment_metric_settings',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    metricName: text('metric_name').notNull(),
+    /** Conversions count up to this many hours after the unit's first exposure; null: until the end. */
+    conversionWindowHours: doublePrecision('conversion_window_hours'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.metricName] }),
+    check(
+      'experiment_metric_settings_window_positive',
+      sql`${t.conversionWindowHours} IS NULL OR ${t.conversionWindowHours} > 0`,
+    ),
+  ],
+);
+
+/**
+ * Exposed units per variant and phase (the phase of the unit's assignment), maintained by the fold with the
+ * other aggregates: the sample-ratio check's observed counts, whatever the number of units.
+ */
+export const experimentPhaseStats = pgTable(
+  'experiment_phase_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    phase: integer('phase').notNull(),
+    exposedUnits: bigint('exposed_units', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.phase] })],
 );
 
 export const auditLog = pgTable(

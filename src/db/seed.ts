@@ -70,6 +70,20 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
         createdAt: e.createdAt,
       }));
       await tx.insert(t.experimentVariants).values(variantRows).onConflictDoNothing();
+      if (e.startAt) {
+        // Seeded experiments ran with the weights they have: one phase, from start to completion.
+        await tx
+          .insert(t.experimentPhases)
+          .values({
+            experimentId: e.id,
+            index: 1,
+            startedAt: e.startAt,
+            endedAt: e.endAt ?? null,
+            trafficAllocation: experiment.trafficAllocation ?? 1,
+            weights: variantRows.map((v) => ({ variantId: v.id, weight: v.weight ?? 1 })),
+          })
+          .onConflictDoNothing();
+      }
 
       const audit: { action: string; minutes: Date; details: Record<string, unknown> }[] = [
         { action: 'experiment.created', minutes: e.createdAt, details: { key: e.key } },
@@ -103,6 +117,9 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
 
       // Units are bucketed exactly as assignVariant would (same stored configuration, same choice), so
       // the seed agrees with live assignment.
+      // Events happen while the experiment runs (minutes after its start), so a completed experiment's
+      // conversions fall inside their attribution windows, before its end.
+      const during = (minutes: number) => new Date((e.startAt ?? at(0)).getTime() + minutes * 60_000);
       const config = await loadConfigFromDb(tx, e.key);
       if (!config) throw new Error(`seed experiment ${e.key} was not stored`);
       const assignments: (typeof t.experimentAssignments.$inferInsert)[] = [];
@@ -111,7 +128,7 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
       unitsOf(e).forEach((unit, u) => {
         const variant = pickVariant(config, unit);
         if (!variant) return;
-        const assignedAt = at(5 + u);
+        const assignedAt = during(5 + u);
         const k = variant.position;
         assignments.push({
           id: sid(5, 100_000 * Number(e.id.slice(-1)) + u),
@@ -129,8 +146,8 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
             experimentId: e.id,
             variantId: variant.id,
             userId: unit,
-            occurredAt: at(6 + u + i),
-            recordedAt: at(6 + u + i),
+            occurredAt: during(6 + u + i),
+            recordedAt: during(6 + u + i),
             metadata: { surface: 'home', view: i + 1 },
           });
         }
@@ -144,8 +161,8 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
             userId: unit,
             metricName: 'conversion',
             value: 1,
-            occurredAt: at(30 + u),
-            recordedAt: at(30 + u),
+            occurredAt: during(30 + u),
+            recordedAt: during(30 + u),
             metadata: { source: 'rail' },
           });
           const minutes = Math.round(watchMinutes[k] * (0.5 + draw(`${e.key}:minutes`, unit)) * 10) / 10;
@@ -158,8 +175,8 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
             userId: unit,
             metricName: 'watch_minutes',
             value: minutes,
-            occurredAt: at(31 + u),
-            recordedAt: at(31 + u),
+            occurredAt: during(31 + u),
+            recordedAt: during(31 + u),
             metadata: {},
           });
         }

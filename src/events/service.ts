@@ -390,8 +390,8 @@ async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<s
   const inserted = rows.flatMap((r): FoldEvent[] => {
     const eventId = r.eventId.toLowerCase();
     if (!recorded.has(eventId)) return [];
-    const { kind, experimentId, variantId, userId, metricName, value } = r;
-    return [{ kind, eventId, experimentId, variantId, userId, metricName, value }];
+    const { kind, experimentId, variantId, userId, metricName, value, occurredAt } = r;
+    return [{ kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt }];
   });
   for (const id of await foldIntoAggregates(tx, inserted)) recorded.delete(id);
   return recorded;

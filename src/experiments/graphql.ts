@@ -4,12 +4,15 @@ import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
+import type { MetricSettingRow } from './metric-settings';
+import type { PhaseRow } from './phases';
 import type { AuditRow, ExperimentRow, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import {
   auditLogArgs,
   type CreateExperimentInput as CreateInput,
+  type MetricSettingInput,
   createExperimentService,
   experimentLookupArgs,
   experimentListArgs,
@@ -79,14 +82,16 @@ const metricFields = (t: PothosSchemaTypes.ObjectFieldBuilder<Types, VariantMetr
   exposures: t.exposeInt('exposures', { description: 'Exposure events recorded for the variant.' }),
   uniqueUsers: t.exposeInt('uniqueUsers', { description: 'Distinct users with at least one exposure.' }),
   conversions: t.exposeInt('conversions', {
-    description: 'Conversion events (all metrics) recorded for the variant.',
+    description:
+      "Conversion events (all metrics) of the variant inside their unit's attribution window (from its first exposure until the experiment completed, within the metric's conversion window); events outside are stored but not counted here.",
   }),
   conversionRate: t.exposeFloat('conversionRate', {
-    description: 'Exposed users with at least one conversion ÷ exposed users (0 when nobody was exposed).',
+    description:
+      'Exposed users with at least one counted conversion ÷ exposed users (0 when nobody was exposed).',
   }),
   avgMetricValue: t.exposeFloat('avgMetricValue', {
     nullable: true,
-    description: 'Mean value of the conversion events; null when there are none.',
+    description: 'Mean value of the counted conversion events; null when there are none.',
   }),
 });
 
@@ -163,6 +168,58 @@ AuditEntryRef.implement({
   }),
 });
 
+const PhaseWeightRef = builder.objectRef<{ variantId: string; weight: number }>('PhaseWeight').implement({
+  description: "A variant's weight during a phase.",
+  authScopes: { read: true },
+  fields: (t) => ({
+    variantId: t.exposeID('variantId', { description: 'Id of the variant (`Variant.id`).' }),
+    weight: t.exposeFloat('weight', {
+      description: 'Its relative weight then (0: the variant received no new units during the phase).',
+    }),
+  }),
+});
+
+const PhaseRef = builder.objectRef<PhaseRow>('ExperimentPhase').implement({
+  description:
+    "A span of the run with fixed weights and traffic (as GrowthBook phases). Starting opens phase 1; changing a variant weight or the traffic allocation while running or paused opens the next. Each unit belongs to the phase in force when it was assigned, and the sample-ratio check expects each phase's units to split by that phase's weights.",
+  authScopes: { read: true },
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: '1, 2, … in order.' }),
+    startedAt: t.field({
+      type: 'DateTime',
+      description: 'When the phase began (the start, or the change that opened it).',
+      resolve: (p) => p.startedAt,
+    }),
+    endedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the next phase began or the experiment completed; null while in force.',
+      resolve: (p) => p.endedAt,
+    }),
+    trafficAllocation: t.exposeFloat('trafficAllocation', {
+      description: 'Share of users (0..1) that entered the experiment during the phase.',
+    }),
+    weights: t.field({
+      type: [PhaseWeightRef],
+      description: 'Every variant with its weight in force during the phase, in bucketing order.',
+      resolve: (p) => p.weights,
+    }),
+  }),
+});
+
+const MetricSettingRef = builder.objectRef<MetricSettingRow>('MetricSetting').implement({
+  description: "A metric's settings in this experiment.",
+  authScopes: { read: true },
+  fields: (t) => ({
+    metric: t.exposeString('metricName', { description: "The metric's name." }),
+    conversionWindowHours: t.exposeFloat('conversionWindowHours', {
+      nullable: true,
+      description:
+        "Conversions count only this many hours after the unit's first exposure; null: from the first exposure until the experiment completes.",
+    }),
+  }),
+});
+
 ExperimentRef.implement({
   description: 'An A/B test of a recommendation strategy: its lifecycle, traffic and variants.',
   authScopes: { read: true },
@@ -214,6 +271,18 @@ ExperimentRef.implement({
       type: [VariantRef],
       description: 'Variants in position order, which is the bucketing order.',
       resolve: (e, _a, ctx) => ctx.loaders.variantsByExperimentId.load(e.id),
+    }),
+    metricSettings: t.field({
+      type: [MetricSettingRef],
+      description:
+        'Per-metric settings (conversion windows), by metric name. A metric without one counts conversions from the first exposure until the end.',
+      resolve: (e, _a, ctx) => ctx.loaders.metricSettingsByExperimentId.load(e.id),
+    }),
+    phases: t.field({
+      type: [PhaseRef],
+      description:
+        'The weight history, oldest first: empty before the start. Results pool units over phases (see `ExperimentResults.weightsChanged`).',
+      resolve: (e, _a, ctx) => ctx.loaders.phasesByExperimentId.load(e.id),
     }),
     metrics: t.field({
       type: ExperimentMetricsRef,
@@ -448,6 +517,24 @@ const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').impleme
     }) satisfies InputFieldsOf<NewVariant>,
 });
 
+const MetricSettingInputRef = builder.inputRef<MetricSettingInput, false>('MetricSettingInput').implement({
+  description:
+    "A metric's settings in this experiment. The future Metric entity (issue 17) will hold a metric's default; a setting here remains the experiment's own.",
+  fields: (t) =>
+    ({
+      metric: t.string({
+        required: true,
+        description: `The metric's name (a slug, at most ${LIMITS.metricNameMaxLength} characters), as events record it.`,
+      }),
+      conversionWindowHours: t.float({
+        required: false,
+        description: `Conversions count only this many hours after the unit's first exposure (more than 0, at most ${LIMITS.maxConversionWindowHours}); null: until the experiment completes.`,
+      }),
+    }) satisfies InputFieldsOf<MetricSettingInput>,
+});
+
+const metricSettingsDescription = `Per-metric settings (at most ${LIMITS.maxMetricSettings}, one per metric), e.g. a 72-hour conversion window for \`purchase\`.`;
+
 const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperimentInput').implement({
   description: 'A new experiment. It starts as a DRAFT; start it with startExperiment.',
   fields: (t) =>
@@ -477,6 +564,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         required: false,
         description: `Variants in bucketing order (at most ${LIMITS.maxVariants}, names unique, at most one control). Starting needs two or more.`,
       }),
+      metricSettings: t.field({
+        type: [MetricSettingInputRef],
+        required: false,
+        description: metricSettingsDescription,
+      }),
     }) satisfies InputFieldsOf<CreateInput>,
 });
 
@@ -496,6 +588,11 @@ const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperi
         required: false,
         description:
           'New bucketing seed; null hashes with the key again. Changing it on a running experiment reshuffles users not yet assigned.',
+      }),
+      metricSettings: t.field({
+        type: [MetricSettingInputRef],
+        required: false,
+        description: `${metricSettingsDescription} Replaces every setting; null leaves them. On an experiment that has started, the aggregates are recounted from the stored events (the change takes as long as a rebuild of this experiment).`,
       }),
     }) satisfies InputFieldsOf<UpdateInput>,
 });

@@ -85,9 +85,13 @@ export async function getExperiment(
   return row ?? null;
 }
 
-/** Row-lock an experiment for a state change, so concurrent transitions serialise. */
+/**
+ * Row-lock an experiment for a state change, so concurrent transitions serialise. NO KEY UPDATE: the key never
+ * changes, and the foreign-key checks of the aggregates' inserts (KEY SHARE, taken by ingestion under its
+ * lock) must not wait for a change that itself waits for the ingestion lock (completing does).
+ */
 export async function lockExperiment(db: Db, id: string): Promise<ExperimentRow | null> {
-  const [row] = await db.select().from(experiments).where(eq(experiments.id, id)).for('update');
+  const [row] = await db.select().from(experiments).where(eq(experiments.id, id)).for('no key update');
   return row ?? null;
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../common/errors';
 import {
   absentWhenNull,
+  finiteNumber,
   experimentKeyRef,
   jsonObject,
   numberBetween,
@@ -33,6 +34,10 @@ import {
   type ExperimentStatus,
   type LifecycleAction,
 } from './lifecycle';
+import { lockExperimentsForIngest } from '../aggregates/fold';
+import { rebuildStats } from '../aggregates/rebuild';
+import * as metricSettingsRepo from './metric-settings';
+import * as phases from './phases';
 import * as repo from './repository';
 import type { ExperimentRow, VariantRow } from './repository';
 
@@ -61,6 +66,32 @@ const hashSeed = text('hashSeed', {
   minMessage: 'hashSeed must not be empty (use null to hash with the key)',
 }).nullish();
 const weight = numberBetween('weight', 0, LIMITS.maxVariantWeight);
+
+/**
+ * A metric's settings in this experiment: its conversion window in hours after the unit's first exposure
+ * (null: until the experiment completes).
+ */
+export const metricSettingInput = z.object({
+  metric: slug('metric', LIMITS.metricNameMaxLength),
+  conversionWindowHours: finiteNumber('conversionWindowHours')
+    .refine(
+      (v) => v > 0 && v <= LIMITS.maxConversionWindowHours,
+      `conversionWindowHours must be more than 0 and at most ${LIMITS.maxConversionWindowHours}`,
+    )
+    .nullish()
+    .transform((v) => v ?? null),
+});
+const metricSettings = z
+  .array(metricSettingInput)
+  .max(LIMITS.maxMetricSettings, `at most ${LIMITS.maxMetricSettings} metric settings`)
+  .superRefine((settings, ctx) => {
+    const seen = new Set<string>();
+    settings.forEach((s, i) => {
+      if (seen.has(s.metric))
+        ctx.addIssue({ code: 'custom', path: [i, 'metric'], message: `duplicate metric "${s.metric}"` });
+      seen.add(s.metric);
+    });
+  });
 const config = jsonObject('config', LIMITS.configMaxBytes);
 
 /**
@@ -91,6 +122,7 @@ export const createExperimentInput = z
       .max(LIMITS.maxVariants, `at most ${LIMITS.maxVariants} variants`)
       .nullish()
       .transform((v) => v ?? []),
+    metricSettings: metricSettings.nullish().transform((v) => v ?? []),
   })
   .superRefine((input, ctx) => {
     const seen = new Set<string>();
@@ -114,6 +146,8 @@ export const updateExperimentInput = z.object({
   description,
   trafficAllocation: absentWhenNull(trafficAllocation),
   hashSeed,
+  /** Replaces every metric setting; null or absent leaves them. */
+  metricSettings: absentWhenNull(metricSettings),
 });
 
 export const variantPatch = z.object({
@@ -163,6 +197,7 @@ export const auditLogArgs = z.object({
 export type CreateExperimentInput = z.input<typeof createExperimentInput>;
 export type UpdateExperimentInput = z.input<typeof updateExperimentInput>;
 export type VariantInput = z.input<typeof variantInput>;
+export type MetricSettingInput = z.input<typeof metricSettingInput>;
 export type VariantPatch = z.input<typeof variantPatch>;
 
 /** Turns a unique violation into the ConflictError a pre-check would have raised. */
@@ -226,10 +261,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       const input = parse(createExperimentInput, rawInput, ['input']);
       try {
         return await change(async (tx) => {
-          const created = await repo.createExperiment(tx, input);
+          const { metricSettings: settings, ...experimentInput } = input;
+          const created = await repo.createExperiment(tx, experimentInput);
+          await metricSettingsRepo.replaceMetricSettings(tx, created.experiment.id, settings);
           await changed(tx, created.experiment.id);
           await audit(tx, 'experiment.created', created.experiment.id, {
-            after: { ...created.experiment, variants: created.variants },
+            after: { ...created.experiment, variants: created.variants, metricSettings: settings },
           });
           return created.experiment;
         });
@@ -246,8 +283,28 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
         if (before.status === 'archived') {
           throw new RuleViolationError('READ_ONLY', 'An archived experiment cannot be changed');
         }
-        const after = await repo.updateExperiment(tx, id, defined(input));
-        await audit(tx, 'experiment.updated', id, { before, after });
+        const { metricSettings: settings, ...patch } = defined(input);
+        const after = await repo.updateExperiment(tx, id, patch);
+        const settingsChange = settings && {
+          before: await metricSettingsRepo.getMetricSettingsByExperimentIds(tx, [id]),
+          after: settings,
+        };
+        if (settings) {
+          await metricSettingsRepo.replaceMetricSettings(tx, id, settings);
+          // Conversion windows decide which stored events count: recount the experiment's aggregates
+          // (under its ingestion lock, after this row's lock, as completing does).
+          if (before.status !== 'draft') await rebuildStats(tx, [id]);
+        }
+        const phase =
+          opensPhase(before.status) && after!.trafficAllocation !== before.trafficAllocation
+            ? await phases.openPhase(tx, id)
+            : undefined;
+        await audit(tx, 'experiment.updated', id, {
+          before,
+          after,
+          ...(phase ? { phase } : {}),
+          ...(settingsChange ? { metricSettings: settingsChange } : {}),
+        });
         await changed(tx, id);
         return after!;
       });
@@ -282,13 +339,30 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
         const now = new Date();
         const timestamps: { startAt?: Date; endAt?: Date } = {};
         if (rule.to === 'running' && !before.startAt) timestamps.startAt = now;
-        if (rule.to === 'completed') timestamps.endAt = now;
+        if (rule.to === 'completed') {
+          // Conversions count until the end (attribution windows). Batches being folded finish first, and
+          // the end is read from the clock their recorded_at comes from: a batch folded before counted only
+          // events recorded before the end, one folded after sees it, so the aggregates stay what a rebuild
+          // computes.
+          await lockExperimentsForIngest(tx, [id]);
+          timestamps.endAt = await phases.databaseNow(tx);
+          await phases.closePhase(tx, id, timestamps.endAt);
+        }
         const after = await repo.updateExperiment(tx, id, {
           status: rule.to as ExperimentStatus,
           ...timestamps,
         });
+        // Starting opens phase 1; resuming keeps the phase (a change while paused opened its own).
+        const phase =
+          before.status === 'draft' && rule.to === 'running' ? await phases.openPhase(tx, id) : undefined;
         // Resuming a paused experiment is still "started" in the trail, with from/to telling which.
-        await audit(tx, rule.audit, id, { from: before.status, to: rule.to, before, after });
+        await audit(tx, rule.audit, id, {
+          from: before.status,
+          to: rule.to,
+          before,
+          after,
+          ...(phase ? { phase } : {}),
+        });
         await changed(tx, id);
         return after!;
       });
@@ -349,7 +423,15 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
             }
           }
           const after = await repo.updateVariant(tx, id, defined(input));
-          await audit(tx, 'variant.updated', experiment.id, { before: variant, after });
+          const phase =
+            opensPhase(experiment.status) && after!.weight !== variant.weight
+              ? await phases.openPhase(tx, experiment.id)
+              : undefined;
+          await audit(tx, 'variant.updated', experiment.id, {
+            before: variant,
+            after,
+            ...(phase ? { phase } : {}),
+          });
           await changed(tx, experiment.id);
           return after!;
         });
@@ -375,6 +457,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
     },
   };
 }
+
+/**
+ * A change of weights or traffic in these statuses opens a new phase: units enrolled from then on are
+ * bucketed by the new numbers (in a draft nobody is enrolled yet; phase 1 opens at the start).
+ */
+const opensPhase = (status: ExperimentStatus) => status === 'running' || status === 'paused';
 
 /** Starting needs at least two variants, a positive total weight and at most one control. */
 async function assertStartable(tx: Db, experimentId: string): Promise<void> {

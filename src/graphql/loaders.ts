@@ -7,6 +7,8 @@ import { getExperimentMetrics, getMetricNames, type VariantMetricsRow } from '..
 import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentPair, AssignmentRow } from '../assignments/repository';
 import type { Db } from '../db/client';
+import { getMetricSettingsByExperimentIds, type MetricSettingRow } from '../experiments/metric-settings';
+import { getPhasesByExperimentIds, type PhaseRow } from '../experiments/phases';
 import * as experimentsRepo from '../experiments/repository';
 import type { AuditRow, ExperimentRow, VariantRow } from '../experiments/repository';
 import * as usersRepo from '../users/repository';
@@ -48,6 +50,12 @@ export function createLoaders(db: Db) {
     ),
     variantById: new DataLoader<string, VariantRow | null>(async (ids) =>
       byKey(ids, await experimentsRepo.getVariantsByIds(db, ids), (r) => r.id),
+    ),
+    phasesByExperimentId: new DataLoader<string, PhaseRow[]>(async (ids) =>
+      groupBy(ids, await getPhasesByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+    metricSettingsByExperimentId: new DataLoader<string, MetricSettingRow[]>(async (ids) =>
+      groupBy(ids, await getMetricSettingsByExperimentIds(db, ids), (r) => r.experimentId),
     ),
     metricsByExperimentId: new DataLoader<string, VariantMetricsRow[]>(async (ids) =>
       groupBy(ids, await getExperimentMetrics(db, ids), (r) => r.experimentId),

@@ -24,6 +24,7 @@ import {
   STATS_METHODS,
   STATS_REASONS,
   type EffectResult,
+  type SrmPhaseResult,
   type SrmResult,
 } from './stats';
 
@@ -109,6 +110,22 @@ const IntervalRef = builder.objectRef<EffectResult>('Effect').implement({
   }),
 });
 
+const SrmPhaseRef = builder.objectRef<SrmPhaseResult>('SampleRatioMismatchPhase').implement({
+  authScopes: { read: true },
+  description: "One phase's part of the sample-ratio check (see `Experiment.phases`).",
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: 'The phase (`ExperimentPhase.index`).' }),
+    observed: t.exposeFloatList('observed', {
+      description: 'Units per variant enrolled during the phase, in position order.',
+    }),
+    expected: t.exposeFloatList('expected', {
+      nullable: true,
+      description:
+        "The phase's units split by its normalised weights (0 for a variant whose weight was 0: any unit there is a mismatch).",
+    }),
+  }),
+});
+
 const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   authScopes: { read: true },
   description:
@@ -116,17 +133,27 @@ const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   fields: (t) => ({
     chiSquare: t.exposeFloat('chiSquare', {
       nullable: true,
-      description: 'Pearson chi-square statistic, df = variants − 1.',
+      description:
+        'Pearson chi-square statistic summed over phases, df = Σ over phases of (variants with a positive weight − 1); with one phase, df = variants − 1.',
     }),
     pValue: t.exposeFloat('pValue', {
       nullable: true,
       description: 'Chance of a split at least this uneven if assignment works.',
     }),
     mismatch: t.exposeBoolean('mismatch', { description: 'True when pValue < 0.001.' }),
-    observed: t.exposeFloatList('observed', { description: 'Units per variant, in position order.' }),
+    observed: t.exposeFloatList('observed', {
+      description: 'Units per variant, in position order (exposed units; assigned with includeUnexposed).',
+    }),
     expected: t.exposeFloatList('expected', {
       nullable: true,
-      description: 'Units expected from the weights.',
+      description:
+        "Units expected from the weights in force when they enrolled: Σ over phases of the phase's units × its normalised weight.",
+    }),
+    phases: t.field({
+      type: [SrmPhaseRef],
+      description:
+        'The check per phase of the weight history (one entry for an experiment whose weights never changed, or that never started).',
+      resolve: (s) => s.phases,
     }),
     reason: t.field({
       type: StatsReasonEnum,
@@ -156,7 +183,12 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
     }),
     conversions: t.exposeFloat('conversions', {
       nullable: true,
-      description: 'BINOMIAL only: units that converted.',
+      description:
+        'BINOMIAL only: units that converted, i.e. whose total of the metric inside their attribution window is > 0 (the units a MEAN analysis of the metric sees above 0).',
+    }),
+    excludedConversions: t.exposeInt('excludedConversions', {
+      description:
+        "Events of the metric recorded for this variant but not counted: outside their unit's attribution window (before its first exposure, after the experiment completed, beyond the metric's conversion window) or of a unit never exposed. Stored, and counted as soon as an exposure that opens the window arrives.",
     }),
     mean: t.exposeFloat('mean', {
       nullable: true,
@@ -259,6 +291,14 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
       type: SrmRef,
       description: 'Sample-ratio check: read it before the effects.',
       resolve: (r) => r.srm,
+    }),
+    excludedConversions: t.exposeInt('excludedConversions', {
+      description:
+        "Events of the metric recorded but left out as outside their unit's attribution window, over all variants (see `VariantResult.excludedConversions`).",
+    }),
+    weightsChanged: t.exposeBoolean('weightsChanged', {
+      description:
+        "True when the variants' relative weights changed during the run (`Experiment.phases`). Effects pool every phase's units: an arm whose share grew later holds more late units, so a metric that drifts over time can bias the comparison (Simpson's paradox). Read the results per period, or restart with fixed weights, before trusting a small effect.",
     }),
     variants: t.field({
       type: [VariantResultRef],

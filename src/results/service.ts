@@ -2,15 +2,18 @@
  * Experiment results: per-unit aggregation → per-variant sufficient statistics (one statement, from the
  * maintained aggregates) → the pure statistics engine.
  *
- * A unit's value for a metric is the sum of its conversion values in the experiment (binomial metrics:
- * converted or not). By default only exposed units count, and exposed units without conversions count
- * as 0; with includeUnexposed every assigned unit counts.
+ * A unit's value for a metric is the sum of its conversion values inside its attribution window (from its
+ * first exposure until the experiment completed, or the metric's conversion window; see
+ * drizzle/repeatable/attribution.sql); BINOMIAL metrics: converted (a total > 0) or not. By default only
+ * exposed units count, and exposed units without conversions count as 0; with includeUnexposed every
+ * assigned unit counts (never-exposed units as 0: nothing is attributed before an exposure).
  */
 import { z } from 'zod';
 import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
+import { getPhasesWithUnits, type PhaseWithUnits } from '../experiments/phases';
 import type { ExperimentRow } from '../experiments/repository';
 import {
   CORRECTIONS,
@@ -30,6 +33,7 @@ import {
   sampleSize,
   STATS_METHODS,
   type StatsMethod,
+  type SrmPhase,
   type StatsReason,
   type VariantResult,
 } from './stats';
@@ -41,6 +45,8 @@ export interface VariantOutcome extends VariantResult {
   variantId: string;
   variantName: string;
   isControl: boolean;
+  /** Events of the metric recorded for the variant but outside their unit's attribution window. */
+  excludedConversions: number;
 }
 
 export interface ExperimentResults {
@@ -57,6 +63,13 @@ export interface ExperimentResults {
   includeUnexposed: boolean;
   controlVariantId: string | null;
   srm: AnalyzeResult['srm'];
+  /**
+   * The variants' normalised weights differed between phases: each arm's units then mix periods in other
+   * proportions, so pooled means can mislead (Simpson's paradox) when the metric drifts over time.
+   */
+  weightsChanged: boolean;
+  /** Events of the metric recorded but outside their unit's attribution window, over all variants. */
+  excludedConversions: number;
   variants: VariantOutcome[];
   reason: AnalyzeResult['reason'];
 }
@@ -98,10 +111,11 @@ function toInputs(rows: VariantStatsRow[], type: MetricType, includeUnexposed: b
   const flagged = rows.some((r) => r.isControl);
   return rows.map((r, i) => {
     const n = includeUnexposed ? (r.assignedUnits ?? 0) : r.exposedUnits;
-    const converted = includeUnexposed ? r.metricUnits : r.exposedMetricUnits;
-    const sum = type === 'BINOMIAL' ? converted : includeUnexposed ? r.sum : r.exposedSum;
+    // A BINOMIAL conversion is a unit whose attributed total is > 0: the share of units a MEAN analysis
+    // of the same metric sees above 0. Units never exposed have no attributed events (they count as 0).
+    const sum = type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sum : r.exposedSum;
     const sumSquares =
-      type === 'BINOMIAL' ? converted : includeUnexposed ? r.sumSquares : r.exposedSumSquares;
+      type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sumSquares : r.exposedSumSquares;
     return {
       id: r.variantId,
       weight: r.weight,
@@ -126,6 +140,27 @@ function unknownMetric(v: VariantResult): VariantResult {
     ...NO_COMPARISON,
     reason: 'UNKNOWN_METRIC',
   };
+}
+
+/** Each phase's weights and units in the order of the variant rows (a variant a phase does not list: 0). */
+function alignPhases(phases: readonly PhaseWithUnits[], rows: readonly VariantStatsRow[]): SrmPhase[] {
+  return phases.map((p) => {
+    const weights = new Map(p.weights.map((w) => [w.variantId, w.weight]));
+    return {
+      index: p.index,
+      weights: rows.map((r) => weights.get(r.variantId) ?? 0),
+      observed: rows.map((r) => p.units[r.variantId] ?? 0),
+    };
+  });
+}
+
+/** Whether the normalised weights of any two phases differ (a traffic change alone scales every arm alike). */
+function weightsChanged(phases: readonly PhaseWithUnits[]): boolean {
+  const shares = phases.map((p) => {
+    const total = p.weights.reduce((acc, w) => acc + w.weight, 0);
+    return new Map(p.weights.map((w) => [w.variantId, total > 0 ? w.weight / total : 0]));
+  });
+  return shares.some((s) => [...s].some(([id, share]) => Math.abs(share - (shares[0].get(id) ?? 0)) > 1e-12));
 }
 
 /** Results for several metrics, with the correction applied over all treatments × metrics. */
@@ -156,7 +191,12 @@ export async function getResults(
       ? { mean: raw.priorMean ?? 0, variance: raw.priorVariance ?? 1 }
       : null;
 
-  const stats = await getVariantStats(db, experiment.id, metrics, { countAssigned: includeUnexposed });
+  const [stats, phases] = await Promise.all([
+    getVariantStats(db, experiment.id, metrics, { countAssigned: includeUnexposed }),
+    // The weight history with each phase's units, for the sample-ratio check. An experiment that never
+    // started has none: its current weights apply.
+    getPhasesWithUnits(db, experiment.id, { assigned: includeUnexposed }),
+  ]);
   const results = metrics.map((metric) => {
     const rows = stats.get(metric) ?? [];
     const type = raw.type ?? defaultMetricType(metric);
@@ -171,11 +211,15 @@ export async function getResults(
       prior,
       goal,
       minimumUnits: minUnitsPerVariant,
+      srmPhases: phases.length > 0 ? alignPhases(phases, rows) : null,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
-    // would come out as exact zeros.
-    const unknown = rows.every((r) => r.metricEvents === 0) && inputs.some((v) => v.n > 0);
+    // would come out as exact zeros. (Events recorded outside every window make a known metric: zeros.)
+    const unknown = rows.every((r) => r.recordedEvents === 0) && inputs.some((v) => v.n > 0);
+    // Counted events are attributed to the variant of the unit's earliest one, recorded ones to their own
+    // variant: the same variant unless a unit's events disagree, which ingestion refuses.
+    const excluded = rows.map((r) => Math.max(0, r.recordedEvents - r.metricEvents));
     return {
       experimentId: experiment.id,
       metric,
@@ -188,12 +232,15 @@ export async function getResults(
       includeUnexposed,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
+      weightsChanged: weightsChanged(phases),
+      excludedConversions: excluded.reduce((acc, x) => acc + x, 0),
       reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
         ...(unknown ? unknownMetric(v) : v),
         variantId: rows[i].variantId,
         variantName: rows[i].variantName,
         isControl: inputs[i].isControl,
+        excludedConversions: excluded[i],
       })),
     };
   });

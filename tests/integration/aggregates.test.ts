@@ -17,6 +17,7 @@ import * as experimentsRepo from '../../src/experiments/repository';
 import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
 import type { App } from '../../src/http/app';
 import { createTestApp, gqlOk } from '../support/app';
+import { attributedEvents } from '../support/rows';
 import { openTestDatabase } from '../support/db';
 import { createRunningExperiment, uniqueKey } from '../support/factories';
 
@@ -47,6 +48,8 @@ interface VariantStat {
   exposedUnits: number;
   exposedSum: number;
   exposedSumSquares: number;
+  convertedUnits: number;
+  recordedEvents: number;
 }
 
 interface Aggregates {
@@ -69,7 +72,8 @@ async function maintained(experimentId: string): Promise<Aggregates> {
   const stats = await queryRows<Record<string, unknown>>(
     handle.db,
     sql`SELECT variant_id::text, metric_name, events::float8, units::float8, sum, sum_squares,
-               exposed_units::float8, exposed_sum, exposed_sum_squares
+               exposed_units::float8, exposed_sum, exposed_sum_squares, converted_units::float8,
+               recorded_events::float8
           FROM experiment_variant_stats WHERE experiment_id = ${experimentId}`,
   );
   return {
@@ -93,6 +97,8 @@ async function maintained(experimentId: string): Promise<Aggregates> {
         exposedUnits: Number(r.exposed_units),
         exposedSum: Number(r.exposed_sum),
         exposedSumSquares: Number(r.exposed_sum_squares),
+        convertedUnits: Number(r.converted_units),
+        recordedEvents: Number(r.recorded_events),
       }))
       .sort(byVariantMetric),
   };
@@ -100,24 +106,13 @@ async function maintained(experimentId: string): Promise<Aggregates> {
 
 /**
  * What the aggregates must hold, computed in JavaScript from the raw event rows: per unit, `exposure`
- * counts exposures, each metric sums its conversion values and `$any` sums every conversion; per variant,
- * units, sum and sum of squares of those totals, over all units and over exposed units.
+ * counts exposures, each metric sums its conversion values inside the unit's attribution window
+ * (attributedEvents) and `$any` sums all of those; per variant, units, sum
+ * and sum of squares of those totals (every unit with a total is exposed), units with a total > 0, and every
+ * recorded event.
  */
 async function recomputed(experimentId: string): Promise<Aggregates> {
-  const exposures = await queryRows<{ user_id: string; variant_id: string }>(
-    handle.db,
-    sql`SELECT user_id, variant_id::text FROM experiment_exposures WHERE experiment_id = ${experimentId}`,
-  );
-  const conversions = await queryRows<{
-    user_id: string;
-    variant_id: string;
-    metric_name: string;
-    value: number;
-  }>(
-    handle.db,
-    sql`SELECT user_id, variant_id::text, metric_name, value FROM experiment_conversions
-         WHERE experiment_id = ${experimentId}`,
-  );
+  const { exposures, conversions } = await attributedEvents(handle.db, experimentId);
   const units = new Map<string, UserMetric>();
   const add = (userId: string, variantId: string, metricName: string, value: number) => {
     const key = `${userId}\u0000${metricName}`;
@@ -128,18 +123,12 @@ async function recomputed(experimentId: string): Promise<Aggregates> {
     unit.total += value;
     units.set(key, unit);
   };
-  for (const e of exposures) add(e.user_id, e.variant_id, EXPOSURE_METRIC, 1);
-  for (const c of conversions) {
-    add(c.user_id, c.variant_id, c.metric_name, Number(c.value));
-    add(c.user_id, c.variant_id, ANY_CONVERSION_METRIC, Number(c.value));
-  }
-  const exposed = new Set(exposures.map((e) => e.user_id));
   const stats = new Map<string, VariantStat>();
-  for (const u of units.values()) {
-    const key = `${u.variantId}\u0000${u.metricName}`;
+  const statOf = (variantId: string, metricName: string) => {
+    const key = `${variantId}\u0000${metricName}`;
     const s = stats.get(key) ?? {
-      variantId: u.variantId,
-      metricName: u.metricName,
+      variantId,
+      metricName,
       events: 0,
       units: 0,
       sum: 0,
@@ -147,17 +136,33 @@ async function recomputed(experimentId: string): Promise<Aggregates> {
       exposedUnits: 0,
       exposedSum: 0,
       exposedSumSquares: 0,
+      convertedUnits: 0,
+      recordedEvents: 0,
     };
+    stats.set(key, s);
+    return s;
+  };
+  for (const e of exposures) {
+    add(e.userId, e.variantId, EXPOSURE_METRIC, 1);
+    statOf(e.variantId, EXPOSURE_METRIC).recordedEvents += 1;
+  }
+  for (const c of conversions) {
+    statOf(c.variantId, c.metricName).recordedEvents += 1;
+    statOf(c.variantId, ANY_CONVERSION_METRIC).recordedEvents += 1;
+    if (!c.counted) continue;
+    add(c.userId, c.variantId, c.metricName, c.value);
+    add(c.userId, c.variantId, ANY_CONVERSION_METRIC, c.value);
+  }
+  for (const u of units.values()) {
+    const s = statOf(u.variantId, u.metricName);
     s.events += u.events;
     s.units += 1;
     s.sum += u.total;
     s.sumSquares += u.total * u.total;
-    if (exposed.has(u.userId)) {
-      s.exposedUnits += 1;
-      s.exposedSum += u.total;
-      s.exposedSumSquares += u.total * u.total;
-    }
-    stats.set(key, s);
+    s.exposedUnits += 1;
+    s.exposedSum += u.total;
+    s.exposedSumSquares += u.total * u.total;
+    if (u.total > 0) s.convertedUnits += 1;
   }
   return {
     userMetrics: [...units.values()].sort(byUserMetric),
@@ -203,7 +208,7 @@ function expectAggregatesEqual(actual: Aggregates, expected: Aggregates, rel = 1
     actual.variantStats,
     expected.variantStats,
     ['variantId', 'metricName'],
-    ['events', 'units', 'exposedUnits'],
+    ['events', 'units', 'exposedUnits', 'convertedUnits', 'recordedEvents'],
     ['sum', 'sumSquares', 'exposedSum', 'exposedSumSquares'],
   );
   return largest;
@@ -422,33 +427,33 @@ describe('after concurrent ingestion', () => {
     expectAggregatesEqual(rebuilt, await recomputed(experiment.id));
   });
 
-  it('metrics and summary agree with the raw experiment_metrics view', async () => {
+  it('metrics and summary agree with the raw experiment_metrics view (conversions: those attributed)', async () => {
     const raw = await queryRows<Record<string, unknown>>(
       handle.db,
       sql`SELECT v.id::text AS variant_id, v.name,
                  count(m.user_id) FILTER (WHERE m.metric_name = 'exposure')::int AS exposures,
-                 count(DISTINCT m.user_id) FILTER (WHERE m.metric_name = 'exposure')::int AS unique_users,
-                 count(m.user_id) FILTER (WHERE m.metric_name <> 'exposure')::int AS conversions,
-                 count(DISTINCT m.user_id) FILTER (
-                   WHERE m.metric_name <> 'exposure' AND EXISTS (
-                     SELECT 1 FROM experiment_metrics x
-                      WHERE x.experiment_id = m.experiment_id AND x.variant_id = m.variant_id
-                        AND x.user_id = m.user_id AND x.metric_name = 'exposure'))::int AS converted_exposed,
-                 avg(m.metric_value) FILTER (WHERE m.metric_name <> 'exposure') AS avg_metric_value
+                 count(DISTINCT m.user_id) FILTER (WHERE m.metric_name = 'exposure')::int AS unique_users
             FROM experiment_variants v
             LEFT JOIN experiment_metrics m ON m.experiment_id = v.experiment_id AND m.variant_id = v.id
            WHERE v.experiment_id = ${experiment.id}
            GROUP BY v.id, v.name, v.position ORDER BY v.position, v.id`,
     );
-    const expected = raw.map((r) => ({
-      variantId: r.variant_id,
-      variantName: r.name,
-      exposures: r.exposures,
-      uniqueUsers: r.unique_users,
-      conversions: r.conversions,
-      conversionRate: Number(r.unique_users) ? Number(r.converted_exposed) / Number(r.unique_users) : 0,
-      avgMetricValue: r.avg_metric_value === null ? null : Number(r.avg_metric_value),
-    }));
+    // Conversions count inside their units' attribution windows: from the JavaScript recomputation.
+    const { variantStats } = await recomputed(experiment.id);
+    const any = (variantId: unknown) =>
+      variantStats.find((v) => v.variantId === variantId && v.metricName === ANY_CONVERSION_METRIC);
+    const expected = raw.map((r) => {
+      const a = any(r.variant_id);
+      return {
+        variantId: r.variant_id,
+        variantName: r.name,
+        exposures: r.exposures,
+        uniqueUsers: r.unique_users,
+        conversions: a?.events ?? 0,
+        conversionRate: Number(r.unique_users) ? (a?.units ?? 0) / Number(r.unique_users) : 0,
+        avgMetricValue: a?.events ? a.sum / a.events : null,
+      };
+    });
     const { experiment: api } = await gqlOk(
       app,
       `query ($key: String!) { experiment(key: $key) {

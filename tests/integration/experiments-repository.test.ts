@@ -373,8 +373,9 @@ describe('deleteExperiment', () => {
 describe('metrics', () => {
   /**
    * A small experiment with known numbers. A: 3 exposed users (a1 twice), a1 converts once (10).
-   * B: 2 exposed users; b1 converts twice (20, 40); b3 converts (30) without an exposure. C: nothing.
-   * D: d1 converts (7) before being exposed, d2 is exposed only.
+   * B: 2 exposed users; b1 converts twice (20, 40); b3 converts (30) without an exposure, which is not
+   * attributed. C: nothing. D: d1 converts (7) before being exposed (not attributed: its window opens at the
+   * exposure), d2 is exposed only.
    */
   async function knownExperiment() {
     const { experiment, variants } = await createRunning({
@@ -418,7 +419,7 @@ describe('metrics', () => {
         variantName: 'b',
         exposures: 2,
         uniqueUsers: 2,
-        conversions: 3,
+        conversions: 2,
         conversionRate: 1 / 2,
         avgMetricValue: 30,
       },
@@ -438,9 +439,9 @@ describe('metrics', () => {
         variantName: 'd',
         exposures: 2,
         uniqueUsers: 2,
-        conversions: 1,
-        conversionRate: 1 / 2,
-        avgMetricValue: 7,
+        conversions: 0,
+        conversionRate: 0,
+        avgMetricValue: null,
       },
     ]);
   });
@@ -463,9 +464,9 @@ describe('metrics', () => {
       ]),
     ).toEqual([
       [variants[0].id, 'a', 4, 3, 1, 1 / 3, 10],
-      [variants[1].id, 'b', 2, 2, 3, 0.5, 30],
+      [variants[1].id, 'b', 2, 2, 2, 0.5, 30],
       [variants[2].id, 'c', 0, 0, 0, 0, null],
-      [variants[3].id, 'd', 2, 2, 1, 0.5, 7],
+      [variants[3].id, 'd', 2, 2, 0, 0, null],
     ]);
   });
 

@@ -202,8 +202,22 @@ describe('duplicates and limits', () => {
       value: 3,
       eventId,
     };
-    const result = await record([conversion, conversion, { ...conversion, eventId: randomUUID(), value: 4 }]);
-    expect(result).toEqual({ accepted: 2, duplicates: 1, rejected: [] });
+    // Exposed first: conversions count from the unit's first exposure.
+    const exposure = {
+      kind: 'EXPOSURE',
+      experimentKey: experiment.key,
+      userId: 'twice',
+      variantId: variants[1].id,
+      eventId: randomUUID(),
+      occurredAt: new Date(Date.now() - 1000),
+    };
+    const result = await record([
+      exposure,
+      conversion,
+      conversion,
+      { ...conversion, eventId: randomUUID(), value: 4 },
+    ]);
+    expect(result).toEqual({ accepted: 3, duplicates: 1, rejected: [] });
     const [row] = await queryRows<{ events: number; total: number }>(
       handle.db,
       sql`SELECT events::float8, total FROM experiment_user_metrics

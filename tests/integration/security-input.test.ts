@@ -607,11 +607,17 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
       description: 'A probe',
       hashSeed: 'seed',
       variants: [{ name: 'control', isControl: true }, { name: 'treatment' }],
+      metricSettings: [{ metric: 'purchase', conversionWindowHours: 72 }],
     },
   }),
   'Mutation.updateExperiment': (fx) => ({
     id: fx.draftId,
-    input: { name: 'Renamed', description: 'Described', hashSeed: 'reseeded' },
+    input: {
+      name: 'Renamed',
+      description: 'Described',
+      hashSeed: 'reseeded',
+      metricSettings: [{ metric: 'purchase', conversionWindowHours: 72 }],
+    },
   }),
   'Mutation.addVariant': (fx) => ({ experimentId: fx.draftId, input: { name: uniqueKey('variant') } }),
   'Mutation.updateVariant': (fx) => ({ id: fx.draftVariantId, input: { name: uniqueKey('variant') } }),
@@ -710,6 +716,7 @@ async function storedVerbatim(s: string): Promise<number> {
              + (SELECT count(*) FROM experiment_assignments WHERE user_id = ${s})
              + (SELECT count(*) FROM experiment_exposures WHERE user_id = ${s})
              + (SELECT count(*) FROM experiment_conversions WHERE user_id = ${s} OR metric_name = ${s})
+             + (SELECT count(*) FROM experiment_metric_settings WHERE metric_name = ${s})
              + (SELECT count(*) FROM api_keys WHERE name = ${s}))::int AS n`,
   );
   return row.n;

@@ -4,7 +4,7 @@ import { DEFAULT_MINIMUM_UNITS, decide } from './decision';
 import { difference } from './difference';
 import { welchTTest } from './frequentist';
 import { DEFAULT_SEQUENTIAL_TUNING, sequentialTest } from './sequential';
-import { sampleRatioMismatch, type SrmResult } from './srm';
+import { sampleRatioMismatch, sampleRatioMismatchByPhase, type SrmPhase, type SrmResult } from './srm';
 import { describeArm, isValidStats, summarize } from './summary';
 import {
   type Correction,
@@ -129,6 +129,11 @@ export interface AnalyzeInput extends CompareOptions {
    * variance needs. The API passes LIMITS.minUnitsPerVariant.
    */
   minimumUnits?: number;
+  /**
+   * The weight history, for the sample-ratio check: each phase's units per variant (in `variants` order)
+   * and the weights in force then. Without it, every unit is expected to split by the variants' `weight`.
+   */
+  srmPhases?: readonly SrmPhase[] | null;
 }
 
 export interface VariantResult {
@@ -204,10 +209,12 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
   const { variants, metricType, method, correction = 'NONE', minimumUnits = DEFAULT_MINIMUM_UNITS } = input;
   const confidenceLevel = input.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
   // An invalid count (NaN, negative, fractional, conversions > n) must not leak into the SRM numbers.
-  const srm = sampleRatioMismatch(
-    variants.map((v) => (isValidStats(v, metricType) ? v.n : -1)),
-    variants.map((v) => v.weight),
-  );
+  const srm = input.srmPhases
+    ? sampleRatioMismatchByPhase(variants.length, input.srmPhases)
+    : sampleRatioMismatch(
+        variants.map((v) => (isValidStats(v, metricType) ? v.n : -1)),
+        variants.map((v) => v.weight),
+      );
 
   const control = controlOf(variants);
   const globalReason =
