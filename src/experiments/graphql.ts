@@ -4,7 +4,8 @@ import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
-import type { AuditRow, ExperimentRow, VariantRow } from './repository';
+import type { FieldNode, GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
+import type { AuditRow, ExperimentInclude, ExperimentRow, ExperimentWith, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import {
@@ -22,6 +23,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { CHANGE_ERRORS, CREATE_ERRORS, TRANSITION_ERRORS, VARIANT_CHANGE_ERRORS } from '../graphql/errors';
 import { enumValues } from '../graphql/enums';
 import type { ArgsOf, InputFieldsOf, Types } from '../graphql/input';
+import { argumentsOf, fieldsAt } from '../graphql/selection';
 import type { z } from 'zod';
 
 const STATUS_DESCRIPTIONS = {
@@ -70,6 +72,61 @@ async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise
     }
   );
 }
+
+/**
+ * What one statement can read with experiments, from the selection below them: variants, per-variant
+ * metrics, assignment counts and audit entries (the lists a dashboard shows). Everything else (results,
+ * metric names, GrowthBook payloads…) still goes through the per-request loaders, batched.
+ */
+interface ExperimentPlan {
+  include: ExperimentInclude;
+  /** The `first` of every auditLog selection, each primed with its own slice. */
+  auditFirsts: number[];
+}
+
+function planExperimentReads(info: GraphQLResolveInfo, nodes: readonly FieldNode[]): ExperimentPlan {
+  const variants = fieldsAt(info, nodes, 'variants');
+  const include: ExperimentInclude = {
+    variants: variants.length > 0,
+    metrics:
+      fieldsAt(info, variants, 'metrics').length > 0 ||
+      fieldsAt(info, nodes, 'metrics').length > 0 ||
+      fieldsAt(info, nodes, 'summary').length > 0,
+    assignmentCount: fieldsAt(info, nodes, 'assignmentCount').length > 0,
+  };
+  const auditFirsts = new Set<number>();
+  const auditField = (info.schema.getType('Experiment') as GraphQLObjectType).getFields().auditLog;
+  for (const node of fieldsAt(info, nodes, 'auditLog')) {
+    const args = auditLogArgs.safeParse(argumentsOf(info, auditField, node));
+    // A bad `first` is the resolver's to report (as a typed error); fetch no audit entries for it here.
+    if (!args.success) return { include, auditFirsts: [] };
+    auditFirsts.add(args.data.first);
+  }
+  if (auditFirsts.size) include.auditLimit = Math.max(...auditFirsts);
+  return { include, auditFirsts: [...auditFirsts] };
+}
+
+/** Hands what the statement read to the loaders the nested resolvers call, so they send no SQL. */
+function primeLoaders(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): void {
+  const { loaders } = ctx;
+  const id = read.experiment.id;
+  loaders.experimentById.prime(id, read.experiment);
+  if (read.variants) {
+    loaders.variantsByExperimentId.prime(id, read.variants);
+    // VariantMetrics.variant resolves its variant by id.
+    if (read.metrics) for (const variant of read.variants) loaders.variantById.prime(variant.id, variant);
+  }
+  if (read.metrics) loaders.metricsByExperimentId.prime(id, read.metrics);
+  if (read.assignmentCount !== null) loaders.assignmentCountByExperimentId.prime(id, read.assignmentCount);
+  if (read.audit) {
+    for (const first of plan.auditFirsts) {
+      loaders.auditByExperiment.prime(`${id}:${first}`, read.audit.slice(0, first));
+    }
+  }
+}
+
+const nothingNested = ({ include }: ExperimentPlan) =>
+  !include.variants && !include.metrics && !include.assignmentCount && include.auditLimit === undefined;
 
 /** The variant fields an `assign` key reads through its Assignment (as POST /v1/assignments returns them). */
 const assignedVariant = { skipTypeScopes: true, authScopes: { read: true, assign: true } } as const;
@@ -330,6 +387,8 @@ interface ConnectionShape {
   edges: { cursor: string; node: ExperimentRow }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null; startCursor: string | null };
   status: ExperimentRow['status'] | null;
+  /** Counted in the page's statement when selected; null when it was not (or the page is empty). */
+  totalCount: number | null;
 }
 const ConnectionRef = builder.objectRef<ConnectionShape>('ExperimentConnection');
 ConnectionRef.implement({
@@ -350,7 +409,7 @@ ConnectionRef.implement({
     }),
     totalCount: t.int({
       description: 'Experiments matching the filter, across all pages.',
-      resolve: (c, _a, ctx) => repo.countExperiments(ctx.db, c.status),
+      resolve: (c, _a, ctx) => c.totalCount ?? repo.countExperiments(ctx.db, c.status),
     }),
   }),
 });
@@ -379,11 +438,18 @@ builder.queryFields((t) => ({
       id: t.arg.id({ required: false, description: 'The experiment’s UUID. Give this or `key`.' }),
       key: t.arg.string({ required: false, description: 'The experiment’s key. Give this or `id`.' }),
     } satisfies ArgsOf<z.input<typeof experimentLookupArgs>>,
-    resolve: async (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const ref = parse(experimentLookupArgs, args);
-      return 'id' in ref
-        ? ctx.loaders.experimentById.load(ref.id)
-        : ctx.loaders.experimentByKey.load(ref.key);
+      const plan = planExperimentReads(info, info.fieldNodes);
+      if (nothingNested(plan)) {
+        return 'id' in ref
+          ? ctx.loaders.experimentById.load(ref.id)
+          : ctx.loaders.experimentByKey.load(ref.key);
+      }
+      const read = await ctx.loaders.experimentWith.load({ ref, include: plan.include });
+      if (!read) return null;
+      primeLoaders(ctx, read, plan);
+      return read.experiment;
     },
   }),
   experiments: t.field({
@@ -404,19 +470,21 @@ builder.queryFields((t) => ({
       }),
       after: t.arg.string({ required: false, description: 'Cursor of the last edge of the previous page.' }),
     } satisfies ArgsOf<z.input<typeof experimentListArgs>>,
-    resolve: async (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const { status, first, after } = parse(experimentListArgs, args);
-      const rows = await repo.listExperiments(ctx.db, {
-        status,
-        limit: first + 1,
-        before: after ? decodeCursor(after) : null,
-      });
+      const plan = planExperimentReads(info, fieldsAt(info, info.fieldNodes, 'edges', 'node'));
+      const { rows, totalCount } = await repo.listExperimentsWith(
+        ctx.db,
+        { status, limit: first + 1, before: after ? decodeCursor(after) : null },
+        { ...plan.include, totalCount: fieldsAt(info, info.fieldNodes, 'totalCount').length > 0 },
+      );
       const page = rows.slice(0, first);
-      for (const row of page) ctx.loaders.experimentById.prime(row.id, row);
-      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
+      for (const read of page) primeLoaders(ctx, read, plan);
+      const edges = page.map(({ experiment: node }) => ({ cursor: encodeCursor(node), node }));
       return {
         edges,
         status,
+        totalCount,
         pageInfo: {
           hasNextPage: rows.length > first,
           startCursor: edges[0]?.cursor ?? null,
