@@ -43,7 +43,10 @@ export const ExperimentStatusEnum = builder.enumType('ExperimentStatus', {
 export const ExperimentRef = builder.objectRef<ExperimentRow>('Experiment');
 export const VariantRef = builder.objectRef<VariantRow>('Variant');
 const VariantMetricsRef = builder.objectRef<VariantMetricsRow>('VariantMetrics');
-const ExperimentMetricsRef = builder.objectRef<{ experimentId: string }>('ExperimentMetrics');
+/** `rows` when the experiment's statement read them, else loaded. */
+const ExperimentMetricsRef = builder.objectRef<{ experimentId: string; rows: VariantMetricsRow[] | null }>(
+  'ExperimentMetrics',
+);
 const VariantSummaryRef = builder.objectRef<VariantMetricsRow>('VariantSummary');
 const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry');
 
@@ -58,7 +61,7 @@ function service(ctx: GraphQLContext) {
 
 /** Metrics row for a variant, zero when it has no events yet. */
 async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise<VariantMetricsRow> {
-  const rows = await ctx.loaders.metricsByExperimentId.load(variant.experimentId);
+  const rows = await experimentMetrics(ctx, variant.experimentId);
   return (
     rows.find((r) => r.variantId === variant.id) ?? {
       experimentId: variant.experimentId,
@@ -106,27 +109,42 @@ function planExperimentReads(info: GraphQLResolveInfo, nodes: readonly FieldNode
   return { include, auditFirsts: [...auditFirsts] };
 }
 
-/** Hands what the statement read to the loaders the nested resolvers call, so they send no SQL. */
-function primeLoaders(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): void {
-  const { loaders } = ctx;
-  const id = read.experiment.id;
-  loaders.experimentById.prime(id, read.experiment);
-  if (read.variants) {
-    loaders.variantsByExperimentId.prime(id, read.variants);
-    // VariantMetrics.variant resolves its variant by id.
-    if (read.metrics) for (const variant of read.variants) loaders.variantById.prime(variant.id, variant);
-  }
-  if (read.metrics) loaders.metricsByExperimentId.prime(id, read.metrics);
-  if (read.assignmentCount !== null) loaders.assignmentCountByExperimentId.prime(id, read.assignmentCount);
-  if (read.audit) {
-    for (const first of plan.auditFirsts) {
-      loaders.auditByExperiment.prime(`${id}:${first}`, read.audit.slice(0, first));
+/**
+ * What the planned statement read with each experiment, keyed by the row object it returned (rows are
+ * made per request, so nothing outlives the request). Nested resolvers answer from it synchronously,
+ * without a loader round (no promise per field); what was not read goes through the loaders as before.
+ */
+const readWith = new WeakMap<ExperimentRow, ExperimentWith & { auditFirsts: readonly number[] }>();
+/** A variant's counts when its experiment's statement read them. */
+const metricsOf = new WeakMap<VariantRow, VariantMetricsRow>();
+
+function remember(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): ExperimentRow {
+  readWith.set(read.experiment, { ...read, auditFirsts: plan.auditFirsts });
+  // Lookups by id elsewhere in the same request (Variant.experiment) find the row without SQL.
+  ctx.loaders.experimentById.prime(read.experiment.id, read.experiment);
+  if (read.variants && read.metrics) {
+    const byVariant = new Map(read.metrics.map((m) => [m.variantId, m]));
+    for (const variant of read.variants) {
+      const metrics = byVariant.get(variant.id);
+      if (metrics) metricsOf.set(variant, metrics);
     }
   }
+  return read.experiment;
 }
 
 const nothingNested = ({ include }: ExperimentPlan) =>
   !include.variants && !include.metrics && !include.assignmentCount && include.auditLimit === undefined;
+
+/** An experiment's per-variant counts: as its statement read them, or through the loader. */
+function experimentMetrics(
+  ctx: GraphQLContext,
+  experimentId: string,
+  experiment?: ExperimentRow,
+): VariantMetricsRow[] | Promise<VariantMetricsRow[]> {
+  return (
+    (experiment && readWith.get(experiment)?.metrics) ?? ctx.loaders.metricsByExperimentId.load(experimentId)
+  );
+}
 
 /** The variant fields an `assign` key reads through its Assignment (as POST /v1/assignments returns them). */
 const assignedVariant = { skipTypeScopes: true, authScopes: { read: true, assign: true } } as const;
@@ -177,17 +195,23 @@ ExperimentMetricsRef.implement({
     variantMetrics: t.field({
       type: [VariantMetricsRef],
       description: 'One entry per variant, also for variants with no events yet (all counts 0).',
-      resolve: (m, _a, ctx) => ctx.loaders.metricsByExperimentId.load(m.experimentId),
+      resolve: (m, _a, ctx) => m.rows ?? ctx.loaders.metricsByExperimentId.load(m.experimentId),
     }),
     totalExposures: t.int({
       description: 'Exposure events across all variants.',
       resolve: async (m, _a, ctx) =>
-        (await ctx.loaders.metricsByExperimentId.load(m.experimentId)).reduce((s, r) => s + r.exposures, 0),
+        (m.rows ?? (await ctx.loaders.metricsByExperimentId.load(m.experimentId))).reduce(
+          (s, r) => s + r.exposures,
+          0,
+        ),
     }),
     totalUniqueUsers: t.int({
       description: 'Exposed users across all variants.',
       resolve: async (m, _a, ctx) =>
-        (await ctx.loaders.metricsByExperimentId.load(m.experimentId)).reduce((s, r) => s + r.uniqueUsers, 0),
+        (m.rows ?? (await ctx.loaders.metricsByExperimentId.load(m.experimentId))).reduce(
+          (s, r) => s + r.uniqueUsers,
+          0,
+        ),
     }),
   }),
 });
@@ -270,22 +294,23 @@ ExperimentRef.implement({
     variants: t.field({
       type: [VariantRef],
       description: 'Variants in position order, which is the bucketing order.',
-      resolve: (e, _a, ctx) => ctx.loaders.variantsByExperimentId.load(e.id),
+      resolve: (e, _a, ctx) => readWith.get(e)?.variants ?? ctx.loaders.variantsByExperimentId.load(e.id),
     }),
     metrics: t.field({
       type: ExperimentMetricsRef,
       description: 'Raw per-variant counts (exposures, users, conversions).',
-      resolve: (e) => ({ experimentId: e.id }),
+      resolve: (e) => ({ experimentId: e.id, rows: readWith.get(e)?.metrics ?? null }),
     }),
     summary: t.field({
       type: [VariantSummaryRef],
       description: 'The rows of the SQL function get_experiment_summary for this experiment.',
       deprecationReason: 'The same numbers as `metrics { variantMetrics }`; use that.',
-      resolve: (e, _a, ctx) => ctx.loaders.metricsByExperimentId.load(e.id),
+      resolve: (e, _a, ctx) => experimentMetrics(ctx, e.id, e),
     }),
     assignmentCount: t.int({
       description: 'Users with a stored assignment.',
-      resolve: (e, _a, ctx) => ctx.loaders.assignmentCountByExperimentId.load(e.id),
+      resolve: (e, _a, ctx) =>
+        readWith.get(e)?.assignmentCount ?? ctx.loaders.assignmentCountByExperimentId.load(e.id),
     }),
     auditLog: t.field({
       type: [AuditEntryRef],
@@ -298,6 +323,8 @@ ExperimentRef.implement({
       } satisfies ArgsOf<z.input<typeof auditLogArgs>>,
       resolve: (e, args, ctx) => {
         const { first } = parse(auditLogArgs, args);
+        const read = readWith.get(e);
+        if (read?.audit && read.auditFirsts.includes(first)) return read.audit.slice(0, first);
         return ctx.loaders.auditByExperiment.load(`${e.id}:${first}`);
       },
     }),
@@ -340,7 +367,7 @@ VariantRef.implement({
     metrics: t.field({
       type: VariantMetricsRef,
       description: 'Raw counts for this variant.',
-      resolve: (v, _a, ctx) => variantMetrics(ctx, v),
+      resolve: (v, _a, ctx) => metricsOf.get(v) ?? variantMetrics(ctx, v),
     }),
   }),
 });
@@ -447,9 +474,7 @@ builder.queryFields((t) => ({
           : ctx.loaders.experimentByKey.load(ref.key);
       }
       const read = await ctx.loaders.experimentWith.load({ ref, include: plan.include });
-      if (!read) return null;
-      primeLoaders(ctx, read, plan);
-      return read.experiment;
+      return read ? remember(ctx, read, plan) : null;
     },
   }),
   experiments: t.field({
@@ -479,8 +504,10 @@ builder.queryFields((t) => ({
         { ...plan.include, totalCount: fieldsAt(info, info.fieldNodes, 'totalCount').length > 0 },
       );
       const page = rows.slice(0, first);
-      for (const read of page) primeLoaders(ctx, read, plan);
-      const edges = page.map(({ experiment: node }) => ({ cursor: encodeCursor(node), node }));
+      const edges = page.map((read) => {
+        const node = remember(ctx, read, plan);
+        return { cursor: encodeCursor(node), node };
+      });
       return {
         edges,
         status,

@@ -354,8 +354,10 @@ export async function listExperimentsWith(
   const conditions: SQL[] = [];
   if (params.status) conditions.push(sql`${e.status} = ${params.status}`);
   if (params.before) {
+    // Raw SQL passes a Date to the driver as is, which postgres.js and PGlite serialise differently.
+    const at = sql`${params.before.createdAt.toISOString()}::timestamptz`;
     conditions.push(
-      sql`(${e.createdAt} < ${params.before.createdAt} OR (${e.createdAt} = ${params.before.createdAt} AND ${e.id} < ${params.before.id}))`,
+      sql`(${e.createdAt} < ${at} OR (${e.createdAt} = ${at} AND ${e.id} < ${params.before.id}))`,
     );
   }
   const where = conditions.length ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
