@@ -69,7 +69,10 @@ const FACTORIES = {
         for (const { ref, include } of lookups) {
           const k = includeKey(include);
           let plan = plans.get(k);
-          if (!plan) plans.set(k, (plan = { include, ids: [], keys: [] }));
+          if (!plan) {
+            plan = { include, ids: [], keys: [] };
+            plans.set(k, plan);
+          }
           if ('id' in ref) plan.ids.push(ref.id);
           else plan.keys.push(ref.key);
         }
