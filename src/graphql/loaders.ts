@@ -2,7 +2,7 @@
  * DataLoaders, made fresh for every request (no cross-request caching, so a mutation's effect is seen by
  * the next request). Each batch function issues one statement and returns results in key order. Each is
  * made on first use: a request touches two or three of them, and a read planned as one statement
- * (src/experiments/graphql.ts) only primes them.
+ * (src/experiments/graphql.ts) answers its nested fields from its own rows, without them.
  */
 import DataLoader from 'dataloader';
 import { getExperimentMetrics, getMetricNames, type VariantMetricsRow } from '../aggregates/read';
