@@ -29,11 +29,14 @@ import { REPO_ROOT, type ServerProcess, startServer } from './lib/server';
 import { assignmentScenario } from './scenarios/assignment';
 import { dashboardScenario } from './scenarios/dashboard';
 import { ingestionScenario } from './scenarios/ingestion';
+import { readsScenario } from './scenarios/reads';
 import { resultsScenario } from './scenarios/results';
 
 /** Execution order: the dashboard first, while its experiments are the only ones in the database. */
 const PLAN: [ScenarioName, string, Scenario][] = [
   ['dashboard', '4 dashboard', dashboardScenario],
+  // Right after the dashboard: it reads the 100 running experiments the dashboard created.
+  ['reads', '5 reads', readsScenario],
   ['assignment', '1 assignment', assignmentScenario],
   ['ingestion', '2 ingestion', ingestionScenario],
   ['results', '3 results', resultsScenario],
@@ -120,6 +123,7 @@ async function main(): Promise<number> {
     report,
     sql,
     handle,
+    benchUrl,
     server,
     runId: startedAt.getTime().toString(36),
     log,
@@ -138,7 +142,7 @@ async function main(): Promise<number> {
   }
   const problems = server.problems();
   report.check(
-    '5 server',
+    '9 server',
     'no warning or error logged by the server',
     problems.length === 0,
     problems.slice(0, 3).join(' | ').slice(0, 600),

@@ -13,6 +13,8 @@ export interface Context {
   sql: Sql;
   /** The project's DatabaseHandle on the bench database, in this process (statement counting). */
   handle: DatabaseHandle;
+  /** The bench database's URL (peers of the head-to-head connect to it). */
+  benchUrl: string;
   /** The real server, in a child process. */
   server: ServerProcess;
   /** Unique per run: keeps generated ids apart. */

@@ -1,7 +1,7 @@
 /** Command line of `npm run bench` and the sizes of every scenario per mode. */
 import type { LoadLength } from './load';
 
-export const SCENARIOS = ['assignment', 'ingestion', 'results', 'dashboard'] as const;
+export const SCENARIOS = ['assignment', 'ingestion', 'results', 'dashboard', 'reads'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** smoke: seconds, for CI (checks enforced, targets only reported); quick: default; large: 10M events. */
@@ -38,6 +38,16 @@ export interface Sizes {
     /** Events recorded per dashboard experiment (so the counts are not all zero). */
     eventsPerExperiment: number;
   };
+  reads: {
+    connections: number;
+    /** Alternating rounds per read: each contender runs once per round. */
+    rounds: number;
+    run: LoadLength;
+    /** Once per contender and read, before its first measured run. */
+    warmup: LoadLength;
+    /** Running experiments the reads see (created when the dashboard scenario did not). */
+    experiments: number;
+  };
 }
 
 export const SIZES: Record<Mode, Sizes> = {
@@ -46,18 +56,33 @@ export const SIZES: Record<Mode, Sizes> = {
     ingestion: { clients: 4, users: 1_000, events: { 100: 2_000, 1000: 2_000 }, maxSeconds: 60 },
     results: { events: 10_000, requests: 20, viewRuns: 2 },
     dashboard: { connections: 10, run: { requests: 100 }, counts: [10, 100], eventsPerExperiment: 20 },
+    reads: { connections: 10, rounds: 1, run: { requests: 50 }, warmup: { requests: 10 }, experiments: 100 },
   },
   quick: {
     assignment: { connections: 50, run: { durationSeconds: 10 }, warmupSeconds: 2, returningPool: 10_000 },
     ingestion: { clients: 4, users: 50_000, events: { 100: 100_000, 1000: 200_000 }, maxSeconds: 120 },
     results: { events: 1_000_000, requests: 200, viewRuns: 5 },
     dashboard: { connections: 10, run: { durationSeconds: 5 }, counts: [10, 100], eventsPerExperiment: 40 },
+    reads: {
+      connections: 10,
+      rounds: 3,
+      run: { durationSeconds: 5 },
+      warmup: { durationSeconds: 2 },
+      experiments: 100,
+    },
   },
   large: {
     assignment: { connections: 50, run: { durationSeconds: 10 }, warmupSeconds: 2, returningPool: 10_000 },
     ingestion: { clients: 4, users: 200_000, events: { 100: 200_000, 1000: 1_000_000 }, maxSeconds: 300 },
     results: { events: 10_000_000, requests: 200, viewRuns: 5 },
     dashboard: { connections: 10, run: { durationSeconds: 5 }, counts: [10, 100], eventsPerExperiment: 40 },
+    reads: {
+      connections: 10,
+      rounds: 3,
+      run: { durationSeconds: 5 },
+      warmup: { durationSeconds: 2 },
+      experiments: 100,
+    },
   },
 };
 

@@ -39,11 +39,20 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export async function startServer(databaseUrl: string, readyTimeoutMs = 60_000): Promise<ServerProcess> {
+export interface StartOptions {
+  /** The entry point, relative to the repository: the service (default) or a peer in bench/peers/. */
+  script?: string;
+  readyTimeoutMs?: number;
+}
+
+export async function startServer(
+  databaseUrl: string,
+  { script = 'src/main.ts', readyTimeoutMs = 60_000 }: StartOptions = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server under load.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
@@ -55,6 +64,8 @@ export async function startServer(databaseUrl: string, readyTimeoutMs = 60_000):
       // The bench measures the service, not the per-key limiter (its check still runs on every request).
       RATE_LIMIT_PER_SECOND: '1000000000',
       RATE_LIMIT_BURST: '1000000000',
+      // PostGraphile's peer: production mode, and no advice printed to stderr (read as a problem).
+      GRAPHILE_ENV: 'production',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

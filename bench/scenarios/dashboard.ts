@@ -30,7 +30,7 @@ const RECORD = `mutation Record($events: [EventInput!]!) {
 }`;
 
 /** A few enrolled users per experiment: an exposure naming the variant (SDK-side), then maybe a conversion. */
-async function seedEvents(ctx: Context, experiment: BenchExperiment, count: number): Promise<void> {
+export async function seedEvents(ctx: Context, experiment: BenchExperiment, count: number): Promise<void> {
   const events: Record<string, unknown>[] = [];
   for (let j = 0; events.length < count; j++) {
     const userId = `dash-${experiment.key}-${j}`;

@@ -4,9 +4,10 @@ import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
+import type { FieldNode, GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import type { MetricSettingRow } from './metric-settings';
 import type { PhaseRow } from './phases';
-import type { AuditRow, ExperimentRow, VariantRow } from './repository';
+import type { AuditRow, ExperimentInclude, ExperimentRow, ExperimentWith, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import {
@@ -25,6 +26,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { CHANGE_ERRORS, CREATE_ERRORS, TRANSITION_ERRORS, VARIANT_CHANGE_ERRORS } from '../graphql/errors';
 import { enumValues } from '../graphql/enums';
 import type { ArgsOf, InputFieldsOf, Types } from '../graphql/input';
+import { argumentsOf, fieldsAt } from '../graphql/selection';
 import type { z } from 'zod';
 
 const STATUS_DESCRIPTIONS = {
@@ -44,7 +46,10 @@ export const ExperimentStatusEnum = builder.enumType('ExperimentStatus', {
 export const ExperimentRef = builder.objectRef<ExperimentRow>('Experiment');
 export const VariantRef = builder.objectRef<VariantRow>('Variant');
 const VariantMetricsRef = builder.objectRef<VariantMetricsRow>('VariantMetrics');
-const ExperimentMetricsRef = builder.objectRef<{ experimentId: string }>('ExperimentMetrics');
+/** `rows` when the experiment's statement read them, else loaded. */
+const ExperimentMetricsRef = builder.objectRef<{ experimentId: string; rows: VariantMetricsRow[] | null }>(
+  'ExperimentMetrics',
+);
 const VariantSummaryRef = builder.objectRef<VariantMetricsRow>('VariantSummary');
 const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry');
 
@@ -59,7 +64,7 @@ function service(ctx: GraphQLContext) {
 
 /** Metrics row for a variant, zero when it has no events yet. */
 async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise<VariantMetricsRow> {
-  const rows = await ctx.loaders.metricsByExperimentId.load(variant.experimentId);
+  const rows = await experimentMetrics(ctx, variant.experimentId);
   return (
     rows.find((r) => r.variantId === variant.id) ?? {
       experimentId: variant.experimentId,
@@ -71,6 +76,76 @@ async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise
       conversionRate: 0,
       avgMetricValue: null,
     }
+  );
+}
+
+/**
+ * What one statement can read with experiments, from the selection below them: variants, per-variant
+ * metrics, assignment counts and audit entries (the lists a dashboard shows). Everything else (results,
+ * metric names, GrowthBook payloads…) still goes through the per-request loaders, batched.
+ */
+interface ExperimentPlan {
+  include: ExperimentInclude;
+  /** The `first` of every auditLog selection, each primed with its own slice. */
+  auditFirsts: number[];
+}
+
+function planExperimentReads(info: GraphQLResolveInfo, nodes: readonly FieldNode[]): ExperimentPlan {
+  const variants = fieldsAt(info, nodes, 'variants');
+  const include: ExperimentInclude = {
+    variants: variants.length > 0,
+    metrics:
+      fieldsAt(info, variants, 'metrics').length > 0 ||
+      fieldsAt(info, nodes, 'metrics').length > 0 ||
+      fieldsAt(info, nodes, 'summary').length > 0,
+    assignmentCount: fieldsAt(info, nodes, 'assignmentCount').length > 0,
+  };
+  const auditFirsts = new Set<number>();
+  const auditField = (info.schema.getType('Experiment') as GraphQLObjectType).getFields().auditLog;
+  for (const node of fieldsAt(info, nodes, 'auditLog')) {
+    const args = auditLogArgs.safeParse(argumentsOf(info, auditField, node));
+    // A bad `first` is the resolver's to report (as a typed error); fetch no audit entries for it here.
+    if (!args.success) return { include, auditFirsts: [] };
+    auditFirsts.add(args.data.first);
+  }
+  if (auditFirsts.size) include.auditLimit = Math.max(...auditFirsts);
+  return { include, auditFirsts: [...auditFirsts] };
+}
+
+/**
+ * What the planned statement read with each experiment, keyed by the row object it returned (rows are
+ * made per request, so nothing outlives the request). Nested resolvers answer from it synchronously,
+ * without a loader round (no promise per field); what was not read goes through the loaders as before.
+ */
+const readWith = new WeakMap<ExperimentRow, ExperimentWith & { auditFirsts: readonly number[] }>();
+/** A variant's counts when its experiment's statement read them. */
+const metricsOf = new WeakMap<VariantRow, VariantMetricsRow>();
+
+function remember(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): ExperimentRow {
+  readWith.set(read.experiment, { ...read, auditFirsts: plan.auditFirsts });
+  // Lookups by id elsewhere in the same request (Variant.experiment) find the row without SQL.
+  ctx.loaders.experimentById.prime(read.experiment.id, read.experiment);
+  if (read.variants && read.metrics) {
+    const byVariant = new Map(read.metrics.map((m) => [m.variantId, m]));
+    for (const variant of read.variants) {
+      const metrics = byVariant.get(variant.id);
+      if (metrics) metricsOf.set(variant, metrics);
+    }
+  }
+  return read.experiment;
+}
+
+const nothingNested = ({ include }: ExperimentPlan) =>
+  !include.variants && !include.metrics && !include.assignmentCount && include.auditLimit === undefined;
+
+/** An experiment's per-variant counts: as its statement read them, or through the loader. */
+function experimentMetrics(
+  ctx: GraphQLContext,
+  experimentId: string,
+  experiment?: ExperimentRow,
+): VariantMetricsRow[] | Promise<VariantMetricsRow[]> {
+  return (
+    (experiment && readWith.get(experiment)?.metrics) ?? ctx.loaders.metricsByExperimentId.load(experimentId)
   );
 }
 
@@ -125,17 +200,23 @@ ExperimentMetricsRef.implement({
     variantMetrics: t.field({
       type: [VariantMetricsRef],
       description: 'One entry per variant, also for variants with no events yet (all counts 0).',
-      resolve: (m, _a, ctx) => ctx.loaders.metricsByExperimentId.load(m.experimentId),
+      resolve: (m, _a, ctx) => m.rows ?? ctx.loaders.metricsByExperimentId.load(m.experimentId),
     }),
     totalExposures: t.int({
       description: 'Exposure events across all variants.',
       resolve: async (m, _a, ctx) =>
-        (await ctx.loaders.metricsByExperimentId.load(m.experimentId)).reduce((s, r) => s + r.exposures, 0),
+        (m.rows ?? (await ctx.loaders.metricsByExperimentId.load(m.experimentId))).reduce(
+          (s, r) => s + r.exposures,
+          0,
+        ),
     }),
     totalUniqueUsers: t.int({
       description: 'Exposed users across all variants.',
       resolve: async (m, _a, ctx) =>
-        (await ctx.loaders.metricsByExperimentId.load(m.experimentId)).reduce((s, r) => s + r.uniqueUsers, 0),
+        (m.rows ?? (await ctx.loaders.metricsByExperimentId.load(m.experimentId))).reduce(
+          (s, r) => s + r.uniqueUsers,
+          0,
+        ),
     }),
   }),
 });
@@ -270,7 +351,7 @@ ExperimentRef.implement({
     variants: t.field({
       type: [VariantRef],
       description: 'Variants in position order, which is the bucketing order.',
-      resolve: (e, _a, ctx) => ctx.loaders.variantsByExperimentId.load(e.id),
+      resolve: (e, _a, ctx) => readWith.get(e)?.variants ?? ctx.loaders.variantsByExperimentId.load(e.id),
     }),
     metricSettings: t.field({
       type: [MetricSettingRef],
@@ -287,17 +368,18 @@ ExperimentRef.implement({
     metrics: t.field({
       type: ExperimentMetricsRef,
       description: 'Raw per-variant counts (exposures, users, conversions).',
-      resolve: (e) => ({ experimentId: e.id }),
+      resolve: (e) => ({ experimentId: e.id, rows: readWith.get(e)?.metrics ?? null }),
     }),
     summary: t.field({
       type: [VariantSummaryRef],
       description: 'The rows of the SQL function get_experiment_summary for this experiment.',
       deprecationReason: 'The same numbers as `metrics { variantMetrics }`; use that.',
-      resolve: (e, _a, ctx) => ctx.loaders.metricsByExperimentId.load(e.id),
+      resolve: (e, _a, ctx) => experimentMetrics(ctx, e.id, e),
     }),
     assignmentCount: t.int({
       description: 'Users with a stored assignment.',
-      resolve: (e, _a, ctx) => ctx.loaders.assignmentCountByExperimentId.load(e.id),
+      resolve: (e, _a, ctx) =>
+        readWith.get(e)?.assignmentCount ?? ctx.loaders.assignmentCountByExperimentId.load(e.id),
     }),
     auditLog: t.field({
       type: [AuditEntryRef],
@@ -310,6 +392,8 @@ ExperimentRef.implement({
       } satisfies ArgsOf<z.input<typeof auditLogArgs>>,
       resolve: (e, args, ctx) => {
         const { first } = parse(auditLogArgs, args);
+        const read = readWith.get(e);
+        if (read?.audit && read.auditFirsts.includes(first)) return read.audit.slice(0, first);
         return ctx.loaders.auditByExperiment.load(`${e.id}:${first}`);
       },
     }),
@@ -352,7 +436,7 @@ VariantRef.implement({
     metrics: t.field({
       type: VariantMetricsRef,
       description: 'Raw counts for this variant.',
-      resolve: (v, _a, ctx) => variantMetrics(ctx, v),
+      resolve: (v, _a, ctx) => metricsOf.get(v) ?? variantMetrics(ctx, v),
     }),
   }),
 });
@@ -399,6 +483,8 @@ interface ConnectionShape {
   edges: { cursor: string; node: ExperimentRow }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null; startCursor: string | null };
   status: ExperimentRow['status'] | null;
+  /** Counted in the page's statement when selected; null when it was not (or the page is empty). */
+  totalCount: number | null;
 }
 const ConnectionRef = builder.objectRef<ConnectionShape>('ExperimentConnection');
 ConnectionRef.implement({
@@ -419,7 +505,7 @@ ConnectionRef.implement({
     }),
     totalCount: t.int({
       description: 'Experiments matching the filter, across all pages.',
-      resolve: (c, _a, ctx) => repo.countExperiments(ctx.db, c.status),
+      resolve: (c, _a, ctx) => c.totalCount ?? repo.countExperiments(ctx.db, c.status),
     }),
   }),
 });
@@ -448,11 +534,16 @@ builder.queryFields((t) => ({
       id: t.arg.id({ required: false, description: 'The experiment’s UUID. Give this or `key`.' }),
       key: t.arg.string({ required: false, description: 'The experiment’s key. Give this or `id`.' }),
     } satisfies ArgsOf<z.input<typeof experimentLookupArgs>>,
-    resolve: async (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const ref = parse(experimentLookupArgs, args);
-      return 'id' in ref
-        ? ctx.loaders.experimentById.load(ref.id)
-        : ctx.loaders.experimentByKey.load(ref.key);
+      const plan = planExperimentReads(info, info.fieldNodes);
+      if (nothingNested(plan)) {
+        return 'id' in ref
+          ? ctx.loaders.experimentById.load(ref.id)
+          : ctx.loaders.experimentByKey.load(ref.key);
+      }
+      const read = await ctx.loaders.experimentWith.load({ ref, include: plan.include });
+      return read ? remember(ctx, read, plan) : null;
     },
   }),
   experiments: t.field({
@@ -473,19 +564,23 @@ builder.queryFields((t) => ({
       }),
       after: t.arg.string({ required: false, description: 'Cursor of the last edge of the previous page.' }),
     } satisfies ArgsOf<z.input<typeof experimentListArgs>>,
-    resolve: async (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const { status, first, after } = parse(experimentListArgs, args);
-      const rows = await repo.listExperiments(ctx.db, {
-        status,
-        limit: first + 1,
-        before: after ? decodeCursor(after) : null,
-      });
+      const plan = planExperimentReads(info, fieldsAt(info, info.fieldNodes, 'edges', 'node'));
+      const { rows, totalCount } = await repo.listExperimentsWith(
+        ctx.db,
+        { status, limit: first + 1, before: after ? decodeCursor(after) : null },
+        { ...plan.include, totalCount: fieldsAt(info, info.fieldNodes, 'totalCount').length > 0 },
+      );
       const page = rows.slice(0, first);
-      for (const row of page) ctx.loaders.experimentById.prime(row.id, row);
-      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
+      const edges = page.map((read) => {
+        const node = remember(ctx, read, plan);
+        return { cursor: encodeCursor(node), node };
+      });
       return {
         edges,
         status,
+        totalCount,
         pageInfo: {
           hasNextPage: rows.length > first,
           startCursor: edges[0]?.cursor ?? null,

@@ -2,9 +2,11 @@
  * SQL for experiments, variants and their audit trail. Every function takes the database (or a
  * transaction) first and returns plain rows; validation and transitions belong to the service.
  */
-import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, lt, or, type SQL, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
-import { jsonParam, type Db } from '../db/client';
+import type { VariantMetricsRow } from '../aggregates/read';
+import { jsonParam, queryRows, tableAs, type Db } from '../db/client';
 import { dbDate, dbJsonObject, parseRows } from '../db/rows';
 import { auditLog, experimentAssignments, experiments, experimentVariants } from '../db/schema';
 import type { ExperimentStatus } from './lifecycle';
@@ -282,3 +284,236 @@ export async function listAuditByEntityIds(
     auditRow,
   );
 }
+
+/**
+ * What a read of experiments fetches with them, in the same statement. The GraphQL layer plans it from
+ * the query's selection (src/experiments/graphql.ts); anything left out is loaded later, batched.
+ */
+export interface ExperimentInclude {
+  variants?: boolean;
+  /** Per-variant counts, as get_experiment_summary gives them. */
+  metrics?: boolean;
+  assignmentCount?: boolean;
+  /** Audit entries, newest first, at most this many (none when absent). */
+  auditLimit?: number;
+}
+
+/** An experiment with what was asked for; null where it was not. */
+export interface ExperimentWith {
+  experiment: ExperimentRow;
+  variants: VariantRow[] | null;
+  metrics: VariantMetricsRow[] | null;
+  assignmentCount: number | null;
+  audit: AuditRow[] | null;
+}
+
+const v = alias(experimentVariants, 'v');
+const al = alias(auditLog, 'al');
+const asg = alias(experimentAssignments, 'asg');
+
+/**
+ * One JSON array per experiment: its columns, then each nested list as a correlated subquery that
+ * PostgreSQL aggregates in the same statement (json_agg over the child rows), so a page of experiments
+ * with everything the dashboard shows is one round trip. Positional arrays, not objects: less to send
+ * and to parse; decodeExperimentWith reads them back in the same order.
+ */
+function experimentJson(include: ExperimentInclude): SQL {
+  const e = experiments;
+  const variants = include.variants
+    ? sql`(SELECT coalesce(json_agg(json_build_array(${v.id}, ${v.name}, ${v.weight}, ${v.config}, ${v.isControl},
+                 ${v.position}, ${v.createdAt}) ORDER BY ${v.position}, ${v.id}), '[]')
+             FROM ${tableAs(experimentVariants, v)} WHERE ${v.experimentId} = ${e.id})`
+    : sql`NULL`;
+  const metrics = include.metrics
+    ? sql`(SELECT coalesce(json_agg(json_build_array(s.variant_id, s.variant_name, s.exposures, s.unique_users,
+                 s.conversions, s.conversion_rate, s.avg_metric_value) ORDER BY s.n), '[]')
+             FROM get_experiment_summary(${e.id}) WITH ORDINALITY AS s(variant_id, variant_name, exposures,
+                  unique_users, conversions, conversion_rate, avg_metric_value, n))`
+    : sql`NULL`;
+  const assignmentCount = include.assignmentCount
+    ? sql`(SELECT count(*) FROM ${tableAs(experimentAssignments, asg)} WHERE ${asg.experimentId} = ${e.id})`
+    : sql`NULL`;
+  const audit =
+    include.auditLimit !== undefined
+      ? sql`(SELECT coalesce(json_agg(json_build_array(r.id, r.actor, r.action, r.entity_type, r.entity_id,
+                   r.details, r.created_at) ORDER BY r.created_at DESC, r.id DESC), '[]')
+               FROM (SELECT ${al.id} AS id, ${al.actor} AS actor, ${al.action} AS action,
+                            ${al.entityType} AS entity_type, ${al.entityId} AS entity_id, ${al.details} AS details,
+                            ${al.createdAt} AS created_at
+                       FROM ${tableAs(auditLog, al)} WHERE ${al.entityId} = ${e.id}
+                      ORDER BY ${al.createdAt} DESC, ${al.id} DESC LIMIT ${include.auditLimit}) r)`
+      : sql`NULL`;
+  return sql`json_build_array(${e.id}, ${e.key}, ${e.name}, ${e.description}, ${e.status}, ${e.trafficAllocation},
+    ${e.hashSeed}, ${e.startAt}, ${e.endAt}, ${e.createdAt}, ${e.updatedAt},
+    ${variants}, ${metrics}, ${assignmentCount}, ${audit})`;
+}
+
+/** A page of experiments (as listExperiments) with their nested reads, and optionally the total count. */
+export async function listExperimentsWith(
+  db: Db,
+  params: ListExperimentsParams,
+  include: ExperimentInclude & { totalCount?: boolean },
+): Promise<{ rows: ExperimentWith[]; totalCount: number | null }> {
+  const e = experiments;
+  const conditions: SQL[] = [];
+  if (params.status) conditions.push(sql`${e.status} = ${params.status}`);
+  if (params.before) {
+    // Raw SQL passes a Date to the driver as is, which postgres.js and PGlite serialise differently.
+    const at = sql`${params.before.createdAt.toISOString()}::timestamptz`;
+    conditions.push(
+      sql`(${e.createdAt} < ${at} OR (${e.createdAt} = ${at} AND ${e.id} < ${params.before.id}))`,
+    );
+  }
+  const where = conditions.length ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
+  // Uncorrelated: PostgreSQL evaluates it once for the statement, not per row.
+  const total = include.totalCount
+    ? sql`(SELECT count(*) FROM ${e}${params.status ? sql` WHERE ${e.status} = ${params.status}` : sql``})`
+    : sql`NULL`;
+  const rows = await queryRows<{ e: unknown; total: unknown }>(
+    db,
+    sql`/* listExperimentsWith */
+      SELECT ${experimentJson(include)} AS "e", ${total} AS "total"
+        FROM ${e} ${where}
+       ORDER BY ${e.createdAt} DESC, ${e.id} DESC
+       LIMIT ${params.limit}`,
+  );
+  return {
+    rows: rows.map((row) => decodeExperimentWith(row.e)),
+    totalCount: rows.length && include.totalCount ? decode.count(rows[0].total) : null,
+  };
+}
+
+/** Experiments by id or key with their nested reads, in one statement (batched by a loader). */
+export async function getExperimentsWith(
+  db: Db,
+  refs: { ids: readonly string[]; keys: readonly string[] },
+  include: ExperimentInclude,
+): Promise<ExperimentWith[]> {
+  if (refs.ids.length === 0 && refs.keys.length === 0) return [];
+  const e = experiments;
+  const rows = await queryRows<{ e: unknown }>(
+    db,
+    sql`/* getExperimentsWith */
+      SELECT ${experimentJson(include)} AS "e" FROM ${e}
+       WHERE ${e.id} IN (SELECT value::uuid FROM json_array_elements_text(${jsonParam(refs.ids)}))
+          OR ${e.key} IN (SELECT value FROM json_array_elements_text(${jsonParam(refs.keys)}))`,
+  );
+  return rows.map((row) => decodeExperimentWith(row.e));
+}
+
+/**
+ * Reads back experimentJson's arrays. Checked by hand rather than with zod: a page is hundreds of
+ * small values, and this is the hottest loop of a dashboard read; a value of the wrong type still
+ * fails loudly, naming the field.
+ */
+function decodeExperimentWith(value: unknown): ExperimentWith {
+  const a = decode.array(typeof value === 'string' ? JSON.parse(value) : value, 'experiment');
+  const id = decode.string(a[0], 'experiment.id');
+  return {
+    experiment: {
+      id,
+      key: decode.string(a[1], 'experiment.key'),
+      name: decode.string(a[2], 'experiment.name'),
+      description: decode.nullableString(a[3], 'experiment.description'),
+      status: decode.string(a[4], 'experiment.status') as ExperimentStatus,
+      trafficAllocation: decode.number(a[5], 'experiment.trafficAllocation'),
+      hashSeed: decode.nullableString(a[6], 'experiment.hashSeed'),
+      startAt: a[7] === null ? null : decode.date(a[7], 'experiment.startAt'),
+      endAt: a[8] === null ? null : decode.date(a[8], 'experiment.endAt'),
+      createdAt: decode.date(a[9], 'experiment.createdAt'),
+      updatedAt: decode.date(a[10], 'experiment.updatedAt'),
+    },
+    variants:
+      a[11] === null
+        ? null
+        : decode.array(a[11], 'variants').map((item) => {
+            const r = decode.array(item, 'variant');
+            return {
+              id: decode.string(r[0], 'variant.id'),
+              experimentId: id,
+              name: decode.string(r[1], 'variant.name'),
+              weight: decode.number(r[2], 'variant.weight'),
+              config: decode.object(r[3], 'variant.config'),
+              isControl: decode.boolean(r[4], 'variant.isControl'),
+              position: decode.number(r[5], 'variant.position'),
+              createdAt: decode.date(r[6], 'variant.createdAt'),
+            };
+          }),
+    metrics:
+      a[12] === null
+        ? null
+        : decode.array(a[12], 'metrics').map((item) => {
+            const r = decode.array(item, 'metrics row');
+            return {
+              experimentId: id,
+              variantId: decode.string(r[0], 'metrics.variantId'),
+              variantName: decode.string(r[1], 'metrics.variantName'),
+              exposures: decode.number(r[2], 'metrics.exposures'),
+              uniqueUsers: decode.number(r[3], 'metrics.uniqueUsers'),
+              conversions: decode.number(r[4], 'metrics.conversions'),
+              conversionRate: decode.number(r[5], 'metrics.conversionRate'),
+              avgMetricValue: r[6] === null ? null : decode.number(r[6], 'metrics.avgMetricValue'),
+            };
+          }),
+    assignmentCount: a[13] === null ? null : decode.count(a[13]),
+    audit:
+      a[14] === null
+        ? null
+        : decode.array(a[14], 'auditLog').map((item) => {
+            const r = decode.array(item, 'audit entry');
+            return {
+              id: decode.string(r[0], 'audit.id'),
+              actor: decode.string(r[1], 'audit.actor'),
+              action: decode.string(r[2], 'audit.action'),
+              entityType: decode.string(r[3], 'audit.entityType'),
+              entityId: decode.string(r[4], 'audit.entityId'),
+              details: decode.object(r[5], 'audit.details'),
+              createdAt: decode.date(r[6], 'audit.createdAt'),
+            };
+          }),
+  };
+}
+
+class RowShapeError extends Error {
+  constructor(field: string, value: unknown) {
+    super(`unexpected ${typeof value} for ${field}: ${String(value).slice(0, 40)}`);
+  }
+}
+
+const decode = {
+  array(value: unknown, field: string): unknown[] {
+    if (!Array.isArray(value)) throw new RowShapeError(field, value);
+    return value;
+  },
+  string(value: unknown, field: string): string {
+    if (typeof value !== 'string') throw new RowShapeError(field, value);
+    return value;
+  },
+  nullableString(value: unknown, field: string): string | null {
+    return value === null ? null : decode.string(value, field);
+  },
+  number(value: unknown, field: string): number {
+    if (typeof value !== 'number') throw new RowShapeError(field, value);
+    return value;
+  },
+  boolean(value: unknown, field: string): boolean {
+    if (typeof value !== 'boolean') throw new RowShapeError(field, value);
+    return value;
+  },
+  object(value: unknown, field: string): Record<string, unknown> {
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new RowShapeError(field, value);
+    return value as Record<string, unknown>;
+  },
+  date(value: unknown, field: string): Date {
+    const date = new Date(decode.string(value, field));
+    if (Number.isNaN(date.getTime())) throw new RowShapeError(field, value);
+    return date;
+  },
+  /** count(*) is bigint: text on postgres.js, a number or bigint elsewhere, a number inside JSON. */
+  count(value: unknown): number {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n)) throw new RowShapeError('count', value);
+    return n;
+  },
+};

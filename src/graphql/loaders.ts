@@ -1,6 +1,8 @@
 /**
  * DataLoaders, made fresh for every request (no cross-request caching, so a mutation's effect is seen by
- * the next request). Each batch function issues one statement and returns results in key order.
+ * the next request). Each batch function issues one statement and returns results in key order. Each is
+ * made on first use: a request touches two or three of them, and a read planned as one statement
+ * (src/experiments/graphql.ts) answers its nested fields from its own rows, without them.
  */
 import DataLoader from 'dataloader';
 import { getExperimentMetrics, getMetricNames, type VariantMetricsRow } from '../aggregates/read';
@@ -10,7 +12,13 @@ import type { Db } from '../db/client';
 import { getMetricSettingsByExperimentIds, type MetricSettingRow } from '../experiments/metric-settings';
 import { getPhasesByExperimentIds, type PhaseRow } from '../experiments/phases';
 import * as experimentsRepo from '../experiments/repository';
-import type { AuditRow, ExperimentRow, VariantRow } from '../experiments/repository';
+import type {
+  AuditRow,
+  ExperimentInclude,
+  ExperimentRow,
+  ExperimentWith,
+  VariantRow,
+} from '../experiments/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -33,39 +41,82 @@ function groupBy<K, V>(keys: readonly K[], rows: V[], keyOf: (row: V) => K): V[]
 
 const pairKey = (p: AssignmentPair) => assignmentsRepo.assignmentKey(p.experimentId, p.userId);
 
-export function createLoaders(db: Db) {
-  const experimentById = new DataLoader<string, ExperimentRow | null>(async (ids) =>
-    byKey(ids, await experimentsRepo.getExperimentsByIds(db, ids), (r) => r.id),
-  );
-  const experimentByKey = new DataLoader<string, ExperimentRow | null>(async (keys) => {
-    const rows = await experimentsRepo.getExperimentsByKeys(db, keys);
-    for (const row of rows) experimentById.prime(row.id, row);
-    return byKey(keys, rows, (r) => r.key);
-  });
-  return {
-    experimentById,
-    experimentByKey,
-    variantsByExperimentId: new DataLoader<string, VariantRow[]>(async (ids) =>
+/** An experiment by id or key, with what to read with it in the same statement. */
+export interface ExperimentWithKey {
+  ref: { id: string } | { key: string };
+  include: ExperimentInclude;
+}
+
+const includeKey = (include: ExperimentInclude) =>
+  `${include.variants ? 'v' : ''}${include.metrics ? 'm' : ''}${include.assignmentCount ? 'c' : ''}:${include.auditLimit ?? ''}`;
+const refKey = (ref: ExperimentWithKey['ref']) => ('id' in ref ? `id:${ref.id}` : `key:${ref.key}`);
+
+/** How to make each loader; createLoaders makes one the first time a request reads it. */
+const FACTORIES = {
+  experimentById: (db: Db) =>
+    new DataLoader<string, ExperimentRow | null>(async (ids) =>
+      byKey(ids, await experimentsRepo.getExperimentsByIds(db, ids), (r) => r.id),
+    ),
+  experimentByKey: (db: Db, self: { experimentById: DataLoader<string, ExperimentRow | null> }) =>
+    new DataLoader<string, ExperimentRow | null>(async (keys) => {
+      const rows = await experimentsRepo.getExperimentsByKeys(db, keys);
+      for (const row of rows) self.experimentById.prime(row.id, row);
+      return byKey(keys, rows, (r) => r.key);
+    }),
+  /** One statement per distinct `include` among the batched lookups (usually one). */
+  experimentWith: (db: Db) =>
+    new DataLoader<ExperimentWithKey, ExperimentWith | null, string>(
+      async (lookups) => {
+        const plans = new Map<string, { include: ExperimentInclude; ids: string[]; keys: string[] }>();
+        for (const { ref, include } of lookups) {
+          const k = includeKey(include);
+          let plan = plans.get(k);
+          if (!plan) {
+            plan = { include, ids: [], keys: [] };
+            plans.set(k, plan);
+          }
+          if ('id' in ref) plan.ids.push(ref.id);
+          else plan.keys.push(ref.key);
+        }
+        const found = new Map<string, ExperimentWith>();
+        for (const [k, plan] of plans) {
+          for (const row of await experimentsRepo.getExperimentsWith(db, plan, plan.include)) {
+            found.set(`${k}|id:${row.experiment.id}`, row);
+            found.set(`${k}|key:${row.experiment.key}`, row);
+          }
+        }
+        return lookups.map((l) => found.get(`${includeKey(l.include)}|${refKey(l.ref)}`) ?? null);
+      },
+      { cacheKeyFn: (l) => `${includeKey(l.include)}|${refKey(l.ref)}` },
+    ),
+  variantsByExperimentId: (db: Db) =>
+    new DataLoader<string, VariantRow[]>(async (ids) =>
       groupBy(ids, await experimentsRepo.getVariantsByExperimentIds(db, ids), (r) => r.experimentId),
     ),
-    variantById: new DataLoader<string, VariantRow | null>(async (ids) =>
+  variantById: (db: Db) =>
+    new DataLoader<string, VariantRow | null>(async (ids) =>
       byKey(ids, await experimentsRepo.getVariantsByIds(db, ids), (r) => r.id),
     ),
-    phasesByExperimentId: new DataLoader<string, PhaseRow[]>(async (ids) =>
+  phasesByExperimentId: (db: Db) =>
+    new DataLoader<string, PhaseRow[]>(async (ids) =>
       groupBy(ids, await getPhasesByExperimentIds(db, ids), (r) => r.experimentId),
     ),
-    metricSettingsByExperimentId: new DataLoader<string, MetricSettingRow[]>(async (ids) =>
+  metricSettingsByExperimentId: (db: Db) =>
+    new DataLoader<string, MetricSettingRow[]>(async (ids) =>
       groupBy(ids, await getMetricSettingsByExperimentIds(db, ids), (r) => r.experimentId),
     ),
-    metricsByExperimentId: new DataLoader<string, VariantMetricsRow[]>(async (ids) =>
+  metricsByExperimentId: (db: Db) =>
+    new DataLoader<string, VariantMetricsRow[]>(async (ids) =>
       groupBy(ids, await getExperimentMetrics(db, ids), (r) => r.experimentId),
     ),
-    assignmentCountByExperimentId: new DataLoader<string, number>(async (ids) => {
+  assignmentCountByExperimentId: (db: Db) =>
+    new DataLoader<string, number>(async (ids) => {
       const counts = await experimentsRepo.countAssignmentsByExperimentIds(db, ids);
       return ids.map((id) => counts.get(id) ?? 0);
     }),
-    /** Key: `${experimentId}:${limit}`; newest entries first. */
-    auditByExperiment: new DataLoader<string, AuditRow[]>(async (keys) => {
+  /** Key: `${experimentId}:${limit}`; newest entries first. */
+  auditByExperiment: (db: Db) =>
+    new DataLoader<string, AuditRow[]>(async (keys) => {
       const parsed = keys.map((k) => {
         const [id, limit] = k.split(':');
         return { id, limit: Number(limit) };
@@ -77,24 +128,48 @@ export function createLoaders(db: Db) {
       );
       return parsed.map((p) => rows.filter((a) => a.entityId === p.id).slice(0, p.limit));
     }),
-    assignmentsByUserId: new DataLoader<string, AssignmentRow[]>(async (ids) =>
+  assignmentsByUserId: (db: Db) =>
+    new DataLoader<string, AssignmentRow[]>(async (ids) =>
       groupBy(ids, await assignmentsRepo.getAssignmentsByUserIds(db, ids), (r) => r.userId),
     ),
-    assignmentByPair: new DataLoader<AssignmentPair, AssignmentRow | null, string>(
+  assignmentByPair: (db: Db) =>
+    new DataLoader<AssignmentPair, AssignmentRow | null, string>(
       async (pairs) => {
         const rows = await assignmentsRepo.getAssignmentsByPairs(db, pairs);
         return byKey(pairs.map(pairKey), rows, pairKey);
       },
       { cacheKeyFn: pairKey },
     ),
-    metricNamesByExperimentId: new DataLoader<string, string[]>(async (ids) => {
+  metricNamesByExperimentId: (db: Db) =>
+    new DataLoader<string, string[]>(async (ids) => {
       const names = await getMetricNames(db, ids);
       return ids.map((id) => names.get(id) ?? []);
     }),
-    userById: new DataLoader<string, UserRow | null>(async (ids) =>
+  userById: (db: Db) =>
+    new DataLoader<string, UserRow | null>(async (ids) =>
       byKey(ids, await usersRepo.getUsersByIds(db, ids), (r) => r.id),
     ),
-  };
+};
+
+export type Loaders = { [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };
+
+/**
+ * The per-request loaders: getters on a shared prototype make each loader on first read and keep it on
+ * the instance, so a request pays for the two or three it uses, not for all of them.
+ */
+class RequestLoaders {
+  constructor(readonly db: Db) {}
+}
+for (const name of Object.keys(FACTORIES) as (keyof typeof FACTORIES)[]) {
+  Object.defineProperty(RequestLoaders.prototype, name, {
+    get(this: RequestLoaders) {
+      const loader = FACTORIES[name](this.db, this as unknown as Loaders);
+      Object.defineProperty(this, name, { value: loader, enumerable: true });
+      return loader;
+    },
+  });
 }
 
-export type Loaders = ReturnType<typeof createLoaders>;
+export function createLoaders(db: Db): Loaders {
+  return new RequestLoaders(db) as unknown as Loaders;
+}

@@ -41,6 +41,8 @@ describe('bench smoke runs', () => {
   it('are counted in requests, never in seconds', () => {
     expect(SIZES.smoke.assignment.run).toEqual({ requests: expect.any(Number) });
     expect(SIZES.smoke.dashboard.run).toEqual({ requests: expect.any(Number) });
+    expect(SIZES.smoke.reads.run).toEqual({ requests: expect.any(Number) });
+    expect(SIZES.smoke.reads.warmup).toEqual({ requests: expect.any(Number) });
     expect(SIZES.smoke.assignment.warmupSeconds).toBe(0);
   });
 
