@@ -395,8 +395,10 @@ export async function getExperimentsWith(
     db,
     sql`/* getExperimentsWith */
       SELECT ${experimentJson(include)} AS "e" FROM ${e}
-       WHERE ${e.id} IN (SELECT value::uuid FROM json_array_elements_text(${jsonParam(refs.ids)}))
-          OR ${e.key} IN (SELECT value FROM json_array_elements_text(${jsonParam(refs.keys)}))`,
+       -- = ANY of arrays (not IN subqueries): the OR then becomes a BitmapOr of the two unique indexes
+       -- instead of a scan of every experiment.
+       WHERE ${e.id} = ANY (ARRAY(SELECT value::uuid FROM json_array_elements_text(${jsonParam(refs.ids)})))
+          OR ${e.key} = ANY (ARRAY(SELECT value FROM json_array_elements_text(${jsonParam(refs.keys)})))`,
   );
   return rows.map((row) => decodeExperimentWith(row.e));
 }
