@@ -60,7 +60,11 @@ export interface ViewCounts {
   conversionValue: number;
 }
 
-/** The numbers of `metrics { variantMetrics }` from the raw view. */
+/**
+ * The numbers of `metrics { variantMetrics }` from the raw view. Conversions count for exposed users only:
+ * nothing is attributed before a unit's first exposure (the scenario dates every conversion after every
+ * exposure, so an exposed user's conversions all count).
+ */
 export async function viewCounts(sql: Sql, experimentId: string): Promise<ViewCounts[]> {
   const rows = await sql<
     {
@@ -84,9 +88,9 @@ export async function viewCounts(sql: Sql, experimentId: string): Promise<ViewCo
     SELECT variant_id::text AS variant_id,
            sum(exposures)::float8 AS exposures,
            (count(*) FILTER (WHERE exposures > 0))::float8 AS unique_users,
-           sum(conversions)::float8 AS conversions,
+           coalesce(sum(conversions) FILTER (WHERE exposures > 0), 0)::float8 AS conversions,
            (count(*) FILTER (WHERE exposures > 0 AND conversions > 0))::float8 AS converted,
-           coalesce(sum(conversion_value), 0)::float8 AS value
+           coalesce(sum(conversion_value) FILTER (WHERE exposures > 0), 0)::float8 AS value
       FROM per_unit
      GROUP BY variant_id
      ORDER BY variant_id`;

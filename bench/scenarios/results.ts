@@ -57,9 +57,13 @@ export async function resultsScenario(ctx: Context): Promise<void> {
 
   const exposureCount = Math.round(size.events * 0.6);
   const conversionCount = size.events - exposureCount;
-  const times = Array.from({ length: 3600 }, (_, s) =>
-    new Date(Date.UTC(2026, 0, 1, 12, 0, s)).toISOString(),
-  );
+  // Exposures within one hour, conversions within the next: every conversion of an exposed unit falls inside
+  // its attribution window (from its first exposure; the experiment runs), so the raw view's per-unit sums
+  // over exposed units are what the aggregates count.
+  const hour = (h: number) =>
+    Array.from({ length: 3600 }, (_, s) => new Date(Date.UTC(2026, 0, 1, h, 0, s)).toISOString());
+  const exposureTimes = hour(12);
+  const conversionTimes = hour(13);
   function* exposureLines() {
     const rand = prng(11);
     const ids = sequentialUuids();
@@ -67,7 +71,7 @@ export async function resultsScenario(ctx: Context): Promise<void> {
     for (let i = 0; i < exposureCount; i++) {
       let u = Math.floor(rand() * userCount);
       if (u % 20 === 0) u = (u + 1) % userCount;
-      const t = times[Math.floor(rand() * times.length)];
+      const t = exposureTimes[Math.floor(rand() * exposureTimes.length)];
       yield `${ids()}\t${experiment.id}\t${variantOf[u]}\t${users[u]}\t${eventIds()}\t${t}\t${t}\t{}\n`;
     }
   }
@@ -77,7 +81,7 @@ export async function resultsScenario(ctx: Context): Promise<void> {
     const eventIds = sequentialUuids();
     for (let i = 0; i < conversionCount; i++) {
       const u = Math.floor(rand() * userCount);
-      const t = times[Math.floor(rand() * times.length)];
+      const t = conversionTimes[Math.floor(rand() * conversionTimes.length)];
       const binomial = rand() < 0.4;
       const metric = binomial ? BINOMIAL_METRIC : MEAN_METRIC;
       const value = binomial ? 1 : Math.round(-Math.log(1 - rand()) * 3000) / 100;

@@ -278,7 +278,8 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
       description: 'Units each arm needed before its comparison is shown (TOO_FEW_UNITS below).',
     }),
     includeUnexposed: t.exposeBoolean('includeUnexposed', {
-      description: 'False: only exposed units count.',
+      description:
+        'False: only exposed units count. True: every assigned unit, a never-exposed one as 0 (conversions are attributed only from the first exposure).',
     }),
     control: t.field({
       type: VariantRef,
@@ -341,7 +342,8 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
     }),
     includeUnexposed: arg.boolean({
       required: false,
-      description: 'Count assigned but unexposed units too (default false).',
+      description:
+        'Count assigned but unexposed units too, as 0: conversions are attributed only from a unit’s first exposure (default false).',
     }),
     sequentialTuning: arg.int({
       required: false,

@@ -7,19 +7,20 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
+import { lockExperimentsForIngest } from '../../src/aggregates/fold';
 import { rebuildStats } from '../../src/aggregates/rebuild';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import { recordEvents } from '../../src/events/service';
 import type { App } from '../../src/http/app';
 import { createTestApp, gqlOk } from '../support/app';
-import { openTestDatabase } from '../support/db';
-import { createRunningWithVariants, experimentService, uniqueKey } from '../support/factories';
+import { openTestDatabase, testDriver } from '../support/db';
+import { assignUnit, createRunningWithVariants, experimentService, uniqueKey } from '../support/factories';
 
 let handle: DatabaseHandle;
 let app: App;
 
 beforeAll(async () => {
-  handle = await openTestDatabase();
+  handle = await openTestDatabase({ poolSize: 6 });
   app = createTestApp(handle);
 });
 afterAll(async () => handle.close());
@@ -188,6 +189,75 @@ describe('attribution window', () => {
     expect(users.find((u: any) => u.metric_name === 'revenue')).toMatchObject({ events: 1, total: 1 });
     expect((await results(experiment.id, 'revenue')).excludedConversions).toBe(1);
   });
+
+  it('completing while batches are folded neither deadlocks nor leaves the aggregates off the rebuild', async () => {
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
+    const users = Array.from({ length: 160 }, (_, i) => `racer-${i}`);
+    for (const [i, userId] of users.entries()) {
+      await assignUnit(handle.db, { experimentId: experiment.id, userId, variantId: variants[i % 2].id });
+    }
+    // Eight batches of twenty units each (exposure, then conversions dated now), racing the completion. Each
+    // batch has its own metric, so every fold inserts new per-variant rows, whose foreign-key checks lock the
+    // experiment's row (KEY SHARE) while the fold holds the ingestion lock the completion waits for.
+    const batches = Array.from({ length: 8 }, (_, b) =>
+      users.slice(b * 20, (b + 1) * 20).flatMap((userId, i) => [
+        {
+          kind: 'EXPOSURE',
+          experimentKey: experiment.key,
+          userId,
+          eventId: randomUUID(),
+          occurredAt: new Date(Date.now() - HOUR),
+        },
+        {
+          kind: 'CONVERSION',
+          experimentKey: experiment.key,
+          userId,
+          eventId: randomUUID(),
+          metricName: 'revenue',
+          value: i + 1,
+        },
+      ]),
+    );
+    const [completed, ...outcomes] = await Promise.all([
+      experimentService(handle.db).transition(experiment.id, 'complete'),
+      ...batches.map((events) => recordEvents(handle.db, events)),
+    ]);
+    expect(completed.status).toBe('completed');
+    expect(outcomes.flatMap((o) => o.rejected)).toEqual([]);
+    await expectRebuildAgrees(experiment.id);
+  });
+
+  (testDriver() === 'postgres' ? it : it.skip)(
+    'completing waits for a fold holding the ingestion lock, whose new rows lock the experiment: no deadlock',
+    async () => {
+      const { experiment, variants } = await createRunningWithVariants(handle.db);
+      const waitingForIngestLock = async () => {
+        for (;;) {
+          const [{ n }] = await queryRows<{ n: number }>(
+            handle.db,
+            sql`SELECT count(*)::int AS n FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          );
+          if (n > 0) return;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      let completing: Promise<unknown> = Promise.resolve();
+      // A fold's position: the ingestion lock held, then a new per-variant row, whose foreign-key check takes
+      // KEY SHARE on the experiment's row, which the completion has locked by then. Rolled back afterwards.
+      const fold = handle.db.transaction(async (tx) => {
+        await lockExperimentsForIngest(tx, [experiment.id]);
+        completing = experimentService(handle.db).transition(experiment.id, 'complete');
+        await waitingForIngestLock();
+        await tx.execute(sql`INSERT INTO experiment_variant_stats (experiment_id, variant_id, metric_name)
+                             VALUES (${experiment.id}, ${variants[0].id}, 'probe')`);
+        tx.rollback();
+      });
+      await expect(fold).rejects.toThrow(/rollback/i);
+      await expect(completing).resolves.toMatchObject({ status: 'completed' });
+    },
+  );
 
   it('every arrival order gives the same totals, equal to the rebuild (exposures late and out of order)', async () => {
     const { experiment, variants } = await createRunningWithVariants(handle.db);

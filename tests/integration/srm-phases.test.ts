@@ -144,6 +144,21 @@ describe('SRM against the weights in force', () => {
     expect(variants).toHaveLength(2);
   });
 
+  it('a weight change while paused opens a phase; an unchanged weight or a draft edit does not', async () => {
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
+    const service = experimentService(handle.db);
+    await service.updateVariant(variants[0].id, { weight: 0.5, config: { note: 'same weight' } });
+    await service.transition(experiment.id, 'pause');
+    await service.updateVariant(variants[0].id, { weight: 2 });
+    await service.transition(experiment.id, 'start');
+    const e = await srmOf(experiment.id);
+    expect(e.phases.map((p: { weights: { weight: number }[] }) => p.weights.map((w) => w.weight))).toEqual([
+      [0.5, 0.5],
+      [2, 0.5],
+    ]);
+    expect(e.results.weightsChanged).toBe(true);
+  });
+
   it('a draft has no phases and checks against its current weights', async () => {
     const created = await experimentService(handle.db).create({
       key: `draft-${randomUUID().slice(0, 8)}`,
