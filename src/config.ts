@@ -23,6 +23,9 @@ export const LIMITS = {
   /** Variant config and event metadata, serialised JSON bytes. */
   configMaxBytes: 64 * 1024,
   metadataMaxBytes: 16 * 1024,
+  /** An experiment's targeting condition and the attributes a unit is assigned with, serialised JSON bytes. */
+  targetingMaxBytes: 16 * 1024,
+  attributesMaxBytes: 16 * 1024,
   /** Variant config and event metadata: deepest nesting of objects and arrays (the top object is 1). */
   jsonMaxDepth: 32,
   /** A variant's relative weight. */

@@ -5,6 +5,7 @@
  */
 import { bucketWeights } from './bucketing';
 import { type ExperimentConfig, hashSeedOf } from './service';
+import type { Condition } from './targeting';
 
 /** A GrowthBook `Experiment` (JavaScript SDK field names); the SDKs of other languages use the same. */
 export interface GrowthBookExperiment {
@@ -22,6 +23,8 @@ export interface GrowthBookExperiment {
   meta: { key: string; name: string }[];
   /** False unless the experiment is RUNNING with some weight: the SDK then enrolls nobody, as the service. */
   active: boolean;
+  /** The targeting condition, evaluated by the SDK against the attributes it was given. */
+  condition?: Condition;
 }
 
 export function growthBookExperiment({ experiment, variants }: ExperimentConfig): GrowthBookExperiment {
@@ -37,5 +40,6 @@ export function growthBookExperiment({ experiment, variants }: ExperimentConfig)
     variations: variants.map((v) => v.config),
     meta: variants.map((v) => ({ key: v.id, name: v.name })),
     active: experiment.status === 'running' && weights !== null,
+    ...(experiment.targeting ? { condition: experiment.targeting } : {}),
   };
 }

@@ -1,19 +1,24 @@
 /**
  * Assignment: which variant a unit gets. Only running experiments enroll; an existing assignment always
- * wins (sticky, even after weights change); new units are bucketed exactly as GrowthBook's SDKs do.
+ * wins (sticky, even after weights or targeting change); new units are targeted and bucketed exactly as
+ * GrowthBook's SDKs do.
  */
 import { z } from 'zod';
-import { experimentKeyRef, parse, userId as userIdSchema } from '../common/validation';
+import { ValidationError } from '../common/errors';
+import { experimentKeyRef, jsonObject, parse, userId as userIdSchema } from '../common/validation';
+import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import * as experimentsRepo from '../experiments/repository';
 import type { AssignmentBatcher } from './batcher';
 import { bucket } from './bucketing';
 import * as repo from './repository';
+import { type Attributes, matchesCondition } from './targeting';
 
 export const ASSIGNMENT_REASONS = [
   'ASSIGNED',
   'EXISTING',
+  'NOT_TARGETED',
   'OUTSIDE_TRAFFIC',
   'NOT_RUNNING',
   'NOT_FOUND',
@@ -55,6 +60,25 @@ export const assignmentArgs = z.object({
 });
 export type AssignmentArgs = z.input<typeof assignmentArgs>;
 
+/**
+ * The attributes targeting conditions are evaluated against. `id` is the unit id (GrowthBook's hash
+ * attribute), set from userId; a different `id` is refused, since an SDK given it would disagree.
+ */
+export const attributesArg = jsonObject('attributes', LIMITS.attributesMaxBytes).nullish();
+
+/** assignVariant's arguments: the assignment's, plus the unit's attributes. */
+export const assignArgs = assignmentArgs.extend({ attributes: attributesArg });
+export type AssignArgs = z.input<typeof assignArgs>;
+
+/** The object a condition sees: the caller's attributes with `id` = userId. */
+export function targetingAttributes(userId: string, attributes: Attributes | null | undefined): Attributes {
+  if (!attributes) return { id: userId };
+  if (attributes.id !== undefined && attributes.id !== userId) {
+    throw ValidationError.field(['attributes', 'id'], 'attributes.id must be the userId (or be left out)');
+  }
+  return { ...attributes, id: userId };
+}
+
 /** The seed a unit is hashed with: per experiment, so buckets in different experiments are independent. */
 export function hashSeedOf(experiment: Pick<ExperimentRow, 'key' | 'hashSeed'>): string {
   return experiment.hashSeed ?? experiment.key;
@@ -95,8 +119,10 @@ export async function assignVariant(
   experimentKey: string,
   userId: string,
   deps: AssignmentDeps = {},
+  attributes?: Attributes | null,
 ): Promise<AssignmentResult> {
-  parse(assignmentArgs, { experimentKey, userId });
+  parse(assignArgs, { experimentKey, userId, attributes });
+  const unit = targetingAttributes(userId, attributes);
   const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;
   const config = await (deps.config ?? loadConfigFromDb)(db, experimentKey);
   if (!config) return { ...base, experiment: null, reason: 'NOT_FOUND' };
@@ -107,14 +133,17 @@ export async function assignVariant(
   const recalled = deps.memory?.recall(experiment.id, userId);
   if (recalled) return stored(config, recalled, 'EXISTING');
 
-  // The stored assignment wins over bucketing (sticky even after weights or traffic change); only a
-  // unit without one is inserted, with the variant bucketing gives it.
-  const variant = pickVariant(config, userId);
+  // The stored assignment wins over targeting and bucketing (sticky even after targeting, weights or
+  // traffic change); only a unit without one is inserted, with the variant bucketing gives it. A unit that
+  // would not enroll costs the same read, to find a stored assignment.
+  const targeted = matchesCondition(experiment.targeting, unit);
+  const variant = targeted ? pickVariant(config, userId) : null;
   const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
   const resolved = deps.batcher
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
+    if (!targeted) return { ...base, experiment, reason: 'NOT_TARGETED' };
     const weighted = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
   }

@@ -38,6 +38,8 @@ export const experiments = pgTable(
     status: experimentStatus('status').notNull().default('draft'),
     trafficAllocation: doublePrecision('traffic_allocation').notNull().default(1),
     hashSeed: text('hash_seed'),
+    /** GrowthBook condition over unit attributes (src/assignments/targeting.ts); null targets everybody. */
+    targeting: jsonb('targeting').$type<Record<string, unknown>>(),
     startAt: timestamp('start_at', { withTimezone: true }),
     endAt: timestamp('end_at', { withTimezone: true }),
     createdAt: createdAt(),
@@ -48,6 +50,7 @@ export const experiments = pgTable(
       'experiments_traffic_allocation_range',
       sql`${t.trafficAllocation} >= 0 AND ${t.trafficAllocation} <= 1`,
     ),
+    check('experiments_targeting_object', sql`jsonb_typeof(${t.targeting}) = 'object'`),
     check('experiments_key_slug', sql`${t.key} ~ ${sql.raw(`'${SLUG_PATTERN.source}'`)}`),
     index('experiments_status_idx').on(t.status),
     // Keyset pagination: newest first, id as the tie-breaker.

@@ -6,6 +6,7 @@ import { LIMITS } from '../config';
 import type { VariantMetricsRow } from '../aggregates/read';
 import type { AuditRow, ExperimentRow, VariantRow } from './repository';
 import * as repo from './repository';
+import { LOGICAL_OPERATORS, VALUE_OPERATORS } from '../assignments/targeting';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import {
   auditLogArgs,
@@ -186,6 +187,13 @@ ExperimentRef.implement({
     hashSeed: t.exposeString('hashSeed', {
       nullable: true,
       description: 'Seed for bucketing; null means the key is the seed (as GrowthBook does).',
+    }),
+    targeting: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        'Who may enroll: a GrowthBook targeting condition over the attributes given to `assignVariant` (e.g. `{"country": {"$in": ["US", "CA"]}, "appVersion": {"$vgte": "2.1.0"}}`). Null targets everybody. A new unit that does not match gets reason NOT_TARGETED; a unit with a stored assignment keeps it (sticky) even if the condition changes.',
+      resolve: (e) => e.targeting,
     }),
     startAt: t.field({
       type: 'DateTime',
@@ -427,6 +435,8 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const TARGETING_INPUT_DESCRIPTION = `A GrowthBook targeting condition (MongoDB-style: ${VALUE_OPERATORS.join(' ')}, combined with ${LOGICAL_OPERATORS.join(' ')}; attribute names may be dot paths). At most ${LIMITS.targetingMaxBytes / 1024} KB. Checked on save: an unknown operator or a malformed argument is a ValidationError naming its path (e.g. \`input.targeting.country.$inn\`). Saved groups ($inGroup, $notInGroup, $savedGroup) are not supported.`;
+
 const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').implement({
   description: 'A variant to create.',
   fields: (t) =>
@@ -472,6 +482,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         required: false,
         description: `Bucketing seed, at most ${LIMITS.hashSeedMaxLength} characters; omit to use the key.`,
       }),
+      targeting: t.field({
+        type: 'JSON',
+        required: false,
+        description: TARGETING_INPUT_DESCRIPTION,
+      }),
       variants: t.field({
         type: [VariantInput],
         required: false,
@@ -496,6 +511,11 @@ const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperi
         required: false,
         description:
           'New bucketing seed; null hashes with the key again. Changing it on a running experiment reshuffles users not yet assigned.',
+      }),
+      targeting: t.field({
+        type: 'JSON',
+        required: false,
+        description: `${TARGETING_INPUT_DESCRIPTION} Null clears it (everybody is targeted). On a running experiment a new condition applies to units not yet assigned; stored assignments stay.`,
       }),
     }) satisfies InputFieldsOf<UpdateInput>,
 });

@@ -26,6 +26,7 @@ export interface CreateExperimentParams {
   description?: string | null;
   trafficAllocation?: number;
   hashSeed?: string | null;
+  targeting?: Record<string, unknown> | null;
   variants: NewVariantParams[];
 }
 
@@ -34,6 +35,7 @@ export interface UpdateExperimentParams {
   description?: string | null;
   trafficAllocation?: number;
   hashSeed?: string | null;
+  targeting?: Record<string, unknown> | null;
 }
 
 export interface ListExperimentsParams {
@@ -63,6 +65,7 @@ export async function createExperiment(
       description: params.description ?? null,
       trafficAllocation: params.trafficAllocation ?? 1,
       hashSeed: params.hashSeed ?? null,
+      targeting: params.targeting ?? null,
     })
     .returning();
   const variants = params.variants.length

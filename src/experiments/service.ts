@@ -17,6 +17,7 @@ import {
   absentWhenNull,
   experimentKeyRef,
   jsonObject,
+  jsonProblem,
   numberBetween,
   parse,
   slug,
@@ -33,6 +34,7 @@ import {
   type ExperimentStatus,
   type LifecycleAction,
 } from './lifecycle';
+import { conditionProblems } from '../assignments/targeting';
 import * as repo from './repository';
 import type { ExperimentRow, VariantRow } from './repository';
 
@@ -62,6 +64,17 @@ const hashSeed = text('hashSeed', {
 }).nullish();
 const weight = numberBetween('weight', 0, LIMITS.maxVariantWeight);
 const config = jsonObject('config', LIMITS.configMaxBytes);
+/** A GrowthBook condition; an unknown operator is refused with its path (the SDK would match nobody). */
+const targeting = jsonObject('targeting', LIMITS.targetingMaxBytes)
+  .superRefine((condition, ctx) => {
+    // Reported by jsonObject already; walking a value nested too deep would only cost stack.
+    if (jsonProblem(condition, LIMITS.jsonMaxDepth)) return;
+    for (const problem of conditionProblems(condition)) {
+      const where = ['targeting', ...problem.path].join('.');
+      ctx.addIssue({ code: 'custom', path: problem.path, message: `${where} ${problem.message}` });
+    }
+  })
+  .nullish();
 
 /**
  * The inputs of experiment management. GraphQL's input types are checked against these by the compiler
@@ -86,6 +99,7 @@ export const createExperimentInput = z
     description,
     trafficAllocation: trafficAllocation.nullish().transform((v) => v ?? 1),
     hashSeed,
+    targeting,
     variants: z
       .array(variantInput)
       .max(LIMITS.maxVariants, `at most ${LIMITS.maxVariants} variants`)
@@ -108,12 +122,13 @@ export const createExperimentInput = z
     }
   });
 
-/** Null description or hashSeed clears it; null anywhere else leaves the field as it is. */
+/** Null description, hashSeed or targeting clears it; null anywhere else leaves the field as it is. */
 export const updateExperimentInput = z.object({
   name: absentWhenNull(name),
   description,
   trafficAllocation: absentWhenNull(trafficAllocation),
   hashSeed,
+  targeting,
 });
 
 export const variantPatch = z.object({

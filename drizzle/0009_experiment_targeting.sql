@@ -1,0 +1,2 @@
+ALTER TABLE "experiments" ADD COLUMN "targeting" jsonb;--> statement-breakpoint
+ALTER TABLE "experiments" ADD CONSTRAINT "experiments_targeting_object" CHECK (jsonb_typeof("experiments"."targeting") = 'object');
