@@ -43,6 +43,8 @@ export const LIMITS = {
   /** …and not earlier than the experiment's creation minus this (events cannot predate it). */
   occurredAtMaxBeforeCreationMs: 24 * 3600_000,
   maxVariants: 20,
+  /** QA overrides (forced variants) per experiment; all of them travel with the cached configuration. */
+  maxOverridesPerExperiment: 1000,
   /**
    * Results: units each arm needs before effects and decisions are shown (reason TOO_FEW_UNITS below), and
    * the least sampleSize recommends. GrowthBook hides results below 150 per arm; below it, rare conversions

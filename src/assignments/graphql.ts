@@ -26,6 +26,11 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
       description:
         'A stored assignment was returned (sticky: it wins even when targeting, weights or traffic changed since).',
     },
+    FORCED: {
+      value: 'FORCED',
+      description:
+        'A QA override (`setOverride`) put the unit in this variant, whatever the status (but ARCHIVED), traffic and targeting. Never stored: the unit is not enrolled in the results, and its events are rejected with NOT_ASSIGNED (unless it also has a stored assignment, under which they count).',
+    },
     NOT_TARGETED: {
       value: 'NOT_TARGETED',
       description:

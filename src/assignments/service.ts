@@ -18,6 +18,7 @@ import { type Attributes, matchesCondition } from './targeting';
 export const ASSIGNMENT_REASONS = [
   'ASSIGNED',
   'EXISTING',
+  'FORCED',
   'NOT_TARGETED',
   'OUTSIDE_TRAFFIC',
   'NOT_RUNNING',
@@ -40,6 +41,8 @@ export interface AssignmentResult {
 export interface ExperimentConfig {
   experiment: ExperimentRow;
   variants: VariantRow[];
+  /** QA overrides: userId → variantId (at most LIMITS.maxOverridesPerExperiment). */
+  overrides?: ReadonlyMap<string, string>;
 }
 
 export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | null>;
@@ -47,7 +50,11 @@ export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | n
 export const loadConfigFromDb: ConfigSource = async (db, key) => {
   const experiment = await experimentsRepo.getExperiment(db, { key });
   if (!experiment) return null;
-  return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
+  const [variants, overrides] = await Promise.all([
+    experimentsRepo.getVariants(db, experiment.id),
+    experimentsRepo.getOverridesByExperimentIds(db, [experiment.id]),
+  ]);
+  return { experiment, variants, overrides: new Map(overrides.map((o) => [o.userId, o.variantId])) };
 };
 
 /**
@@ -127,6 +134,14 @@ export async function assignVariant(
   const config = await (deps.config ?? loadConfigFromDb)(db, experimentKey);
   if (!config) return { ...base, experiment: null, reason: 'NOT_FOUND' };
   const { experiment } = config;
+
+  // A QA override wins over everything (status too, so a draft can be previewed), except archiving. It is
+  // never stored: a forced unit is no enrollment and never counts in results.
+  const forcedId = config.overrides?.get(userId);
+  const forced = forcedId && config.variants.find((v) => v.id === forcedId);
+  if (forced && experiment.status !== 'archived') {
+    return { ...base, experiment, variant: forced, enrolled: true, reason: 'FORCED' };
+  }
   if (experiment.status !== 'running') return { ...base, experiment, reason: 'NOT_RUNNING' };
 
   // A returning unit is answered from memory, or by a read, and never with a write.

@@ -102,6 +102,29 @@ export const experimentAssignments = pgTable(
 );
 
 /**
+ * QA overrides: a unit forced into a variant (reason FORCED). Not an assignment: never stored in
+ * experiment_assignments, so forced units never enter results or metrics.
+ */
+export const experimentOverrides = pgTable(
+  'experiment_overrides',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.userId] }),
+    index('experiment_overrides_variant_idx').on(t.variantId),
+  ],
+);
+
+/**
  * No foreign keys on the event tables and experiment_user_metrics: a row-level RI check per inserted row
  * (and a FOR KEY SHARE lock, i.e. multixacts, on the same experiment and variant rows from every
  * concurrent batch) was the largest cost of ingestion. Triggers keep what the keys promised

@@ -4,7 +4,7 @@ import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
 
 import type { VariantMetricsRow } from '../aggregates/read';
-import type { AuditRow, ExperimentRow, VariantRow } from './repository';
+import type { AuditRow, ExperimentRow, OverrideRow, VariantRow } from './repository';
 import * as repo from './repository';
 import { LOGICAL_OPERATORS, VALUE_OPERATORS } from '../assignments/targeting';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
@@ -14,6 +14,8 @@ import {
   createExperimentService,
   experimentLookupArgs,
   experimentListArgs,
+  type OverrideArgs,
+  type SetOverrideArgs,
   type UpdateExperimentInput as UpdateInput,
   type VariantInput as NewVariant,
   type VariantPatch,
@@ -45,6 +47,7 @@ const VariantMetricsRef = builder.objectRef<VariantMetricsRow>('VariantMetrics')
 const ExperimentMetricsRef = builder.objectRef<{ experimentId: string }>('ExperimentMetrics');
 const VariantSummaryRef = builder.objectRef<VariantMetricsRow>('VariantSummary');
 const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry');
+const OverrideRef = builder.objectRef<OverrideRow>('Override');
 
 function service(ctx: GraphQLContext) {
   return createExperimentService({
@@ -237,6 +240,11 @@ ExperimentRef.implement({
     assignmentCount: t.int({
       description: 'Users with a stored assignment.',
       resolve: (e, _a, ctx) => ctx.loaders.assignmentCountByExperimentId.load(e.id),
+    }),
+    overrides: t.field({
+      type: [OverrideRef],
+      description: `QA overrides (forced variants), oldest first; at most ${LIMITS.maxOverridesPerExperiment.toLocaleString('en-US')}.`,
+      resolve: (e, _a, ctx) => ctx.loaders.overridesByExperimentId.load(e.id),
     }),
     auditLog: t.field({
       type: [AuditEntryRef],
@@ -633,5 +641,55 @@ builder.mutationFields((t) => ({
     errors: { types: CHANGE_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The variant’s UUID.' }) },
     resolve: (_r, { id }, ctx) => service(ctx).removeVariant(id),
+  }),
+}));
+
+OverrideRef.implement({
+  description:
+    'A unit forced into a variant for QA: assignment answers it with reason FORCED. Not an assignment: never stored, never in results or metrics.',
+  authScopes: { read: true },
+  fields: (t) => ({
+    userId: t.exposeString('userId', { description: 'The forced unit.' }),
+    variant: t.field({
+      type: VariantRef,
+      description: 'The variant it gets.',
+      resolve: async (o, _a, ctx) => (await ctx.loaders.variantById.load(o.variantId))!,
+    }),
+    createdBy: t.exposeString('createdBy', { description: 'Who set it (the API key name).' }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When it was set (or last moved to another variant).',
+      resolve: (o) => o.createdAt,
+    }),
+  }),
+});
+
+const OVERRIDE_KEY_DESCRIPTION = `The experiment’s key, at most ${LIMITS.keyMaxLength} characters.`;
+const OVERRIDE_USER_DESCRIPTION = `The unit id, 1..${LIMITS.userIdMaxLength} characters.`;
+
+builder.mutationFields((t) => ({
+  setOverride: t.field({
+    type: OverrideRef,
+    description: `Forces a unit into a variant, for QA: assignment answers it with that variant and reason FORCED, before status, traffic, targeting and stored assignments. Works in every status but ARCHIVED (a DRAFT can be previewed). Setting it again moves the unit. At most ${LIMITS.maxOverridesPerExperiment.toLocaleString('en-US')} per experiment. Audited as \`override.set\`.`,
+    authScopes: { write: true },
+    errors: { types: CHANGE_ERRORS },
+    args: {
+      experimentKey: t.arg.string({ required: true, description: OVERRIDE_KEY_DESCRIPTION }),
+      userId: t.arg.string({ required: true, description: OVERRIDE_USER_DESCRIPTION }),
+      variantId: t.arg.id({ required: true, description: 'A variant of this experiment.' }),
+    } satisfies ArgsOf<SetOverrideArgs>,
+    resolve: (_r, args, ctx) => service(ctx).setOverride(args),
+  }),
+  removeOverride: t.field({
+    type: OverrideRef,
+    description:
+      'Removes a unit’s override (NotFoundError when it has none); the unit is assigned as any other from then on. Audited as `override.removed`. Returns the removed override.',
+    authScopes: { write: true },
+    errors: { types: CHANGE_ERRORS },
+    args: {
+      experimentKey: t.arg.string({ required: true, description: OVERRIDE_KEY_DESCRIPTION }),
+      userId: t.arg.string({ required: true, description: OVERRIDE_USER_DESCRIPTION }),
+    } satisfies ArgsOf<OverrideArgs>,
+    resolve: (_r, args, ctx) => service(ctx).removeOverride(args),
   }),
 }));

@@ -6,12 +6,19 @@ import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { jsonParam, type Db } from '../db/client';
 import { dbDate, dbJsonObject, parseRows } from '../db/rows';
-import { auditLog, experimentAssignments, experiments, experimentVariants } from '../db/schema';
+import {
+  auditLog,
+  experimentAssignments,
+  experimentOverrides,
+  experiments,
+  experimentVariants,
+} from '../db/schema';
 import type { ExperimentStatus } from './lifecycle';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
 export type VariantRow = typeof experimentVariants.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
+export type OverrideRow = typeof experimentOverrides.$inferSelect;
 
 export interface NewVariantParams {
   name: string;
@@ -280,4 +287,61 @@ export async function listAuditByEntityIds(
       WHERE rn <= ${limit} ORDER BY "entityId", rn`,
     auditRow,
   );
+}
+
+/** QA overrides of some experiments in one statement (for the config and the loader), oldest first. */
+export async function getOverridesByExperimentIds(
+  db: Db,
+  experimentIds: readonly string[],
+): Promise<OverrideRow[]> {
+  if (experimentIds.length === 0) return [];
+  return db
+    .select()
+    .from(experimentOverrides)
+    .where(inArray(experimentOverrides.experimentId, [...experimentIds]))
+    .orderBy(asc(experimentOverrides.createdAt), asc(experimentOverrides.userId));
+}
+
+export async function countOverrides(db: Db, experimentId: string): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(experimentOverrides)
+    .where(eq(experimentOverrides.experimentId, experimentId));
+  return Number(row.n);
+}
+
+/** Sets (or moves) a unit's override; returns the row before (null when new) and after. */
+export async function upsertOverride(
+  db: Db,
+  params: { experimentId: string; userId: string; variantId: string; createdBy: string },
+): Promise<OverrideRow> {
+  const [row] = await db
+    .insert(experimentOverrides)
+    .values(params)
+    .onConflictDoUpdate({
+      target: [experimentOverrides.experimentId, experimentOverrides.userId],
+      set: { variantId: params.variantId, createdBy: params.createdBy, createdAt: new Date() },
+    })
+    .returning();
+  return row;
+}
+
+export async function getOverride(db: Db, experimentId: string, userId: string): Promise<OverrideRow | null> {
+  const [row] = await db
+    .select()
+    .from(experimentOverrides)
+    .where(and(eq(experimentOverrides.experimentId, experimentId), eq(experimentOverrides.userId, userId)));
+  return row ?? null;
+}
+
+export async function deleteOverride(
+  db: Db,
+  experimentId: string,
+  userId: string,
+): Promise<OverrideRow | null> {
+  const [row] = await db
+    .delete(experimentOverrides)
+    .where(and(eq(experimentOverrides.experimentId, experimentId), eq(experimentOverrides.userId, userId)))
+    .returning();
+  return row ?? null;
 }

@@ -22,6 +22,7 @@ import {
   parse,
   slug,
   text,
+  userId as userIdSchema,
   uuid,
 } from '../common/validation';
 import type { Database, Db } from '../db/client';
@@ -175,6 +176,15 @@ export const auditLogArgs = z.object({
   first: pageSize('first', LIMITS.auditLogMaxPage, LIMITS.auditLogDefaultPage),
 });
 
+/** setOverride / removeOverride: the experiment by key (as assignment names it) and the unit. */
+export const overrideArgs = z.object({
+  experimentKey: experimentKeyRef(),
+  userId: userIdSchema,
+});
+export const setOverrideArgs = overrideArgs.extend({ variantId: uuid('variantId') });
+export type OverrideArgs = z.input<typeof overrideArgs>;
+export type SetOverrideArgs = z.input<typeof setOverrideArgs>;
+
 export type CreateExperimentInput = z.input<typeof createExperimentInput>;
 export type UpdateExperimentInput = z.input<typeof updateExperimentInput>;
 export type VariantInput = z.input<typeof variantInput>;
@@ -226,6 +236,17 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
     const row = await repo.lockExperiment(tx, id);
     if (!row) throw new NotFoundError('Experiment', id);
     return row;
+  }
+
+  /** Locks an experiment found by key; archived ones are read-only (overrides included). */
+  async function lockByKey(tx: Db, key: string): Promise<ExperimentRow> {
+    const found = await repo.getExperiment(tx, { key });
+    if (!found) throw new NotFoundError('Experiment', key);
+    const experiment = await mustLock(tx, found.id);
+    if (experiment.status === 'archived') {
+      throw new RuleViolationError('READ_ONLY', 'An archived experiment cannot be changed');
+    }
+    return experiment;
   }
 
   async function variantWithExperiment(tx: Db, variantId: string, argName: string) {
@@ -371,6 +392,50 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       } catch (err) {
         conflictFrom(err, { variant: input.name });
       }
+    },
+
+    /**
+     * Forces a unit into a variant (QA preview): any status but ARCHIVED, so a draft can be previewed.
+     * The unit is answered FORCED and never stored as an assignment, so it never counts in results.
+     */
+    async setOverride(rawArgs: SetOverrideArgs) {
+      const args = parse(setOverrideArgs, rawArgs);
+      return change(async (tx) => {
+        const experiment = await lockByKey(tx, args.experimentKey);
+        const [variant] = await repo.getVariantsByIds(tx, [args.variantId]);
+        if (!variant || variant.experimentId !== experiment.id) {
+          throw ValidationError.field(['variantId'], `variantId is not a variant of ${experiment.key}`);
+        }
+        const before = await repo.getOverride(tx, experiment.id, args.userId);
+        if (!before && (await repo.countOverrides(tx, experiment.id)) >= LIMITS.maxOverridesPerExperiment) {
+          throw ValidationError.field(
+            ['userId'],
+            `an experiment has at most ${LIMITS.maxOverridesPerExperiment} overrides; remove one first`,
+          );
+        }
+        const after = await repo.upsertOverride(tx, {
+          experimentId: experiment.id,
+          userId: args.userId,
+          variantId: variant.id,
+          createdBy: actor.name,
+        });
+        await audit(tx, 'override.set', experiment.id, { before, after });
+        await changed(tx, experiment.id);
+        return after;
+      });
+    },
+
+    /** Removes a unit's override; the unit is then assigned as any other. Returns the removed override. */
+    async removeOverride(rawArgs: OverrideArgs) {
+      const args = parse(overrideArgs, rawArgs);
+      return change(async (tx) => {
+        const experiment = await lockByKey(tx, args.experimentKey);
+        const before = await repo.deleteOverride(tx, experiment.id, args.userId);
+        if (!before) throw new NotFoundError('Override', `${experiment.key}/${args.userId}`);
+        await audit(tx, 'override.removed', experiment.id, { before });
+        await changed(tx, experiment.id);
+        return before;
+      });
     },
 
     async removeVariant(id: string) {

@@ -8,7 +8,7 @@ import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentPair, AssignmentRow } from '../assignments/repository';
 import type { Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
-import type { AuditRow, ExperimentRow, VariantRow } from '../experiments/repository';
+import type { AuditRow, ExperimentRow, OverrideRow, VariantRow } from '../experiments/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -45,6 +45,9 @@ export function createLoaders(db: Db) {
     experimentByKey,
     variantsByExperimentId: new DataLoader<string, VariantRow[]>(async (ids) =>
       groupBy(ids, await experimentsRepo.getVariantsByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+    overridesByExperimentId: new DataLoader<string, OverrideRow[]>(async (ids) =>
+      groupBy(ids, await experimentsRepo.getOverridesByExperimentIds(db, ids), (r) => r.experimentId),
     ),
     variantById: new DataLoader<string, VariantRow | null>(async (ids) =>
       byKey(ids, await experimentsRepo.getVariantsByIds(db, ids), (r) => r.id),
