@@ -45,6 +45,8 @@ export const LIMITS = {
   maxVariants: 20,
   /** QA overrides (forced variants) per experiment; all of them travel with the cached configuration. */
   maxOverridesPerExperiment: 1000,
+  /** Ranges one experiment may hold in its layer. */
+  maxLayerRanges: 10,
   /**
    * Results: units each arm needs before effects and decisions are shown (reason TOO_FEW_UNITS below), and
    * the least sampleSize recommends. GrowthBook hides results below 150 per arm; below it, rare conversions

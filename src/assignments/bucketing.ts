@@ -141,3 +141,25 @@ export function bucket({ seed, userId, trafficAllocation, weights }: BucketInput
     userId,
   );
 }
+
+/** GrowthBook's inRange: start inclusive, end exclusive. */
+export const inRange = (n: number, [start, end]: BucketRange) => n >= start && n < end;
+
+/**
+ * GrowthBook's inNamespace (its older mutual-exclusion model): hash version 1 with the seed "__" + the
+ * namespace id. Layers use filters (below) instead; this is here so GrowthBook's conformance cases run.
+ */
+export function inNamespace(hashValue: string, [id, start, end]: [string, number, number]): boolean {
+  const n = hash(`__${id}`, hashValue, 1);
+  return n !== null && n >= start && n < end;
+}
+
+/**
+ * A layer's share of a unit: GrowthBook's filter `{ seed, ranges, hashVersion: 2, attribute: "id" }`. The
+ * layer hash uses the layer's seed, independent of every experiment's own seed, so where a unit falls in
+ * the layer says nothing about its variant.
+ */
+export function inLayerRanges(layerSeed: string, userId: string, ranges: readonly BucketRange[]): boolean {
+  const n = hashV2(layerSeed, userId);
+  return ranges.some((range) => inRange(n, range));
+}

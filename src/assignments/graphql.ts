@@ -31,6 +31,11 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
       description:
         'A QA override (`setOverride`) put the unit in this variant, whatever the status (but ARCHIVED), traffic and targeting. Never stored: the unit is not enrolled in the results, and its events are rejected with NOT_ASSIGNED (unless it also has a stored assignment, under which they count).',
     },
+    OUTSIDE_LAYER: {
+      value: 'OUTSIDE_LAYER',
+      description:
+        'The experiment is in a layer and the unit falls outside its ranges of the layer (it may be in another experiment of the layer); nothing stored.',
+    },
     NOT_TARGETED: {
       value: 'NOT_TARGETED',
       description:
@@ -167,6 +172,9 @@ builder.objectFields(ExperimentRef, (t) => ({
       growthBookExperiment({
         experiment,
         variants: await ctx.loaders.variantsByExperimentId.load(experiment.id),
+        layerSeed: experiment.layerId
+          ? ((await ctx.loaders.layerById.load(experiment.layerId))?.hashSeed ?? null)
+          : null,
       }),
   }),
 }));

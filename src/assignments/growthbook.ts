@@ -25,9 +25,15 @@ export interface GrowthBookExperiment {
   active: boolean;
   /** The targeting condition, evaluated by the SDK against the attributes it was given. */
   condition?: Condition;
+  /** The layer: the unit must fall in these ranges of the layer's own hash (seed = the layer's seed). */
+  filters?: { seed: string; ranges: [number, number][]; hashVersion: 2; attribute: 'id' }[];
 }
 
-export function growthBookExperiment({ experiment, variants }: ExperimentConfig): GrowthBookExperiment {
+export function growthBookExperiment({
+  experiment,
+  variants,
+  layerSeed,
+}: ExperimentConfig): GrowthBookExperiment {
   const weights = bucketWeights(variants.map((v) => v.weight));
   return {
     key: experiment.key,
@@ -41,5 +47,8 @@ export function growthBookExperiment({ experiment, variants }: ExperimentConfig)
     meta: variants.map((v) => ({ key: v.id, name: v.name })),
     active: experiment.status === 'running' && weights !== null,
     ...(experiment.targeting ? { condition: experiment.targeting } : {}),
+    ...(experiment.layerRanges && layerSeed
+      ? { filters: [{ seed: layerSeed, ranges: experiment.layerRanges, hashVersion: 2, attribute: 'id' }] }
+      : {}),
   };
 }

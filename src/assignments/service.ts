@@ -10,8 +10,9 @@ import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import * as experimentsRepo from '../experiments/repository';
+import * as layersRepo from '../layers/repository';
 import type { AssignmentBatcher } from './batcher';
-import { bucket } from './bucketing';
+import { bucket, inLayerRanges } from './bucketing';
 import * as repo from './repository';
 import { type Attributes, matchesCondition } from './targeting';
 
@@ -19,6 +20,7 @@ export const ASSIGNMENT_REASONS = [
   'ASSIGNED',
   'EXISTING',
   'FORCED',
+  'OUTSIDE_LAYER',
   'NOT_TARGETED',
   'OUTSIDE_TRAFFIC',
   'NOT_RUNNING',
@@ -43,6 +45,8 @@ export interface ExperimentConfig {
   variants: VariantRow[];
   /** QA overrides: userId → variantId (at most LIMITS.maxOverridesPerExperiment). */
   overrides?: ReadonlyMap<string, string>;
+  /** The layer's hash seed when the experiment is in one (its ranges are on the experiment row). */
+  layerSeed?: string | null;
 }
 
 export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | null>;
@@ -50,11 +54,17 @@ export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | n
 export const loadConfigFromDb: ConfigSource = async (db, key) => {
   const experiment = await experimentsRepo.getExperiment(db, { key });
   if (!experiment) return null;
-  const [variants, overrides] = await Promise.all([
+  const [variants, overrides, layer] = await Promise.all([
     experimentsRepo.getVariants(db, experiment.id),
     experimentsRepo.getOverridesByExperimentIds(db, [experiment.id]),
+    experiment.layerId ? layersRepo.getLayer(db, { id: experiment.layerId }) : null,
   ]);
-  return { experiment, variants, overrides: new Map(overrides.map((o) => [o.userId, o.variantId])) };
+  return {
+    experiment,
+    variants,
+    overrides: new Map(overrides.map((o) => [o.userId, o.variantId])),
+    layerSeed: layer?.hashSeed ?? null,
+  };
 };
 
 /**
@@ -89,6 +99,15 @@ export function targetingAttributes(userId: string, attributes: Attributes | nul
 /** The seed a unit is hashed with: per experiment, so buckets in different experiments are independent. */
 export function hashSeedOf(experiment: Pick<ExperimentRow, 'key' | 'hashSeed'>): string {
   return experiment.hashSeed ?? experiment.key;
+}
+
+/** Pure: whether a unit falls in the experiment's ranges of its layer (always, outside any layer). */
+export function isInLayer(config: ExperimentConfig, userId: string): boolean {
+  const { layerRanges } = config.experiment;
+  if (!layerRanges) return true;
+  // A layered experiment whose layer could not be read enrolls nobody rather than everybody.
+  if (!config.layerSeed) return false;
+  return inLayerRanges(config.layerSeed, userId, layerRanges);
 }
 
 /** Pure: the variant a new unit would get, or null when outside the traffic allocation. */
@@ -151,13 +170,16 @@ export async function assignVariant(
   // The stored assignment wins over targeting and bucketing (sticky even after targeting, weights or
   // traffic change); only a unit without one is inserted, with the variant bucketing gives it. A unit that
   // would not enroll costs the same read, to find a stored assignment.
-  const targeted = matchesCondition(experiment.targeting, unit);
+  // GrowthBook's order: the layer's filter, then the condition, then bucketing.
+  const inLayer = isInLayer(config, userId);
+  const targeted = inLayer && matchesCondition(experiment.targeting, unit);
   const variant = targeted ? pickVariant(config, userId) : null;
   const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
   const resolved = deps.batcher
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
+    if (!inLayer) return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
     if (!targeted) return { ...base, experiment, reason: 'NOT_TARGETED' };
     const weighted = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };

@@ -55,7 +55,7 @@ export interface ListExperimentsParams {
 export interface AuditParams {
   actor: string;
   action: string;
-  entityType: 'experiment' | 'variant' | 'api_key';
+  entityType: 'experiment' | 'variant' | 'api_key' | 'layer';
   entityId: string;
   details: Record<string, unknown>;
 }

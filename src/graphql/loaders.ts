@@ -9,6 +9,8 @@ import type { AssignmentPair, AssignmentRow } from '../assignments/repository';
 import type { Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { AuditRow, ExperimentRow, OverrideRow, VariantRow } from '../experiments/repository';
+import * as layersRepo from '../layers/repository';
+import type { LayerRow } from '../layers/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -45,6 +47,12 @@ export function createLoaders(db: Db) {
     experimentByKey,
     variantsByExperimentId: new DataLoader<string, VariantRow[]>(async (ids) =>
       groupBy(ids, await experimentsRepo.getVariantsByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+    layerById: new DataLoader<string, LayerRow | null>(async (ids) =>
+      byKey(ids, await layersRepo.getLayersByIds(db, ids), (r) => r.id),
+    ),
+    experimentsByLayerId: new DataLoader<string, ExperimentRow[]>(async (ids) =>
+      groupBy(ids, await layersRepo.getExperimentsByLayerIds(db, ids), (r) => r.layerId!),
     ),
     overridesByExperimentId: new DataLoader<string, OverrideRow[]>(async (ids) =>
       groupBy(ids, await experimentsRepo.getOverridesByExperimentIds(db, ids), (r) => r.experimentId),
