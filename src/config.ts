@@ -23,6 +23,9 @@ export const LIMITS = {
   /** Variant config and event metadata, serialised JSON bytes. */
   configMaxBytes: 64 * 1024,
   metadataMaxBytes: 16 * 1024,
+  /** An experiment's targeting condition and the attributes a unit is assigned with, serialised JSON bytes. */
+  targetingMaxBytes: 16 * 1024,
+  attributesMaxBytes: 16 * 1024,
   /** Variant config and event metadata: deepest nesting of objects and arrays (the top object is 1). */
   jsonMaxDepth: 32,
   /** A variant's relative weight. */
@@ -40,6 +43,10 @@ export const LIMITS = {
   /** …and not earlier than the experiment's creation minus this (events cannot predate it). */
   occurredAtMaxBeforeCreationMs: 24 * 3600_000,
   maxVariants: 20,
+  /** QA overrides (forced variants) per experiment; all of them travel with the cached configuration. */
+  maxOverridesPerExperiment: 1000,
+  /** Ranges one experiment may hold in its layer. */
+  maxLayerRanges: 10,
   /** Per-experiment metric settings (conversion windows): most metrics one experiment may configure… */
   maxMetricSettings: 50,
   /** …and the longest conversion window, in hours (a year). */

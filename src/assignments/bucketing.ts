@@ -4,6 +4,7 @@
  * GrowthBook's JavaScript SDK (packages/sdk-js/src/util.ts), floating-point steps included: a range
  * edge moved by one ulp is enough to put a hash of exactly 0.6 in another variant. Pure: no I/O.
  */
+import { type Attributes, type Condition, matchesCondition } from './targeting';
 
 /** 32-bit FNV-1a over UTF-16 code units, as GrowthBook's SDKs compute it. */
 export function fnv1a32(value: string): number {
@@ -140,4 +141,88 @@ export function bucket({ seed, userId, trafficAllocation, weights }: BucketInput
     { key: seed, seed, hashVersion: 2, coverage: trafficAllocation, weights: effective, variations: weights },
     userId,
   );
+}
+
+/** GrowthBook's inRange: start inclusive, end exclusive. */
+export const inRange = (n: number, [start, end]: BucketRange) => n >= start && n < end;
+
+/**
+ * GrowthBook's inNamespace (its older mutual-exclusion model): hash version 1 with the seed "__" + the
+ * namespace id. Layers use filters (below) instead; this is here so GrowthBook's conformance cases run.
+ */
+export function inNamespace(hashValue: string, [id, start, end]: [string, number, number]): boolean {
+  const n = hash(`__${id}`, hashValue, 1);
+  return n !== null && n >= start && n < end;
+}
+
+/**
+ * A layer's share of a unit: GrowthBook's filter `{ seed, ranges, hashVersion: 2, attribute: "id" }`. The
+ * layer hash uses the layer's seed, independent of every experiment's own seed, so where a unit falls in
+ * the layer says nothing about its variant.
+ */
+export function inLayerRanges(layerSeed: string, userId: string, ranges: readonly BucketRange[]): boolean {
+  const n = hashV2(layerSeed, userId);
+  return ranges.some((range) => inRange(n, range));
+}
+
+/** A GrowthBook filter: the unit must hash (with this seed) into one of the ranges. */
+export interface GrowthBookFilter {
+  seed: string;
+  ranges: BucketRange[];
+  hashVersion?: number;
+  attribute?: string;
+}
+
+/** The fields of a GrowthBook experiment this service publishes or models (no SDK-context features). */
+export interface RunnableExperiment extends BucketingExperiment {
+  hashAttribute?: string;
+  condition?: Condition;
+  filters?: GrowthBookFilter[];
+  namespace?: [string, number, number];
+  ranges?: BucketRange[];
+  force?: number;
+}
+
+const attributeValue = (attributes: Attributes, name: string) => {
+  const value = attributes[name];
+  return value === undefined || value === null || value === '' ? null : String(value);
+};
+
+/**
+ * GrowthBook's runExperiment for one unit's attributes, without the SDK context (url, forced variations
+ * from the context, QA mode, sticky buckets, prerequisites): steps 1, 5-8, 9-11 of its core, in its order.
+ * `variation` is what the SDK returns as the value's index (0 when not in the experiment).
+ */
+export function runExperiment(
+  experiment: RunnableExperiment,
+  attributes: Attributes,
+): { variation: number; inExperiment: boolean } {
+  const out = { variation: 0, inExperiment: false };
+  const count = experiment.variations.length;
+  if (count < 2 || experiment.active === false) return out;
+  const hashValue = attributeValue(attributes, experiment.hashAttribute || 'id');
+  if (!hashValue) return out;
+  if (experiment.filters) {
+    const filteredOut = experiment.filters.some((filter) => {
+      const value = attributeValue(attributes, filter.attribute || 'id');
+      if (!value) return true;
+      const n = hash(filter.seed, value, filter.hashVersion || 2);
+      return n === null || !filter.ranges.some((range) => inRange(n, range));
+    });
+    if (filteredOut) return out;
+  } else if (experiment.namespace && !inNamespace(hashValue, experiment.namespace)) {
+    return out;
+  }
+  if (experiment.condition && !matchesCondition(experiment.condition, attributes)) return out;
+  const n = hash(experiment.seed || experiment.key, hashValue, experiment.hashVersion || 1);
+  if (n === null) return out;
+  const ranges = experiment.ranges || getBucketRanges(count, experiment.coverage, experiment.weights);
+  const assigned = chooseVariant(n, ranges);
+  if (assigned < 0) return out;
+  // A forced variation wins over the bucket, but the unit counts as not in the experiment.
+  if ('force' in experiment) {
+    const forced = experiment.force ?? -1;
+    return forced >= 0 && forced < count ? { variation: forced, inExperiment: false } : out;
+  }
+  return { variation: assigned, inExperiment: true };
 }

@@ -8,6 +8,7 @@ import { parse } from '../common/validation';
 import { LIMITS } from '../config';
 import {
   type ASSIGNMENT_REASONS,
+  type AssignArgs,
   type AssignmentArgs,
   assignmentArgs,
   assignVariant,
@@ -20,7 +21,26 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
   description: 'Why the user did or did not get a variant.',
   values: {
     ASSIGNED: { value: 'ASSIGNED', description: 'Bucketed now and stored.' },
-    EXISTING: { value: 'EXISTING', description: 'A stored assignment was returned (sticky).' },
+    EXISTING: {
+      value: 'EXISTING',
+      description:
+        'A stored assignment was returned (sticky: it wins even when targeting, weights or traffic changed since).',
+    },
+    FORCED: {
+      value: 'FORCED',
+      description:
+        'A QA override (`setOverride`) put the unit in this variant, whatever the status (but ARCHIVED), traffic and targeting. Never stored: the unit is not enrolled in the results, and its events are rejected with NOT_ASSIGNED (unless it also has a stored assignment, under which they count).',
+    },
+    OUTSIDE_LAYER: {
+      value: 'OUTSIDE_LAYER',
+      description:
+        'The experiment is in a layer and the unit falls outside its ranges of the layer (it may be in another experiment of the layer); nothing stored.',
+    },
+    NOT_TARGETED: {
+      value: 'NOT_TARGETED',
+      description:
+        'The unit’s attributes do not match the experiment’s `targeting` condition (and it has no stored assignment); nothing stored.',
+    },
     OUTSIDE_TRAFFIC: {
       value: 'OUTSIDE_TRAFFIC',
       description:
@@ -132,9 +152,14 @@ builder.mutationField('assignVariant', (t) =>
         required: true,
         description: `The unit id, 1..${LIMITS.userIdMaxLength} characters: a user UUID, a device id, …`,
       }),
-    } satisfies ArgsOf<AssignmentArgs>,
-    resolve: (_r, { experimentKey, userId }, ctx) =>
-      assignVariant(ctx.db, experimentKey, userId, ctx.assignment),
+      attributes: t.arg({
+        type: 'JSON',
+        required: false,
+        description: `The unit’s attributes, which the experiment’s \`targeting\` condition is evaluated against (as a GrowthBook SDK’s \`attributes\`), e.g. \`{"country": "US", "plan": "premium"}\`. A JSON object of at most ${LIMITS.attributesMaxBytes / 1024} KB; \`id\` is always the userId (a different \`id\` is refused). Only new units are targeted: a stored assignment is returned whatever the attributes.`,
+      }),
+    } satisfies ArgsOf<AssignArgs>,
+    resolve: (_r, { experimentKey, userId, attributes }, ctx) =>
+      assignVariant(ctx.db, experimentKey, userId, ctx.assignment, attributes),
   }),
 );
 
@@ -142,11 +167,14 @@ builder.objectFields(ExperimentRef, (t) => ({
   growthbook: t.field({
     type: 'JSON',
     description:
-      'This experiment as a GrowthBook SDK experiment, for clients that evaluate locally: pass it to `gb.run(…)` with `attributes: { id: userId }` and the SDK puts every user where this service does. Fields: `key`, `name`, `seed` (the hash seed), `hashVersion` 2, `hashAttribute` "id", `coverage` (trafficAllocation), `weights` (the weights bucketing uses: as stored when they sum to 0.99..1.01, else scaled to sum 1), `variations` (the variants’ configs in position order), `meta` ([{ key: variant id, name }], so `result.key` is the variantId for events) and `active` (true only while RUNNING).',
+      'This experiment as a GrowthBook SDK experiment, for clients that evaluate locally: pass it to `gb.run(…)` with `attributes: { id: userId, …the attributes given to assignVariant }` and the SDK puts every new user where this service does. Fields: `key`, `name`, `seed` (the hash seed), `hashVersion` 2, `hashAttribute` "id", `coverage` (trafficAllocation), `weights` (the weights bucketing uses: as stored when they sum to 0.99..1.01, else scaled to sum 1), `variations` (the variants’ configs in position order), `meta` ([{ key: variant id, name }], so `result.key` is the variantId for events), `condition` (the targeting condition, when there is one) and `active` (true only while RUNNING).',
     resolve: async (experiment, _a, ctx) =>
       growthBookExperiment({
         experiment,
         variants: await ctx.loaders.variantsByExperimentId.load(experiment.id),
+        layerSeed: experiment.layerId
+          ? ((await ctx.loaders.layerById.load(experiment.layerId))?.hashSeed ?? null)
+          : null,
       }),
   }),
 }));

@@ -5,6 +5,7 @@
  */
 import { bucketWeights } from './bucketing';
 import { type ExperimentConfig, hashSeedOf } from './service';
+import type { Condition } from './targeting';
 
 /** A GrowthBook `Experiment` (JavaScript SDK field names); the SDKs of other languages use the same. */
 export interface GrowthBookExperiment {
@@ -22,9 +23,17 @@ export interface GrowthBookExperiment {
   meta: { key: string; name: string }[];
   /** False unless the experiment is RUNNING with some weight: the SDK then enrolls nobody, as the service. */
   active: boolean;
+  /** The targeting condition, evaluated by the SDK against the attributes it was given. */
+  condition?: Condition;
+  /** The layer: the unit must fall in these ranges of the layer's own hash (seed = the layer's seed). */
+  filters?: { seed: string; ranges: [number, number][]; hashVersion: 2; attribute: 'id' }[];
 }
 
-export function growthBookExperiment({ experiment, variants }: ExperimentConfig): GrowthBookExperiment {
+export function growthBookExperiment({
+  experiment,
+  variants,
+  layerSeed,
+}: ExperimentConfig): GrowthBookExperiment {
   const weights = bucketWeights(variants.map((v) => v.weight));
   return {
     key: experiment.key,
@@ -37,5 +46,9 @@ export function growthBookExperiment({ experiment, variants }: ExperimentConfig)
     variations: variants.map((v) => v.config),
     meta: variants.map((v) => ({ key: v.id, name: v.name })),
     active: experiment.status === 'running' && weights !== null,
+    ...(experiment.targeting ? { condition: experiment.targeting } : {}),
+    ...(experiment.layerRanges && layerSeed
+      ? { filters: [{ seed: layerSeed, ranges: experiment.layerRanges, hashVersion: 2, attribute: 'id' }] }
+      : {}),
   };
 }

@@ -6,6 +6,7 @@
  *
  *   {"experimentKey": "k", "userId": "u"}            → the Assignment as JSON
  *   {"experimentKeys": ["a", "b"], "userId": "u"}    → {"assignments": [...]}, in the order asked
+ *   either with "attributes": {...}                    → targeting conditions are evaluated against them
  *
  * Errors are `{"error": {"code", "message", "fields"?, "requestId"}}` with the HTTP status of the code.
  * Requests must be `application/json`, which a cross-site form cannot send (no CSRF).
@@ -23,7 +24,7 @@ import { classifyFault, errorForLog } from '../http/faults';
 import { json, readBody } from '../http/node';
 import type { RateLimiter } from '../http/rate-limit';
 import type { Metrics } from '../observability/metrics';
-import { type AssignmentDeps, type AssignmentResult, assignmentArgs, assignVariant } from './service';
+import { type AssignmentDeps, type AssignmentResult, assignArgs, assignVariant } from './service';
 
 export const ASSIGNMENTS_PATH = '/v1/assignments';
 
@@ -53,11 +54,12 @@ class HttpError extends Error {
 
 // The same rules as the GraphQL mutation (assignmentArgs), for every key of a request: a bad one is a
 // 400 naming it (`experimentKeys.1`), and nothing is assigned, so no bad string joins a shared statement.
-const { experimentKey, userId } = assignmentArgs.shape;
+const { experimentKey, userId, attributes } = assignArgs.shape;
 const body = z
   .object(
     {
       userId,
+      attributes,
       experimentKey: experimentKey.optional(),
       experimentKeys: z
         .array(experimentKey)
@@ -155,7 +157,9 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
     const request = parse(body, input);
     const started = performance.now();
     const keys = request.experimentKeys ?? [request.experimentKey!];
-    const results = await Promise.all(keys.map((key) => assignVariant(db, key, request.userId, deps)));
+    const results = await Promise.all(
+      keys.map((key) => assignVariant(db, key, request.userId, deps, request.attributes)),
+    );
     logger.info(
       {
         requestId,

@@ -1,20 +1,28 @@
 /**
  * Assignment: which variant a unit gets. Only running experiments enroll; an existing assignment always
- * wins (sticky, even after weights change); new units are bucketed exactly as GrowthBook's SDKs do.
+ * wins (sticky, even after weights or targeting change); new units are targeted and bucketed exactly as
+ * GrowthBook's SDKs do.
  */
 import { z } from 'zod';
-import { experimentKeyRef, parse, userId as userIdSchema } from '../common/validation';
+import { ValidationError } from '../common/errors';
+import { experimentKeyRef, jsonObject, parse, userId as userIdSchema } from '../common/validation';
+import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
 import * as experimentsRepo from '../experiments/repository';
+import * as layersRepo from '../layers/repository';
 import type { UsageObserver } from '../observability/metrics';
 import type { AssignmentBatcher } from './batcher';
-import { bucket } from './bucketing';
+import { bucket, inLayerRanges } from './bucketing';
 import * as repo from './repository';
+import { type Attributes, matchesCondition } from './targeting';
 
 export const ASSIGNMENT_REASONS = [
   'ASSIGNED',
   'EXISTING',
+  'FORCED',
+  'OUTSIDE_LAYER',
+  'NOT_TARGETED',
   'OUTSIDE_TRAFFIC',
   'NOT_RUNNING',
   'NOT_FOUND',
@@ -36,6 +44,10 @@ export interface AssignmentResult {
 export interface ExperimentConfig {
   experiment: ExperimentRow;
   variants: VariantRow[];
+  /** QA overrides: userId → variantId (at most LIMITS.maxOverridesPerExperiment). */
+  overrides?: ReadonlyMap<string, string>;
+  /** The layer's hash seed when the experiment is in one (its ranges are on the experiment row). */
+  layerSeed?: string | null;
 }
 
 export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | null>;
@@ -43,7 +55,17 @@ export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | n
 export const loadConfigFromDb: ConfigSource = async (db, key) => {
   const experiment = await experimentsRepo.getExperiment(db, { key });
   if (!experiment) return null;
-  return { experiment, variants: await experimentsRepo.getVariants(db, experiment.id) };
+  const [variants, overrides, layer] = await Promise.all([
+    experimentsRepo.getVariants(db, experiment.id),
+    experimentsRepo.getOverridesByExperimentIds(db, [experiment.id]),
+    experiment.layerId ? layersRepo.getLayer(db, { id: experiment.layerId }) : null,
+  ]);
+  return {
+    experiment,
+    variants,
+    overrides: new Map(overrides.map((o) => [o.userId, o.variantId])),
+    layerSeed: layer?.hashSeed ?? null,
+  };
 };
 
 /**
@@ -56,9 +78,37 @@ export const assignmentArgs = z.object({
 });
 export type AssignmentArgs = z.input<typeof assignmentArgs>;
 
+/**
+ * The attributes targeting conditions are evaluated against. `id` is the unit id (GrowthBook's hash
+ * attribute), set from userId; a different `id` is refused, since an SDK given it would disagree.
+ */
+export const attributesArg = jsonObject('attributes', LIMITS.attributesMaxBytes).nullish();
+
+/** assignVariant's arguments: the assignment's, plus the unit's attributes. */
+export const assignArgs = assignmentArgs.extend({ attributes: attributesArg });
+export type AssignArgs = z.input<typeof assignArgs>;
+
+/** The object a condition sees: the caller's attributes with `id` = userId. */
+export function targetingAttributes(userId: string, attributes: Attributes | null | undefined): Attributes {
+  if (!attributes) return { id: userId };
+  if (attributes.id !== undefined && attributes.id !== userId) {
+    throw ValidationError.field(['attributes', 'id'], 'attributes.id must be the userId (or be left out)');
+  }
+  return { ...attributes, id: userId };
+}
+
 /** The seed a unit is hashed with: per experiment, so buckets in different experiments are independent. */
 export function hashSeedOf(experiment: Pick<ExperimentRow, 'key' | 'hashSeed'>): string {
   return experiment.hashSeed ?? experiment.key;
+}
+
+/** Pure: whether a unit falls in the experiment's ranges of its layer (always, outside any layer). */
+export function isInLayer(config: ExperimentConfig, userId: string): boolean {
+  const { layerRanges } = config.experiment;
+  if (!layerRanges) return true;
+  // A layered experiment whose layer could not be read enrolls nobody rather than everybody.
+  if (!config.layerSeed) return false;
+  return inLayerRanges(config.layerSeed, userId, layerRanges);
 }
 
 /** Pure: the variant a new unit would get, or null when outside the traffic allocation. */
@@ -98,8 +148,9 @@ export async function assignVariant(
   experimentKey: string,
   userId: string,
   deps: AssignmentDeps = {},
+  attributes?: Attributes | null,
 ): Promise<AssignmentResult> {
-  const result = await decide(db, experimentKey, userId, deps);
+  const result = await decide(db, experimentKey, userId, deps, attributes);
   deps.observer?.assignment(result.reason);
   return result;
 }
@@ -109,26 +160,42 @@ async function decide(
   experimentKey: string,
   userId: string,
   deps: AssignmentDeps,
+  attributes: Attributes | null | undefined,
 ): Promise<AssignmentResult> {
-  parse(assignmentArgs, { experimentKey, userId });
+  parse(assignArgs, { experimentKey, userId, attributes });
+  const unit = targetingAttributes(userId, attributes);
   const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;
   const config = await (deps.config ?? loadConfigFromDb)(db, experimentKey);
   if (!config) return { ...base, experiment: null, reason: 'NOT_FOUND' };
   const { experiment } = config;
+
+  // A QA override wins over everything (status too, so a draft can be previewed), except archiving. It is
+  // never stored: a forced unit is no enrollment and never counts in results.
+  const forcedId = config.overrides?.get(userId);
+  const forced = forcedId && config.variants.find((v) => v.id === forcedId);
+  if (forced && experiment.status !== 'archived') {
+    return { ...base, experiment, variant: forced, enrolled: true, reason: 'FORCED' };
+  }
   if (experiment.status !== 'running') return { ...base, experiment, reason: 'NOT_RUNNING' };
 
   // A returning unit is answered from memory, or by a read, and never with a write.
   const recalled = deps.memory?.recall(experiment.id, userId);
   if (recalled) return stored(config, recalled, 'EXISTING');
 
-  // The stored assignment wins over bucketing (sticky even after weights or traffic change); only a
-  // unit without one is inserted, with the variant bucketing gives it.
-  const variant = pickVariant(config, userId);
+  // The stored assignment wins over targeting and bucketing (sticky even after targeting, weights or
+  // traffic change); only a unit without one is inserted, with the variant bucketing gives it. A unit that
+  // would not enroll costs the same read, to find a stored assignment.
+  // GrowthBook's order: the layer's filter, then the condition, then bucketing.
+  const inLayer = isInLayer(config, userId);
+  const targeted = inLayer && matchesCondition(experiment.targeting, unit);
+  const variant = targeted ? pickVariant(config, userId) : null;
   const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
   const resolved = deps.batcher
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
+    if (!inLayer) return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
+    if (!targeted) return { ...base, experiment, reason: 'NOT_TARGETED' };
     const weighted = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
   }

@@ -28,6 +28,26 @@ const createdAt = () => timestamp('created_at', { withTimezone: true, precision:
 export const experimentStatus = pgEnum('experiment_status', EXPERIMENT_STATUSES);
 export const contentKind = pgEnum('content_kind', ['movie', 'series']);
 
+/**
+ * Layers: mutual exclusion. Experiments of a layer own disjoint ranges of its hash space (GrowthBook's
+ * filters), so a unit is in at most one of them.
+ */
+export const layers = pgTable(
+  'layers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    key: text('key').notNull().unique('layers_key_unique'),
+    name: text('name').notNull(),
+    description: text('description'),
+    /** Fixed at creation: changing it would move every unit of the layer's running experiments. */
+    hashSeed: text('hash_seed').notNull(),
+    archivedAt: timestamp('archived_at', { withTimezone: true, precision: 3 }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('layers_key_slug', sql`${t.key} ~ ${sql.raw(`'${SLUG_PATTERN.source}'`)}`)],
+);
+
 export const experiments = pgTable(
   'experiments',
   {
@@ -38,6 +58,11 @@ export const experiments = pgTable(
     status: experimentStatus('status').notNull().default('draft'),
     trafficAllocation: doublePrecision('traffic_allocation').notNull().default(1),
     hashSeed: text('hash_seed'),
+    /** GrowthBook condition over unit attributes (src/assignments/targeting.ts); null targets everybody. */
+    targeting: jsonb('targeting').$type<Record<string, unknown>>(),
+    /** The layer it belongs to, and its ranges [start, end) of the layer's hash space. */
+    layerId: uuid('layer_id').references(() => layers.id, { onDelete: 'restrict' }),
+    layerRanges: jsonb('layer_ranges').$type<[number, number][]>(),
     startAt: timestamp('start_at', { withTimezone: true }),
     endAt: timestamp('end_at', { withTimezone: true }),
     createdAt: createdAt(),
@@ -48,6 +73,9 @@ export const experiments = pgTable(
       'experiments_traffic_allocation_range',
       sql`${t.trafficAllocation} >= 0 AND ${t.trafficAllocation} <= 1`,
     ),
+    check('experiments_layer_ranges', sql`(${t.layerId} IS NULL) = (${t.layerRanges} IS NULL)`),
+    index('experiments_layer_idx').on(t.layerId),
+    check('experiments_targeting_object', sql`jsonb_typeof(${t.targeting}) = 'object'`),
     check('experiments_key_slug', sql`${t.key} ~ ${sql.raw(`'${SLUG_PATTERN.source}'`)}`),
     index('experiments_status_idx').on(t.status),
     // Keyset pagination: newest first, id as the tie-breaker.
@@ -124,6 +152,29 @@ export const experimentPhases = pgTable(
     primaryKey({ columns: [t.experimentId, t.index] }),
     check('experiment_phases_index_positive', sql`${t.index} >= 1`),
     check('experiment_phases_weights_array', sql`jsonb_typeof(${t.weights}) = 'array'`),
+  ],
+);
+
+/**
+ * QA overrides: a unit forced into a variant (reason FORCED). Not an assignment: never stored in
+ * experiment_assignments, so forced units never enter results or metrics.
+ */
+export const experimentOverrides = pgTable(
+  'experiment_overrides',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.userId] }),
+    index('experiment_overrides_variant_idx').on(t.variantId),
   ],
 );
 

@@ -7,8 +7,16 @@ import type { VariantMetricsRow } from '../aggregates/read';
 import type { FieldNode, GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import type { MetricSettingRow } from './metric-settings';
 import type { PhaseRow } from './phases';
-import type { AuditRow, ExperimentInclude, ExperimentRow, ExperimentWith, VariantRow } from './repository';
+import type {
+  AuditRow,
+  ExperimentInclude,
+  ExperimentRow,
+  ExperimentWith,
+  OverrideRow,
+  VariantRow,
+} from './repository';
 import * as repo from './repository';
+import { LOGICAL_OPERATORS, VALUE_OPERATORS } from '../assignments/targeting';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
 import {
   auditLogArgs,
@@ -17,6 +25,8 @@ import {
   createExperimentService,
   experimentLookupArgs,
   experimentListArgs,
+  type OverrideArgs,
+  type SetOverrideArgs,
   type UpdateExperimentInput as UpdateInput,
   type VariantInput as NewVariant,
   type VariantPatch,
@@ -52,6 +62,7 @@ const ExperimentMetricsRef = builder.objectRef<{ experimentId: string; rows: Var
 );
 const VariantSummaryRef = builder.objectRef<VariantMetricsRow>('VariantSummary');
 const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry');
+const OverrideRef = builder.objectRef<OverrideRow>('Override');
 
 function service(ctx: GraphQLContext) {
   return createExperimentService({
@@ -325,6 +336,13 @@ ExperimentRef.implement({
       nullable: true,
       description: 'Seed for bucketing; null means the key is the seed (as GrowthBook does).',
     }),
+    targeting: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        'Who may enroll: a GrowthBook targeting condition over the attributes given to `assignVariant` (e.g. `{"country": {"$in": ["US", "CA"]}, "appVersion": {"$vgte": "2.1.0"}}`). Null targets everybody. A new unit that does not match gets reason NOT_TARGETED; a unit with a stored assignment keeps it (sticky) even if the condition changes.',
+      resolve: (e) => e.targeting,
+    }),
     startAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -380,6 +398,11 @@ ExperimentRef.implement({
       description: 'Users with a stored assignment.',
       resolve: (e, _a, ctx) =>
         readWith.get(e)?.assignmentCount ?? ctx.loaders.assignmentCountByExperimentId.load(e.id),
+    }),
+    overrides: t.field({
+      type: [OverrideRef],
+      description: `QA overrides (forced variants), oldest first; at most ${LIMITS.maxOverridesPerExperiment.toLocaleString('en-US')}.`,
+      resolve: (e, _a, ctx) => ctx.loaders.overridesByExperimentId.load(e.id),
     }),
     auditLog: t.field({
       type: [AuditEntryRef],
@@ -591,6 +614,8 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const TARGETING_INPUT_DESCRIPTION = `A GrowthBook targeting condition (MongoDB-style: ${VALUE_OPERATORS.join(' ')}, combined with ${LOGICAL_OPERATORS.join(' ')}; attribute names may be dot paths). At most ${LIMITS.targetingMaxBytes / 1024} KB. Checked on save: an unknown operator or a malformed argument is a ValidationError naming its path (e.g. \`input.targeting.country.$inn\`). Saved groups ($inGroup, $notInGroup, $savedGroup) are not supported.`;
+
 const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').implement({
   description: 'A variant to create.',
   fields: (t) =>
@@ -654,6 +679,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         required: false,
         description: `Bucketing seed, at most ${LIMITS.hashSeedMaxLength} characters; omit to use the key.`,
       }),
+      targeting: t.field({
+        type: 'JSON',
+        required: false,
+        description: TARGETING_INPUT_DESCRIPTION,
+      }),
       variants: t.field({
         type: [VariantInput],
         required: false,
@@ -688,6 +718,11 @@ const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperi
         type: [MetricSettingInputRef],
         required: false,
         description: `${metricSettingsDescription} Replaces every setting; null leaves them. On an experiment that has started, the aggregates are recounted from the stored events (the change takes as long as a rebuild of this experiment).`,
+      }),
+      targeting: t.field({
+        type: 'JSON',
+        required: false,
+        description: `${TARGETING_INPUT_DESCRIPTION} Null clears it (everybody is targeted). On a running experiment a new condition applies to units not yet assigned; stored assignments stay.`,
       }),
     }) satisfies InputFieldsOf<UpdateInput>,
 });
@@ -805,5 +840,55 @@ builder.mutationFields((t) => ({
     errors: { types: CHANGE_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The variant’s UUID.' }) },
     resolve: (_r, { id }, ctx) => service(ctx).removeVariant(id),
+  }),
+}));
+
+OverrideRef.implement({
+  description:
+    'A unit forced into a variant for QA: assignment answers it with reason FORCED. Not an assignment: never stored, never in results or metrics.',
+  authScopes: { read: true },
+  fields: (t) => ({
+    userId: t.exposeString('userId', { description: 'The forced unit.' }),
+    variant: t.field({
+      type: VariantRef,
+      description: 'The variant it gets.',
+      resolve: async (o, _a, ctx) => (await ctx.loaders.variantById.load(o.variantId))!,
+    }),
+    createdBy: t.exposeString('createdBy', { description: 'Who set it (the API key name).' }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When it was set (or last moved to another variant).',
+      resolve: (o) => o.createdAt,
+    }),
+  }),
+});
+
+const OVERRIDE_KEY_DESCRIPTION = `The experiment’s key, at most ${LIMITS.keyMaxLength} characters.`;
+const OVERRIDE_USER_DESCRIPTION = `The unit id, 1..${LIMITS.userIdMaxLength} characters.`;
+
+builder.mutationFields((t) => ({
+  setOverride: t.field({
+    type: OverrideRef,
+    description: `Forces a unit into a variant, for QA: assignment answers it with that variant and reason FORCED, before status, traffic, targeting and stored assignments. Works in every status but ARCHIVED (a DRAFT can be previewed). Setting it again moves the unit. At most ${LIMITS.maxOverridesPerExperiment.toLocaleString('en-US')} per experiment. Audited as \`override.set\`.`,
+    authScopes: { write: true },
+    errors: { types: CHANGE_ERRORS },
+    args: {
+      experimentKey: t.arg.string({ required: true, description: OVERRIDE_KEY_DESCRIPTION }),
+      userId: t.arg.string({ required: true, description: OVERRIDE_USER_DESCRIPTION }),
+      variantId: t.arg.id({ required: true, description: 'A variant of this experiment.' }),
+    } satisfies ArgsOf<SetOverrideArgs>,
+    resolve: (_r, args, ctx) => service(ctx).setOverride(args),
+  }),
+  removeOverride: t.field({
+    type: OverrideRef,
+    description:
+      'Removes a unit’s override (NotFoundError when it has none); the unit is assigned as any other from then on. Audited as `override.removed`. Returns the removed override.',
+    authScopes: { write: true },
+    errors: { types: CHANGE_ERRORS },
+    args: {
+      experimentKey: t.arg.string({ required: true, description: OVERRIDE_KEY_DESCRIPTION }),
+      userId: t.arg.string({ required: true, description: OVERRIDE_USER_DESCRIPTION }),
+    } satisfies ArgsOf<OverrideArgs>,
+    resolve: (_r, args, ctx) => service(ctx).removeOverride(args),
   }),
 }));

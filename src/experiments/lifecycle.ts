@@ -38,5 +38,7 @@ export const EXPERIMENT_RULES = [
   'VARIANT_IDENTITY_FIXED',
   /** A completed or archived experiment (an archived one's own settings too) is read-only. */
   'READ_ONLY',
+  /** Layer membership and ranges change only in a draft: once units enrolled, the population must not move. */
+  'POPULATION_FIXED',
 ] as const;
 export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

@@ -8,12 +8,19 @@ import { z } from 'zod';
 import type { VariantMetricsRow } from '../aggregates/read';
 import { jsonParam, queryRows, tableAs, type Db } from '../db/client';
 import { dbDate, dbJsonObject, parseRows } from '../db/rows';
-import { auditLog, experimentAssignments, experiments, experimentVariants } from '../db/schema';
+import {
+  auditLog,
+  experimentAssignments,
+  experimentOverrides,
+  experiments,
+  experimentVariants,
+} from '../db/schema';
 import type { ExperimentStatus } from './lifecycle';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
 export type VariantRow = typeof experimentVariants.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
+export type OverrideRow = typeof experimentOverrides.$inferSelect;
 
 export interface NewVariantParams {
   name: string;
@@ -28,6 +35,7 @@ export interface CreateExperimentParams {
   description?: string | null;
   trafficAllocation?: number;
   hashSeed?: string | null;
+  targeting?: Record<string, unknown> | null;
   variants: NewVariantParams[];
 }
 
@@ -36,6 +44,7 @@ export interface UpdateExperimentParams {
   description?: string | null;
   trafficAllocation?: number;
   hashSeed?: string | null;
+  targeting?: Record<string, unknown> | null;
 }
 
 export interface ListExperimentsParams {
@@ -48,7 +57,7 @@ export interface ListExperimentsParams {
 export interface AuditParams {
   actor: string;
   action: string;
-  entityType: 'experiment' | 'variant' | 'api_key';
+  entityType: 'experiment' | 'variant' | 'api_key' | 'layer';
   entityId: string;
   details: Record<string, unknown>;
 }
@@ -65,6 +74,7 @@ export async function createExperiment(
       description: params.description ?? null,
       trafficAllocation: params.trafficAllocation ?? 1,
       hashSeed: params.hashSeed ?? null,
+      targeting: params.targeting ?? null,
     })
     .returning();
   const variants = params.variants.length
@@ -345,7 +355,7 @@ function experimentJson(include: ExperimentInclude): SQL {
       : sql`NULL`;
   return sql`json_build_array(${e.id}, ${e.key}, ${e.name}, ${e.description}, ${e.status}, ${e.trafficAllocation},
     ${e.hashSeed}, ${e.startAt}, ${e.endAt}, ${e.createdAt}, ${e.updatedAt},
-    ${variants}, ${metrics}, ${assignmentCount}, ${audit})`;
+    ${variants}, ${metrics}, ${assignmentCount}, ${audit}, ${e.targeting}, ${e.layerId}, ${e.layerRanges})`;
 }
 
 /** A page of experiments (as listExperiments) with their nested reads, and optionally the total count. */
@@ -424,6 +434,11 @@ function decodeExperimentWith(value: unknown): ExperimentWith {
       endAt: a[8] === null ? null : decode.date(a[8], 'experiment.endAt'),
       createdAt: decode.date(a[9], 'experiment.createdAt'),
       updatedAt: decode.date(a[10], 'experiment.updatedAt'),
+      // Added after the nested lists (15–17), so their positions stay as they were.
+      targeting: a[15] === null ? null : decode.object(a[15], 'experiment.targeting'),
+      layerId: decode.nullableString(a[16], 'experiment.layerId'),
+      layerRanges:
+        a[17] === null ? null : (decode.array(a[17], 'experiment.layerRanges') as [number, number][]),
     },
     variants:
       a[11] === null
@@ -519,3 +534,60 @@ const decode = {
     return n;
   },
 };
+
+/** QA overrides of some experiments in one statement (for the config and the loader), oldest first. */
+export async function getOverridesByExperimentIds(
+  db: Db,
+  experimentIds: readonly string[],
+): Promise<OverrideRow[]> {
+  if (experimentIds.length === 0) return [];
+  return db
+    .select()
+    .from(experimentOverrides)
+    .where(inArray(experimentOverrides.experimentId, [...experimentIds]))
+    .orderBy(asc(experimentOverrides.createdAt), asc(experimentOverrides.userId));
+}
+
+export async function countOverrides(db: Db, experimentId: string): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(experimentOverrides)
+    .where(eq(experimentOverrides.experimentId, experimentId));
+  return Number(row.n);
+}
+
+/** Sets (or moves) a unit's override; returns the row before (null when new) and after. */
+export async function upsertOverride(
+  db: Db,
+  params: { experimentId: string; userId: string; variantId: string; createdBy: string },
+): Promise<OverrideRow> {
+  const [row] = await db
+    .insert(experimentOverrides)
+    .values(params)
+    .onConflictDoUpdate({
+      target: [experimentOverrides.experimentId, experimentOverrides.userId],
+      set: { variantId: params.variantId, createdBy: params.createdBy, createdAt: new Date() },
+    })
+    .returning();
+  return row;
+}
+
+export async function getOverride(db: Db, experimentId: string, userId: string): Promise<OverrideRow | null> {
+  const [row] = await db
+    .select()
+    .from(experimentOverrides)
+    .where(and(eq(experimentOverrides.experimentId, experimentId), eq(experimentOverrides.userId, userId)));
+  return row ?? null;
+}
+
+export async function deleteOverride(
+  db: Db,
+  experimentId: string,
+  userId: string,
+): Promise<OverrideRow | null> {
+  const [row] = await db
+    .delete(experimentOverrides)
+    .where(and(eq(experimentOverrides.experimentId, experimentId), eq(experimentOverrides.userId, userId)))
+    .returning();
+  return row ?? null;
+}

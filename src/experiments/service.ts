@@ -18,10 +18,12 @@ import {
   finiteNumber,
   experimentKeyRef,
   jsonObject,
+  jsonProblem,
   numberBetween,
   parse,
   slug,
   text,
+  userId as userIdSchema,
   uuid,
 } from '../common/validation';
 import type { Database, Db } from '../db/client';
@@ -38,6 +40,7 @@ import { lockExperimentsForIngest } from '../aggregates/fold';
 import { rebuildStats } from '../aggregates/rebuild';
 import * as metricSettingsRepo from './metric-settings';
 import * as phases from './phases';
+import { conditionProblems } from '../assignments/targeting';
 import * as repo from './repository';
 import type { ExperimentRow, VariantRow } from './repository';
 
@@ -93,6 +96,17 @@ const metricSettings = z
     });
   });
 const config = jsonObject('config', LIMITS.configMaxBytes);
+/** A GrowthBook condition; an unknown operator is refused with its path (the SDK would match nobody). */
+const targeting = jsonObject('targeting', LIMITS.targetingMaxBytes)
+  .superRefine((condition, ctx) => {
+    // Reported by jsonObject already; walking a value nested too deep would only cost stack.
+    if (jsonProblem(condition, LIMITS.jsonMaxDepth)) return;
+    for (const problem of conditionProblems(condition)) {
+      const where = ['targeting', ...problem.path].join('.');
+      ctx.addIssue({ code: 'custom', path: problem.path, message: `${where} ${problem.message}` });
+    }
+  })
+  .nullish();
 
 /**
  * The inputs of experiment management. GraphQL's input types are checked against these by the compiler
@@ -117,6 +131,7 @@ export const createExperimentInput = z
     description,
     trafficAllocation: trafficAllocation.nullish().transform((v) => v ?? 1),
     hashSeed,
+    targeting,
     variants: z
       .array(variantInput)
       .max(LIMITS.maxVariants, `at most ${LIMITS.maxVariants} variants`)
@@ -140,12 +155,13 @@ export const createExperimentInput = z
     }
   });
 
-/** Null description or hashSeed clears it; null anywhere else leaves the field as it is. */
+/** Null description, hashSeed or targeting clears it; null anywhere else leaves the field as it is. */
 export const updateExperimentInput = z.object({
   name: absentWhenNull(name),
   description,
   trafficAllocation: absentWhenNull(trafficAllocation),
   hashSeed,
+  targeting,
   /** Replaces every metric setting; null or absent leaves them. */
   metricSettings: absentWhenNull(metricSettings),
 });
@@ -193,6 +209,15 @@ export const experimentListArgs = z.object({
 export const auditLogArgs = z.object({
   first: pageSize('first', LIMITS.auditLogMaxPage, LIMITS.auditLogDefaultPage),
 });
+
+/** setOverride / removeOverride: the experiment by key (as assignment names it) and the unit. */
+export const overrideArgs = z.object({
+  experimentKey: experimentKeyRef(),
+  userId: userIdSchema,
+});
+export const setOverrideArgs = overrideArgs.extend({ variantId: uuid('variantId') });
+export type OverrideArgs = z.input<typeof overrideArgs>;
+export type SetOverrideArgs = z.input<typeof setOverrideArgs>;
 
 export type CreateExperimentInput = z.input<typeof createExperimentInput>;
 export type UpdateExperimentInput = z.input<typeof updateExperimentInput>;
@@ -246,6 +271,17 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
     const row = await repo.lockExperiment(tx, id);
     if (!row) throw new NotFoundError('Experiment', id);
     return row;
+  }
+
+  /** Locks an experiment found by key; archived ones are read-only (overrides included). */
+  async function lockByKey(tx: Db, key: string): Promise<ExperimentRow> {
+    const found = await repo.getExperiment(tx, { key });
+    if (!found) throw new NotFoundError('Experiment', key);
+    const experiment = await mustLock(tx, found.id);
+    if (experiment.status === 'archived') {
+      throw new RuleViolationError('READ_ONLY', 'An archived experiment cannot be changed');
+    }
+    return experiment;
   }
 
   async function variantWithExperiment(tx: Db, variantId: string, argName: string) {
@@ -438,6 +474,50 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       } catch (err) {
         conflictFrom(err, { variant: input.name });
       }
+    },
+
+    /**
+     * Forces a unit into a variant (QA preview): any status but ARCHIVED, so a draft can be previewed.
+     * The unit is answered FORCED and never stored as an assignment, so it never counts in results.
+     */
+    async setOverride(rawArgs: SetOverrideArgs) {
+      const args = parse(setOverrideArgs, rawArgs);
+      return change(async (tx) => {
+        const experiment = await lockByKey(tx, args.experimentKey);
+        const [variant] = await repo.getVariantsByIds(tx, [args.variantId]);
+        if (!variant || variant.experimentId !== experiment.id) {
+          throw ValidationError.field(['variantId'], `variantId is not a variant of ${experiment.key}`);
+        }
+        const before = await repo.getOverride(tx, experiment.id, args.userId);
+        if (!before && (await repo.countOverrides(tx, experiment.id)) >= LIMITS.maxOverridesPerExperiment) {
+          throw ValidationError.field(
+            ['userId'],
+            `an experiment has at most ${LIMITS.maxOverridesPerExperiment} overrides; remove one first`,
+          );
+        }
+        const after = await repo.upsertOverride(tx, {
+          experimentId: experiment.id,
+          userId: args.userId,
+          variantId: variant.id,
+          createdBy: actor.name,
+        });
+        await audit(tx, 'override.set', experiment.id, { before, after });
+        await changed(tx, experiment.id);
+        return after;
+      });
+    },
+
+    /** Removes a unit's override; the unit is then assigned as any other. Returns the removed override. */
+    async removeOverride(rawArgs: OverrideArgs) {
+      const args = parse(overrideArgs, rawArgs);
+      return change(async (tx) => {
+        const experiment = await lockByKey(tx, args.experimentKey);
+        const before = await repo.deleteOverride(tx, experiment.id, args.userId);
+        if (!before) throw new NotFoundError('Override', `${experiment.key}/${args.userId}`);
+        await audit(tx, 'override.removed', experiment.id, { before });
+        await changed(tx, experiment.id);
+        return before;
+      });
     },
 
     async removeVariant(id: string) {

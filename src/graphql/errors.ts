@@ -109,6 +109,8 @@ const ExperimentRuleEnum = builder.enumType('ExperimentRule', {
       'Once the experiment has started, a variant keeps its name and control flag; only weight and config can change.',
     READ_ONLY:
       'A COMPLETED or ARCHIVED experiment’s variants, and an ARCHIVED experiment, cannot be changed.',
+    POPULATION_FIXED:
+      'Layer membership and ranges change only while the experiment is a DRAFT: once it enrolled units, its population must not move.',
   } satisfies Record<ExperimentRule, string>),
 });
 

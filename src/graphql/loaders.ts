@@ -17,8 +17,11 @@ import type {
   ExperimentInclude,
   ExperimentRow,
   ExperimentWith,
+  OverrideRow,
   VariantRow,
 } from '../experiments/repository';
+import * as layersRepo from '../layers/repository';
+import type { LayerRow } from '../layers/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -92,6 +95,18 @@ const FACTORIES = {
   variantsByExperimentId: (db: Db) =>
     new DataLoader<string, VariantRow[]>(async (ids) =>
       groupBy(ids, await experimentsRepo.getVariantsByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+  layerById: (db: Db) =>
+    new DataLoader<string, LayerRow | null>(async (ids) =>
+      byKey(ids, await layersRepo.getLayersByIds(db, ids), (r) => r.id),
+    ),
+  experimentsByLayerId: (db: Db) =>
+    new DataLoader<string, ExperimentRow[]>(async (ids) =>
+      groupBy(ids, await layersRepo.getExperimentsByLayerIds(db, ids), (r) => r.layerId!),
+    ),
+  overridesByExperimentId: (db: Db) =>
+    new DataLoader<string, OverrideRow[]>(async (ids) =>
+      groupBy(ids, await experimentsRepo.getOverridesByExperimentIds(db, ids), (r) => r.experimentId),
     ),
   variantById: (db: Db) =>
     new DataLoader<string, VariantRow | null>(async (ids) =>

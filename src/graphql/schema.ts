@@ -2,6 +2,7 @@
 import './errors';
 import '../experiments/graphql';
 import '../assignments/graphql';
+import '../layers/graphql';
 import '../events/graphql';
 import '../users/graphql';
 import '../results/graphql';

@@ -24,6 +24,7 @@ import {
 import { experiments as seedExperiments, sid } from '../../seed/data';
 import { queryRows } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
+import { createLayerService } from '../../src/layers/service';
 import { schema } from '../../src/graphql/schema';
 import { LIMITS } from '../../src/config';
 import { createRunningExperiment, createTestExperiment, uniqueKey } from '../support/factories';
@@ -59,6 +60,8 @@ const TABLES = [
   'experiments',
   'experiment_variants',
   'experiment_assignments',
+  'experiment_overrides',
+  'layers',
   'experiment_exposures',
   'experiment_conversions',
   'experiment_user_metrics',
@@ -565,6 +568,8 @@ interface Fixtures {
   runningKey: string;
   runningVariantId: string;
   apiKeyId: string;
+  layerId: string;
+  layerKey: string;
 }
 
 async function makeFixtures(): Promise<Fixtures> {
@@ -574,7 +579,13 @@ async function makeFixtures(): Promise<Fixtures> {
   const [, draftVariant] = await getVariants(dbx, draft.id);
   const [runningVariant] = await getVariants(dbx, running.id);
   const apiKey = await makeKey(dbx, ['read']);
+  const layer = await createLayerService({ db: dbx, actor: { name: 'test' } }).create({
+    key: uniqueKey('layer'),
+    name: 'Probe layer',
+  });
   return {
+    layerId: layer.id,
+    layerKey: layer.key,
     draftId: draft.id,
     draftKey: draft.key,
     draftVariantId: draftVariant.id,
@@ -617,12 +628,34 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
       description: 'Described',
       hashSeed: 'reseeded',
       metricSettings: [{ metric: 'purchase', conversionWindowHours: 72 }],
+      targeting: { plan: 'premium' },
     },
   }),
   'Mutation.addVariant': (fx) => ({ experimentId: fx.draftId, input: { name: uniqueKey('variant') } }),
   'Mutation.updateVariant': (fx) => ({ id: fx.draftVariantId, input: { name: uniqueKey('variant') } }),
   'Mutation.removeVariant': (fx) => ({ id: fx.draftVariantId }),
-  'Mutation.assignVariant': (fx) => ({ experimentKey: fx.runningKey, userId: uniqueKey('user') }),
+  'Mutation.assignVariant': (fx) => ({
+    experimentKey: fx.runningKey,
+    userId: uniqueKey('user'),
+    attributes: { country: 'US' },
+  }),
+  'Query.layer': (fx) => ({ key: fx.layerKey }),
+  'Mutation.createLayer': () => ({
+    input: { key: uniqueKey('layer'), name: 'Probe', description: 'A probe', hashSeed: 'seed' },
+  }),
+  'Mutation.updateLayer': (fx) => ({ id: fx.layerId, input: { name: 'Renamed', description: 'Described' } }),
+  'Mutation.archiveLayer': (fx) => ({ id: fx.layerId }),
+  'Mutation.setExperimentLayer': (fx) => ({
+    experimentKey: fx.draftKey,
+    layerKey: fx.layerKey,
+    ranges: [{ start: 0, end: 1 }],
+  }),
+  'Mutation.setOverride': (fx) => ({
+    experimentKey: fx.runningKey,
+    userId: uniqueKey('qa'),
+    variantId: fx.runningVariantId,
+  }),
+  'Mutation.removeOverride': (fx) => ({ experimentKey: fx.runningKey, userId: uniqueKey('qa') }),
   'Mutation.recordExposure': (fx) => ({
     input: {
       experimentKey: fx.runningKey,
@@ -888,6 +921,8 @@ describe('NUL and lone surrogates in every string argument and JSON field', () =
     expect(new Set(json)).toEqual(
       new Set([
         'Mutation.createExperiment',
+        'Mutation.updateExperiment',
+        'Mutation.assignVariant',
         'Mutation.addVariant',
         'Mutation.updateVariant',
         'Mutation.recordExposure',
