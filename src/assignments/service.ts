@@ -21,6 +21,7 @@ export const ASSIGNMENT_REASONS = [
   'EXISTING',
   'FORCED',
   'OUTSIDE_LAYER',
+  'HOLDOUT',
   'NOT_TARGETED',
   'OUTSIDE_TRAFFIC',
   'NOT_RUNNING',
@@ -47,6 +48,8 @@ export interface ExperimentConfig {
   overrides?: ReadonlyMap<string, string>;
   /** The layer's hash seed when the experiment is in one (its ranges are on the experiment row). */
   layerSeed?: string | null;
+  /** The HOLDOUT linked to the experiment or to its layer, with its variants. */
+  holdout?: ExperimentConfig | null;
 }
 
 export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | null>;
@@ -59,11 +62,17 @@ export const loadConfigFromDb: ConfigSource = async (db, key) => {
     experimentsRepo.getOverridesByExperimentIds(db, [experiment.id]),
     experiment.layerId ? layersRepo.getLayer(db, { id: experiment.layerId }) : null,
   ]);
+  const holdoutId = experiment.holdoutId ?? layer?.holdoutId ?? null;
+  const holdoutRow = holdoutId ? await experimentsRepo.getExperiment(db, { id: holdoutId }) : null;
+  const holdout = holdoutRow
+    ? { experiment: holdoutRow, variants: await experimentsRepo.getVariants(db, holdoutRow.id) }
+    : null;
   return {
     experiment,
     variants,
     overrides: new Map(overrides.map((o) => [o.userId, o.variantId])),
     layerSeed: layer?.hashSeed ?? null,
+    holdout,
   };
 };
 
@@ -108,6 +117,16 @@ export function isInLayer(config: ExperimentConfig, userId: string): boolean {
   // A layered experiment whose layer could not be read enrolls nobody rather than everybody.
   if (!config.layerSeed) return false;
   return inLayerRanges(config.layerSeed, userId, layerRanges);
+}
+
+/**
+ * Pure: whether a RUNNING holdout linked to the experiment (or its layer) holds the unit out: the
+ * holdout's bucketing puts it in the held-out group (the holdout's control variant).
+ */
+export function isHeldOut(config: ExperimentConfig, userId: string): boolean {
+  const { holdout } = config;
+  if (holdout?.experiment.status !== 'running') return false;
+  return pickVariant(holdout, userId)?.isControl === true;
 }
 
 /** Pure: the variant a new unit would get, or null when outside the traffic allocation. */
@@ -170,9 +189,10 @@ export async function assignVariant(
   // The stored assignment wins over targeting and bucketing (sticky even after targeting, weights or
   // traffic change); only a unit without one is inserted, with the variant bucketing gives it. A unit that
   // would not enroll costs the same read, to find a stored assignment.
-  // GrowthBook's order: the layer's filter, then the condition, then bucketing.
+  // GrowthBook's order: the filters (layer, holdout), then the condition, then bucketing.
   const inLayer = isInLayer(config, userId);
-  const targeted = inLayer && matchesCondition(experiment.targeting, unit);
+  const heldOut = inLayer && isHeldOut(config, userId);
+  const targeted = inLayer && !heldOut && matchesCondition(experiment.targeting, unit);
   const variant = targeted ? pickVariant(config, userId) : null;
   const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
   const resolved = deps.batcher
@@ -180,6 +200,11 @@ export async function assignVariant(
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
     if (!inLayer) return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
+    if (heldOut) {
+      // The control's experience, but no enrollment: the unit is measured in the holdout, not here.
+      const control = config.variants.find((v) => v.isControl) ?? null;
+      return { ...base, experiment, variant: control, reason: 'HOLDOUT' };
+    }
     if (!targeted) return { ...base, experiment, reason: 'NOT_TARGETED' };
     const weighted = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };

@@ -13,7 +13,7 @@ import {
   experiments,
   experimentVariants,
 } from '../db/schema';
-import type { ExperimentStatus } from './lifecycle';
+import type { ExperimentKind, ExperimentStatus } from './lifecycle';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
 export type VariantRow = typeof experimentVariants.$inferSelect;
@@ -34,6 +34,7 @@ export interface CreateExperimentParams {
   trafficAllocation?: number;
   hashSeed?: string | null;
   targeting?: Record<string, unknown> | null;
+  kind?: ExperimentKind;
   variants: NewVariantParams[];
 }
 
@@ -43,6 +44,7 @@ export interface UpdateExperimentParams {
   trafficAllocation?: number;
   hashSeed?: string | null;
   targeting?: Record<string, unknown> | null;
+  holdoutId?: string | null;
 }
 
 export interface ListExperimentsParams {
@@ -73,6 +75,7 @@ export async function createExperiment(
       trafficAllocation: params.trafficAllocation ?? 1,
       hashSeed: params.hashSeed ?? null,
       targeting: params.targeting ?? null,
+      kind: params.kind ?? 'standard',
     })
     .returning();
   const variants = params.variants.length
