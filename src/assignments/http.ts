@@ -38,7 +38,7 @@ export interface AssignmentEndpointOptions {
 }
 
 /** A failure with its HTTP status; everything else is classified as a fault. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -93,7 +93,7 @@ function present(result: AssignmentResult) {
 }
 
 /** A domain error as the HTTP answer: its code, with the status (and headers) the code stands for. */
-function fromDomainError(error: DomainError): HttpError {
+export function fromDomainError(error: DomainError): HttpError {
   if (error instanceof ValidationError) {
     return new HttpError(400, error.code, error.message, {}, { fields: error.fieldErrors });
   }

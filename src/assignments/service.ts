@@ -129,6 +129,21 @@ export function isHeldOut(config: ExperimentConfig, userId: string): boolean {
   return pickVariant(holdout, userId)?.isControl === true;
 }
 
+/**
+ * Pure: what a RUNNING experiment decides for a unit without a stored assignment, in GrowthBook's order
+ * (filters: layer, then holdout; then the condition; then bucketing). `variant` is null unless it enrolls.
+ */
+export function decideNewUnit(
+  config: ExperimentConfig,
+  userId: string,
+  unit: Attributes,
+): { variant: VariantRow | null; reason: 'OUTSIDE_LAYER' | 'HOLDOUT' | 'NOT_TARGETED' | 'BUCKETED' } {
+  if (!isInLayer(config, userId)) return { variant: null, reason: 'OUTSIDE_LAYER' };
+  if (isHeldOut(config, userId)) return { variant: null, reason: 'HOLDOUT' };
+  if (!matchesCondition(config.experiment.targeting, unit)) return { variant: null, reason: 'NOT_TARGETED' };
+  return { variant: pickVariant(config, userId), reason: 'BUCKETED' };
+}
+
 /** Pure: the variant a new unit would get, or null when outside the traffic allocation. */
 export function pickVariant(config: ExperimentConfig, userId: string): VariantRow | null {
   const index = bucket({
@@ -189,23 +204,20 @@ export async function assignVariant(
   // The stored assignment wins over targeting and bucketing (sticky even after targeting, weights or
   // traffic change); only a unit without one is inserted, with the variant bucketing gives it. A unit that
   // would not enroll costs the same read, to find a stored assignment.
-  // GrowthBook's order: the filters (layer, holdout), then the condition, then bucketing.
-  const inLayer = isInLayer(config, userId);
-  const heldOut = inLayer && isHeldOut(config, userId);
-  const targeted = inLayer && !heldOut && matchesCondition(experiment.targeting, unit);
-  const variant = targeted ? pickVariant(config, userId) : null;
+  const decision = decideNewUnit(config, userId, unit);
+  const variant = decision.variant;
   const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
   const resolved = deps.batcher
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
-    if (!inLayer) return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
-    if (heldOut) {
+    if (decision.reason === 'OUTSIDE_LAYER') return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
+    if (decision.reason === 'HOLDOUT') {
       // The control's experience, but no enrollment: the unit is measured in the holdout, not here.
       const control = config.variants.find((v) => v.isControl) ?? null;
       return { ...base, experiment, variant: control, reason: 'HOLDOUT' };
     }
-    if (!targeted) return { ...base, experiment, reason: 'NOT_TARGETED' };
+    if (decision.reason === 'NOT_TARGETED') return { ...base, experiment, reason: 'NOT_TARGETED' };
     const weighted = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
   }

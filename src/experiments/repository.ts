@@ -348,3 +348,8 @@ export async function deleteOverride(
     .returning();
   return row ?? null;
 }
+
+/** Every experiment in a status (the SDK payload reads the running ones), by key. */
+export async function getExperimentsByStatus(db: Db, status: ExperimentStatus): Promise<ExperimentRow[]> {
+  return db.select().from(experiments).where(eq(experiments.status, status)).orderBy(asc(experiments.key));
+}

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AssignmentBatcher } from '../assignments/batcher';
 import type { ExperimentConfigCache } from '../assignments/config-cache';
 import { ASSIGNMENTS_PATH, createAssignmentEndpoint } from '../assignments/http';
+import { SDK_PAYLOAD_PATH, createSdkPayloadEndpoint } from '../assignments/sdk-payload';
 import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator } from '../auth/authenticator';
 import type { SecurityConfig } from '../config';
@@ -77,7 +78,14 @@ export function createService(options: AppOptions): Service {
     maxBodyBytes: security.maxBodyBytes,
     requestTimeoutMs: security.requestTimeoutMs,
   });
-  return { app, routes: { [ASSIGNMENTS_PATH]: assignments } };
+  const sdkPayload = createSdkPayloadEndpoint({
+    db,
+    logger,
+    authenticator,
+    rateLimiter,
+    configCache: options.configCache ?? null,
+  });
+  return { app, routes: { [ASSIGNMENTS_PATH]: assignments, [SDK_PAYLOAD_PATH]: sdkPayload } };
 }
 
 /** GraphQL alone, wired like the full service (tests and benchmarks that need no other route). */
