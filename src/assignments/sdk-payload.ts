@@ -9,20 +9,13 @@
  * change; its ETag answers `If-None-Match` with 304 and no SQL.
  */
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
-import type { Authenticator } from '../auth/authenticator';
-import { DomainError } from '../common/errors';
 import type { Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow } from '../experiments/repository';
-import { classifyFault, errorForLog } from '../http/faults';
-import { json } from '../http/node';
-import type { RateLimiter } from '../http/rate-limit';
+import { type JsonEndpointOptions, jsonEndpoint, type RawAnswer } from '../http/json-endpoint';
 import * as layersRepo from '../layers/repository';
 import type { ExperimentConfigCache } from './config-cache';
 import { growthBookExperiment } from './growthbook';
-import { HttpError, fromDomainError } from './http';
 import type { ExperimentConfig } from './service';
 
 export const SDK_PAYLOAD_PATH = '/v1/sdk/payload';
@@ -77,11 +70,8 @@ export async function buildSdkPayload(db: Db): Promise<SdkPayload> {
   return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
 }
 
-export interface SdkPayloadEndpointOptions {
+export interface SdkPayloadEndpointOptions extends JsonEndpointOptions {
   db: Db;
-  logger: Logger;
-  authenticator: Authenticator;
-  rateLimiter?: RateLimiter | null;
   configCache?: ExperimentConfigCache | null;
 }
 
@@ -93,59 +83,25 @@ function matches(header: string | undefined, etag: string): boolean {
 }
 
 export function createSdkPayloadEndpoint(options: SdkPayloadEndpointOptions) {
-  const { db, logger, authenticator, rateLimiter, configCache } = options;
+  const { db, configCache } = options;
   const payload = () =>
     configCache ? configCache.sdkPayload(() => buildSdkPayload(db)) : buildSdkPayload(db);
-
-  return async function sdkPayloadRoute(req: IncomingMessage, res: ServerResponse, requestId: string) {
-    try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'Use GET', { allow: 'GET, HEAD' });
-      }
-      const auth = await authenticator.authenticate(
-        req.headers.authorization ?? null,
-        req.socket.remoteAddress,
-      );
-      await rateLimiter?.consume(auth.keyId ?? `addr:${req.socket.remoteAddress ?? 'unknown'}`);
-      if (!auth.scopes.has('assign')) {
-        throw new HttpError(
-          403,
-          'FORBIDDEN',
-          'This API key lacks the assign scope',
-          {},
-          { requiredScopes: ['assign'] },
-        );
-      }
+  return jsonEndpoint(options, {
+    path: SDK_PAYLOAD_PATH,
+    method: 'GET',
+    async handle(_input, { req }): Promise<RawAnswer> {
       const { body, etag } = await payload();
-      const headers = { etag, 'cache-control': 'no-cache', 'x-request-id': requestId };
-      if (matches(req.headers['if-none-match'], etag)) {
-        res.writeHead(304, headers).end();
-        return;
-      }
-      res.writeHead(200, {
-        ...headers,
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    } catch (caught) {
-      let error = caught;
-      if (error instanceof DomainError) error = fromDomainError(error);
-      if (!(error instanceof HttpError)) {
-        const fault = classifyFault(error);
-        logger.error(
-          { ...errorForLog(error), requestId, fault: fault.code, route: SDK_PAYLOAD_PATH },
-          'unexpected error',
-        );
-        error = new HttpError(fault.status ?? 500, fault.code, fault.message);
-      }
-      const { status, code, message, headers, extra } = error as HttpError;
-      json(
-        res,
-        status,
-        { error: { code, message, ...extra, requestId } },
-        { ...headers, 'x-request-id': requestId },
-      );
-    }
-  };
+      const headers = { etag, 'cache-control': 'no-cache' };
+      if (matches(req.headers['if-none-match'], etag)) return { status: 304, headers };
+      return {
+        status: 200,
+        headers: {
+          ...headers,
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+        },
+        body,
+      };
+    },
+  });
 }

@@ -9,6 +9,7 @@ import { AssignmentBatcher } from '../assignments/batcher';
 import type { ExperimentConfigCache } from '../assignments/config-cache';
 import { ASSIGNMENTS_PATH, createAssignmentEndpoint } from '../assignments/http';
 import { SDK_PAYLOAD_PATH, createSdkPayloadEndpoint } from '../assignments/sdk-payload';
+import { EVENTS_PATH, createEventsEndpoint } from '../events/http';
 import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator } from '../auth/authenticator';
 import type { SecurityConfig } from '../config';
@@ -84,8 +85,22 @@ export function createService(options: AppOptions): Service {
     authenticator,
     rateLimiter,
     configCache: options.configCache ?? null,
+    maxBodyBytes: security.maxBodyBytes,
+    requestTimeoutMs: security.requestTimeoutMs,
   });
-  return { app, routes: { [ASSIGNMENTS_PATH]: assignments, [SDK_PAYLOAD_PATH]: sdkPayload } };
+  const events = createEventsEndpoint({
+    db,
+    logger,
+    authenticator,
+    rateLimiter,
+    deps: assignment,
+    maxBodyBytes: security.maxBodyBytes,
+    requestTimeoutMs: security.requestTimeoutMs,
+  });
+  return {
+    app,
+    routes: { [ASSIGNMENTS_PATH]: assignments, [SDK_PAYLOAD_PATH]: sdkPayload, [EVENTS_PATH]: events },
+  };
 }
 
 /** GraphQL alone, wired like the full service (tests and benchmarks that need no other route). */
