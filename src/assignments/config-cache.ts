@@ -9,6 +9,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db, DatabaseHandle } from '../db/client';
 import { type AssignmentRow, assignmentKey } from './repository';
+import type { SdkPayload } from './sdk-payload';
 import { type AssignmentMemory, type ConfigSource, type ExperimentConfig, loadConfigFromDb } from './service';
 
 export const EXPERIMENT_CHANGED_CHANNEL = 'sona_experiment_changed';
@@ -35,6 +36,8 @@ export class ExperimentConfigCache implements AssignmentMemory {
   private entries = new Map<string, Entry>();
   private assignments = new Map<string, AssignmentRow>();
   private unlisten: (() => Promise<void>) | null = null;
+  /** The SDK payload (GET /v1/sdk/payload), built at most once per configuration. */
+  private payload: { loading: Promise<SdkPayload>; expires: number } | null = null;
   hits = 0;
   misses = 0;
 
@@ -63,6 +66,7 @@ export class ExperimentConfigCache implements AssignmentMemory {
   /** Changes are rare (management operations), so dropping everything is simplest and always right. */
   invalidate(): void {
     this.entries.clear();
+    this.payload = null;
     // A change may be a deletion, whose assignments are gone with it.
     this.assignments.clear();
   }
@@ -83,6 +87,18 @@ export class ExperimentConfigCache implements AssignmentMemory {
       this.assignments.delete(this.assignments.keys().next().value!);
     }
     this.assignments.set(assignmentKey(row.experimentId, row.userId), row);
+  }
+
+  /** The cached SDK payload, built with `build` when there is none (or it outlived the time to live). */
+  sdkPayload(build: () => Promise<SdkPayload>): Promise<SdkPayload> {
+    const now = Date.now();
+    if (this.payload && this.payload.expires > now) return this.payload.loading;
+    const entry = { loading: build(), expires: now + this.ttlMs };
+    if (this.ttlMs > 0) this.payload = entry;
+    entry.loading.catch(() => {
+      if (this.payload === entry) this.payload = null;
+    });
+    return entry.loading;
   }
 
   readonly source: ConfigSource = (db, key) => {

@@ -15,6 +15,7 @@ import {
   type AssignmentResult,
 } from './service';
 import type { AssignmentRow } from './repository';
+import type { ExperimentRow } from '../experiments/repository';
 import { growthBookExperiment } from './growthbook';
 
 export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
@@ -35,6 +36,11 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
       value: 'OUTSIDE_LAYER',
       description:
         'The experiment is in a layer and the unit falls outside its ranges of the layer (it may be in another experiment of the layer); nothing stored.',
+    },
+    HOLDOUT: {
+      value: 'HOLDOUT',
+      description:
+        'A running HOLDOUT linked to the experiment (or its layer) holds the unit out: `variant` is the control, whose experience to show, but the unit is not enrolled (`enrolled` false) and nothing is stored here.',
     },
     NOT_TARGETED: {
       value: 'NOT_TARGETED',
@@ -163,6 +169,19 @@ builder.mutationField('assignVariant', (t) =>
   }),
 );
 
+/** The layer seed and linked holdout (own, else the layer's) of an experiment, through the loaders. */
+async function layerAndHoldout(ctx: GraphQLContext, experiment: ExperimentRow) {
+  const layer = experiment.layerId ? await ctx.loaders.layerById.load(experiment.layerId) : null;
+  const holdoutId = experiment.holdoutId ?? layer?.holdoutId ?? null;
+  const holdout = holdoutId ? await ctx.loaders.experimentById.load(holdoutId) : null;
+  return {
+    layerSeed: layer?.hashSeed ?? null,
+    holdout: holdout
+      ? { experiment: holdout, variants: await ctx.loaders.variantsByExperimentId.load(holdout.id) }
+      : null,
+  };
+}
+
 builder.objectFields(ExperimentRef, (t) => ({
   growthbook: t.field({
     type: 'JSON',
@@ -172,9 +191,7 @@ builder.objectFields(ExperimentRef, (t) => ({
       growthBookExperiment({
         experiment,
         variants: await ctx.loaders.variantsByExperimentId.load(experiment.id),
-        layerSeed: experiment.layerId
-          ? ((await ctx.loaders.layerById.load(experiment.layerId))?.hashSeed ?? null)
-          : null,
+        ...(await layerAndHoldout(ctx, experiment)),
       }),
   }),
 }));

@@ -3,9 +3,16 @@
  * with a GrowthBook SDK (`gb.run(experiment)`): same seed, hash version 2, coverage = traffic allocation
  * and the weights bucketing really uses (relative weights already scaled, see bucketWeights). Pure.
  */
-import { bucketWeights } from './bucketing';
+import { type BucketRange, bucketWeights, getBucketRanges } from './bucketing';
 import { type ExperimentConfig, hashSeedOf } from './service';
 import type { Condition } from './targeting';
+
+export interface GrowthBookFilter {
+  seed: string;
+  ranges: BucketRange[];
+  hashVersion: 2;
+  attribute: 'id';
+}
 
 /** A GrowthBook `Experiment` (JavaScript SDK field names); the SDKs of other languages use the same. */
 export interface GrowthBookExperiment {
@@ -25,16 +32,46 @@ export interface GrowthBookExperiment {
   active: boolean;
   /** The targeting condition, evaluated by the SDK against the attributes it was given. */
   condition?: Condition;
-  /** The layer: the unit must fall in these ranges of the layer's own hash (seed = the layer's seed). */
-  filters?: { seed: string; ranges: [number, number][]; hashVersion: 2; attribute: 'id' }[];
+  /**
+   * The layer (the unit must fall in these ranges of the layer's own hash) and the holdout (it must fall
+   * outside the held-out group of the holdout's hash).
+   */
+  filters?: GrowthBookFilter[];
+}
+
+/**
+ * The holdout as a GrowthBook filter: the unit must hash (with the holdout's seed) outside the held-out
+ * group's bucket range, i.e. in the general group or outside the holdout's coverage. Null when the holdout
+ * holds nobody out (not RUNNING, or no weight).
+ */
+function holdoutFilter(holdout: ExperimentConfig): GrowthBookFilter | null {
+  if (holdout.experiment.status !== 'running') return null;
+  const weights = bucketWeights(holdout.variants.map((v) => v.weight));
+  const held = holdout.variants.findIndex((v) => v.isControl);
+  if (!weights || held < 0) return null;
+  const [start, end] = getBucketRanges(weights.length, holdout.experiment.trafficAllocation, weights)[held];
+  const ranges = (
+    [
+      [0, start],
+      [end, 1],
+    ] as BucketRange[]
+  ).filter(([s, e]) => s < e);
+  return { seed: hashSeedOf(holdout.experiment), ranges, hashVersion: 2, attribute: 'id' };
 }
 
 export function growthBookExperiment({
   experiment,
   variants,
   layerSeed,
+  holdout,
 }: ExperimentConfig): GrowthBookExperiment {
   const weights = bucketWeights(variants.map((v) => v.weight));
+  const filters: GrowthBookFilter[] = [];
+  if (experiment.layerRanges && layerSeed) {
+    filters.push({ seed: layerSeed, ranges: experiment.layerRanges, hashVersion: 2, attribute: 'id' });
+  }
+  const held = holdout ? holdoutFilter(holdout) : null;
+  if (held) filters.push(held);
   return {
     key: experiment.key,
     name: experiment.name,
@@ -47,8 +84,6 @@ export function growthBookExperiment({
     meta: variants.map((v) => ({ key: v.id, name: v.name })),
     active: experiment.status === 'running' && weights !== null,
     ...(experiment.targeting ? { condition: experiment.targeting } : {}),
-    ...(experiment.layerRanges && layerSeed
-      ? { filters: [{ seed: layerSeed, ranges: experiment.layerRanges, hashVersion: 2, attribute: 'id' }] }
-      : {}),
+    ...(filters.length ? { filters } : {}),
   };
 }

@@ -11,45 +11,18 @@
  * Errors are `{"error": {"code", "message", "fields"?, "requestId"}}` with the HTTP status of the code.
  * Requests must be `application/json`, which a cross-site form cannot send (no CSRF).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Authenticator } from '../auth/authenticator';
-import { DomainError, RateLimitedError, UnauthenticatedError, ValidationError } from '../common/errors';
 import { parse } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
-import { TIMED_OUT, timeoutMessage, withDeadline } from '../http/deadline';
-import { classifyFault, errorForLog } from '../http/faults';
-import { json, readBody } from '../http/node';
-import type { RateLimiter } from '../http/rate-limit';
-import type { Metrics } from '../observability/metrics';
+import { type JsonEndpointOptions, jsonEndpoint } from '../http/json-endpoint';
 import { type AssignmentDeps, type AssignmentResult, assignArgs, assignVariant } from './service';
 
 export const ASSIGNMENTS_PATH = '/v1/assignments';
 
-export interface AssignmentEndpointOptions {
+export interface AssignmentEndpointOptions extends JsonEndpointOptions {
   db: Db;
-  logger: Logger;
-  authenticator: Authenticator;
-  rateLimiter?: RateLimiter | null;
   deps: AssignmentDeps;
-  maxBodyBytes: number;
-  requestTimeoutMs: number;
-  metrics?: Metrics;
-}
-
-/** A failure with its HTTP status; everything else is classified as a fault. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
 
 // The same rules as the GraphQL mutation (assignmentArgs), for every key of a request: a bad one is a
@@ -94,116 +67,29 @@ function present(result: AssignmentResult) {
   };
 }
 
-/** A domain error as the HTTP answer: its code, with the status (and headers) the code stands for. */
-function fromDomainError(error: DomainError): HttpError {
-  if (error instanceof ValidationError) {
-    return new HttpError(400, error.code, error.message, {}, { fields: error.fieldErrors });
-  }
-  if (error instanceof UnauthenticatedError) {
-    return new HttpError(401, error.code, error.message, { 'www-authenticate': 'Bearer' });
-  }
-  if (error instanceof RateLimitedError) {
-    return new HttpError(
-      429,
-      error.code,
-      error.message,
-      { 'retry-after': String(error.retryAfterSeconds) },
-      { retryAfterSeconds: error.retryAfterSeconds },
-    );
-  }
-  return new HttpError(400, error.code, error.message);
-}
-
 export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
-  const { db, logger, authenticator, rateLimiter, deps } = options;
-
-  async function handle(req: IncomingMessage, requestId: string): Promise<unknown> {
-    if (req.method !== 'POST') {
-      throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'Use POST', { allow: 'POST' });
-    }
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (contentType !== 'application/json') {
-      throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as Content-Type: application/json');
-    }
-    // As for GraphQL: who is asking, and whether they may, before the body is even read.
-    const auth = await authenticator.authenticate(
-      req.headers.authorization ?? null,
-      req.socket.remoteAddress,
-    );
-    await rateLimiter?.consume(auth.keyId ?? `addr:${req.socket.remoteAddress ?? 'unknown'}`);
-    if (!auth.scopes.has('assign')) {
-      throw new HttpError(
-        403,
-        'FORBIDDEN',
-        'This API key lacks the assign scope',
-        {},
+  const { db, logger, deps } = options;
+  return jsonEndpoint(options, {
+    path: ASSIGNMENTS_PATH,
+    method: 'POST',
+    async handle(input, { requestId, auth }) {
+      const request = parse(body, input);
+      const started = performance.now();
+      const keys = request.experimentKeys ?? [request.experimentKey!];
+      const results = await Promise.all(
+        keys.map((key) => assignVariant(db, key, request.userId, deps, request.attributes)),
+      );
+      logger.info(
         {
-          requiredScopes: ['assign'],
+          requestId,
+          route: ASSIGNMENTS_PATH,
+          actor: auth.name,
+          experiments: keys.length,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
         },
+        'assignment',
       );
-    }
-    const raw = await readBody(req, options.maxBodyBytes);
-    if (raw === null) {
-      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${options.maxBodyBytes} bytes`, {
-        connection: 'close',
-      });
-    }
-    let input: unknown;
-    try {
-      input = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'BAD_REQUEST', 'The body is not valid JSON');
-    }
-    const request = parse(body, input);
-    const started = performance.now();
-    const keys = request.experimentKeys ?? [request.experimentKey!];
-    const results = await Promise.all(
-      keys.map((key) => assignVariant(db, key, request.userId, deps, request.attributes)),
-    );
-    logger.info(
-      {
-        requestId,
-        route: ASSIGNMENTS_PATH,
-        actor: auth.name,
-        experiments: keys.length,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
-      },
-      'assignment',
-    );
-    return request.experimentKeys ? { assignments: results.map(present) } : present(results[0]);
-  }
-
-  return async function assignmentsRoute(req: IncomingMessage, res: ServerResponse, requestId: string) {
-    try {
-      // An assignment that finishes after the TIMEOUT answer is harmless: it is idempotent, and a retry
-      // gets the stored variant (the same one bucketing gives).
-      const result = await withDeadline(options.requestTimeoutMs, () => handle(req, requestId));
-      if (result === TIMED_OUT) {
-        throw new HttpError(503, 'TIMEOUT', timeoutMessage(options.requestTimeoutMs));
-      }
-      json(res, 200, result, { 'x-request-id': requestId });
-    } catch (caught) {
-      let error = caught;
-      if (error instanceof DomainError) error = fromDomainError(error);
-      if (!(error instanceof HttpError)) {
-        const fault = classifyFault(error);
-        options.metrics?.fault(fault);
-        logger.error(
-          { ...errorForLog(error), requestId, fault: fault.code, route: ASSIGNMENTS_PATH },
-          'unexpected error',
-        );
-        error = new HttpError(fault.status ?? 500, fault.code, fault.message);
-      }
-      const { status, code, message, headers, extra } = error as HttpError;
-      options.metrics?.error(code);
-      json(
-        res,
-        status,
-        { error: { code, message, ...extra, requestId } },
-        { ...headers, 'x-request-id': requestId },
-      );
-      // A refused body may still be arriving; drain it so the connection can close cleanly.
-      if (!req.readableEnded) req.resume();
-    }
-  };
+      return request.experimentKeys ? { assignments: results.map(present) } : present(results[0]);
+    },
+  });
 }

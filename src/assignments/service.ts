@@ -22,6 +22,7 @@ export const ASSIGNMENT_REASONS = [
   'EXISTING',
   'FORCED',
   'OUTSIDE_LAYER',
+  'HOLDOUT',
   'NOT_TARGETED',
   'OUTSIDE_TRAFFIC',
   'NOT_RUNNING',
@@ -48,6 +49,8 @@ export interface ExperimentConfig {
   overrides?: ReadonlyMap<string, string>;
   /** The layer's hash seed when the experiment is in one (its ranges are on the experiment row). */
   layerSeed?: string | null;
+  /** The HOLDOUT linked to the experiment or to its layer, with its variants. */
+  holdout?: ExperimentConfig | null;
 }
 
 export type ConfigSource = (db: Db, key: string) => Promise<ExperimentConfig | null>;
@@ -60,11 +63,17 @@ export const loadConfigFromDb: ConfigSource = async (db, key) => {
     experimentsRepo.getOverridesByExperimentIds(db, [experiment.id]),
     experiment.layerId ? layersRepo.getLayer(db, { id: experiment.layerId }) : null,
   ]);
+  const holdoutId = experiment.holdoutId ?? layer?.holdoutId ?? null;
+  const holdoutRow = holdoutId ? await experimentsRepo.getExperiment(db, { id: holdoutId }) : null;
+  const holdout = holdoutRow
+    ? { experiment: holdoutRow, variants: await experimentsRepo.getVariants(db, holdoutRow.id) }
+    : null;
   return {
     experiment,
     variants,
     overrides: new Map(overrides.map((o) => [o.userId, o.variantId])),
     layerSeed: layer?.hashSeed ?? null,
+    holdout,
   };
 };
 
@@ -109,6 +118,31 @@ export function isInLayer(config: ExperimentConfig, userId: string): boolean {
   // A layered experiment whose layer could not be read enrolls nobody rather than everybody.
   if (!config.layerSeed) return false;
   return inLayerRanges(config.layerSeed, userId, layerRanges);
+}
+
+/**
+ * Pure: whether a RUNNING holdout linked to the experiment (or its layer) holds the unit out: the
+ * holdout's bucketing puts it in the held-out group (the holdout's control variant).
+ */
+export function isHeldOut(config: ExperimentConfig, userId: string): boolean {
+  const { holdout } = config;
+  if (holdout?.experiment.status !== 'running') return false;
+  return pickVariant(holdout, userId)?.isControl === true;
+}
+
+/**
+ * Pure: what a RUNNING experiment decides for a unit without a stored assignment, in GrowthBook's order
+ * (filters: layer, then holdout; then the condition; then bucketing). `variant` is null unless it enrolls.
+ */
+export function decideNewUnit(
+  config: ExperimentConfig,
+  userId: string,
+  unit: Attributes,
+): { variant: VariantRow | null; reason: 'OUTSIDE_LAYER' | 'HOLDOUT' | 'NOT_TARGETED' | 'BUCKETED' } {
+  if (!isInLayer(config, userId)) return { variant: null, reason: 'OUTSIDE_LAYER' };
+  if (isHeldOut(config, userId)) return { variant: null, reason: 'HOLDOUT' };
+  if (!matchesCondition(config.experiment.targeting, unit)) return { variant: null, reason: 'NOT_TARGETED' };
+  return { variant: pickVariant(config, userId), reason: 'BUCKETED' };
 }
 
 /** Pure: the variant a new unit would get, or null when outside the traffic allocation. */
@@ -185,17 +219,20 @@ async function decide(
   // The stored assignment wins over targeting and bucketing (sticky even after targeting, weights or
   // traffic change); only a unit without one is inserted, with the variant bucketing gives it. A unit that
   // would not enroll costs the same read, to find a stored assignment.
-  // GrowthBook's order: the layer's filter, then the condition, then bucketing.
-  const inLayer = isInLayer(config, userId);
-  const targeted = inLayer && matchesCondition(experiment.targeting, unit);
-  const variant = targeted ? pickVariant(config, userId) : null;
+  const decision = decideNewUnit(config, userId, unit);
+  const variant = decision.variant;
   const request = { experimentId: experiment.id, userId, variantId: variant?.id ?? null };
   const resolved = deps.batcher
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
   if (!resolved) {
-    if (!inLayer) return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
-    if (!targeted) return { ...base, experiment, reason: 'NOT_TARGETED' };
+    if (decision.reason === 'OUTSIDE_LAYER') return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
+    if (decision.reason === 'HOLDOUT') {
+      // The control's experience, but no enrollment: the unit is measured in the holdout, not here.
+      const control = config.variants.find((v) => v.isControl) ?? null;
+      return { ...base, experiment, variant: control, reason: 'HOLDOUT' };
+    }
+    if (decision.reason === 'NOT_TARGETED') return { ...base, experiment, reason: 'NOT_TARGETED' };
     const weighted = config.variants.some((v) => v.weight > 0);
     return { ...base, experiment, reason: weighted ? 'OUTSIDE_TRAFFIC' : 'NO_ELIGIBLE_VARIANT' };
   }

@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   boolean,
   check,
@@ -20,12 +21,13 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { SLUG_PATTERN } from '../config';
-import { EXPERIMENT_STATUSES } from '../experiments/lifecycle';
+import { EXPERIMENT_KINDS, EXPERIMENT_STATUSES } from '../experiments/lifecycle';
 
 // Millisecond precision so a JavaScript Date (and a pagination cursor built from it) is exact.
 const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
 
 export const experimentStatus = pgEnum('experiment_status', EXPERIMENT_STATUSES);
+export const experimentKind = pgEnum('experiment_kind', EXPERIMENT_KINDS);
 export const contentKind = pgEnum('content_kind', ['movie', 'series']);
 
 /**
@@ -42,6 +44,8 @@ export const layers = pgTable(
     /** Fixed at creation: changing it would move every unit of the layer's running experiments. */
     hashSeed: text('hash_seed').notNull(),
     archivedAt: timestamp('archived_at', { withTimezone: true, precision: 3 }),
+    /** A HOLDOUT experiment whose held-out units no experiment of the layer enrolls. */
+    holdoutId: uuid('holdout_id').references((): AnyPgColumn => experiments.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -56,6 +60,9 @@ export const experiments = pgTable(
     name: text('name').notNull(),
     description: text('description'),
     status: experimentStatus('status').notNull().default('draft'),
+    kind: experimentKind('kind').notNull().default('standard'),
+    /** A HOLDOUT experiment whose held-out units this experiment never enrolls. */
+    holdoutId: uuid('holdout_id').references((): AnyPgColumn => experiments.id, { onDelete: 'set null' }),
     trafficAllocation: doublePrecision('traffic_allocation').notNull().default(1),
     hashSeed: text('hash_seed'),
     /** GrowthBook condition over unit attributes (src/assignments/targeting.ts); null targets everybody. */

@@ -17,7 +17,13 @@ import type {
 } from './repository';
 import * as repo from './repository';
 import { LOGICAL_OPERATORS, VALUE_OPERATORS } from '../assignments/targeting';
-import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
+import {
+  EXPERIMENT_KINDS,
+  EXPERIMENT_STATUSES,
+  type ExperimentKind,
+  type ExperimentStatus,
+  type LifecycleAction,
+} from './lifecycle';
 import {
   auditLogArgs,
   type CreateExperimentInput as CreateInput,
@@ -51,6 +57,15 @@ export const ExperimentStatusEnum = builder.enumType('ExperimentStatus', {
   description:
     'Lifecycle: DRAFT → RUNNING ⇄ PAUSED → COMPLETED → ARCHIVED (a draft may also be archived). Only RUNNING enrolls users.',
   values: enumValues(EXPERIMENT_STATUSES, STATUS_DESCRIPTIONS),
+});
+
+export const ExperimentKindEnum = builder.enumType('ExperimentKind', {
+  description: 'What an experiment is for.',
+  values: enumValues(EXPERIMENT_KINDS, {
+    standard: 'An A/B test of variants.',
+    holdout:
+      'A holdout: exactly two variants, the control is the held-out group and the other the general group. Experiments and layers linked to it (setHoldout, setLayerHoldout) never enroll its held-out units, so its own results measure the combined impact of what they ship.',
+  } satisfies Record<ExperimentKind, string>),
 });
 
 export const ExperimentRef = builder.objectRef<ExperimentRow>('Experiment');
@@ -331,6 +346,18 @@ ExperimentRef.implement({
     trafficAllocation: t.exposeFloat('trafficAllocation', {
       description:
         'Share of users (0..1) that enter the experiment; the rest get no variant (OUTSIDE_TRAFFIC).',
+    }),
+    kind: t.field({
+      type: ExperimentKindEnum,
+      description: 'STANDARD, or HOLDOUT (see ExperimentKind).',
+      resolve: (e) => e.kind,
+    }),
+    holdout: t.field({
+      type: ExperimentRef,
+      nullable: true,
+      description:
+        'The HOLDOUT linked to this experiment (setHoldout); its held-out units get reason HOLDOUT here. A layer’s holdout applies too (Layer.holdout).',
+      resolve: (e, _a, ctx) => (e.holdoutId ? ctx.loaders.experimentById.load(e.holdoutId) : null),
     }),
     hashSeed: t.exposeString('hashSeed', {
       nullable: true,
@@ -683,6 +710,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         type: 'JSON',
         required: false,
         description: TARGETING_INPUT_DESCRIPTION,
+      }),
+      kind: t.field({
+        type: ExperimentKindEnum,
+        required: false,
+        description: 'STANDARD (default) or HOLDOUT; fixed once created.',
       }),
       variants: t.field({
         type: [VariantInput],

@@ -5,6 +5,13 @@
 export const EXPERIMENT_STATUSES = ['draft', 'running', 'paused', 'completed', 'archived'] as const;
 export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
 
+/**
+ * What an experiment is: a STANDARD test, or a HOLDOUT (two groups, the control "held out" and the other
+ * "general") whose held-out units the experiments and layers linked to it never enroll.
+ */
+export const EXPERIMENT_KINDS = ['standard', 'holdout'] as const;
+export type ExperimentKind = (typeof EXPERIMENT_KINDS)[number];
+
 /** Lifecycle actions, each with the statuses it may start from and the status it leads to. */
 export const TRANSITIONS = {
   start: { from: ['draft', 'paused'], to: 'running', audit: 'experiment.started' },

@@ -15,7 +15,7 @@ import {
   experiments,
   experimentVariants,
 } from '../db/schema';
-import type { ExperimentStatus } from './lifecycle';
+import type { ExperimentKind, ExperimentStatus } from './lifecycle';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
 export type VariantRow = typeof experimentVariants.$inferSelect;
@@ -36,6 +36,7 @@ export interface CreateExperimentParams {
   trafficAllocation?: number;
   hashSeed?: string | null;
   targeting?: Record<string, unknown> | null;
+  kind?: ExperimentKind;
   variants: NewVariantParams[];
 }
 
@@ -45,6 +46,7 @@ export interface UpdateExperimentParams {
   trafficAllocation?: number;
   hashSeed?: string | null;
   targeting?: Record<string, unknown> | null;
+  holdoutId?: string | null;
 }
 
 export interface ListExperimentsParams {
@@ -75,6 +77,7 @@ export async function createExperiment(
       trafficAllocation: params.trafficAllocation ?? 1,
       hashSeed: params.hashSeed ?? null,
       targeting: params.targeting ?? null,
+      kind: params.kind ?? 'standard',
     })
     .returning();
   const variants = params.variants.length
@@ -355,7 +358,8 @@ function experimentJson(include: ExperimentInclude): SQL {
       : sql`NULL`;
   return sql`json_build_array(${e.id}, ${e.key}, ${e.name}, ${e.description}, ${e.status}, ${e.trafficAllocation},
     ${e.hashSeed}, ${e.startAt}, ${e.endAt}, ${e.createdAt}, ${e.updatedAt},
-    ${variants}, ${metrics}, ${assignmentCount}, ${audit}, ${e.targeting}, ${e.layerId}, ${e.layerRanges})`;
+    ${variants}, ${metrics}, ${assignmentCount}, ${audit}, ${e.targeting}, ${e.layerId}, ${e.layerRanges},
+    ${e.kind}, ${e.holdoutId})`;
 }
 
 /** A page of experiments (as listExperiments) with their nested reads, and optionally the total count. */
@@ -434,11 +438,13 @@ function decodeExperimentWith(value: unknown): ExperimentWith {
       endAt: a[8] === null ? null : decode.date(a[8], 'experiment.endAt'),
       createdAt: decode.date(a[9], 'experiment.createdAt'),
       updatedAt: decode.date(a[10], 'experiment.updatedAt'),
-      // Added after the nested lists (15–17), so their positions stay as they were.
+      // Added after the nested lists (15–19), so their positions stay as they were.
       targeting: a[15] === null ? null : decode.object(a[15], 'experiment.targeting'),
       layerId: decode.nullableString(a[16], 'experiment.layerId'),
       layerRanges:
         a[17] === null ? null : (decode.array(a[17], 'experiment.layerRanges') as [number, number][]),
+      kind: decode.string(a[18], 'experiment.kind') as ExperimentRow['kind'],
+      holdoutId: decode.nullableString(a[19], 'experiment.holdoutId'),
     },
     variants:
       a[11] === null
@@ -590,4 +596,9 @@ export async function deleteOverride(
     .where(and(eq(experimentOverrides.experimentId, experimentId), eq(experimentOverrides.userId, userId)))
     .returning();
   return row ?? null;
+}
+
+/** Every experiment in a status (the SDK payload reads the running ones), by key. */
+export async function getExperimentsByStatus(db: Db, status: ExperimentStatus): Promise<ExperimentRow[]> {
+  return db.select().from(experiments).where(eq(experiments.status, status)).orderBy(asc(experiments.key));
 }

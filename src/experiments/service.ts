@@ -29,6 +29,7 @@ import {
 import type { Database, Db } from '../db/client';
 import {
   DELETABLE_STATUSES,
+  EXPERIMENT_KINDS,
   EXPERIMENT_STATUSES,
   TRANSITIONS,
   VARIANT_REMOVAL_STATUSES,
@@ -132,6 +133,10 @@ export const createExperimentInput = z
     trafficAllocation: trafficAllocation.nullish().transform((v) => v ?? 1),
     hashSeed,
     targeting,
+    kind: z
+      .enum(EXPERIMENT_KINDS)
+      .nullish()
+      .transform((v) => v ?? 'standard'),
     variants: z
       .array(variantInput)
       .max(LIMITS.maxVariants, `at most ${LIMITS.maxVariants} variants`)
@@ -371,7 +376,7 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       return change(async (tx) => {
         const before = await mustLock(tx, id);
         if (!canTransition(action, before.status)) throw new InvalidTransitionError(before.status, rule.to);
-        if (action === 'start') await assertStartable(tx, id);
+        if (action === 'start') await assertStartable(tx, before);
         const now = new Date();
         const timestamps: { startAt?: Date; endAt?: Date } = {};
         if (rule.to === 'running' && !before.startAt) timestamps.startAt = now;
@@ -544,10 +549,18 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
  */
 const opensPhase = (status: ExperimentStatus) => status === 'running' || status === 'paused';
 
-/** Starting needs at least two variants, a positive total weight and at most one control. */
-async function assertStartable(tx: Db, experimentId: string): Promise<void> {
-  const variants: VariantRow[] = await repo.getVariants(tx, experimentId);
+/**
+ * Starting needs at least two variants, a positive total weight and at most one control; a HOLDOUT needs
+ * exactly two, one of them the control (the held-out group).
+ */
+async function assertStartable(tx: Db, experiment: ExperimentRow): Promise<void> {
+  const variants: VariantRow[] = await repo.getVariants(tx, experiment.id);
   const problems: string[] = [];
+  if (experiment.kind === 'holdout' && (variants.length !== 2 || !variants.some((v) => v.isControl))) {
+    problems.push(
+      'a holdout has exactly two variants: the held-out group (the control) and the general group',
+    );
+  }
   if (variants.length < 2)
     problems.push(`at least two variants are needed to start (it has ${variants.length})`);
   if (variants.reduce((s, v) => s + v.weight, 0) <= 0)

@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { AssignmentBatcher } from '../assignments/batcher';
 import type { ExperimentConfigCache } from '../assignments/config-cache';
 import { ASSIGNMENTS_PATH, createAssignmentEndpoint } from '../assignments/http';
+import { SDK_PAYLOAD_PATH, createSdkPayloadEndpoint } from '../assignments/sdk-payload';
+import { EVENTS_PATH, createEventsEndpoint } from '../events/http';
 import type { AssignmentDeps } from '../assignments/service';
 import { Authenticator } from '../auth/authenticator';
 import type { SecurityConfig } from '../config';
@@ -78,17 +80,23 @@ export function createService(options: AppOptions): Service {
     metrics: options.metrics ?? null,
     replicas: options.replicas ?? null,
   });
-  const assignments = createAssignmentEndpoint({
-    db,
+  // Every JSON route shares these: the same keys, rate limit, limits, deadline and error counting.
+  const endpoint = {
     logger,
     authenticator,
     rateLimiter,
-    deps: assignment,
     maxBodyBytes: security.maxBodyBytes,
     requestTimeoutMs: security.requestTimeoutMs,
     metrics: options.metrics,
-  });
-  const routes: Record<string, Route> = { [ASSIGNMENTS_PATH]: assignments };
+  };
+  const assignments = createAssignmentEndpoint({ ...endpoint, db, deps: assignment });
+  const sdkPayload = createSdkPayloadEndpoint({ ...endpoint, db, configCache: options.configCache ?? null });
+  const events = createEventsEndpoint({ ...endpoint, db, deps: assignment });
+  const routes: Record<string, Route> = {
+    [ASSIGNMENTS_PATH]: assignments,
+    [SDK_PAYLOAD_PATH]: sdkPayload,
+    [EVENTS_PATH]: events,
+  };
   if (options.metrics) routes[METRICS_PATH] = createMetricsEndpoint(options.metrics, authenticator);
   return { app, routes };
 }

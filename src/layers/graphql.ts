@@ -14,6 +14,8 @@ import {
   createLayerService,
   type LayerRangeInput as RangeInput,
   type SetExperimentLayerArgs,
+  type SetHoldoutArgs,
+  type SetLayerHoldoutArgs,
   type UpdateLayerInput as UpdateInput,
 } from './service';
 
@@ -55,6 +57,13 @@ LayerRef.implement({
       nullable: true,
       description: 'When it was archived; an archived layer takes no new experiments.',
       resolve: (l) => l.archivedAt,
+    }),
+    holdout: t.field({
+      type: ExperimentRef,
+      nullable: true,
+      description:
+        'The HOLDOUT linked to the whole layer (setLayerHoldout): no experiment of it enrolls its held-out units.',
+      resolve: (l, _a, ctx) => (l.holdoutId ? ctx.loaders.experimentById.load(l.holdoutId) : null),
     }),
     experiments: t.field({
       type: [ExperimentRef],
@@ -164,6 +173,30 @@ builder.mutationFields((t) => ({
     errors: { types: VARIANT_CHANGE_ERRORS },
     args: { id: t.arg.id({ required: true, description: 'The layer’s UUID.' }) },
     resolve: (_r, { id }, ctx) => service(ctx).archive(id),
+  }),
+  setHoldout: t.field({
+    type: ExperimentRef,
+    description:
+      'Links a DRAFT experiment to a HOLDOUT (holdoutKey null unlinks): while the holdout runs, its held-out units get reason HOLDOUT and the control’s experience here, and are never enrolled. Audited as `experiment.holdout_changed`.',
+    authScopes: { write: true },
+    errors: { types: VARIANT_CHANGE_ERRORS },
+    args: {
+      experimentKey: t.arg.string({ required: true, description: 'The experiment’s key.' }),
+      holdoutKey: t.arg.string({ required: false, description: 'The HOLDOUT’s key; null unlinks.' }),
+    } satisfies ArgsOf<SetHoldoutArgs>,
+    resolve: (_r, args, ctx) => service(ctx).setHoldout(args),
+  }),
+  setLayerHoldout: t.field({
+    type: LayerRef,
+    description:
+      'Links every experiment of a layer to a HOLDOUT (holdoutKey null unlinks), while none of them is RUNNING or PAUSED. An experiment’s own holdout (setHoldout) takes precedence. Audited as `layer.holdout_changed`.',
+    authScopes: { write: true },
+    errors: { types: VARIANT_CHANGE_ERRORS },
+    args: {
+      layerKey: t.arg.string({ required: true, description: 'The layer’s key.' }),
+      holdoutKey: t.arg.string({ required: false, description: 'The HOLDOUT’s key; null unlinks.' }),
+    } satisfies ArgsOf<SetLayerHoldoutArgs>,
+    resolve: (_r, args, ctx) => service(ctx).setLayerHoldout(args),
   }),
   setExperimentLayer: t.field({
     type: ExperimentRef,

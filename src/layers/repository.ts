@@ -16,6 +16,7 @@ export interface CreateLayerParams {
 export interface UpdateLayerParams {
   name?: string;
   description?: string | null;
+  holdoutId?: string | null;
 }
 
 export async function createLayer(db: Db, params: CreateLayerParams): Promise<LayerRow> {

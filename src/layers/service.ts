@@ -60,6 +60,18 @@ export const setExperimentLayerArgs = z.object({
   ranges: layerRanges.nullish(),
 });
 
+/** setHoldout / setLayerHoldout: null holdoutKey unlinks. */
+export const setHoldoutArgs = z.object({
+  experimentKey: experimentKeyRef(),
+  holdoutKey: experimentKeyRef('holdoutKey').nullish(),
+});
+export const setLayerHoldoutArgs = z.object({
+  layerKey: experimentKeyRef('layerKey'),
+  holdoutKey: experimentKeyRef('holdoutKey').nullish(),
+});
+export type SetHoldoutArgs = z.input<typeof setHoldoutArgs>;
+export type SetLayerHoldoutArgs = z.input<typeof setLayerHoldoutArgs>;
+
 export type CreateLayerInput = z.input<typeof createLayerInput>;
 export type UpdateLayerInput = z.input<typeof updateLayerInput>;
 export type LayerRangeInput = z.input<typeof layerRanges>[number];
@@ -97,6 +109,18 @@ export function createLayerService({
     const layer = await repo.lockLayer(tx, id);
     if (!layer) throw new NotFoundError('Layer', id);
     return layer;
+  }
+
+  async function mustHoldout(tx: Db, key: string) {
+    const holdout = await experimentsRepo.getExperiment(tx, { key });
+    if (!holdout) throw new NotFoundError('Experiment', key);
+    if (holdout.kind !== 'holdout') {
+      throw ValidationError.field(['holdoutKey'], `experiment "${key}" is not a HOLDOUT`);
+    }
+    if (holdout.status === 'archived') {
+      throw ValidationError.field(['holdoutKey'], `holdout "${key}" is archived`);
+    }
+    return holdout;
   }
 
   return {
@@ -144,6 +168,63 @@ export function createLayerService({
         }
         const after = (await repo.updateLayer(tx, id, { archivedAt: new Date() }))!;
         await audit(tx, 'layer.archived', 'layer', id, { before, after });
+        return after;
+      });
+    },
+
+    /** Links a DRAFT experiment to a HOLDOUT (or unlinks it with holdoutKey null). */
+    async setHoldout(rawArgs: SetHoldoutArgs) {
+      const args = parse(setHoldoutArgs, rawArgs);
+      return change(async (tx) => {
+        const found = await experimentsRepo.getExperiment(tx, { key: args.experimentKey });
+        if (!found) throw new NotFoundError('Experiment', args.experimentKey);
+        const experiment = (await experimentsRepo.lockExperiment(tx, found.id))!;
+        if (experiment.kind === 'holdout') {
+          throw ValidationError.field(['experimentKey'], 'a holdout cannot be linked to another holdout');
+        }
+        if (experiment.status !== 'draft') {
+          throw new RuleViolationError(
+            'POPULATION_FIXED',
+            `A holdout can only be linked while the experiment is a draft; it is ${experiment.status}`,
+          );
+        }
+        const holdout = args.holdoutKey ? await mustHoldout(tx, args.holdoutKey) : null;
+        const after = (await experimentsRepo.updateExperiment(tx, experiment.id, {
+          holdoutId: holdout?.id ?? null,
+        }))!;
+        await audit(tx, 'experiment.holdout_changed', 'experiment', experiment.id, {
+          before: { holdoutId: experiment.holdoutId },
+          after: { holdoutId: after.holdoutId },
+        });
+        await onChange?.(experiment.id, tx);
+        return after;
+      });
+    },
+
+    /** Links a whole layer to a HOLDOUT, while none of its experiments is running or paused. */
+    async setLayerHoldout(rawArgs: SetLayerHoldoutArgs) {
+      const args = parse(setLayerHoldoutArgs, rawArgs);
+      return change(async (tx) => {
+        const ref = await repo.getLayer(tx, { key: args.layerKey });
+        if (!ref) throw new NotFoundError('Layer', args.layerKey);
+        const before = (await repo.lockLayer(tx, ref.id))!;
+        if (before.archivedAt) throw new RuleViolationError('READ_ONLY', `Layer "${before.key}" is archived`);
+        const live = (await repo.getLayerExperiments(tx, before.id)).find(
+          (e) => e.status === 'running' || e.status === 'paused',
+        );
+        if (live) {
+          throw new RuleViolationError(
+            'POPULATION_FIXED',
+            `Experiment "${live.key}" of the layer is ${live.status}: its population must not move`,
+          );
+        }
+        const holdout = args.holdoutKey ? await mustHoldout(tx, args.holdoutKey) : null;
+        const after = (await repo.updateLayer(tx, before.id, { holdoutId: holdout?.id ?? null }))!;
+        await audit(tx, 'layer.holdout_changed', 'layer', before.id, {
+          before: { holdoutId: before.holdoutId },
+          after: { holdoutId: after.holdoutId },
+        });
+        await onChange?.(before.id, tx);
         return after;
       });
     },

@@ -570,6 +570,7 @@ interface Fixtures {
   apiKeyId: string;
   layerId: string;
   layerKey: string;
+  holdoutKey: string;
 }
 
 async function makeFixtures(): Promise<Fixtures> {
@@ -583,7 +584,15 @@ async function makeFixtures(): Promise<Fixtures> {
     key: uniqueKey('layer'),
     name: 'Probe layer',
   });
+  const holdout = await createTestExperiment(dbx, {
+    kind: 'holdout',
+    variants: [
+      { name: 'held-out', weight: 0.1, isControl: true },
+      { name: 'general', weight: 0.9 },
+    ],
+  });
   return {
+    holdoutKey: holdout.key,
     layerId: layer.id,
     layerKey: layer.key,
     draftId: draft.id,
@@ -650,6 +659,8 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
     layerKey: fx.layerKey,
     ranges: [{ start: 0, end: 1 }],
   }),
+  'Mutation.setHoldout': (fx) => ({ experimentKey: fx.draftKey, holdoutKey: fx.holdoutKey }),
+  'Mutation.setLayerHoldout': (fx) => ({ layerKey: fx.layerKey, holdoutKey: fx.holdoutKey }),
   'Mutation.setOverride': (fx) => ({
     experimentKey: fx.runningKey,
     userId: uniqueKey('qa'),
