@@ -26,6 +26,7 @@ import { stopLoad } from './lib/load';
 import { HelpRequested, type Options, parseOptions, type ScenarioName, USAGE } from './lib/options';
 import { Report } from './lib/report';
 import { REPO_ROOT, type ServerProcess, startServer } from './lib/server';
+import { allocationScenario } from './scenarios/allocation';
 import { assignmentScenario } from './scenarios/assignment';
 import { dashboardScenario } from './scenarios/dashboard';
 import { ingestionScenario } from './scenarios/ingestion';
@@ -38,6 +39,7 @@ const PLAN: [ScenarioName, string, Scenario][] = [
   // Right after the dashboard: it reads the 100 running experiments the dashboard created.
   ['reads', '5 reads', readsScenario],
   ['assignment', '1 assignment', assignmentScenario],
+  ['allocation', '6 allocation', allocationScenario],
   ['ingestion', '2 ingestion', ingestionScenario],
   ['results', '3 results', resultsScenario],
 ];

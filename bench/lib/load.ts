@@ -22,6 +22,15 @@ export interface LoadOptions {
   path?: string;
   /** Default graphql. */
   protocol?: 'graphql' | 'json';
+  /** Default POST (with `body()`); GET sends no body. */
+  method?: 'GET' | 'POST';
+  /** Sent with every request, beside the API key. */
+  headers?: Record<string, string>;
+  /**
+   * The status every answer must have, when it is not a 2xx with a JSON body (e.g. 304 Not Modified,
+   * which has no body: `accept` is then not called).
+   */
+  expectStatus?: number;
 }
 
 export interface LoadResult {
@@ -50,8 +59,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let bad = 0;
   let firstBad: string | null = null;
   const onResponse = (status: number, body: string) => {
-    let ok = status >= 200 && status < 300;
-    if (ok) {
+    let ok =
+      options.expectStatus === undefined ? status >= 200 && status < 300 : status === options.expectStatus;
+    if (ok && options.expectStatus === undefined) {
       try {
         const parsed = JSON.parse(body) as { data?: unknown; errors?: unknown[] };
         ok =
@@ -78,13 +88,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           : { duration: options.length.durationSeconds }),
         timeout: 30,
         requests: [
-          {
-            method: 'POST',
-            path: options.path ?? '/graphql',
-            headers: requestHeaders(),
-            setupRequest: (request) => ({ ...request, body: options.body() }),
-            onResponse,
-          },
+          options.method === 'GET'
+            ? {
+                method: 'GET',
+                path: options.path ?? '/graphql',
+                headers: { ...requestHeaders(), ...options.headers },
+                onResponse,
+              }
+            : {
+                method: 'POST',
+                path: options.path ?? '/graphql',
+                headers: { ...requestHeaders(), ...options.headers },
+                setupRequest: (request) => ({ ...request, body: options.body() }),
+                onResponse,
+              },
         ],
       },
       (err, res) => (err ? reject(err) : resolve(res)),

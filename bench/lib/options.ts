@@ -1,7 +1,7 @@
 /** Command line of `npm run bench` and the sizes of every scenario per mode. */
 import type { LoadLength } from './load';
 
-export const SCENARIOS = ['assignment', 'ingestion', 'results', 'dashboard', 'reads'] as const;
+export const SCENARIOS = ['assignment', 'ingestion', 'results', 'dashboard', 'reads', 'allocation'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** smoke: seconds, for CI (checks enforced, targets only reported); quick: default; large: 10M events. */
