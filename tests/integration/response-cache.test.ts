@@ -225,17 +225,14 @@ describe('what is never stored', () => {
 });
 
 describe('answers per scope set', () => {
-  const post = (app: App, key: string | null, query: string, variables?: Record<string, unknown>) =>
-    app
-      .fetch('http://localhost/graphql', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(key ? { authorization: `Bearer ${key}` } : {}),
-        },
-        body: JSON.stringify({ query, variables }),
-      })
-      .then(async (r) => ({ status: r.status, body: (await r.json()) as GraphQLResponse }));
+  const post = async (app: App, key: string | null, query: string, variables?: Record<string, unknown>) => {
+    const response = await app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: response.status, body: (await response.json()) as GraphQLResponse };
+  };
 
   it('a read key and an admin key never share an answer; other scopes are refused as before', async () => {
     const { app, cache } = await cachedApp(handle, { security: productionSecurity() });
