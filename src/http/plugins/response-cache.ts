@@ -14,7 +14,7 @@
  * errors are stored, and mutations never are.
  */
 import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
-import { type GraphQLSchema, isObjectType } from 'graphql';
+import { getOperationAST, type GraphQLSchema, isObjectType, OperationTypeNode } from 'graphql';
 import type { GraphQLParams, Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { EXPERIMENT_CHANGED_CHANNEL } from '../../assignments/config-cache';
@@ -24,6 +24,8 @@ import { currentRequestId, requestContext } from '../request-context';
 
 /** Most answers kept (least recently used go first); an answer is a few kB to a few hundred kB. */
 export const RESPONSE_CACHE_MAX_ENTRIES = 1000;
+/** Most document texts remembered as never stored (then forgotten all at once). */
+const NEVER_STORED_MAX = 10_000;
 
 /**
  * The fields whose answers may be stored, by type. Each changes only through the experiment service's
@@ -159,26 +161,33 @@ export function useReadResponseCache(
 ): Plugin[] {
   const served = Symbol.for('servedFromResponseCache');
   const paramsOf = new WeakMap<Request, GraphQLParams>();
+  // Documents that can never be stored (a mutation, or a field with a time to live of 0), by text: their
+  // requests skip the plugin altogether (no key hashed, no document rewritten, no result copied).
+  const never = new Set<string>();
+  const skipped = new WeakSet<Request>();
+  const neverStore = (request: Request) => {
+    skipped.add(request);
+    const query = paramsOf.get(request)?.query;
+    if (!query) return;
+    if (never.size >= NEVER_STORED_MAX) never.clear();
+    never.add(query);
+  };
+  const enabled = (request: Request) => {
+    if (!principals.has(request) || skipped.has(request)) return false;
+    const query = paramsOf.get(request)?.query;
+    return !query || !never.has(query);
+  };
   return [
-    useResponseCache({
-      cache: cache.store,
-      ttl: cache.ttlMs,
-      ttlPerSchemaCoordinate: uncacheableCoordinates(schema),
-      // Set once access control authenticated the request. Its absence also turns off the plugin's
-      // `If-None-Match` shortcut, which would answer 304 before authentication.
-      enabled: (request) => principals.has(request),
-      session: (request) => {
-        const principal = principals.get(request);
-        return principal ? sessionOf(principal) : null;
-      },
-      // Without the plugin's default ETag / Last-Modified headers (see `enabled`).
-      shouldCacheResult: ({ result }) => !result.errors?.length,
-    }),
     {
-      // The operation log's line and the request's operation name, for answers that never executed.
+      // Before the response cache's hooks: its checks read what these record.
       onParams({ request, params }) {
         paramsOf.set(request, params);
       },
+      onExecute({ args }) {
+        if (getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.QUERY)
+          neverStore(args.contextValue.request);
+      },
+      // The operation log's line and the request's operation name, for answers that never executed.
       onExecutionResult({ request, result }) {
         if (!result || typeof result !== 'object' || !(served in result)) return;
         const params = paramsOf.get(request);
@@ -196,5 +205,23 @@ export function useReadResponseCache(
         );
       },
     },
+    useResponseCache({
+      cache: cache.store,
+      ttl: cache.ttlMs,
+      ttlPerSchemaCoordinate: uncacheableCoordinates(schema),
+      // A principal is set once access control authenticated the request. Without one the plugin's
+      // `If-None-Match` shortcut, which would answer 304 before authentication, stays off.
+      enabled,
+      session: (request) => {
+        const principal = principals.get(request);
+        return principal ? sessionOf(principal) : null;
+      },
+      onTtl: ({ ttl, context }) => {
+        if (ttl === 0) neverStore((context as { request: Request }).request);
+        return ttl;
+      },
+      // Without the plugin's default ETag / Last-Modified headers (see `enabled`).
+      shouldCacheResult: ({ result }) => !result.errors?.length,
+    }),
   ];
 }
