@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { notifyExperimentChanged } from '../../src/assignments/config-cache';
 import type { Scope } from '../../src/auth/scopes';
 import { securityConfigFromEnv, type SecurityConfig } from '../../src/config';
@@ -16,7 +16,7 @@ import { ResponseCache } from '../../src/http/plugins/response-cache';
 import { type GraphQLResponse, gqlOk } from '../support/app';
 import { openTestDatabase, testDriver } from '../support/db';
 import { createRunningWithVariants, createTestExperiment } from '../support/factories';
-import { eventually, makeKey, productionSecurity } from '../support/server';
+import { captureLogs, eventually, makeKey, productionSecurity, sha256 } from '../support/server';
 
 const silent = pino({ level: process.env.TEST_LOG_LEVEL || 'silent' });
 
@@ -25,14 +25,14 @@ const caches: ResponseCache[] = [];
 
 async function cachedApp(
   on: DatabaseHandle,
-  options: { ttlMs?: number; security?: SecurityConfig } = {},
+  options: { ttlMs?: number; security?: SecurityConfig; logger?: Logger } = {},
 ): Promise<{ app: App; cache: ResponseCache }> {
   const cache = new ResponseCache(options.ttlMs ?? 60_000);
   await cache.start(on);
   caches.push(cache);
   const app = createApp({
     db: on.db,
-    logger: silent,
+    logger: options.logger ?? silent,
     security: options.security ?? securityConfigFromEnv({}),
     responseCache: cache,
   });
@@ -88,6 +88,19 @@ describe('reads served from the cache', () => {
     expect(otherAnswer.experiment.key).toBe(other.key);
   });
 
+  it('an answer served from the cache is logged like any operation, marked cached', async () => {
+    const logs = captureLogs();
+    const { app } = await cachedApp(handle, { logger: logs.logger });
+    const experiment = await createTestExperiment(handle.db);
+    await gqlOk(app, EXPERIMENT, { key: experiment.key });
+    await gqlOk(app, EXPERIMENT, { key: experiment.key });
+    const operations = logs.lines().filter((line) => line.msg === 'graphql operation');
+    expect(operations).toHaveLength(2);
+    expect(operations[0]).toMatchObject({ operationName: 'Experiment', actor: 'anonymous' });
+    expect(operations[0].cached).toBeUndefined();
+    expect(operations[1]).toMatchObject({ operationName: 'Experiment', actor: 'anonymous', cached: true });
+  });
+
   it('a change through this instance is seen by the next read', async () => {
     const { app } = await cachedApp(handle);
     const experiment = await createTestExperiment(handle.db);
@@ -130,9 +143,13 @@ describe('reads served from the cache', () => {
     'a lifecycle mutation through a second instance (own connections) reaches the first',
     async () => {
       const other = await openTestDatabase();
+      let stopSecond = async () => {};
       try {
         const { app: first } = await cachedApp(handle);
-        const { app: second } = await cachedApp(other);
+        const { app: second, cache: secondCache } = await cachedApp(other);
+        // Its LISTEN is on `other`: stopped before `other` closes.
+        caches.splice(caches.indexOf(secondCache), 1);
+        stopSecond = () => secondCache.stop();
         const experiment = await createTestExperiment(handle.db);
         const listed = () => gqlOk(first, EXPERIMENT, { key: experiment.key });
         await listed();
@@ -143,6 +160,7 @@ describe('reads served from the cache', () => {
         });
         expect(await eventually(async () => (await listed()).experiment.status === 'RUNNING')).toBe(true);
       } finally {
+        await stopSecond();
         await other.close();
       }
     },
@@ -225,13 +243,27 @@ describe('what is never stored', () => {
 });
 
 describe('answers per scope set', () => {
-  const post = async (app: App, key: string | null, query: string, variables?: Record<string, unknown>) => {
+  const post = async (
+    app: App,
+    key: string | null,
+    query: string,
+    variables?: Record<string, unknown>,
+    headers: Record<string, string> = {},
+  ) => {
     const response = await app.fetch('http://localhost/graphql', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...headers,
+      },
       body: JSON.stringify({ query, variables }),
     });
-    return { status: response.status, body: (await response.json()) as GraphQLResponse };
+    return {
+      status: response.status,
+      etag: response.headers.get('etag'),
+      body: (await response.json()) as GraphQLResponse,
+    };
   };
 
   it('a read key and an admin key never share an answer; other scopes are refused as before', async () => {
@@ -259,5 +291,13 @@ describe('answers per scope set', () => {
     const anonymous = await post(app, null, EXPERIMENT, vars);
     expect(anonymous.status).toBe(401);
     expect(cache.hits).toBe(hits + 1);
+    // The plugin's conditional-request shortcut (a 304 for a known ETag, answered before authentication)
+    // is off: a caller without a key who sends the read key's entry as If-None-Match still gets 401.
+    expect(read.etag).toBeTruthy();
+    const entry = sha256([EXPERIMENT, '', JSON.stringify(vars), 'read'].join('|'));
+    expect(entry).toBe(read.etag);
+    const conditional = await post(app, null, EXPERIMENT, vars, { 'if-none-match': entry });
+    expect(conditional.status).toBe(401);
+    expect(cache.store.get(entry)).not.toBeNull(); // that is the read key's stored answer
   });
 });

@@ -220,8 +220,6 @@ export function useReadResponseCache(
         if (ttl === 0) neverStore((context as { request: Request }).request);
         return ttl;
       },
-      // Without the plugin's default ETag / Last-Modified headers (see `enabled`).
-      shouldCacheResult: ({ result }) => !result.errors?.length,
     }),
   ];
 }
