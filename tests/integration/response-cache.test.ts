@@ -166,6 +166,39 @@ describe('reads served from the cache', () => {
     },
   );
 
+  it('an answer whose execution overlapped a change is not stored', async () => {
+    // A change committing while the read's statement runs: the invalidation lands mid-execution.
+    let cache: ResponseCache | null = null;
+    let changeDuringRead = false;
+    const observed = await openTestDatabase({
+      observer: {
+        start: () => () => {
+          if (changeDuringRead) cache?.invalidate();
+        },
+      },
+    });
+    try {
+      cache = new ResponseCache(60_000);
+      const app = createApp({
+        db: observed.db,
+        logger: silent,
+        security: securityConfigFromEnv({}),
+        responseCache: cache,
+      });
+      const experiment = await createTestExperiment(observed.db);
+      changeDuringRead = true;
+      await gqlOk(app, EXPERIMENT, { key: experiment.key });
+      changeDuringRead = false;
+      const [, statements] = await counted(observed, () => gqlOk(app, EXPERIMENT, { key: experiment.key }));
+      expect(statements).toBeGreaterThan(0);
+      // Without a change meanwhile, that answer was stored.
+      const [, again] = await counted(observed, () => gqlOk(app, EXPERIMENT, { key: experiment.key }));
+      expect(again).toBe(0);
+    } finally {
+      await observed.close();
+    }
+  });
+
   it('a change that notified nobody is seen once the time to live is over', async () => {
     const { app } = await cachedApp(handle, { ttlMs: 200 });
     const experiment = await createTestExperiment(handle.db);

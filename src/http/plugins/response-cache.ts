@@ -79,16 +79,15 @@ type Stored = NonNullable<Awaited<ReturnType<ReturnType<typeof createInMemoryCac
 
 /**
  * The store behind the plugin, one per process: an LRU of answers that is emptied as a whole on every
- * change. An answer computed while a change committed is not stored: each key remembers the generation
- * (count of invalidations) when its first pending miss began, and `set` stores only if none happened since.
+ * change. An answer whose execution overlapped an invalidation may have read the state before the change:
+ * the plugin below does not store it (`generation` counts invalidations).
  */
 export class ResponseCache {
   private entries = createInMemoryCache({ max: RESPONSE_CACHE_MAX_ENTRIES });
-  private generation = 0;
-  private pending = new Map<string, number>();
   private unlisten: (() => Promise<void>) | null = null;
+  /** Invalidations so far. */
+  generation = 0;
   hits = 0;
-  misses = 0;
 
   /** Longest an answer is served (ms); bounds staleness when a notification is missed. */
   constructor(readonly ttlMs: number) {}
@@ -111,33 +110,18 @@ export class ResponseCache {
   invalidate(): void {
     this.generation++;
     this.entries = createInMemoryCache({ max: RESPONSE_CACHE_MAX_ENTRIES });
-    this.pending.clear();
   }
 
   /** The plugin's view of the store. */
   readonly store = {
     get: (key: string): Stored | null => {
       const found = this.entries.get(key) as Stored | null | undefined;
-      if (found) {
-        this.hits++;
-        return found;
-      }
-      // The plugin looks twice per miss (before parsing and before executing): count the request once.
-      if (!this.pending.has(key)) {
-        this.misses++;
-        if (this.pending.size >= RESPONSE_CACHE_MAX_ENTRIES) this.pending.clear();
-        this.pending.set(key, this.generation);
-      }
-      return null;
+      if (!found) return null;
+      this.hits++;
+      return found;
     },
-    set: (key: string, result: Stored, entities: Iterable<{ typename: string }>, ttl: number) => {
-      const since = this.pending.get(key);
-      this.pending.delete(key);
-      // No pending miss recorded (dropped by an invalidation) or one older than the last invalidation:
-      // the answer may predate the change.
-      if (since !== this.generation) return;
-      return this.entries.set(key, result, entities, Math.min(ttl, this.ttlMs));
-    },
+    set: (key: string, result: Stored, entities: Iterable<{ typename: string }>, ttl: number) =>
+      this.entries.set(key, result, entities, Math.min(ttl, this.ttlMs)),
     // Mutation answers name the entities they touched; changes invalidate through their notifications.
     invalidate: () => {},
   };
@@ -165,6 +149,8 @@ export function useReadResponseCache(
   // requests skip the plugin altogether (no key hashed, no document rewritten, no result copied).
   const never = new Set<string>();
   const skipped = new WeakSet<Request>();
+  // Results whose execution overlapped an invalidation: they may hold the state before the change.
+  const overlapped = new WeakSet<object>();
   const neverStore = (request: Request) => {
     skipped.add(request);
     const query = paramsOf.get(request)?.query;
@@ -184,8 +170,20 @@ export function useReadResponseCache(
         paramsOf.set(request, params);
       },
       onExecute({ args }) {
-        if (getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.QUERY)
-          neverStore(args.contextValue.request);
+        const { request } = args.contextValue;
+        if (getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.QUERY) {
+          neverStore(request);
+          return;
+        }
+        if (!enabled(request)) return;
+        const generation = cache.generation;
+        return {
+          // Before the response cache's own onExecuteDone, which decides whether to store this result.
+          onExecuteDone({ result }) {
+            if (cache.generation !== generation && result && typeof result === 'object')
+              overlapped.add(result);
+          },
+        };
       },
       // The operation log's line and the request's operation name, for answers that never executed.
       onExecutionResult({ request, result }) {
@@ -216,6 +214,7 @@ export function useReadResponseCache(
         const principal = principals.get(request);
         return principal ? sessionOf(principal) : null;
       },
+      shouldCacheResult: ({ result }) => !result.errors?.length && !overlapped.has(result),
       onTtl: ({ ttl, context }) => {
         if (ttl === 0) neverStore((context as { request: Request }).request);
         return ttl;
