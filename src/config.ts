@@ -155,6 +155,11 @@ export interface AppConfig {
   logLevel: string;
   production: boolean;
   security: SecurityConfig;
+  /**
+   * Longest a stored answer of a read query is served (README "Response cache"); changes drop every
+   * answer at once through LISTEN/NOTIFY, this bounds a missed notification. Default CACHE_TTL_MS; 0: off.
+   */
+  responseCacheTtlMs: number;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -198,6 +203,7 @@ export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Dat
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const security = securityConfigFromEnv(env);
   return {
     port: int('PORT', 4000, env),
     host: env.HOST || '0.0.0.0',
@@ -213,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     seedOnFirstStart: env.SEED_ON_START !== 'false',
     logLevel: env.LOG_LEVEL || 'info',
     production: env.NODE_ENV === 'production',
-    security: securityConfigFromEnv(env),
+    security,
+    responseCacheTtlMs: int('RESPONSE_CACHE_TTL_MS', security.cacheTtlMs, env),
   };
 }

@@ -11,6 +11,7 @@ import { migrateDatabase } from './db/migrate';
 import { ReplicaSet } from './db/replicas';
 import { seedDatabase } from './db/seed';
 import { createService } from './http/app';
+import { ResponseCache } from './http/plugins/response-cache';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
 import { createLogger } from './logger';
@@ -46,6 +47,8 @@ const replicas =
 
 const configCache = new ExperimentConfigCache(loadConfigFromDb, security.cacheTtlMs);
 await configCache.start(handle);
+const responseCache = config.responseCacheTtlMs > 0 ? new ResponseCache(config.responseCacheTtlMs) : null;
+await responseCache?.start(handle);
 const metrics = new Metrics({
   pool: () => handle.pool(),
   configCache,
@@ -66,6 +69,7 @@ const { app, routes } = createService({
   configCache,
   metrics,
   replicas,
+  responseCache,
 });
 const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
 
@@ -109,6 +113,7 @@ async function shutdown(signal: string) {
   await closed;
   await Promise.allSettled([
     configCache.stop(),
+    responseCache?.stop(),
     authenticator.stop(),
     rateLimiter?.close(),
     tracing?.shutdown(),

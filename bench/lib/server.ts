@@ -43,11 +43,13 @@ export interface StartOptions {
   /** The entry point, relative to the repository: the service (default) or a peer in bench/peers/. */
   script?: string;
   readyTimeoutMs?: number;
+  /** More environment for the child (e.g. `RESPONSE_CACHE_TTL_MS: '0'`). */
+  env?: Record<string, string>;
 }
 
 export async function startServer(
   databaseUrl: string,
-  { script = 'src/main.ts', readyTimeoutMs = 60_000 }: StartOptions = {},
+  { script = 'src/main.ts', readyTimeoutMs = 60_000, env = {} }: StartOptions = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server under load.
@@ -66,6 +68,7 @@ export async function startServer(
       RATE_LIMIT_BURST: '1000000000',
       // PostGraphile's peer: production mode, and no advice printed to stderr (read as a problem).
       GRAPHILE_ENV: 'production',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

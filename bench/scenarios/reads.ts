@@ -12,6 +12,7 @@
  */
 import { securityConfigFromEnv } from '../../src/config';
 import { createApp } from '../../src/http/app';
+import { ResponseCache } from '../../src/http/plugins/response-cache';
 import { createLogger } from '../../src/logger';
 import type { Context } from '../lib/context';
 import { type CpuShare, describeCpu, startCpuMeter } from '../lib/cpu';
@@ -34,7 +35,7 @@ interface Read {
   ours: { query: string; variables?: (key: string) => Record<string, unknown> };
   postgraphile: { query: string; variables?: (key: string) => Record<string, unknown> };
   floor: { path: string; arg: (key: string) => string | number };
-  /** Each contender's `data` in one shape, so the three answers can be compared. */
+  /** Each contender's `data` in one shape, so the answers can be compared. */
   normalize: { ours(data: Json): Json; postgraphile(data: Json): Json; floor(data: Json): Json };
   /** A well-formed answer (checked on every response of the load runs). */
   accept(normalized: Json): boolean;
@@ -183,7 +184,10 @@ const READS: Read[] = [
   },
 ];
 
-type ContenderName = 'ours' | 'postgraphile' | 'floor';
+type ContenderName = 'ours' | 'cold' | 'postgraphile' | 'floor';
+
+/** Our two servers: as deployed (response cache on, warm after the warm-up) and with it off. */
+const OURS: readonly ContenderName[] = ['ours', 'cold'];
 
 interface Contender {
   name: ContenderName;
@@ -258,18 +262,28 @@ export async function readsScenario(ctx: Context): Promise<void> {
 
   const peers: ServerProcess[] = [];
   try {
-    const [postgraphile, floor] = await Promise.all([
+    const [postgraphile, floor, cold] = await Promise.all([
       startServer(ctx.benchUrl, { script: 'bench/peers/postgraphile.ts' }),
       startServer(ctx.benchUrl, { script: 'bench/peers/floor.ts' }),
+      // Every request executed: what a read costs the first time, or for a document nobody repeats.
+      startServer(ctx.benchUrl, { env: { RESPONSE_CACHE_TTL_MS: '0' } }),
     ]);
-    peers.push(postgraphile, floor);
+    peers.push(postgraphile, floor, cold);
     const graphqlBody = (spec: Read['ours']) => (key: string) =>
       JSON.stringify({ query: spec.query, variables: spec.variables?.(key) ?? {} });
     const contenders: Contender[] = [
       {
         name: 'ours',
-        label: 'sona-experiments',
+        label: 'sona-experiments (response cache, warm)',
         server: ctx.server,
+        path: () => '/graphql',
+        body: (read, key) => graphqlBody(read.ours)(key),
+        normalize: (read, data) => read.normalize.ours(data),
+      },
+      {
+        name: 'cold',
+        label: 'sona-experiments (no response cache)',
+        server: cold,
         path: () => '/graphql',
         body: (read, key) => graphqlBody(read.ours)(key),
         normalize: (read, data) => read.normalize.ours(data),
@@ -292,13 +306,18 @@ export async function readsScenario(ctx: Context): Promise<void> {
       },
     ];
 
-    // Ours in-process (same schema and resolvers) to count statements with the project's counter.
-    const app = createApp({
-      db: handle.db,
-      logger: createLogger('warn'),
-      security: securityConfigFromEnv({}),
-    });
-    const oursStatements = async (read: Read, key: string) => {
+    // Ours in-process (same schema and resolvers) to count statements with the project's counter, without
+    // and with a response cache (primed by the first request; nothing changes during the scenario).
+    const inProcess = (responseCache: ResponseCache | null) =>
+      createApp({
+        db: handle.db,
+        logger: createLogger('warn'),
+        security: securityConfigFromEnv({}),
+        responseCache,
+      });
+    const apps = { cold: inProcess(null), ours: inProcess(new ResponseCache(60_000)) };
+    const oursStatements = async (name: ContenderName, read: Read, key: string) => {
+      const app = name === 'cold' ? apps.cold : apps.ours;
       const before = handle.statements.count;
       const res = await app.fetch('http://127.0.0.1/graphql', {
         method: 'POST',
@@ -332,23 +351,23 @@ export async function readsScenario(ctx: Context): Promise<void> {
     };
 
     for (const read of READS) {
-      // Same answers from all three, for the same key.
+      // Same answers from every contender, for the same key.
       const key = keys[0];
       const answers = await Promise.all(contenders.map((c) => call(c, read, key)));
       const same = answers.every((a) => canonical(a) === canonical(answers[0]));
       report.check(
         SCENARIO,
-        `${read.name}: the three answers are equal`,
+        `${read.name}: the answers are equal`,
         same && read.accept(answers[0]),
         same ? '' : difference(answers.map((a, i) => [contenders[i].name, canonical(a)])),
       );
 
-      const statements: Record<ContenderName, number> = { ours: 0, postgraphile: 0, floor: 0 };
+      const statements: Record<ContenderName, number> = { ours: 0, cold: 0, postgraphile: 0, floor: 0 };
+      await oursStatements('ours', read, key); // primes the cache
       for (const c of contenders) {
-        const first =
-          c.name === 'ours' ? await oursStatements(read, key) : await peerStatements(c, read, key);
-        const again =
-          c.name === 'ours' ? await oursStatements(read, key) : await peerStatements(c, read, key);
+        const ours = OURS.includes(c.name);
+        const first = ours ? await oursStatements(c.name, read, key) : await peerStatements(c, read, key);
+        const again = ours ? await oursStatements(c.name, read, key) : await peerStatements(c, read, key);
         report.check(
           SCENARIO,
           `${read.name}: ${c.name} statement count stable`,
@@ -362,7 +381,8 @@ export async function readsScenario(ctx: Context): Promise<void> {
       let request = 0;
       for (let round = 0; round < size.rounds; round++) {
         // Alternate who goes first, so neither always runs on a cooler (or hotter) machine.
-        const order = round % 2 === 0 ? contenders : [contenders[1], contenders[0], contenders[2]];
+        const [ours, cold, peer, floor] = contenders;
+        const order = round % 2 === 0 ? contenders : [peer, cold, ours, floor];
         for (const c of order) {
           const load = (length: typeof size.run) =>
             runLoad({
@@ -417,7 +437,7 @@ export async function readsScenario(ctx: Context): Promise<void> {
           value: mine,
           unit: 'req/s',
         };
-        if (c.name === 'ours') {
+        if (OURS.includes(c.name)) {
           const ratio = mine / rps('postgraphile');
           report.target(
             {
@@ -450,7 +470,7 @@ export async function readsScenario(ctx: Context): Promise<void> {
           value: statements[c.name],
           unit: 'statements',
         };
-        if (c.name === 'ours' && read.statementTarget)
+        if (OURS.includes(c.name) && read.statementTarget)
           report.target(
             statementRow,
             '<=',

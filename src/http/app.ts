@@ -18,6 +18,7 @@ import type { ReplicaSet } from '../db/replicas';
 import { createMetricsEndpoint, METRICS_PATH } from '../observability/http';
 import type { Metrics } from '../observability/metrics';
 import type { RateLimiter } from './rate-limit';
+import type { ResponseCache } from './plugins/response-cache';
 import type { Route } from './server';
 import { type App, createGraphQLApp } from './yoga';
 
@@ -41,6 +42,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Read replicas for read-only GraphQL operations (DATABASE_REPLICA_URLS). */
   replicas?: ReplicaSet | null;
+  /** Stored answers of read queries; one per process, listening for changes. None: every query executes. */
+  responseCache?: ResponseCache | null;
 }
 
 export interface Service {
@@ -79,6 +82,7 @@ export function createService(options: AppOptions): Service {
     configCache: options.configCache ?? null,
     metrics: options.metrics ?? null,
     replicas: options.replicas ?? null,
+    responseCache: options.responseCache ?? null,
   });
   // Every JSON route shares these: the same keys, rate limit, limits, deadline and error counting.
   const endpoint = {

@@ -79,15 +79,22 @@ async function handleGraphQL(
     req.resume();
     return;
   }
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-  }
+  // node:http's header object as it is (names lower-cased, repeats joined): yoga's Request reads it
+  // lazily instead of copying every header. `set-cookie` alone stays an array; no GraphQL request needs it.
+  const headers = ('set-cookie' in req.headers ? withoutSetCookie(req.headers) : req.headers) as Record<
+    string,
+    string
+  >;
   // TIMED_OUT only when nothing of the request committed; the app's database then lets nothing commit.
   const response = await withDeadline(options.requestTimeoutMs, (deadline) =>
     app.fetch(
       url,
-      { method, headers, body: body ? new Uint8Array(body) : undefined },
+      // A view of the body read, not a copy (a Buffer's memory is a plain ArrayBuffer, never shared).
+      {
+        method,
+        headers,
+        body: body ? new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length) : undefined,
+      },
       { remoteAddress: req.socket.remoteAddress, deadline },
     ),
   );
@@ -104,7 +111,16 @@ async function handleGraphQL(
   });
   out['x-request-id'] = requestId;
   res.writeHead(response.status, out);
-  res.end(Buffer.from(await response.arrayBuffer()));
+  // A GraphQL result is a JSON string: written as it is (encoded once, by the socket write) rather than
+  // encoded to bytes and copied. Anything else (GraphiQL's compressed page) goes as bytes.
+  if (out['content-encoding'] === undefined && out['content-type']?.includes('json'))
+    res.end(await response.text());
+  else res.end(Buffer.from(await response.arrayBuffer()));
+}
+
+function withoutSetCookie(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  const { 'set-cookie': _cookies, ...rest } = headers;
+  return rest;
 }
 
 const BUILT_IN = new Set(['/graphql', '/healthz', '/readyz', '/']);

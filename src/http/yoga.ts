@@ -37,6 +37,7 @@ import { useNoSuggestions } from './plugins/no-suggestions';
 import { useReadReplicas } from './plugins/read-replicas';
 import { useOperationLog } from './plugins/operation-log';
 import { queryLimitPlugins } from './plugins/query-limits';
+import { type ResponseCache, useReadResponseCache } from './plugins/response-cache';
 import type { RateLimiter } from './rate-limit';
 import { currentRequestId } from './request-context';
 
@@ -61,6 +62,8 @@ export interface GraphQLParts {
   metrics: Metrics | null;
   /** Read-only operations go to a replica when one is close enough; null: everything on `db`. */
   replicas: ReplicaSet | null;
+  /** Stored answers of read queries (src/http/plugins/response-cache.ts); null: every query executes. */
+  responseCache: ResponseCache | null;
 }
 
 /**
@@ -82,7 +85,7 @@ function compiledExecution({ schema, document, variableValues }: ExecutionArgs):
 }
 
 export function createGraphQLApp(parts: GraphQLParts): App {
-  const { db, logger, security, authenticator, configCache } = parts;
+  const { db, logger, security, authenticator, configCache, responseCache } = parts;
   const principals = new WeakMap<Request, Principal>();
   const plugins: Plugin[] = [
     useAccessControl(authenticator, parts.rateLimiter, principals),
@@ -100,6 +103,9 @@ export function createGraphQLApp(parts: GraphQLParts): App {
     plugins.unshift(
       useGraphiQLPage({ endpoint: '/graphql', title: 'sona-experiments', defaultQuery: GRAPHIQL_EXAMPLE }),
     );
+  // After every plugin that refuses an operation: an answer is stored only once it passed them all, and
+  // served only to an authenticated caller with the same scopes.
+  if (responseCache) plugins.push(...useReadResponseCache(responseCache, schema, principals, logger));
   if (parts.metrics) plugins.push(useRequestMetrics(parts.metrics));
   if (parts.replicas) plugins.push(useReadReplicas(parts.replicas) as Plugin);
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
@@ -129,9 +135,16 @@ export function createGraphQLApp(parts: GraphQLParts): App {
         auth,
         requestId: currentRequestId() ?? request.headers.get('x-request-id') ?? crypto.randomUUID(),
         assignment: parts.assignment,
-        // Every configuration change notifies all instances (their caches drop on commit).
+        // Every configuration change notifies all instances (their caches drop on commit); this
+        // instance's caches drop as soon as it committed (read-your-writes).
         onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
-        afterExperimentChange: configCache ? () => configCache.invalidate() : undefined,
+        afterExperimentChange:
+          configCache || responseCache
+            ? () => {
+                configCache?.invalidate();
+                responseCache?.invalidate();
+              }
+            : undefined,
       };
     },
   });
