@@ -10,10 +10,12 @@ import type { PhaseRow } from './phases';
 import type { AuditRow, ExperimentInclude, ExperimentRow, ExperimentWith, VariantRow } from './repository';
 import * as repo from './repository';
 import { EXPERIMENT_STATUSES, type ExperimentStatus, type LifecycleAction } from './lifecycle';
+import { METRIC_ROLES } from '../metrics/definitions';
 import {
   auditLogArgs,
   type CreateExperimentInput as CreateInput,
   type MetricSettingInput,
+  type MetricRoleInput,
   createExperimentService,
   experimentLookupArgs,
   experimentListArgs,
@@ -442,7 +444,7 @@ VariantRef.implement({
 });
 
 // Relay-style connection, written out so cursors and totalCount are exactly what dashboards need.
-const PageInfoRef = builder.objectRef<{
+export const PageInfoRef = builder.objectRef<{
   hasNextPage: boolean;
   endCursor: string | null;
   startCursor: string | null;
@@ -513,7 +515,7 @@ ConnectionRef.implement({
 export const encodeCursor = (row: Pick<ExperimentRow, 'createdAt' | 'id'>) =>
   Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     const createdAt = new Date(ts);
@@ -628,6 +630,40 @@ const MetricSettingInputRef = builder.inputRef<MetricSettingInput, false>('Metri
     }) satisfies InputFieldsOf<MetricSettingInput>,
 });
 
+export const MetricRoleEnum = builder.enumType('MetricRole', {
+  description: 'A metric’s part in an experiment’s decision.',
+  values: enumValues(METRIC_ROLES, {
+    PRIMARY:
+      'A decision metric (one or more). Its p-values are corrected together with the SECONDARY metrics’.',
+    SECONDARY: 'Context for the decision; corrected together with the PRIMARY metrics.',
+    GUARDRAIL:
+      'Must not get worse by more than its toleratedHarm; corrected among the guardrails only (scorecard).',
+  }),
+});
+
+const MetricRoleInputRef = builder.inputRef<MetricRoleInput, false>('MetricRoleInput').implement({
+  description: 'A defined metric (see `createMetric`) the experiment lists, with its role.',
+  fields: (t) =>
+    ({
+      metric: t.string({
+        required: true,
+        description: 'The metric’s key; it must exist and not be archived.',
+      }),
+      role: t.field({
+        type: MetricRoleEnum,
+        required: true,
+        description: 'PRIMARY, SECONDARY or GUARDRAIL.',
+      }),
+      toleratedHarm: t.float({
+        required: false,
+        description:
+          'GUARDRAIL only: the relative change in the bad direction that is tolerated, between -1 and 0, e.g. -0.02 for −2 %.',
+      }),
+    }) satisfies InputFieldsOf<MetricRoleInput>,
+});
+
+const metricRolesDescription = `The defined metrics the experiment decides on, each with its role (at most ${LIMITS.maxMetricSettings}, each once, at least one PRIMARY). A listed metric's conversionWindowHours is the default window of its events here; \`metricSettings\` overrides it.`;
+
 const metricSettingsDescription = `Per-metric settings (at most ${LIMITS.maxMetricSettings}, one per metric), e.g. a 72-hour conversion window for \`purchase\`.`;
 
 const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperimentInput').implement({
@@ -664,6 +700,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         required: false,
         description: metricSettingsDescription,
       }),
+      metricRoles: t.field({
+        type: [MetricRoleInputRef],
+        required: false,
+        description: metricRolesDescription,
+      }),
     }) satisfies InputFieldsOf<CreateInput>,
 });
 
@@ -688,6 +729,11 @@ const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperi
         type: [MetricSettingInputRef],
         required: false,
         description: `${metricSettingsDescription} Replaces every setting; null leaves them. On an experiment that has started, the aggregates are recounted from the stored events (the change takes as long as a rebuild of this experiment).`,
+      }),
+      metricRoles: t.field({
+        type: [MetricRoleInputRef],
+        required: false,
+        description: `${metricRolesDescription} Replaces the list; null leaves it. Once started, the list may only grow by SECONDARY and GUARDRAIL metrics (else RuleViolationError METRICS_FIXED), and the aggregates are recounted.`,
       }),
     }) satisfies InputFieldsOf<UpdateInput>,
 });

@@ -38,5 +38,12 @@ export const EXPERIMENT_RULES = [
   'VARIANT_IDENTITY_FIXED',
   /** A completed or archived experiment (an archived one's own settings too) is read-only. */
   'READ_ONLY',
+  /**
+   * Once started, an experiment's metric list only grows by SECONDARY and GUARDRAIL metrics: the primaries,
+   * and the metrics already listed with their roles, are what it was designed to decide on.
+   */
+  'METRICS_FIXED',
+  /** What a metric counts (kind, event names) cannot change while a started experiment lists it. */
+  'METRIC_IN_USE',
 ] as const;
 export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

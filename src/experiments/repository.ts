@@ -48,7 +48,7 @@ export interface ListExperimentsParams {
 export interface AuditParams {
   actor: string;
   action: string;
-  entityType: 'experiment' | 'variant' | 'api_key';
+  entityType: 'experiment' | 'variant' | 'api_key' | 'metric';
   entityId: string;
   details: Record<string, unknown>;
 }

@@ -87,7 +87,7 @@ const DifferenceTypeEnum = builder.enumType('DifferenceType', {
       'Treatment − control, in the metric’s units (conversion-rate points for BINOMIAL): the scale of absoluteEffect and of every decision figure.',
   }),
 });
-const MetricGoalEnum = builder.enumType('MetricGoal', {
+export const MetricGoalEnum = builder.enumType('MetricGoal', {
   description:
     'Which way is better for the metric: what “win” means for chanceToWin, risk and BAYESIAN significance.',
   values: enumValues(METRIC_GOALS, {
