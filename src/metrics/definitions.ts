@@ -3,14 +3,14 @@
  * and the TypeScript unions (as src/experiments/lifecycle.ts does for statuses). Pure: no database, no GraphQL.
  */
 
-/**
- * How a metric is analysed. BINOMIAL: the share of units with a counted total > 0; MEAN: the mean per-unit
- * total; RATIO: Σ numerator totals / Σ denominator totals over units (delta method).
- */
-export const METRIC_KINDS = ['BINOMIAL', 'MEAN', 'RATIO'] as const;
-export type MetricKind = (typeof METRIC_KINDS)[number];
+import { METRIC_GOALS, METRIC_TYPES, type MetricGoal, type MetricType } from '../results/stats/types';
 
-import { METRIC_GOALS, type MetricGoal } from '../results/stats/types';
+/**
+ * How a metric is analysed: the analysis's metric type. BINOMIAL: the share of units with a counted total > 0;
+ * MEAN: the mean per-unit total; RATIO: Σ numerator totals / Σ denominator totals over units (delta method).
+ */
+export const METRIC_KINDS = METRIC_TYPES;
+export type MetricKind = MetricType;
 
 /** Which way is better for the metric: the analysis's goal (one tuple, so the two cannot drift apart). */
 export const METRIC_DIRECTIONS = METRIC_GOALS;

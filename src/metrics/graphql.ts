@@ -11,12 +11,10 @@ import {
 } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
-import { enumValues } from '../graphql/enums';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { CHANGE_ERRORS, CREATE_ERRORS } from '../graphql/errors';
 import type { ArgsOf, InputFieldsOf } from '../graphql/input';
-import { MetricGoalEnum } from '../results/graphql';
-import { METRIC_KINDS } from './definitions';
+import { MetricGoalEnum, MetricTypeEnum } from '../results/graphql';
 import * as repo from './repository';
 import type { MetricRoleRow, MetricRow } from './repository';
 import {
@@ -27,16 +25,6 @@ import {
 } from './service';
 
 const service = (ctx: GraphQLContext) => createMetricService({ db: ctx.db, actor: ctx.actor });
-
-export const MetricKindEnum = builder.enumType('MetricKind', {
-  description: 'How a metric is analysed.',
-  values: enumValues(METRIC_KINDS, {
-    BINOMIAL: 'Converted or not, per unit: the share of exposed units whose counted total is > 0.',
-    MEAN: 'The mean per-unit total of the event’s values (0 for exposed units without events).',
-    RATIO:
-      'Σ numerator totals / Σ denominator totals over exposed units (e.g. watch minutes per session), analysed with the delta method.',
-  }),
-});
 
 export const MetricRef = builder.objectRef<MetricRow>('Metric').implement({
   description:
@@ -49,7 +37,7 @@ export const MetricRef = builder.objectRef<MetricRow>('Metric').implement({
     }),
     name: t.exposeString('name', { description: 'Display name.' }),
     description: t.exposeString('description', { nullable: true, description: 'Free text for people.' }),
-    kind: t.field({ type: MetricKindEnum, description: 'BINOMIAL, MEAN or RATIO.', resolve: (m) => m.kind }),
+    kind: t.field({ type: MetricTypeEnum, description: 'BINOMIAL, MEAN or RATIO.', resolve: (m) => m.kind }),
     eventName: t.exposeString('eventName', {
       description: 'The conversion `metricName` it counts (a RATIO metric’s numerator).',
     }),
@@ -222,7 +210,7 @@ const CreateMetricInputRef = builder.inputRef<CreateMetricInput, false>('CreateM
       key: t.string({ required: true, description: createFields.key }),
       name: t.string({ required: true, description: createFields.name }),
       description: t.string({ required: false, description: createFields.description }),
-      kind: t.field({ type: MetricKindEnum, required: true, description: 'BINOMIAL, MEAN or RATIO.' }),
+      kind: t.field({ type: MetricTypeEnum, required: true, description: 'BINOMIAL, MEAN or RATIO.' }),
       eventName: t.string({ required: true, description: createFields.eventName }),
       denominatorEventName: t.string({ required: false, description: createFields.denominatorEventName }),
       direction: t.field({
@@ -243,7 +231,7 @@ const UpdateMetricInputRef = builder.inputRef<UpdateMetricInput, false>('UpdateM
     ({
       name: t.string({ required: false, description: 'New display name.' }),
       description: t.string({ required: false, description: 'New description; null clears it.' }),
-      kind: t.field({ type: MetricKindEnum, required: false, description: 'New kind.' }),
+      kind: t.field({ type: MetricTypeEnum, required: false, description: 'New kind.' }),
       eventName: t.string({ required: false, description: createFields.eventName }),
       denominatorEventName: t.string({
         required: false,

@@ -28,12 +28,14 @@ import {
   type SrmResult,
 } from './stats';
 
-const MetricTypeEnum = builder.enumType('MetricType', {
+export const MetricTypeEnum = builder.enumType('MetricType', {
   description:
-    'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric.',
+    'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric. RATIO: Σ numerator / Σ denominator over units (a defined metric’s kind).',
   values: enumValues(METRIC_TYPES, {
     BINOMIAL: 'Converted or not, per unit; the mean is the conversion rate.',
     MEAN: 'The per-unit sum of the metric’s values (0 for exposed units without events).',
+    RATIO:
+      'Σ numerator totals / Σ denominator totals over exposed units (e.g. watch minutes per session), with delta-method variances. Only for a defined RATIO metric (createMetric).',
   }),
 });
 const StatsMethodEnum = builder.enumType('StatsMethod', {
@@ -65,6 +67,8 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
       'No spread to test against: every unit in both arms has the same value, or (MEAN metrics, BAYESIAN) in one arm. BINOMIAL comparisons with one constant arm use score methods instead (Wilson / Newcombe).',
     CONTROL_MEAN_ZERO:
       'The control mean is 0, so a relative effect is undefined (the absolute one is given).',
+    DENOMINATOR_ZERO:
+      'RATIO metrics: the arm has no denominator (Σ denominator = 0), so its ratio is undefined.',
     CONTROL_MEAN_UNCERTAIN:
       'The control mean is not distinguishable from 0 at the confidence level, so the relative interval (Fieller) is unbounded: the relative effect is omitted, the absolute one is given.',
     SINGLE_VARIANT: 'Only one variant: nothing to compare.',

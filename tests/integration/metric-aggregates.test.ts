@@ -63,7 +63,13 @@ async function ratioStats(experimentId: string) {
 }
 
 async function variantStats(experimentId: string) {
-  return queryRows(
+  return queryRows<{
+    variant_id: string;
+    metric_name: string;
+    units: number;
+    sum: number;
+    sum_squares: number;
+  }>(
     handle.db,
     sql`SELECT variant_id::text, metric_name, units::int, sum, sum_squares FROM experiment_variant_stats
          WHERE experiment_id = ${experimentId} ORDER BY variant_id, metric_name`,
