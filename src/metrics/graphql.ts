@@ -14,7 +14,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { CHANGE_ERRORS, CREATE_ERRORS } from '../graphql/errors';
 import type { ArgsOf, InputFieldsOf } from '../graphql/input';
-import { MetricGoalEnum, MetricTypeEnum } from '../results/graphql';
+import { MetricGoalEnum, MetricTypeEnum, ResultsRef } from '../results/graphql';
 import * as repo from './repository';
 import type { MetricRoleRow, MetricRow } from './repository';
 import {
@@ -103,6 +103,16 @@ builder.objectField(ExperimentRef, 'metricRoles', (t) =>
     description:
       'The defined metrics the experiment decides on, in the order given, each with its role. Empty when none are listed (results then use the defaults).',
     resolve: (e, _a, ctx) => ctx.loaders.metricRolesByExperimentId.load(e.id),
+  }),
+);
+
+builder.objectField(ResultsRef, 'definition', (t) =>
+  t.field({
+    type: MetricRef,
+    nullable: true,
+    description:
+      'The metric definition when `metric` is a defined metric’s key: its kind, direction (the default goal), capValue and events were used. Null: the defaults for an event name.',
+    resolve: (r) => r.definition,
   }),
 );
 
