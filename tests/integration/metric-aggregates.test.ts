@@ -95,7 +95,10 @@ describe('RATIO cross products', () => {
     // A seeded mix: conversions before their unit's exposure (re-counted when it arrives), exposures moving
     // the window earlier, units with only a numerator or only a denominator, several batches.
     let seed = 7;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const events: Ev[] = [];
     for (let u = 0; u < 40; u++) {
       const variantId = u % 2 ? b : a;
