@@ -228,8 +228,8 @@ export const experimentVariantStats = pgTable(
 );
 
 /**
- * Per-experiment settings of a metric: its conversion window (hours after the unit's first exposure). Issue 17's
- * Metric entity will hold the default; a row here is then the experiment's override.
+ * Per-experiment settings of a metric: its conversion window (hours after the unit's first exposure). Overrides
+ * the default of the metric definitions the experiment lists (experiment_metric_windows).
  */
 export const experimentMetricSettings = pgTable(
   'experiment_metric_settings',

@@ -616,7 +616,7 @@ const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').impleme
 
 const MetricSettingInputRef = builder.inputRef<MetricSettingInput, false>('MetricSettingInput').implement({
   description:
-    "A metric's settings in this experiment. The future Metric entity (issue 17) will hold a metric's default; a setting here remains the experiment's own.",
+    "A metric's settings in this experiment, by event name. A setting here overrides the default window of the defined metrics the experiment lists (`metricRoles`).",
   fields: (t) =>
     ({
       metric: t.string({

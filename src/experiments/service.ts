@@ -486,8 +486,8 @@ const opensPhase = (status: ExperimentStatus) => status === 'running' || status 
 /**
  * Replaces the metrics an experiment lists. Once started the list may only grow, and only by SECONDARY and
  * GUARDRAIL metrics (as GrowthBook lets secondary metrics be added to a running experiment): what it was
- * started to decide on stays. `recount`: the aggregates must be rebuilt (a started experiment whose windows
- * or RATIO pairs could have changed).
+ * started to decide on stays. `recount`: the aggregates must be rebuilt (a started experiment gained a RATIO
+ * pair or a default window).
  */
 async function changeMetricRoles(
   tx: Db,
@@ -512,8 +512,12 @@ async function changeMetricRoles(
     }
   }
   await metricsRepo.replaceMetricRoles(tx, experiment.id, roles);
+  // Only a RATIO pair or a default window changes what the aggregates hold (drafts have no events).
+  const added = roles.filter((r) => !before.some((b) => b.metricId === r.metricId));
   return {
-    recount: experiment.status !== 'draft',
+    recount:
+      experiment.status !== 'draft' &&
+      added.some((r) => r.metric.kind === 'RATIO' || r.metric.conversionWindowHours !== null),
     audit: { before, after: roleInput },
   };
 }

@@ -54,9 +54,12 @@ export async function updateMetric(db: Db, id: string, patch: UpdateMetricParams
   return row ?? null;
 }
 
-/** The row, locked until the transaction ends (changes of one metric are serialised). */
+/**
+ * The row, locked until the transaction ends (changes of one metric are serialised). NO KEY UPDATE: listing
+ * the metric on an experiment (a foreign key's KEY SHARE) does not wait for it.
+ */
 export async function lockMetric(db: Db, id: string): Promise<MetricRow | null> {
-  const [row] = await db.select().from(m).where(eq(m.id, id)).for('update');
+  const [row] = await db.select().from(m).where(eq(m.id, id)).for('no key update');
   return row ?? null;
 }
 
