@@ -127,6 +127,32 @@ export async function getMetricRolesByExperimentIds(
     .orderBy(asc(r.experimentId), asc(r.position));
 }
 
+/** Definitions by key, each with its role in one experiment when the experiment lists it (one statement). */
+export async function getMetricsWithRoleByKeys(
+  db: Db,
+  experimentId: string,
+  keys: readonly string[],
+): Promise<(MetricRow & { role: MetricRole | null; toleratedHarm: number | null })[]> {
+  if (keys.length === 0) return [];
+  const rows = await db
+    .select({ metric: m, role: r.role, toleratedHarm: r.toleratedHarm })
+    .from(m)
+    .leftJoin(r, and(eq(r.metricId, m.id), eq(r.experimentId, experimentId)))
+    .where(inArray(m.key, [...keys]));
+  return rows.map((row) => ({ ...row.metric, role: row.role, toleratedHarm: row.toleratedHarm }));
+}
+
+/** The keys of the metrics an experiment lists, in its order (one statement). */
+export async function getListedMetricKeys(db: Db, experimentId: string): Promise<string[]> {
+  const rows = await db
+    .select({ key: m.key })
+    .from(r)
+    .innerJoin(m, eq(m.id, r.metricId))
+    .where(eq(r.experimentId, experimentId))
+    .orderBy(asc(r.position));
+  return rows.map((row) => row.key);
+}
+
 /** Ids of the experiments that list a metric. */
 export async function getExperimentIdsUsingMetric(db: Db, metricId: string): Promise<string[]> {
   const rows = await db.select({ id: r.experimentId }).from(r).where(eq(r.metricId, metricId));

@@ -21,12 +21,7 @@ import {
 } from '../aggregates/read';
 import { ValidationError } from '../common/errors';
 import type { MetricRole } from '../metrics/definitions';
-import {
-  getMetricRolesByExperimentIds,
-  getMetricsByIds,
-  getMetricsByKeys,
-  type MetricRow,
-} from '../metrics/repository';
+import { getListedMetricKeys, getMetricsWithRoleByKeys, type MetricRow } from '../metrics/repository';
 import { getPhasesWithUnits, type PhaseWithUnits } from '../experiments/phases';
 import type { ExperimentRow } from '../experiments/repository';
 import {
@@ -199,18 +194,15 @@ async function planMetrics(
   raw: ResultsOptions,
   path: (i: number) => string[],
 ): Promise<MetricPlan[]> {
-  const [definitions, roles] = await Promise.all([
-    getMetricsByKeys(db, metrics),
-    getMetricRolesByExperimentIds(db, [experiment.id]),
-  ]);
-  const byKey = new Map(definitions.map((d) => [d.key, d]));
-  const roleOf = new Map(roles.map((r) => [r.metricId, r]));
+  const found = await getMetricsWithRoleByKeys(db, experiment.id, metrics);
+  const byKey = new Map(found.map((d) => [d.key, d]));
   return metrics.map((metric, i) => {
-    const definition = byKey.get(metric) ?? null;
-    const listed = definition ? roleOf.get(definition.id) : undefined;
-    const type = raw.type ?? definition?.kind ?? defaultMetricType(metric);
+    const row = byKey.get(metric);
+    const { role = null, toleratedHarm = null, ...definition } = row ?? {};
+    const listed = role !== null;
+    const type = raw.type ?? row?.kind ?? defaultMetricType(metric);
     if (type === 'RATIO') {
-      if (definition?.kind !== 'RATIO')
+      if (row?.kind !== 'RATIO')
         throw ValidationError.field(
           raw.type === 'RATIO' ? ['type'] : path(i),
           `RATIO needs a defined RATIO metric (createMetric with a denominatorEventName); "${metric}" is not one`,
@@ -223,14 +215,14 @@ async function planMetrics(
     }
     return {
       metric,
-      definition,
-      role: listed?.role ?? null,
-      toleratedHarm: listed?.toleratedHarm ?? null,
+      definition: row ? (definition as MetricRow) : null,
+      role,
+      toleratedHarm,
       type,
-      goal: raw.goal ?? definition?.direction ?? 'INCREASE',
-      eventName: definition?.eventName ?? metric,
-      denominator: type === 'RATIO' ? definition!.denominatorEventName : null,
-      cap: type === 'MEAN' ? (definition?.capValue ?? null) : null,
+      goal: raw.goal ?? row?.direction ?? 'INCREASE',
+      eventName: row?.eventName ?? metric,
+      denominator: type === 'RATIO' ? row!.denominatorEventName : null,
+      cap: type === 'MEAN' ? (row?.capValue ?? null) : null,
     };
   });
 }
@@ -241,17 +233,8 @@ export async function defaultScorecardMetrics(
   experimentId: string,
   metricNames: () => Promise<string[]>,
 ) {
-  const roles = await getMetricRolesByExperimentIds(db, [experimentId]);
-  if (roles.length === 0) return metricNames();
-  const byId = new Map(
-    (
-      await getMetricsByIds(
-        db,
-        roles.map((r) => r.metricId),
-      )
-    ).map((m) => [m.id, m.key]),
-  );
-  return roles.map((r) => byId.get(r.metricId)!);
+  const listed = await getListedMetricKeys(db, experimentId);
+  return listed.length > 0 ? listed : metricNames();
 }
 
 /**
