@@ -7,7 +7,9 @@
 -- A row's variant is that of its earliest counted event. Per variant: units, sum and sum of squares of those
 -- per-unit totals (every unit with a row is exposed, so exposed_* are the same numbers), units with a total
 -- > 0 (converted_units), and every event recorded, counted or not (recorded_events). Per variant and phase:
--- exposed units whose assignment falls in the phase (experiment_phase_ranges).
+-- exposed units whose assignment falls in the phase (experiment_phase_ranges). Per variant and RATIO event pair
+-- the experiment lists (experiment_ratio_pairs): Σ over units of numerator total × denominator total, each unit
+-- in the variant of its numerator row. Conversion windows: experiment_metric_windows (metric_definitions.sql).
 --
 -- It takes the ingestion lock of every experiment it rebuilds: without it, a rebuild while events arrive
 -- (`npm run db:rebuild-stats` on a live database) fails with duplicate keys (rows a batch inserted after
@@ -24,6 +26,7 @@ BEGIN
 
   DELETE FROM experiment_variant_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_phase_stats WHERE experiment_id = ANY (ids);
+  DELETE FROM experiment_ratio_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_user_metrics WHERE experiment_id = ANY (ids);
 
   INSERT INTO experiment_user_metrics (experiment_id, user_id, metric_name, variant_id, events, total, first_at)
@@ -41,7 +44,7 @@ BEGIN
     JOIN experiment_user_metrics x
       ON x.experiment_id = c.experiment_id AND x.user_id = c.user_id AND x.metric_name = {{EXPOSURE_METRIC}}
     JOIN experiments e ON e.id = c.experiment_id
-    LEFT JOIN experiment_metric_settings m ON m.experiment_id = c.experiment_id AND m.metric_name = c.metric_name
+    LEFT JOIN experiment_metric_windows m ON m.experiment_id = c.experiment_id AND m.metric_name = c.metric_name
    WHERE c.experiment_id = ANY (ids)
      AND conversion_in_window(event_time(c.occurred_at, c.recorded_at), x.first_at, e.end_at,
                               m.conversion_window_hours)
@@ -73,6 +76,15 @@ BEGIN
        GROUP BY GROUPING SETS ((experiment_id, variant_id, metric_name), (experiment_id, variant_id))
     ) s
    GROUP BY experiment_id, variant_id, metric_name;
+
+  INSERT INTO experiment_ratio_stats (experiment_id, variant_id, numerator, denominator, sum_products)
+  SELECT n.experiment_id, n.variant_id, p.numerator, p.denominator, sum(n.total * d.total)
+    FROM experiment_ratio_pairs p
+    JOIN experiment_user_metrics n ON n.experiment_id = p.experiment_id AND n.metric_name = p.numerator
+    JOIN experiment_user_metrics d
+      ON d.experiment_id = n.experiment_id AND d.user_id = n.user_id AND d.metric_name = p.denominator
+   WHERE p.experiment_id = ANY (ids)
+   GROUP BY n.experiment_id, n.variant_id, p.numerator, p.denominator;
 
   INSERT INTO experiment_phase_stats (experiment_id, variant_id, phase, exposed_units)
   SELECT um.experiment_id, um.variant_id, r.phase, count(*)

@@ -1,7 +1,7 @@
 /**
  * The incremental fold: events a batch inserted, added to the per-unit totals (experiment_user_metrics),
  * the per-variant sufficient statistics (experiment_variant_stats) and the exposed units per phase
- * (experiment_phase_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
+ * (experiment_phase_stats) and the cross products of RATIO metrics (experiment_ratio_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
  * per-experiment ingestion locks, one folds. The numbers must equal what rebuild_experiment_stats computes
  * from raw events (drizzle/repeatable/), which is the definition of what they mean, attribution windows
  * included; tests/integration/aggregates.test.ts and attribution.test.ts hold the two together.
@@ -21,8 +21,8 @@ import {
   experimentAssignments as assignments,
   experimentConversions as conversions,
   experimentExposures as exposures,
-  experimentMetricSettings as metricSettings,
   experimentPhaseStats as phaseStats,
+  experimentRatioStats as ratioStats,
   experiments,
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
@@ -67,8 +67,15 @@ export async function foldIntoAggregates(db: Db, inserted: readonly FoldEvent[])
 const um = alias(userMetrics, 'um');
 const s = alias(variantStats, 's');
 const ps = alias(phaseStats, 'ps');
+const rs = alias(ratioStats, 'rs');
 const e = experiments;
-const m = metricSettings;
+/** Each event name's conversion window in its experiment (drizzle/repeatable/metric_definitions.sql). */
+const m = {
+  view: sql.raw('experiment_metric_windows m'),
+  experimentId: sql.raw('m.experiment_id'),
+  metricName: sql.raw('m.metric_name'),
+  conversionWindowHours: sql.raw('m.conversion_window_hours'),
+};
 const c = conversions;
 /** The per-variant columns, each written as the sum of a delta. */
 const statColumns = [
@@ -142,7 +149,7 @@ WITH input AS (
     FROM ins i
     JOIN units u ON u.experiment_id = i."experimentId" AND u.user_id = i."userId"
     JOIN ${e} ON ${e.id} = i."experimentId"
-    LEFT JOIN ${m} ON ${m.experimentId} = i."experimentId" AND ${m.metricName} = i."metricName"
+    LEFT JOIN ${m.view} ON ${m.experimentId} = i."experimentId" AND ${m.metricName} = i."metricName"
    WHERE i."kind" = 'conversion' AND NOT u.reopened AND ${window(sql`i.at`, sql`u.first_at`)}
    GROUP BY GROUPING SETS ((i."experimentId", i."userId", i."metricName"), (i."experimentId", i."userId"))
 ), recounted AS (
@@ -157,7 +164,7 @@ WITH input AS (
    CROSS JOIN LATERAL (SELECT * FROM ${c} WHERE ${c.experimentId} = u.experiment_id AND ${c.userId} = u.user_id
                        OFFSET 0) ${c}
     JOIN ${e} ON ${e.id} = u.experiment_id
-    LEFT JOIN ${m} ON ${m.experimentId} = ${c.experimentId} AND ${m.metricName} = ${c.metricName}
+    LEFT JOIN ${m.view} ON ${m.experimentId} = ${c.experimentId} AND ${m.metricName} = ${c.metricName}
    WHERE u.reopened
      AND ${c.eventId} <> ALL (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'conversion'))
      AND ${window(sql`event_time(${c.occurredAt}, ${c.recordedAt})`, sql`u.first_at`)}
@@ -267,6 +274,45 @@ WITH input AS (
       statColumns.map((col) => sql`${columnNames(col)} = ${col} + excluded.${columnNames(col)}`),
       sql`,\n    `,
     )}
+), ratio_units AS (
+  -- Units whose numerator or denominator total of a RATIO pair the experiment lists changes.
+  SELECT DISTINCT ch.experiment_id, ch.user_id, p.numerator, p.denominator
+    FROM changes ch
+    JOIN experiment_ratio_pairs p
+      ON p.experiment_id = ch.experiment_id AND ch.metric_name IN (p.numerator, p.denominator)
+), ratio_terms AS (
+  -- The unit's old product (stored rows: the statement's snapshot) and its new one (a changed row's new
+  -- total, else the stored row), each in the variant of the numerator row.
+  SELECT ru.experiment_id, ru.numerator, ru.denominator,
+         onum.variant_id::text AS old_variant, onum.total * oden.total AS old_product,
+         CASE WHEN cn.user_id IS NULL THEN onum.variant_id::text WHEN cn.new_events > 0 THEN cn.new_variant END AS new_variant,
+         CASE WHEN cn.user_id IS NULL THEN onum.total WHEN cn.new_events > 0 THEN cn.new_total END
+           * CASE WHEN cd.user_id IS NULL THEN oden.total WHEN cd.new_events > 0 THEN cd.new_total END AS new_product
+    FROM ratio_units ru
+    LEFT JOIN changes cn
+      ON cn.experiment_id = ru.experiment_id AND cn.user_id = ru.user_id AND cn.metric_name = ru.numerator
+    LEFT JOIN changes cd
+      ON cd.experiment_id = ru.experiment_id AND cd.user_id = ru.user_id AND cd.metric_name = ru.denominator
+    LEFT JOIN LATERAL (SELECT ${userMetrics.variantId} AS variant_id, ${userMetrics.total} AS total FROM ${userMetrics}
+                        WHERE ${userMetrics.experimentId} = ru.experiment_id AND ${userMetrics.userId} = ru.user_id
+                          AND ${userMetrics.metricName} = ru.numerator OFFSET 0) onum ON true
+    LEFT JOIN LATERAL (SELECT ${userMetrics.total} AS total FROM ${userMetrics}
+                        WHERE ${userMetrics.experimentId} = ru.experiment_id AND ${userMetrics.userId} = ru.user_id
+                          AND ${userMetrics.metricName} = ru.denominator OFFSET 0) oden ON true
+), ratio_deltas AS (
+  SELECT experiment_id, old_variant AS variant_id, numerator, denominator, -old_product AS d
+    FROM ratio_terms WHERE old_product IS NOT NULL
+  UNION ALL
+  SELECT experiment_id, new_variant, numerator, denominator, new_product
+    FROM ratio_terms WHERE new_product IS NOT NULL
+), upsert_ratio_stats AS (
+  INSERT INTO ${tableAs(ratioStats, rs)} (${columnNames(rs.experimentId, rs.variantId, rs.numerator, rs.denominator, rs.sumProducts)})
+  SELECT experiment_id, variant_id::uuid, numerator, denominator, sum(d)
+    FROM ratio_deltas
+   GROUP BY experiment_id, variant_id, numerator, denominator
+   ORDER BY experiment_id, variant_id, numerator, denominator
+  ON CONFLICT (${columnNames(rs.experimentId, rs.variantId, rs.numerator, rs.denominator)}) DO UPDATE
+    SET ${columnNames(rs.sumProducts)} = ${rs.sumProducts} + excluded.${columnNames(rs.sumProducts)}
 )
 SELECT "eventId"::text AS "eventId" FROM input WHERE clash`;
 }

@@ -143,3 +143,64 @@ export async function getMetricNames(
   }
   return result;
 }
+
+/** Σ numerator total × denominator total over units, per variant, of RATIO pairs (experiment_ratio_stats). */
+export async function getRatioProducts(
+  db: Db,
+  experimentId: string,
+  pairs: readonly { numerator: string; denominator: string }[],
+): Promise<Map<string, Map<string, number>>> {
+  const result = new Map<string, Map<string, number>>();
+  if (pairs.length === 0) return result;
+  const rows = await parseRows(
+    db,
+    sql`/* getRatioProducts */
+      SELECT r.numerator, r.denominator, r.variant_id::text AS "variantId", r.sum_products AS "sumProducts"
+        FROM experiment_ratio_stats r
+       WHERE r.experiment_id = ${experimentId}
+         AND (r.numerator, r.denominator) IN (SELECT p->>0, p->>1 FROM json_array_elements(${jsonParam(
+           pairs.map((p) => [p.numerator, p.denominator]),
+         )}) p)`,
+    z.object({
+      numerator: z.string(),
+      denominator: z.string(),
+      variantId: z.string(),
+      sumProducts: dbNumber,
+    }),
+  );
+  for (const r of rows) {
+    const key = ratioPairKey(r);
+    const byVariant = result.get(key) ?? new Map<string, number>();
+    byVariant.set(r.variantId, r.sumProducts);
+    result.set(key, byVariant);
+  }
+  return result;
+}
+
+export const ratioPairKey = (p: { numerator: string; denominator: string }) =>
+  `${p.numerator}/${p.denominator}`;
+
+/**
+ * Winsorisation at a fixed cap, exactly: per variant, Σ(total − cap) and Σ(total² − cap²) over the units whose
+ * total of the event exceeds the cap, which the caller takes off the maintained Σ and Σ². Reads the per-unit
+ * rows of the experiment (cost O(units with rows in the experiment), only for capped metrics): a cap is a
+ * property of the definition, which can change at any time, so it is not folded into the aggregates.
+ */
+export async function getCapExcess(
+  db: Db,
+  experimentId: string,
+  eventName: string,
+  cap: number,
+): Promise<Map<string, { sum: number; sumSquares: number }>> {
+  const rows = await parseRows(
+    db,
+    sql`/* getCapExcess */
+      SELECT variant_id::text AS "variantId", sum(total - ${cap}::float8) AS "sum",
+             sum(total * total - ${cap}::float8 * ${cap}::float8) AS "sumSquares"
+        FROM experiment_user_metrics
+       WHERE experiment_id = ${experimentId} AND metric_name = ${eventName} AND total > ${cap}::float8
+       GROUP BY variant_id`,
+    z.object({ variantId: z.string(), sum: dbNumber, sumSquares: dbNumber }),
+  );
+  return new Map(rows.map((r) => [r.variantId, { sum: r.sum, sumSquares: r.sumSquares }]));
+}

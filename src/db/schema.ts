@@ -22,6 +22,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import { SLUG_PATTERN } from '../config';
 import { EXPERIMENT_KINDS, EXPERIMENT_STATUSES } from '../experiments/lifecycle';
+import { METRIC_DIRECTIONS, METRIC_KINDS, METRIC_ROLES } from '../metrics/definitions';
 
 // Millisecond precision so a JavaScript Date (and a pagination cursor built from it) is exact.
 const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
@@ -29,6 +30,9 @@ const createdAt = () => timestamp('created_at', { withTimezone: true, precision:
 export const experimentStatus = pgEnum('experiment_status', EXPERIMENT_STATUSES);
 export const experimentKind = pgEnum('experiment_kind', EXPERIMENT_KINDS);
 export const contentKind = pgEnum('content_kind', ['movie', 'series']);
+export const metricKind = pgEnum('metric_kind', METRIC_KINDS);
+export const metricDirection = pgEnum('metric_direction', METRIC_DIRECTIONS);
+export const metricRole = pgEnum('metric_role', METRIC_ROLES);
 
 /**
  * Layers: mutual exclusion. Experiments of a layer own disjoint ranges of its hash space (GrowthBook's
@@ -282,8 +286,8 @@ export const experimentVariantStats = pgTable(
 );
 
 /**
- * Per-experiment settings of a metric: its conversion window (hours after the unit's first exposure). Issue 17's
- * Metric entity will hold the default; a row here is then the experiment's override.
+ * Per-experiment settings of a metric: its conversion window (hours after the unit's first exposure). Overrides
+ * the default of the metric definitions the experiment lists (experiment_metric_windows).
  */
 export const experimentMetricSettings = pgTable(
   'experiment_metric_settings',
@@ -302,6 +306,85 @@ export const experimentMetricSettings = pgTable(
       sql`${t.conversionWindowHours} IS NULL OR ${t.conversionWindowHours} > 0`,
     ),
   ],
+);
+
+/**
+ * Metric definitions (src/metrics/): what a metric name on conversion events means for analysis. A name
+ * without a definition keeps the defaults (`conversion` BINOMIAL, anything else MEAN, goal INCREASE).
+ */
+export const metrics = pgTable(
+  'metrics',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    key: text('key').notNull().unique('metrics_key_unique'),
+    name: text('name').notNull(),
+    description: text('description'),
+    kind: metricKind('kind').notNull(),
+    /** The conversion `metric_name` it counts (a RATIO metric's numerator). */
+    eventName: text('event_name').notNull(),
+    /** RATIO only: the conversion `metric_name` of the denominator. */
+    denominatorEventName: text('denominator_event_name'),
+    direction: metricDirection('direction').notNull().default('INCREASE'),
+    /** Winsorisation: each unit's total is capped at this value before the analysis. */
+    capValue: doublePrecision('cap_value'),
+    /** Default conversion window (hours after the unit's first exposure); an experiment's setting overrides it. */
+    conversionWindowHours: doublePrecision('conversion_window_hours'),
+    archivedAt: timestamp('archived_at', { withTimezone: true, precision: 3 }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('metrics_key_slug', sql`${t.key} ~ ${sql.raw(`'${SLUG_PATTERN.source}'`)}`),
+    check('metrics_ratio_denominator', sql`(${t.kind} = 'RATIO') = (${t.denominatorEventName} IS NOT NULL)`),
+    check('metrics_cap_positive', sql`${t.capValue} IS NULL OR ${t.capValue} > 0`),
+    check(
+      'metrics_window_positive',
+      sql`${t.conversionWindowHours} IS NULL OR ${t.conversionWindowHours} > 0`,
+    ),
+    index('metrics_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+  ],
+);
+
+/** The metrics an experiment lists, each with its role, in the order given. */
+export const experimentMetricRoles = pgTable(
+  'experiment_metric_roles',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    metricId: uuid('metric_id')
+      .notNull()
+      .references(() => metrics.id, { onDelete: 'restrict' }),
+    role: metricRole('role').notNull(),
+    /** GUARDRAIL only: the relative change in the bad direction tolerated, e.g. -0.02 (−2 %). */
+    toleratedHarm: doublePrecision('tolerated_harm'),
+    position: integer('position').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.metricId] }),
+    index('experiment_metric_roles_metric_idx').on(t.metricId),
+  ],
+);
+
+/**
+ * Per variant and RATIO event pair (numerator, denominator) an experiment lists (experiment_ratio_pairs):
+ * Σ over units of the unit's numerator total × its denominator total, maintained by the fold with the other
+ * aggregates. With experiment_variant_stats' Σ and Σ² of each event's totals it is the delta method's input.
+ */
+export const experimentRatioStats = pgTable(
+  'experiment_ratio_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    numerator: text('numerator').notNull(),
+    denominator: text('denominator').notNull(),
+    sumProducts: doublePrecision('sum_products').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.numerator, t.denominator] })],
 );
 
 /**

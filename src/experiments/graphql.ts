@@ -24,10 +24,12 @@ import {
   type ExperimentStatus,
   type LifecycleAction,
 } from './lifecycle';
+import { METRIC_ROLES } from '../metrics/definitions';
 import {
   auditLogArgs,
   type CreateExperimentInput as CreateInput,
   type MetricSettingInput,
+  type MetricRoleInput,
   createExperimentService,
   experimentLookupArgs,
   experimentListArgs,
@@ -492,7 +494,7 @@ VariantRef.implement({
 });
 
 // Relay-style connection, written out so cursors and totalCount are exactly what dashboards need.
-const PageInfoRef = builder.objectRef<{
+export const PageInfoRef = builder.objectRef<{
   hasNextPage: boolean;
   endCursor: string | null;
   startCursor: string | null;
@@ -563,7 +565,7 @@ ConnectionRef.implement({
 export const encodeCursor = (row: Pick<ExperimentRow, 'createdAt' | 'id'>) =>
   Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     const createdAt = new Date(ts);
@@ -666,7 +668,7 @@ const VariantInput = builder.inputRef<NewVariant, false>('VariantInput').impleme
 
 const MetricSettingInputRef = builder.inputRef<MetricSettingInput, false>('MetricSettingInput').implement({
   description:
-    "A metric's settings in this experiment. The future Metric entity (issue 17) will hold a metric's default; a setting here remains the experiment's own.",
+    "A metric's settings in this experiment, by event name. A setting here overrides the default window of the defined metrics the experiment lists (`metricRoles`).",
   fields: (t) =>
     ({
       metric: t.string({
@@ -679,6 +681,40 @@ const MetricSettingInputRef = builder.inputRef<MetricSettingInput, false>('Metri
       }),
     }) satisfies InputFieldsOf<MetricSettingInput>,
 });
+
+export const MetricRoleEnum = builder.enumType('MetricRole', {
+  description: 'A metric’s part in an experiment’s decision.',
+  values: enumValues(METRIC_ROLES, {
+    PRIMARY:
+      'A decision metric (one or more). Its p-values are corrected together with the SECONDARY metrics’.',
+    SECONDARY: 'Context for the decision; corrected together with the PRIMARY metrics.',
+    GUARDRAIL:
+      'Must not get worse by more than its toleratedHarm; corrected among the guardrails only (scorecard).',
+  }),
+});
+
+const MetricRoleInputRef = builder.inputRef<MetricRoleInput, false>('MetricRoleInput').implement({
+  description: 'A defined metric (see `createMetric`) the experiment lists, with its role.',
+  fields: (t) =>
+    ({
+      metric: t.string({
+        required: true,
+        description: 'The metric’s key; it must exist and not be archived.',
+      }),
+      role: t.field({
+        type: MetricRoleEnum,
+        required: true,
+        description: 'PRIMARY, SECONDARY or GUARDRAIL.',
+      }),
+      toleratedHarm: t.float({
+        required: false,
+        description:
+          'GUARDRAIL only: the relative change in the bad direction that is tolerated, between -1 and 0, e.g. -0.02 for −2 %.',
+      }),
+    }) satisfies InputFieldsOf<MetricRoleInput>,
+});
+
+const metricRolesDescription = `The defined metrics the experiment decides on, each with its role (at most ${LIMITS.maxMetricSettings}, each once, at least one PRIMARY). A listed metric's conversionWindowHours is the default window of its events here; \`metricSettings\` overrides it.`;
 
 const metricSettingsDescription = `Per-metric settings (at most ${LIMITS.maxMetricSettings}, one per metric), e.g. a 72-hour conversion window for \`purchase\`.`;
 
@@ -726,6 +762,11 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
         required: false,
         description: metricSettingsDescription,
       }),
+      metricRoles: t.field({
+        type: [MetricRoleInputRef],
+        required: false,
+        description: metricRolesDescription,
+      }),
     }) satisfies InputFieldsOf<CreateInput>,
 });
 
@@ -755,6 +796,11 @@ const UpdateExperimentInput = builder.inputRef<UpdateInput, false>('UpdateExperi
         type: 'JSON',
         required: false,
         description: `${TARGETING_INPUT_DESCRIPTION} Null clears it (everybody is targeted). On a running experiment a new condition applies to units not yet assigned; stored assignments stay.`,
+      }),
+      metricRoles: t.field({
+        type: [MetricRoleInputRef],
+        required: false,
+        description: `${metricRolesDescription} Replaces the list; null leaves it. Once started, the list may only grow by SECONDARY and GUARDRAIL metrics (else RuleViolationError METRICS_FIXED), and the aggregates are recounted.`,
       }),
     }) satisfies InputFieldsOf<UpdateInput>,
 });

@@ -47,5 +47,12 @@ export const EXPERIMENT_RULES = [
   'READ_ONLY',
   /** Layer membership and ranges change only in a draft: once units enrolled, the population must not move. */
   'POPULATION_FIXED',
+  /**
+   * Once started, an experiment's metric list only grows by SECONDARY and GUARDRAIL metrics: the primaries,
+   * and the metrics already listed with their roles, are what it was designed to decide on.
+   */
+  'METRICS_FIXED',
+  /** What a metric counts (kind, event names) cannot change while a started experiment lists it. */
+  'METRIC_IN_USE',
 ] as const;
 export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

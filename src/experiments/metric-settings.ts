@@ -1,7 +1,7 @@
 /**
  * SQL for an experiment's per-metric settings: today the conversion window (hours after a unit's first
- * exposure during which its conversions of the metric count). Issue 17's Metric entity is to hold the
- * default window of a metric; a row here stays the experiment's own setting for it.
+ * exposure during which its conversions of the metric count). A listed metric definition's window is the
+ * default (drizzle/repeatable/metric_definitions.sql, experiment_metric_windows); a row here overrides it.
  */
 import { asc, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';

@@ -59,7 +59,7 @@ export interface ListExperimentsParams {
 export interface AuditParams {
   actor: string;
   action: string;
-  entityType: 'experiment' | 'variant' | 'api_key' | 'layer';
+  entityType: 'experiment' | 'variant' | 'api_key' | 'layer' | 'metric';
   entityId: string;
   details: Record<string, unknown>;
 }

@@ -40,6 +40,8 @@ import {
 import { lockExperimentsForIngest } from '../aggregates/fold';
 import { rebuildStats } from '../aggregates/rebuild';
 import * as metricSettingsRepo from './metric-settings';
+import { metricRolesInput, resolveMetricRoles } from '../metrics/service';
+import * as metricsRepo from '../metrics/repository';
 import * as phases from './phases';
 import { conditionProblems } from '../assignments/targeting';
 import * as repo from './repository';
@@ -143,6 +145,8 @@ export const createExperimentInput = z
       .nullish()
       .transform((v) => v ?? []),
     metricSettings: metricSettings.nullish().transform((v) => v ?? []),
+    /** The metrics the experiment decides on, by key, each with its role (src/metrics). */
+    metricRoles: metricRolesInput.nullish().transform((v) => v ?? []),
   })
   .superRefine((input, ctx) => {
     const seen = new Set<string>();
@@ -169,6 +173,8 @@ export const updateExperimentInput = z.object({
   targeting,
   /** Replaces every metric setting; null or absent leaves them. */
   metricSettings: absentWhenNull(metricSettings),
+  /** Replaces the listed metrics; null or absent leaves them. Once started, only additions (see METRICS_FIXED). */
+  metricRoles: absentWhenNull(metricRolesInput),
 });
 
 export const variantPatch = z.object({
@@ -228,6 +234,7 @@ export type CreateExperimentInput = z.input<typeof createExperimentInput>;
 export type UpdateExperimentInput = z.input<typeof updateExperimentInput>;
 export type VariantInput = z.input<typeof variantInput>;
 export type MetricSettingInput = z.input<typeof metricSettingInput>;
+export type { MetricRoleInput } from '../metrics/service';
 export type VariantPatch = z.input<typeof variantPatch>;
 
 /** Turns a unique violation into the ConflictError a pre-check would have raised. */
@@ -302,12 +309,19 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       const input = parse(createExperimentInput, rawInput, ['input']);
       try {
         return await change(async (tx) => {
-          const { metricSettings: settings, ...experimentInput } = input;
+          const { metricSettings: settings, metricRoles: roleInput, ...experimentInput } = input;
+          const roles = await resolveMetricRoles(tx, roleInput, ['input', 'metricRoles']);
           const created = await repo.createExperiment(tx, experimentInput);
           await metricSettingsRepo.replaceMetricSettings(tx, created.experiment.id, settings);
+          await metricsRepo.replaceMetricRoles(tx, created.experiment.id, roles);
           await changed(tx, created.experiment.id);
           await audit(tx, 'experiment.created', created.experiment.id, {
-            after: { ...created.experiment, variants: created.variants, metricSettings: settings },
+            after: {
+              ...created.experiment,
+              variants: created.variants,
+              metricSettings: settings,
+              ...(roleInput.length ? { metricRoles: roleInput } : {}),
+            },
           });
           return created.experiment;
         });
@@ -324,7 +338,8 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
         if (before.status === 'archived') {
           throw new RuleViolationError('READ_ONLY', 'An archived experiment cannot be changed');
         }
-        const { metricSettings: settings, ...patch } = defined(input);
+        const { metricSettings: settings, metricRoles: roleInput, ...patch } = defined(input);
+        const rolesChange = roleInput && (await changeMetricRoles(tx, before, roleInput));
         const after = await repo.updateExperiment(tx, id, patch);
         const settingsChange = settings && {
           before: await metricSettingsRepo.getMetricSettingsByExperimentIds(tx, [id]),
@@ -335,6 +350,9 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           // Conversion windows decide which stored events count: recount the experiment's aggregates
           // (under its ingestion lock, after this row's lock, as completing does).
           if (before.status !== 'draft') await rebuildStats(tx, [id]);
+        } else if (rolesChange?.recount) {
+          // A listed metric's default window or a RATIO pair changes what the aggregates hold.
+          await rebuildStats(tx, [id]);
         }
         const phase =
           opensPhase(before.status) && after!.trafficAllocation !== before.trafficAllocation
@@ -345,6 +363,7 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           after,
           ...(phase ? { phase } : {}),
           ...(settingsChange ? { metricSettings: settingsChange } : {}),
+          ...(rolesChange ? { metricRoles: rolesChange.audit } : {}),
         });
         await changed(tx, id);
         return after!;
@@ -548,6 +567,45 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
  * bucketed by the new numbers (in a draft nobody is enrolled yet; phase 1 opens at the start).
  */
 const opensPhase = (status: ExperimentStatus) => status === 'running' || status === 'paused';
+
+/**
+ * Replaces the metrics an experiment lists. Once started the list may only grow, and only by SECONDARY and
+ * GUARDRAIL metrics (as GrowthBook lets secondary metrics be added to a running experiment): what it was
+ * started to decide on stays. `recount`: the aggregates must be rebuilt (a started experiment gained a RATIO
+ * pair or a default window).
+ */
+async function changeMetricRoles(
+  tx: Db,
+  experiment: ExperimentRow,
+  roleInput: z.output<typeof metricRolesInput>,
+): Promise<{ recount: boolean; audit: { before: unknown; after: unknown } }> {
+  const root = ['input', 'metricRoles'];
+  const roles = await resolveMetricRoles(tx, roleInput, root);
+  const before = await metricsRepo.getMetricRolesByExperimentIds(tx, [experiment.id]);
+  if (experiment.status !== 'draft') {
+    const next = new Map(roles.map((r) => [r.metricId, r]));
+    const kept = before.every((b) => {
+      const r = next.get(b.metricId);
+      return r && r.role === b.role && r.toleratedHarm === b.toleratedHarm;
+    });
+    const added = roles.filter((r) => !before.some((b) => b.metricId === r.metricId));
+    if (!kept || added.some((r) => r.role === 'PRIMARY')) {
+      throw new RuleViolationError(
+        'METRICS_FIXED',
+        `Once an experiment has started (it is ${experiment.status}) its listed metrics and roles stay; only SECONDARY and GUARDRAIL metrics can be added`,
+      );
+    }
+  }
+  await metricsRepo.replaceMetricRoles(tx, experiment.id, roles);
+  // Only a RATIO pair or a default window changes what the aggregates hold (drafts have no events).
+  const added = roles.filter((r) => !before.some((b) => b.metricId === r.metricId));
+  return {
+    recount:
+      experiment.status !== 'draft' &&
+      added.some((r) => r.metric.kind === 'RATIO' || r.metric.conversionWindowHours !== null),
+    audit: { before, after: roleInput },
+  };
+}
 
 /**
  * Starting needs at least two variants, a positive total weight and at most one control; a HOLDOUT needs

@@ -59,18 +59,19 @@ builder.objectType(ValidationError, {
 
 builder.objectType(NotFoundError, {
   name: 'NotFoundError',
-  description: 'The experiment or variant named in the input does not exist.',
+  description: 'The experiment, variant or metric named in the input does not exist.',
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof NotFoundError,
   fields: (t) => ({
-    entity: t.exposeString('entity', { description: 'What was looked for: Experiment or Variant.' }),
+    entity: t.exposeString('entity', { description: 'What was looked for: Experiment, Variant or Metric.' }),
     ref: t.exposeString('ref', { description: 'The id or key that was not found.' }),
   }),
 });
 
 builder.objectType(ConflictError, {
   name: 'ConflictError',
-  description: 'The change clashes with existing data, e.g. a duplicate experiment key or variant name.',
+  description:
+    'The change clashes with existing data, e.g. a duplicate experiment or metric key or variant name.',
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof ConflictError,
   fields: (t) => ({
@@ -111,6 +112,10 @@ const ExperimentRuleEnum = builder.enumType('ExperimentRule', {
       'A COMPLETED or ARCHIVED experiment’s variants, and an ARCHIVED experiment, cannot be changed.',
     POPULATION_FIXED:
       'Layer membership and ranges change only while the experiment is a DRAFT: once it enrolled units, its population must not move.',
+    METRICS_FIXED:
+      'Once the experiment has started, its listed metrics and their roles stay; only SECONDARY and GUARDRAIL metrics can be added.',
+    METRIC_IN_USE:
+      'A metric’s kind and event names cannot change while a started experiment lists it; create a new metric instead.',
   } satisfies Record<ExperimentRule, string>),
 });
 

@@ -22,6 +22,8 @@ import type {
 } from '../experiments/repository';
 import * as layersRepo from '../layers/repository';
 import type { LayerRow } from '../layers/repository';
+import * as metricsRepo from '../metrics/repository';
+import type { MetricRoleRow, MetricRow } from '../metrics/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -119,6 +121,18 @@ const FACTORIES = {
   metricSettingsByExperimentId: (db: Db) =>
     new DataLoader<string, MetricSettingRow[]>(async (ids) =>
       groupBy(ids, await getMetricSettingsByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+  metricById: (db: Db) =>
+    new DataLoader<string, MetricRow | null>(async (ids) =>
+      byKey(ids, await metricsRepo.getMetricsByIds(db, ids), (r) => r.id),
+    ),
+  metricByKey: (db: Db) =>
+    new DataLoader<string, MetricRow | null>(async (keys) =>
+      byKey(keys, await metricsRepo.getMetricsByKeys(db, keys), (r) => r.key),
+    ),
+  metricRolesByExperimentId: (db: Db) =>
+    new DataLoader<string, MetricRoleRow[]>(async (ids) =>
+      groupBy(ids, await metricsRepo.getMetricRolesByExperimentIds(db, ids), (r) => r.experimentId),
     ),
   metricsByExperimentId: (db: Db) =>
     new DataLoader<string, VariantMetricsRow[]>(async (ids) =>

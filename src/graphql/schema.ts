@@ -1,6 +1,7 @@
 /** Imports every domain's GraphQL module (each registers its types) and builds the schema once. */
 import './errors';
 import '../experiments/graphql';
+import '../metrics/graphql';
 import '../assignments/graphql';
 import '../layers/graphql';
 import '../events/graphql';

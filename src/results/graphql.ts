@@ -1,5 +1,5 @@
 /** Statistics in the API: Experiment.results / scorecard / metricNames and the sampleSize planner. */
-import { ExperimentRef, VariantRef } from '../experiments/graphql';
+import { ExperimentRef, MetricRoleEnum, VariantRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import { enumValues } from '../graphql/enums';
 import { orBadInput } from '../graphql/errors';
@@ -8,6 +8,7 @@ import type { ArgsOf, Types } from '../graphql/input';
 import { sci } from '../common/validation';
 import { LIMITS } from '../config';
 import {
+  defaultScorecardMetrics,
   getResults,
   type ExperimentResults,
   planSampleSize,
@@ -28,12 +29,14 @@ import {
   type SrmResult,
 } from './stats';
 
-const MetricTypeEnum = builder.enumType('MetricType', {
+export const MetricTypeEnum = builder.enumType('MetricType', {
   description:
-    'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric.',
+    'BINOMIAL: share of units that converted at least once. MEAN: average per-unit total of the metric. RATIO: Σ numerator / Σ denominator over units (a defined metric’s kind).',
   values: enumValues(METRIC_TYPES, {
     BINOMIAL: 'Converted or not, per unit; the mean is the conversion rate.',
     MEAN: 'The per-unit sum of the metric’s values (0 for exposed units without events).',
+    RATIO:
+      'Σ numerator totals / Σ denominator totals over exposed units (e.g. watch minutes per session), with delta-method variances. Only for a defined RATIO metric (createMetric).',
   }),
 });
 const StatsMethodEnum = builder.enumType('StatsMethod', {
@@ -65,6 +68,8 @@ const StatsReasonEnum = builder.enumType('StatsReason', {
       'No spread to test against: every unit in both arms has the same value, or (MEAN metrics, BAYESIAN) in one arm. BINOMIAL comparisons with one constant arm use score methods instead (Wilson / Newcombe).',
     CONTROL_MEAN_ZERO:
       'The control mean is 0, so a relative effect is undefined (the absolute one is given).',
+    DENOMINATOR_ZERO:
+      'RATIO metrics: the arm has no denominator (Σ denominator = 0), so its ratio is undefined.',
     CONTROL_MEAN_UNCERTAIN:
       'The control mean is not distinguishable from 0 at the confidence level, so the relative interval (Fieller) is unbounded: the relative effect is omitted, the absolute one is given.',
     SINGLE_VARIANT: 'Only one variant: nothing to compare.',
@@ -87,7 +92,7 @@ const DifferenceTypeEnum = builder.enumType('DifferenceType', {
       'Treatment − control, in the metric’s units (conversion-rate points for BINOMIAL): the scale of absoluteEffect and of every decision figure.',
   }),
 });
-const MetricGoalEnum = builder.enumType('MetricGoal', {
+export const MetricGoalEnum = builder.enumType('MetricGoal', {
   description:
     'Which way is better for the metric: what “win” means for chanceToWin, risk and BAYESIAN significance.',
   values: enumValues(METRIC_GOALS, {
@@ -252,11 +257,25 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
   }),
 });
 
-const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').implement({
+export const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').implement({
   authScopes: { read: true },
   description: 'Statistics for one metric: per-unit totals, compared variant by variant with the control.',
   fields: (t) => ({
-    metric: t.exposeString('metric', { description: 'The metric analysed.' }),
+    metric: t.exposeString('metric', {
+      description: 'The metric analysed, as asked: a defined metric’s key or a conversion metricName.',
+    }),
+    role: t.field({
+      type: MetricRoleEnum,
+      nullable: true,
+      description:
+        'The metric’s role in the experiment when it lists the metric. GUARDRAIL results are corrected among the guardrails; every other metric in one family.',
+      resolve: (r) => r.role,
+    }),
+    toleratedHarm: t.exposeFloat('toleratedHarm', {
+      nullable: true,
+      description:
+        'GUARDRAIL: the relative change in the bad direction the experiment tolerates, e.g. -0.02.',
+    }),
     type: t.field({
       type: MetricTypeEnum,
       description: 'How units were summarised.',
@@ -271,7 +290,7 @@ const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResults').imp
     }),
     goal: t.field({
       type: MetricGoalEnum,
-      description: 'Which way is better, as asked (default INCREASE).',
+      description: 'Which way is better: as asked, else the defined metric’s direction, else INCREASE.',
       resolve: (r) => r.goal,
     }),
     minUnitsPerVariant: t.exposeInt('minUnitsPerVariant', {
@@ -321,7 +340,8 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
     type: arg({
       type: MetricTypeEnum,
       required: false,
-      description: 'Default: BINOMIAL for `conversion`, MEAN otherwise.',
+      description:
+        'Default: a defined metric’s kind; otherwise BINOMIAL for `conversion`, MEAN for any other name. RATIO only for a defined RATIO metric the experiment lists.',
     }),
     method: arg({ type: StatsMethodEnum, required: false, description: 'Default FREQUENTIST.' }),
     confidenceLevel: arg.float({ required: false, description: 'Default 0.95.' }),
@@ -338,7 +358,7 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
       type: MetricGoalEnum,
       required: false,
       description:
-        'Which way is better (default INCREASE): the direction of chanceToWin, risk and BAYESIAN significance.',
+        'Which way is better (default: a defined metric’s direction, else INCREASE): the direction of chanceToWin, risk and BAYESIAN significance.',
     }),
     includeUnexposed: arg.boolean({
       required: false,
@@ -371,7 +391,8 @@ builder.objectFields(ExperimentRef, (t) => ({
     args: {
       metric: t.arg.string({
         required: true,
-        description: 'A metric name from metricNames, e.g. `conversion`.',
+        description:
+          'A defined metric’s key (see `metrics`), or a metric name from metricNames, e.g. `conversion` (analysed with the defaults).',
       }),
       ...analysisArgs(t.arg),
     },
@@ -381,14 +402,26 @@ builder.objectFields(ExperimentRef, (t) => ({
   scorecard: t.field({
     type: [ResultsRef],
     description:
-      'Statistics for several metrics at once (default: all metricNames); the correction spans all of them.',
+      'Statistics for several metrics at once (default: the metrics the experiment lists in metricRoles, else all metricNames). The correction spans the PRIMARY and SECONDARY metrics (and unlisted ones) as one family, and the GUARDRAIL metrics as another.',
     args: {
-      metrics: t.arg.stringList({ required: false, description: 'Metric names; default: all metricNames.' }),
+      metrics: t.arg.stringList({
+        required: false,
+        description:
+          'Defined metric keys or metric names; default: the listed metrics, else all metricNames.',
+      }),
       ...analysisArgs(t.arg),
     },
     resolve: (e, { metrics, ...args }, ctx) =>
       orBadInput(async () =>
-        getResults(ctx.db, e, metrics ?? (await ctx.loaders.metricNamesByExperimentId.load(e.id)), args),
+        getResults(
+          ctx.db,
+          e,
+          metrics ??
+            (await defaultScorecardMetrics(ctx.db, e.id, () =>
+              ctx.loaders.metricNamesByExperimentId.load(e.id),
+            )),
+          args,
+        ),
       ),
   }),
 }));

@@ -12,7 +12,16 @@ import { z } from 'zod';
 import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
-import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
+import {
+  getCapExcess,
+  getRatioProducts,
+  getVariantStats,
+  ratioPairKey,
+  type VariantStatsRow,
+} from '../aggregates/read';
+import { ValidationError } from '../common/errors';
+import type { MetricRole } from '../metrics/definitions';
+import { getListedMetricKeys, getMetricsWithRoleByKeys, type MetricRow } from '../metrics/repository';
 import { getPhasesWithUnits, type PhaseWithUnits } from '../experiments/phases';
 import type { ExperimentRow } from '../experiments/repository';
 import {
@@ -52,6 +61,12 @@ export interface VariantOutcome extends VariantResult {
 export interface ExperimentResults {
   experimentId: string;
   metric: string;
+  /** The definition when `metric` is a defined metric's key (its kind, direction, cap and events apply). */
+  definition: MetricRow | null;
+  /** The metric's role in the experiment when the experiment lists it. */
+  role: MetricRole | null;
+  /** GUARDRAIL: the relative change in the bad direction tolerated. */
+  toleratedHarm: number | null;
   type: MetricType;
   method: StatsMethod;
   confidenceLevel: number;
@@ -106,25 +121,120 @@ export type ResultsOptions = z.input<typeof resultsOptions>;
 export const defaultMetricType = (metric: string): MetricType =>
   metric === CONVERSION_METRIC ? 'BINOMIAL' : 'MEAN';
 
-function toInputs(rows: VariantStatsRow[], type: MetricType, includeUnexposed: boolean) {
+/** What a definition adds to a metric's per-variant statistics. */
+interface InputExtras {
+  /** RATIO: the denominator event's rows and Σ numerator·denominator per variant. */
+  denominator?: { rows: VariantStatsRow[]; products: Map<string, number> } | null;
+  /** capValue: per variant, Σ(total − cap) and Σ(total² − cap²) over units above the cap. */
+  capExcess?: Map<string, { sum: number; sumSquares: number }> | null;
+}
+
+function toInputs(
+  rows: VariantStatsRow[],
+  type: MetricType,
+  includeUnexposed: boolean,
+  extras: InputExtras = {},
+) {
   // The control is the flagged variant, else the first in position order (as GrowthBook's variation 0).
   const flagged = rows.some((r) => r.isControl);
+  const denominators = new Map(extras.denominator?.rows.map((r) => [r.variantId, r]));
   return rows.map((r, i) => {
     const n = includeUnexposed ? (r.assignedUnits ?? 0) : r.exposedUnits;
     // A BINOMIAL conversion is a unit whose attributed total is > 0: the share of units a MEAN analysis
     // of the same metric sees above 0. Units never exposed have no attributed events (they count as 0).
-    const sum = type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sum : r.exposedSum;
-    const sumSquares =
+    // (Every unit with a counted total is exposed, so exposed and all-unit sums are the same numbers.)
+    let sum = type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sum : r.exposedSum;
+    let sumSquares =
       type === 'BINOMIAL' ? r.convertedUnits : includeUnexposed ? r.sumSquares : r.exposedSumSquares;
+    const excess = type === 'MEAN' ? extras.capExcess?.get(r.variantId) : undefined;
+    if (excess) {
+      sum -= excess.sum;
+      sumSquares -= excess.sumSquares;
+    }
+    const d = denominators.get(r.variantId);
+    const ratio =
+      type === 'RATIO' && extras.denominator
+        ? {
+            sumDenominator: d?.exposedSum ?? 0,
+            sumDenominatorSquares: d?.exposedSumSquares ?? 0,
+            sumProducts: extras.denominator.products.get(r.variantId) ?? 0,
+          }
+        : null;
     return {
       id: r.variantId,
       weight: r.weight,
       n,
       sum,
       sumSquares,
+      ratio,
       isControl: flagged ? r.isControl : i === 0,
     };
   });
+}
+
+/** How one requested metric is analysed: its definition (if any) and what follows from it. */
+interface MetricPlan {
+  metric: string;
+  definition: MetricRow | null;
+  role: MetricRole | null;
+  toleratedHarm: number | null;
+  type: MetricType;
+  goal: MetricGoal;
+  /** The conversion metricName counted (a RATIO metric's numerator). */
+  eventName: string;
+  denominator: string | null;
+  cap: number | null;
+}
+
+/** Looks up the definitions and roles of the requested metrics (two statements) and plans each analysis. */
+async function planMetrics(
+  db: Db,
+  experiment: ExperimentRow,
+  metrics: readonly string[],
+  raw: ResultsOptions,
+  path: (i: number) => string[],
+): Promise<MetricPlan[]> {
+  const found = await getMetricsWithRoleByKeys(db, experiment.id, metrics);
+  const byKey = new Map(found.map((d) => [d.key, d]));
+  return metrics.map((metric, i) => {
+    const row = byKey.get(metric);
+    const { role = null, toleratedHarm = null, ...definition } = row ?? {};
+    const listed = role !== null;
+    const type = raw.type ?? row?.kind ?? defaultMetricType(metric);
+    if (type === 'RATIO') {
+      if (row?.kind !== 'RATIO')
+        throw ValidationError.field(
+          raw.type === 'RATIO' ? ['type'] : path(i),
+          `RATIO needs a defined RATIO metric (createMetric with a denominatorEventName); "${metric}" is not one`,
+        );
+      if (!listed)
+        throw ValidationError.field(
+          path(i),
+          `list the RATIO metric "${metric}" in the experiment's metricRoles to analyse it: its cross products are maintained only for the metrics an experiment lists`,
+        );
+    }
+    return {
+      metric,
+      definition: row ? (definition as MetricRow) : null,
+      role,
+      toleratedHarm,
+      type,
+      goal: raw.goal ?? row?.direction ?? 'INCREASE',
+      eventName: row?.eventName ?? metric,
+      denominator: type === 'RATIO' ? row!.denominatorEventName : null,
+      cap: type === 'MEAN' ? (row?.capValue ?? null) : null,
+    };
+  });
+}
+
+/** The metrics `scorecard` analyses by default: those the experiment lists, else every metric with data. */
+export async function defaultScorecardMetrics(
+  db: Db,
+  experimentId: string,
+  metricNames: () => Promise<string[]>,
+) {
+  const listed = await getListedMetricKeys(db, experimentId);
+  return listed.length > 0 ? listed : metricNames();
 }
 
 /**
@@ -183,7 +293,6 @@ export async function getResults(
   const method = raw.method ?? 'FREQUENTIST';
   const confidenceLevel = raw.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
   const correction = method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'NONE');
-  const goal = raw.goal ?? 'INCREASE';
   const minUnitsPerVariant = raw.minUnitsPerVariant ?? LIMITS.minUnitsPerVariant;
   const includeUnexposed = raw.includeUnexposed ?? false;
   const prior =
@@ -191,16 +300,40 @@ export async function getResults(
       ? { mean: raw.priorMean ?? 0, variance: raw.priorVariance ?? 1 }
       : null;
 
-  const [stats, phases] = await Promise.all([
-    getVariantStats(db, experiment.id, metrics, { countAssigned: includeUnexposed }),
+  const plans = await planMetrics(db, experiment, metrics, raw, (i) =>
+    typeof metricArgument === 'string' ? ['metric'] : ['metrics', String(i)],
+  );
+  const eventNames = [
+    ...new Set(plans.flatMap((p) => (p.denominator ? [p.eventName, p.denominator] : [p.eventName]))),
+  ];
+  const ratioPairs = plans.flatMap((p) =>
+    p.denominator ? [{ numerator: p.eventName, denominator: p.denominator }] : [],
+  );
+  const [stats, phases, products, capExcess] = await Promise.all([
+    getVariantStats(db, experiment.id, eventNames, { countAssigned: includeUnexposed }),
     // The weight history with each phase's units, for the sample-ratio check. An experiment that never
     // started has none: its current weights apply.
     getPhasesWithUnits(db, experiment.id, { assigned: includeUnexposed }),
+    getRatioProducts(db, experiment.id, ratioPairs),
+    Promise.all(
+      plans.map((p) => (p.cap === null ? null : getCapExcess(db, experiment.id, p.eventName, p.cap))),
+    ),
   ]);
-  const results = metrics.map((metric) => {
-    const rows = stats.get(metric) ?? [];
-    const type = raw.type ?? defaultMetricType(metric);
-    const inputs = toInputs(rows, type, includeUnexposed);
+  const results = plans.map((plan, planIndex) => {
+    const { metric, type, goal } = plan;
+    const rows = stats.get(plan.eventName) ?? [];
+    const denominatorRows = plan.denominator ? (stats.get(plan.denominator) ?? []) : [];
+    const inputs = toInputs(rows, type, includeUnexposed, {
+      denominator: plan.denominator
+        ? {
+            rows: denominatorRows,
+            products:
+              products.get(ratioPairKey({ numerator: plan.eventName, denominator: plan.denominator })) ??
+              new Map(),
+          }
+        : null,
+      capExcess: capExcess[planIndex],
+    });
     const analysis = analyze({
       variants: inputs,
       metricType: type,
@@ -216,13 +349,24 @@ export async function getResults(
     const control = inputs.find((v) => v.isControl) ?? null;
     // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
     // would come out as exact zeros. (Events recorded outside every window make a known metric: zeros.)
-    const unknown = rows.every((r) => r.recordedEvents === 0) && inputs.some((v) => v.n > 0);
+    const unknown =
+      [...rows, ...denominatorRows].every((r) => r.recordedEvents === 0) && inputs.some((v) => v.n > 0);
     // Counted events are attributed to the variant of the unit's earliest one, recorded ones to their own
-    // variant: the same variant unless a unit's events disagree, which ingestion refuses.
-    const excluded = rows.map((r) => Math.max(0, r.recordedEvents - r.metricEvents));
+    // variant: the same variant unless a unit's events disagree, which ingestion refuses. RATIO: numerator
+    // and denominator events.
+    const excluded = rows.map(
+      (r, i) =>
+        Math.max(0, r.recordedEvents - r.metricEvents) +
+        (denominatorRows[i]
+          ? Math.max(0, denominatorRows[i].recordedEvents - denominatorRows[i].metricEvents)
+          : 0),
+    );
     return {
       experimentId: experiment.id,
       metric,
+      definition: plan.definition,
+      role: plan.role,
+      toleratedHarm: plan.toleratedHarm,
       type,
       method,
       confidenceLevel,
@@ -245,17 +389,23 @@ export async function getResults(
     };
   });
 
-  // Multiple comparisons: adjust every treatment's p-value across all variants × metrics of this request.
+  // Multiple comparisons: adjust every treatment's p-value across the variants × metrics of this request, in
+  // two families: the decision metrics (PRIMARY, SECONDARY and metrics the experiment does not list) and the
+  // GUARDRAIL metrics, which answer another question ("did anything break?") and are corrected among themselves.
   if (correction !== 'NONE' && method !== 'BAYESIAN') {
-    const all = results.flatMap((r) => r.variants.filter((v) => !v.isControl));
-    const adjusted = adjustPValues(
-      all.map((v) => v.pValue),
-      correction,
-    );
-    all.forEach((v, i) => {
-      v.adjustedPValue = adjusted[i];
-      v.significant = adjusted[i] === null ? null : adjusted[i]! < 1 - confidenceLevel;
-    });
+    for (const guardrails of [false, true]) {
+      const family = results
+        .filter((r) => (r.role === 'GUARDRAIL') === guardrails)
+        .flatMap((r) => r.variants.filter((v) => !v.isControl));
+      const adjusted = adjustPValues(
+        family.map((v) => v.pValue),
+        correction,
+      );
+      family.forEach((v, i) => {
+        v.adjustedPValue = adjusted[i];
+        v.significant = adjusted[i] === null ? null : adjusted[i]! < 1 - confidenceLevel;
+      });
+    }
   }
   return results;
 }

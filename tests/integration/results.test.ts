@@ -734,22 +734,24 @@ describe('a larger experiment: every number equals the engine over raw rows', ()
     ).toBe(4);
   });
 
-  it('reads the sufficient statistics and the phases in two SQL statements per results request', async () => {
+  it('reads the definitions, the sufficient statistics and the phases in three SQL statements per results request', async () => {
     const count = async (fields: string) => {
       const before = handle.statements.count;
       await gqlOk(app, `query ($key: String!) { experiment(key: $key) { ${fields} } }`, { key: exp.key });
       return handle.statements.count - before;
     };
-    // The experiment lookup, then the statistics and the weight history with its units per phase.
-    expect(await count('results(metric: "revenue") { variants { units } }')).toBe(3);
+    // The experiment lookup, the metric definitions (with their roles in the experiment), then the statistics
+    // and the weight history with its units per phase.
+    expect(await count('results(metric: "revenue") { variants { units } }')).toBe(4);
     expect(
       await count('results(metric: "revenue", includeUnexposed: true) { variants { units mean } }'),
-    ).toBe(3);
+    ).toBe(4);
     // Variant objects come from one batched lookup, whatever the number of variants.
     expect(
       await count('results(metric: "revenue") { variants { units variant { name } } }'),
-    ).toBeLessThanOrEqual(4);
-    expect(await count('scorecard { metric variants { units pValue } }')).toBeLessThanOrEqual(4);
+    ).toBeLessThanOrEqual(5);
+    // The scorecard's default metrics: the listed ones, else the metric names (two statements at most).
+    expect(await count('scorecard { metric variants { units pValue } }')).toBeLessThanOrEqual(6);
   });
 });
 

@@ -5,6 +5,7 @@
  * argument of the schema. Each gets a clean error (no stack, no SQL, no driver message) and writes
  * nothing: whole-table row counts are compared before and after, on a database no other file writes to.
  */
+import { createMetricService } from '../../src/metrics/service';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
@@ -571,6 +572,8 @@ interface Fixtures {
   layerId: string;
   layerKey: string;
   holdoutKey: string;
+  metricId: string;
+  metricKey: string;
 }
 
 async function makeFixtures(): Promise<Fixtures> {
@@ -580,6 +583,12 @@ async function makeFixtures(): Promise<Fixtures> {
   const [, draftVariant] = await getVariants(dbx, draft.id);
   const [runningVariant] = await getVariants(dbx, running.id);
   const apiKey = await makeKey(dbx, ['read']);
+  const metric = await createMetricService({ db: dbx, actor: { name: 'test' } }).create({
+    key: uniqueKey('metric'),
+    name: 'Probe metric',
+    kind: 'MEAN',
+    eventName: 'minutes',
+  });
   const layer = await createLayerService({ db: dbx, actor: { name: 'test' } }).create({
     key: uniqueKey('layer'),
     name: 'Probe layer',
@@ -602,6 +611,8 @@ async function makeFixtures(): Promise<Fixtures> {
     runningKey: running.key,
     runningVariantId: runningVariant.id,
     apiKeyId: apiKey.id,
+    metricId: metric.id,
+    metricKey: metric.key,
   };
 }
 
@@ -620,7 +631,24 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
   'Mutation.completeExperiment': (fx) => ({ id: fx.runningId }),
   'Mutation.archiveExperiment': (fx) => ({ id: fx.draftId }),
   'Mutation.deleteExperiment': (fx) => ({ id: fx.draftId }),
-  'Mutation.createExperiment': () => ({
+  'Query.metric': (fx) => ({ key: fx.metricKey }),
+  'Query.metrics': () => ({ first: 5, after: null }),
+  'Mutation.createMetric': () => ({
+    input: {
+      key: uniqueKey('inj'),
+      name: 'Injection probe',
+      description: 'A probe',
+      kind: 'RATIO',
+      eventName: 'minutes',
+      denominatorEventName: 'session',
+    },
+  }),
+  'Mutation.updateMetric': (fx) => ({
+    id: fx.metricId,
+    input: { name: 'Renamed', description: 'Described', eventName: 'watch_minutes' },
+  }),
+  'Mutation.archiveMetric': (fx) => ({ id: fx.metricId }),
+  'Mutation.createExperiment': (fx) => ({
     input: {
       key: uniqueKey('inj'),
       name: 'Injection probe',
@@ -628,6 +656,7 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
       hashSeed: 'seed',
       variants: [{ name: 'control', isControl: true }, { name: 'treatment' }],
       metricSettings: [{ metric: 'purchase', conversionWindowHours: 72 }],
+      metricRoles: [{ metric: fx.metricKey, role: 'PRIMARY' }],
     },
   }),
   'Mutation.updateExperiment': (fx) => ({
@@ -637,6 +666,7 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
       description: 'Described',
       hashSeed: 'reseeded',
       metricSettings: [{ metric: 'purchase', conversionWindowHours: 72 }],
+      metricRoles: [{ metric: fx.metricKey, role: 'PRIMARY' }],
       targeting: { plan: 'premium' },
     },
   }),

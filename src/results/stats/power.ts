@@ -26,7 +26,8 @@ import { type Correction, fail, type MetricType, type Outcome, ok, type StatsMet
  */
 
 export interface Baseline {
-  metricType: MetricType;
+  /** Planning covers BINOMIAL and MEAN metrics (a RATIO metric plans as the MEAN of its per-unit ratio). */
+  metricType: Exclude<MetricType, 'RATIO'>;
   /** Baseline mean, or conversion rate for binomial metrics (strictly between 0 and 1). */
   mean: number;
   /** Per-unit variance of a mean metric; ignored for binomial metrics, where it is p(1 − p). */

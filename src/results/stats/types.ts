@@ -1,5 +1,9 @@
 // Single source of truth for the engine's enums: the GraphQL layer derives its enum types from these tuples.
-export const METRIC_TYPES = ['BINOMIAL', 'MEAN'] as const;
+/**
+ * BINOMIAL: converted or not per unit; MEAN: the mean per-unit total; RATIO: Σ numerator / Σ denominator over
+ * units (delta method; its statistics carry `ratio`).
+ */
+export const METRIC_TYPES = ['BINOMIAL', 'MEAN', 'RATIO'] as const;
 export type MetricType = (typeof METRIC_TYPES)[number];
 
 export const STATS_METHODS = ['FREQUENTIST', 'BAYESIAN', 'SEQUENTIAL'] as const;
@@ -35,6 +39,8 @@ export const STATS_REASONS = [
   'ZERO_VARIANCE',
   /** The relative effect divides by the control mean, which is zero. */
   'CONTROL_MEAN_ZERO',
+  /** RATIO metrics: an arm's denominator sums to 0, so its ratio is undefined. */
+  'DENOMINATOR_ZERO',
   /**
    * The control mean is not distinguishable from 0 at the confidence level, so the relative effect's interval
    * (Fieller's) is unbounded: the relative effect is omitted, the absolute one is given.
@@ -78,6 +84,15 @@ export interface SufficientStats {
   n: number;
   sum: number;
   sumSquares: number;
+  /** RATIO metrics: the denominator's sums; `sum`/`sumSquares` are then the numerator's. */
+  ratio?: RatioSums | null;
+}
+
+/** Over units: Σy, Σy² of the per-unit denominator totals y and Σx·y with the numerator totals x. */
+export interface RatioSums {
+  sumDenominator: number;
+  sumDenominatorSquares: number;
+  sumProducts: number;
 }
 
 /** Mean and per-unit variance of one arm (n − 1 sample variance for means, p(1 − p) for proportions). */

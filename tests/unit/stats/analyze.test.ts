@@ -33,7 +33,7 @@ const fourArms = [
 
 describe('analyze()', () => {
   it('exports one tuple per enum', () => {
-    expect(METRIC_TYPES).toEqual(['BINOMIAL', 'MEAN']);
+    expect(METRIC_TYPES).toEqual(['BINOMIAL', 'MEAN', 'RATIO']);
     expect(STATS_METHODS).toEqual(['FREQUENTIST', 'BAYESIAN', 'SEQUENTIAL']);
     expect(CORRECTIONS).toEqual(['NONE', 'HOLM', 'BENJAMINI_HOCHBERG']);
   });
