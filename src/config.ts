@@ -58,6 +58,14 @@ export const LIMITS = {
    */
   assignmentBatchMax: 500,
   assignmentBatchesInFlight: 4,
+  /** scheduleExperiment: the largest unit cap (stopAfterUnits). */
+  maxStopAfterUnits: 1_000_000_000,
+  /**
+   * A scheduled transition that fails is tried again at most this many times (so at most 1 + this many
+   * attempts), the n-th retry `scheduleRetryBaseMs × 2^(n−1)` after the previous attempt.
+   */
+  scheduleMaxRetries: 5,
+  scheduleRetryBaseMs: 30_000,
   auditLogMaxPage: 100,
   auditLogDefaultPage: 20,
   /** results: largest SEQUENTIAL tuning N*. */
@@ -147,6 +155,8 @@ export interface AppConfig {
   seedOnFirstStart: boolean;
   logLevel: string;
   production: boolean;
+  /** Time between rounds of the job runner (schedules); 0 disables it on this instance. */
+  jobsIntervalMs: number;
   security: SecurityConfig;
 }
 
@@ -205,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     seedOnFirstStart: env.SEED_ON_START !== 'false',
     logLevel: env.LOG_LEVEL || 'info',
+    jobsIntervalMs: int('JOBS_INTERVAL_MS', 10_000, env),
     production: env.NODE_ENV === 'production',
     security: securityConfigFromEnv(env),
   };

@@ -13,9 +13,12 @@ import { seedDatabase } from './db/seed';
 import { createService } from './http/app';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
+import { JobRunner } from './jobs/runner';
 import { createLogger } from './logger';
 import { Metrics } from './observability/metrics';
 import { startTracing, tracingObserver } from './observability/tracing';
+import { scheduleJob } from './scheduling/service';
+import { notifyExperimentChanged } from './assignments/config-cache';
 
 const config = loadConfig();
 const { security } = config;
@@ -67,6 +70,19 @@ const { app, routes } = createService({
   metrics,
   replicas,
 });
+// Periodic work (README, Automation): on PostgreSQL every instance runs one; each job runs on one at a time.
+const jobs = new JobRunner({
+  db: handle.db,
+  intervalMs: config.jobsIntervalMs,
+  logger,
+  jobs: [
+    scheduleJob({
+      onChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
+      afterCommit: () => configCache.invalidate(),
+    }),
+  ],
+});
+jobs.start();
 const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
 
 if (!security.authRequired) {
@@ -107,6 +123,8 @@ async function shutdown(signal: string) {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await closed;
+  // A job run in progress commits or rolls back before the database closes.
+  await jobs.stop();
   await Promise.allSettled([
     configCache.stop(),
     authenticator.stop(),

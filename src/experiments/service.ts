@@ -24,7 +24,7 @@ import {
   text,
   uuid,
 } from '../common/validation';
-import type { Database, Db } from '../db/client';
+import type { Db } from '../db/client';
 import {
   DELETABLE_STATUSES,
   EXPERIMENT_STATUSES,
@@ -50,7 +50,8 @@ export interface Actor {
 export type ChangeListener = (experimentId: string, tx: Db) => Promise<void> | void;
 
 export interface ExperimentServiceDeps {
-  db: Database;
+  /** A transaction too: the scheduler runs transitions inside its job's transaction (as savepoints). */
+  db: Db;
   actor: Actor;
   onChange?: ChangeListener;
   /** Called after a configuration change committed (drops this process's assignment cache at once). */

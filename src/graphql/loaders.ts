@@ -19,6 +19,7 @@ import type {
   ExperimentWith,
   VariantRow,
 } from '../experiments/repository';
+import { getSchedulesByExperimentIds, type ScheduleRow } from '../scheduling/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -145,6 +146,10 @@ const FACTORIES = {
       const names = await getMetricNames(db, ids);
       return ids.map((id) => names.get(id) ?? []);
     }),
+  scheduleByExperimentId: (db: Db) =>
+    new DataLoader<string, ScheduleRow | null>(async (ids) =>
+      byKey(ids, await getSchedulesByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
   userById: (db: Db) =>
     new DataLoader<string, UserRow | null>(async (ids) =>
       byKey(ids, await usersRepo.getUsersByIds(db, ids), (r) => r.id),

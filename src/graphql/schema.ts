@@ -6,6 +6,7 @@ import '../events/graphql';
 import '../users/graphql';
 import '../results/graphql';
 import '../auth/graphql';
+import '../scheduling/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });
