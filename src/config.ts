@@ -66,6 +66,13 @@ export const LIMITS = {
    */
   scheduleMaxRetries: 5,
   scheduleRetryBaseMs: 30_000,
+  /** Webhooks: URL length, and how long a delivery is retried (exponential backoff from the base). */
+  webhookUrlMaxLength: 2048,
+  webhookRetryBaseMs: 10_000,
+  webhookRetryForMs: 24 * 3600_000,
+  webhookTimeoutMs: 10_000,
+  /** Deliveries one job run sends at most. */
+  webhookDeliveriesPerRun: 50,
   auditLogMaxPage: 100,
   auditLogDefaultPage: 20,
   /** results: largest SEQUENTIAL tuning N*. */
@@ -143,6 +150,22 @@ export interface SecurityConfig {
    */
   cacheTtlMs: number;
   shutdownTimeoutMs: number;
+  /** Absent: webhooks disabled (WEBHOOKS_DISABLED). */
+  webhooks?: WebhookConfig;
+}
+
+export const WEBHOOKS_DISABLED: WebhookConfig = { secretKey: null, allowPrivate: false, allowHosts: [] };
+
+export interface WebhookConfig {
+  /**
+   * Encrypts webhook signing secrets at rest (AES-256-GCM with the SHA-256 of this value as key; give 32+
+   * random bytes). Unset: webhooks cannot be created.
+   */
+  secretKey: string | null;
+  /** Allow webhook URLs that resolve to private, loopback or link-local addresses (off: no SSRF). */
+  allowPrivate: boolean;
+  /** Host names allowed whatever they resolve to (an allow-list for internal receivers). */
+  allowHosts: string[];
 }
 
 export interface AppConfig {
@@ -183,6 +206,14 @@ export function securityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sec
     redisUrl: env.REDIS_URL || null,
     cacheTtlMs: int('CACHE_TTL_MS', 5000, env),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, env),
+    webhooks: {
+      secretKey: env.WEBHOOK_SECRET_KEY || null,
+      allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+      allowHosts: (env.WEBHOOK_ALLOW_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    },
   };
 }
 

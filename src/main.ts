@@ -5,7 +5,7 @@
 import { ExperimentConfigCache } from './assignments/config-cache';
 import { loadConfigFromDb } from './assignments/service';
 import { Authenticator } from './auth/authenticator';
-import { loadConfig } from './config';
+import { loadConfig, WEBHOOKS_DISABLED } from './config';
 import { openDatabase } from './db/client';
 import { migrateDatabase } from './db/migrate';
 import { ReplicaSet } from './db/replicas';
@@ -18,6 +18,7 @@ import { createLogger } from './logger';
 import { Metrics } from './observability/metrics';
 import { startTracing, tracingObserver } from './observability/tracing';
 import { scheduleJob } from './scheduling/service';
+import { deliveryJob } from './webhooks/service';
 import { notifyExperimentChanged } from './assignments/config-cache';
 
 const config = loadConfig();
@@ -70,7 +71,7 @@ const { app, routes } = createService({
   metrics,
   replicas,
 });
-// Periodic work (README, Automation): on PostgreSQL every instance runs one; each job runs on one at a time.
+// Periodic work (README, Automation): every instance runs a runner; each job runs on one instance at a time.
 const jobs = new JobRunner({
   db: handle.db,
   intervalMs: config.jobsIntervalMs,
@@ -80,6 +81,7 @@ const jobs = new JobRunner({
       onChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
       afterCommit: () => configCache.invalidate(),
     }),
+    deliveryJob(security.webhooks ?? WEBHOOKS_DISABLED),
   ],
 });
 jobs.start();

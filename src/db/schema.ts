@@ -310,6 +310,56 @@ export const experimentSchedules = pgTable(
 );
 
 /**
+ * Webhooks (src/webhooks/): where alerts are POSTed. The signing secret is stored encrypted with the
+ * server's WEBHOOK_SECRET_KEY (AES-256-GCM): signing needs the secret itself, so a hash would not do.
+ */
+export const webhooks = pgTable('webhooks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  url: text('url').notNull(),
+  events: text('events').array().notNull(),
+  /** Events of an experiment are sent only once it enrolled at least this many units… */
+  minUnits: integer('min_units').notNull().default(0),
+  /** …and started at least this many days ago (0: from the start). */
+  minDays: doublePrecision('min_days').notNull().default(0),
+  /** base64 of IV (12 bytes) ‖ tag (16 bytes) ‖ ciphertext. */
+  secretCiphertext: text('secret_ciphertext').notNull(),
+  /** The secret's first characters, to tell secrets apart. */
+  secretPrefix: text('secret_prefix').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * The outbox: one row per event and webhook, written in the transaction of the change that caused it, so
+ * an event is sent if and only if its change committed. The row's id is the delivery id the receiver sees
+ * on every attempt.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    webhookId: uuid('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    event: text('event').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    /** pending → delivered | failed. */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    lastAttemptAt: timestamp('last_attempt_at', { withTimezone: true, precision: 3 }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, precision: 3 }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('webhook_deliveries_status', sql`${t.status} IN ('pending', 'delivered', 'failed')`),
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.createdAt.desc()),
+  ],
+);
+
+/**
  * The job runner's record (src/jobs/): one row per periodic job, updated in the same transaction as the
  * job's work, so a run that crashed left neither its effects nor its "done" mark.
  */

@@ -39,6 +39,7 @@ import { rebuildStats } from '../aggregates/rebuild';
 import * as metricSettingsRepo from './metric-settings';
 import * as phases from './phases';
 import * as repo from './repository';
+import { emitEvent } from '../webhooks/service';
 import type { ExperimentRow, VariantRow } from './repository';
 
 export interface Actor {
@@ -363,6 +364,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           before,
           after,
           ...(phase ? { phase } : {}),
+        });
+        await emitEvent(tx, 'EXPERIMENT_STATUS_CHANGED', id, {
+          key: after!.key,
+          from: before.status,
+          to: rule.to,
+          actor: actor.name,
         });
         await changed(tx, id);
         return after!;

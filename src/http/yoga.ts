@@ -132,6 +132,7 @@ export function createGraphQLApp(parts: GraphQLParts): App {
         // Every configuration change notifies all instances (their caches drop on commit).
         onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
         afterExperimentChange: configCache ? () => configCache.invalidate() : undefined,
+        webhooks: security.webhooks,
       };
     },
   });

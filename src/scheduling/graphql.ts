@@ -19,6 +19,7 @@ function service(ctx: GraphQLContext) {
 }
 
 const ScheduleRef = builder.objectRef<ScheduleRow>('ExperimentSchedule').implement({
+  authScopes: { read: true },
   description: `When the scheduler starts and completes an experiment, and the most units it enrols. The job runner checks schedules every JOBS_INTERVAL_MS (README, Automation); each transition runs once, through the same rules as a person's, audited with actor \`scheduler\`. A failed transition is recorded here and retried at most ${LIMITS.scheduleMaxRetries} times, with a growing delay.`,
   fields: (t) => ({
     startAt: t.field({

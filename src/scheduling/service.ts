@@ -10,6 +10,7 @@ import type { Db } from '../db/client';
 import type { Job } from '../jobs/runner';
 import * as experimentsRepo from '../experiments/repository';
 import { type ChangeListener, createExperimentService } from '../experiments/service';
+import { emitEvent } from '../webhooks/service';
 import * as repo from './repository';
 
 /** The audit log's actor for everything the scheduler does. */
@@ -157,11 +158,7 @@ export type ScheduleFailureListener = (
  * audit as `scheduler`) in a savepoint of the run's transaction, and its "done" mark commits with it: a
  * crash loses nothing and repeats nothing, and locked rows keep two runs from acting on one schedule.
  */
-export function scheduleJob(deps: {
-  onChange?: ChangeListener;
-  afterCommit?: () => void;
-  onFailure?: ScheduleFailureListener;
-}): Job {
+export function scheduleJob(deps: { onChange?: ChangeListener; afterCommit?: () => void }): Job {
   return {
     name: SCHEDULE_JOB,
     async run(tx, now) {
@@ -188,8 +185,7 @@ export function scheduleJob(deps: {
             entityId: item.experimentId,
             details: { action: item.action, reason, attempts, final },
           });
-          await deps.onFailure?.(tx, {
-            experimentId: item.experimentId,
+          await emitEvent(tx, 'SCHEDULE_FAILED', item.experimentId, {
             action: item.action,
             reason,
             attempts,
