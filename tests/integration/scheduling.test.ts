@@ -3,11 +3,13 @@
  * out each due transition exactly once, audited as `scheduler`; failures are recorded and retried a
  * bounded number of times; a unit cap holds under 50 concurrent connections.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { and, eq, sql } from 'drizzle-orm';
 import { AssignmentBatcher } from '../../src/assignments/batcher';
 import { assignVariant } from '../../src/assignments/service';
 import { RuleViolationError, ValidationError } from '../../src/common/errors';
+import { recordEvents } from '../../src/events/service';
 import { LIMITS } from '../../src/config';
 import { queryRows, type Database, type DatabaseHandle } from '../../src/db/client';
 import { auditLog, experimentSchedules } from '../../src/db/schema';
@@ -308,6 +310,25 @@ describe('stopAfterUnits', () => {
     } finally {
       if (wide !== handle) await wide.close();
     }
+  });
+
+  it('rejects events that would enrol a unit past the cap (NOT_ASSIGNED) and counts those that enrol', async () => {
+    const { experiment, variants } = await createRunningWithVariants(db);
+    await schedules().schedule(experiment.id, { stopAfterUnits: 2 });
+    const exposure = (userId: string) => ({
+      kind: 'EXPOSURE',
+      experimentKey: experiment.key,
+      userId,
+      variantId: variants[1].id,
+      eventId: randomUUID(),
+    });
+    const result = await recordEvents(db, [exposure('u1'), exposure('u2'), exposure('u3')]);
+    const statuses = result.outcomes.sort((a, b) => a.index - b.index).map((o) => o.status);
+    expect(statuses).toEqual(['accepted', 'accepted', 'rejected']);
+    const rejected = result.outcomes.find((o) => o.status === 'rejected');
+    expect(rejected && 'error' in rejected && rejected.error.code).toBe('NOT_ASSIGNED');
+    expect((await scheduleOf(experiment.id))!.enrolledUnits).toBe(2);
+    expect((await rowCounts(db, experiment.id)).assignments).toBe(2);
   });
 
   it('costs nothing in an uncapped experiment: no schedule row is locked or written', async () => {
