@@ -78,13 +78,11 @@ export function createScheduleService({
       if (problems.length) throw new ValidationError(problems);
 
       const result = await db.transaction(async (tx) => {
-        // Lock order: the assignments table (when counting) before any schedule row, as assignment
-        // statements take that table's lock before the schedule rows they count in.
+        // A cap starts from an exact count: block new assignments while counting (taken before the
+        // experiment's row lock: the scheduler holds schedule rows that assignment statements wait for, and
+        // then takes experiment row locks).
         const capCounts = input.stopAfterUnits !== null;
-        const experiment = await experimentsRepo.getExperiment(tx, { id: experimentId });
-        if (!experiment) throw new NotFoundError('Experiment', experimentId);
-        const enrolling = experiment.status === 'running' || experiment.status === 'paused';
-        if (capCounts && enrolling) await repo.lockAssignments(tx);
+        if (capCounts) await repo.lockAssignments(tx);
         const locked = await experimentsRepo.lockExperiment(tx, experimentId);
         if (!locked) throw new NotFoundError('Experiment', experimentId);
         if (locked.status === 'completed' || locked.status === 'archived') {
@@ -93,7 +91,7 @@ export function createScheduleService({
         if (input.startAt && locked.status === 'running') {
           throw ValidationError.field(['input', 'startAt'], 'the experiment is already running');
         }
-        const enrolledUnits = capCounts && enrolling ? await repo.countAssignments(tx, experimentId) : 0;
+        const enrolledUnits = capCounts ? await repo.countAssignments(tx, experimentId) : 0;
         if (input.stopAfterUnits !== null && input.stopAfterUnits <= enrolledUnits) {
           throw ValidationError.field(
             ['input', 'stopAfterUnits'],
