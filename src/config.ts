@@ -65,6 +65,21 @@ export const LIMITS = {
    */
   assignmentBatchMax: 500,
   assignmentBatchesInFlight: 4,
+  /** scheduleExperiment: the largest unit cap (stopAfterUnits). */
+  maxStopAfterUnits: 1_000_000_000,
+  /**
+   * A scheduled transition that fails is tried again at most this many times (so at most 1 + this many
+   * attempts), the n-th retry `scheduleRetryBaseMs × 2^(n−1)` after the previous attempt.
+   */
+  scheduleMaxRetries: 5,
+  scheduleRetryBaseMs: 30_000,
+  /** Webhooks: URL length, and how long a delivery is retried (exponential backoff from the base). */
+  webhookUrlMaxLength: 2048,
+  webhookRetryBaseMs: 10_000,
+  webhookRetryForMs: 24 * 3600_000,
+  webhookTimeoutMs: 10_000,
+  /** Deliveries one job run sends at most. */
+  webhookDeliveriesPerRun: 50,
   auditLogMaxPage: 100,
   auditLogDefaultPage: 20,
   /** results: largest SEQUENTIAL tuning N*. */
@@ -142,6 +157,22 @@ export interface SecurityConfig {
    */
   cacheTtlMs: number;
   shutdownTimeoutMs: number;
+  /** Absent: webhooks disabled (WEBHOOKS_DISABLED). */
+  webhooks?: WebhookConfig;
+}
+
+export const WEBHOOKS_DISABLED: WebhookConfig = { secretKey: null, allowPrivate: false, allowHosts: [] };
+
+export interface WebhookConfig {
+  /**
+   * Encrypts webhook signing secrets at rest (AES-256-GCM with the SHA-256 of this value as key; give 32+
+   * random bytes). Unset: webhooks cannot be created.
+   */
+  secretKey: string | null;
+  /** Allow webhook URLs that resolve to private, loopback or link-local addresses (off: no SSRF). */
+  allowPrivate: boolean;
+  /** Host names allowed whatever they resolve to (an allow-list for internal receivers). */
+  allowHosts: string[];
 }
 
 export interface AppConfig {
@@ -154,6 +185,8 @@ export interface AppConfig {
   seedOnFirstStart: boolean;
   logLevel: string;
   production: boolean;
+  /** Time between rounds of the job runner (schedules); 0 disables it on this instance. */
+  jobsIntervalMs: number;
   security: SecurityConfig;
   /**
    * Longest a stored answer of a read query is served (README "Response cache"); changes drop every
@@ -185,6 +218,14 @@ export function securityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sec
     redisUrl: env.REDIS_URL || null,
     cacheTtlMs: int('CACHE_TTL_MS', 5000, env),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, env),
+    webhooks: {
+      secretKey: env.WEBHOOK_SECRET_KEY || null,
+      allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+      allowHosts: (env.WEBHOOK_ALLOW_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    },
   };
 }
 
@@ -218,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     seedOnFirstStart: env.SEED_ON_START !== 'false',
     logLevel: env.LOG_LEVEL || 'info',
+    jobsIntervalMs: int('JOBS_INTERVAL_MS', 10_000, env),
     production: env.NODE_ENV === 'production',
     security,
     responseCacheTtlMs: int('RESPONSE_CACHE_TTL_MS', security.cacheTtlMs, env),

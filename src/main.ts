@@ -5,7 +5,7 @@
 import { ExperimentConfigCache } from './assignments/config-cache';
 import { loadConfigFromDb } from './assignments/service';
 import { Authenticator } from './auth/authenticator';
-import { loadConfig } from './config';
+import { loadConfig, WEBHOOKS_DISABLED } from './config';
 import { openDatabase } from './db/client';
 import { migrateDatabase } from './db/migrate';
 import { ReplicaSet } from './db/replicas';
@@ -14,9 +14,13 @@ import { createService } from './http/app';
 import { ResponseCache } from './http/plugins/response-cache';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
+import { JobRunner } from './jobs/runner';
 import { createLogger } from './logger';
 import { Metrics } from './observability/metrics';
 import { startTracing, tracingObserver } from './observability/tracing';
+import { scheduleJob } from './scheduling/service';
+import { deliveryJob } from './webhooks/service';
+import { notifyExperimentChanged } from './assignments/config-cache';
 
 const config = loadConfig();
 const { security } = config;
@@ -71,6 +75,20 @@ const { app, routes } = createService({
   replicas,
   responseCache,
 });
+// Periodic work (README, Automation): every instance runs a runner; each job runs on one instance at a time.
+const jobs = new JobRunner({
+  db: handle.db,
+  intervalMs: config.jobsIntervalMs,
+  logger,
+  jobs: [
+    scheduleJob({
+      onChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
+      afterCommit: () => configCache.invalidate(),
+    }),
+    deliveryJob(security.webhooks ?? WEBHOOKS_DISABLED),
+  ],
+});
+jobs.start();
 const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
 
 if (!security.authRequired) {
@@ -111,6 +129,8 @@ async function shutdown(signal: string) {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await closed;
+  // A job run in progress commits or rolls back before the database closes.
+  await jobs.stop();
   await Promise.allSettled([
     configCache.stop(),
     responseCache?.stop(),

@@ -12,16 +12,11 @@
 import { pgErrorCode } from '../common/errors';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
-import {
-  type AssignmentRequest,
-  assignmentKey,
-  type ResolvedAssignment,
-  resolveAssignments,
-} from './repository';
+import { type AssignmentRequest, assignmentKey, type Resolution, resolveAssignments } from './repository';
 
 interface Pending {
   request: AssignmentRequest;
-  waiters: { resolve(value: ResolvedAssignment | null): void; reject(error: unknown): void }[];
+  waiters: { resolve(value: Resolution | null): void; reject(error: unknown): void }[];
 }
 
 export interface BatcherOptions {
@@ -45,8 +40,11 @@ export class AssignmentBatcher {
     },
   ) {}
 
-  /** The stored assignment of the unit, else a new one with request.variantId (null: read only). */
-  resolve(request: AssignmentRequest): Promise<ResolvedAssignment | null> {
+  /**
+   * The stored assignment of the unit, else a new one with request.variantId (null: read only), or
+   * CAP_REACHED when the experiment's unit cap leaves no room.
+   */
+  resolve(request: AssignmentRequest): Promise<Resolution | null> {
     const key = assignmentKey(request.experimentId, request.userId);
     return new Promise((resolve, reject) => {
       const entry = this.pending.get(key);
@@ -94,7 +92,7 @@ export class AssignmentBatcher {
 
   /** Resolves the units of one statement and answers their callers; never rejects. */
   private async settle(batch: Pending[]): Promise<void> {
-    let resolved: Map<string, ResolvedAssignment>;
+    let resolved: Map<string, Resolution>;
     try {
       this.statements++;
       resolved = await resolveAssignments(
@@ -114,7 +112,7 @@ export class AssignmentBatcher {
       const row = resolved.get(assignmentKey(request.experimentId, request.userId)) ?? null;
       // Only the first caller created the row; the others found it, as they would have unbatched.
       waiters.forEach((waiter, i) => {
-        waiter.resolve(row && i > 0 ? { ...row, created: false } : row);
+        waiter.resolve(row && typeof row === 'object' && i > 0 ? { ...row, created: false } : row);
       });
     }
   }

@@ -58,6 +58,11 @@ export const AssignmentReasonEnum = builder.enumType('AssignmentReason', {
     },
     NOT_FOUND: { value: 'NOT_FOUND', description: 'No experiment has this key.' },
     NO_ELIGIBLE_VARIANT: { value: 'NO_ELIGIBLE_VARIANT', description: 'Every variant has weight 0.' },
+    CAP_REACHED: {
+      value: 'CAP_REACHED',
+      description:
+        'The experiment already enrolled as many units as its schedule allows (`stopAfterUnits`); nothing stored. The scheduler completes it within one job interval.',
+    },
   } satisfies Record<(typeof ASSIGNMENT_REASONS)[number], unknown>,
 });
 

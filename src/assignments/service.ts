@@ -28,6 +28,8 @@ export const ASSIGNMENT_REASONS = [
   'NOT_RUNNING',
   'NOT_FOUND',
   'NO_ELIGIBLE_VARIANT',
+  /** The experiment enrolled as many units as its schedule's stopAfterUnits; the scheduler completes it. */
+  'CAP_REACHED',
 ] as const;
 export type AssignmentReason = (typeof ASSIGNMENT_REASONS)[number];
 
@@ -225,6 +227,7 @@ async function decide(
   const resolved = deps.batcher
     ? await deps.batcher.resolve(request)
     : ((await repo.resolveAssignments(db, [request])).get(repo.assignmentKey(experiment.id, userId)) ?? null);
+  if (resolved === repo.CAP_REACHED) return { ...base, experiment, reason: 'CAP_REACHED' };
   if (!resolved) {
     if (decision.reason === 'OUTSIDE_LAYER') return { ...base, experiment, reason: 'OUTSIDE_LAYER' };
     if (decision.reason === 'HOLDOUT') {

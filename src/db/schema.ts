@@ -406,6 +406,115 @@ export const experimentPhaseStats = pgTable(
   (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.phase] })],
 );
 
+/**
+ * An experiment's schedule (src/scheduling/): when the job runner starts it, when it completes it, and the
+ * most units it may enrol. At most one per experiment; deleting the experiment deletes it.
+ */
+export const experimentSchedules = pgTable(
+  'experiment_schedules',
+  {
+    experimentId: uuid('experiment_id')
+      .primaryKey()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    startAt: timestamp('start_at', { withTimezone: true, precision: 3 }),
+    stopAt: timestamp('stop_at', { withTimezone: true, precision: 3 }),
+    stopAfterUnits: bigint('stop_after_units', { mode: 'number' }),
+    /**
+     * Units enrolled while a cap is set, counted by the assignment statement itself under this row's lock
+     * (src/assignments/repository.ts), so the cap holds across instances and connections.
+     */
+    enrolledUnits: bigint('enrolled_units', { mode: 'number' }).notNull().default(0),
+    /** When the scheduler started / completed the experiment (null: not yet, or not by the scheduler). */
+    startedAt: timestamp('started_at', { withTimezone: true, precision: 3 }),
+    stoppedAt: timestamp('stopped_at', { withTimezone: true, precision: 3 }),
+    /** Failed attempts of the pending transition; reset when one succeeds. */
+    attempts: integer('attempts').notNull().default(0),
+    lastAttemptAt: timestamp('last_attempt_at', { withTimezone: true, precision: 3 }),
+    failureReason: text('failure_reason'),
+    /** Set when the pending transition failed its last allowed attempt: the scheduler stops trying. */
+    failedAt: timestamp('failed_at', { withTimezone: true, precision: 3 }),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      'experiment_schedules_stop_after_start',
+      sql`${t.stopAt} IS NULL OR ${t.startAt} IS NULL OR ${t.stopAt} > ${t.startAt}`,
+    ),
+    check('experiment_schedules_cap_positive', sql`${t.stopAfterUnits} IS NULL OR ${t.stopAfterUnits} > 0`),
+    check('experiment_schedules_attempts_nonnegative', sql`${t.attempts} >= 0`),
+    // The assignment statement only ever takes the units the cap leaves room for.
+    check(
+      'experiment_schedules_cap_respected',
+      sql`${t.stopAfterUnits} IS NULL OR ${t.enrolledUnits} <= ${t.stopAfterUnits}`,
+    ),
+  ],
+);
+
+/**
+ * Webhooks (src/webhooks/): where alerts are POSTed. The signing secret is stored encrypted with the
+ * server's WEBHOOK_SECRET_KEY (AES-256-GCM): signing needs the secret itself, so a hash would not do.
+ */
+export const webhooks = pgTable('webhooks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  url: text('url').notNull(),
+  events: text('events').array().notNull(),
+  /** Events of an experiment are sent only once it enrolled at least this many units… */
+  minUnits: integer('min_units').notNull().default(0),
+  /** …and started at least this many days ago (0: from the start). */
+  minDays: doublePrecision('min_days').notNull().default(0),
+  /** base64 of IV (12 bytes) ‖ tag (16 bytes) ‖ ciphertext. */
+  secretCiphertext: text('secret_ciphertext').notNull(),
+  /** The secret's first characters, to tell secrets apart. */
+  secretPrefix: text('secret_prefix').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * The outbox: one row per event and webhook, written in the transaction of the change that caused it, so
+ * an event is sent if and only if its change committed. The row's id is the delivery id the receiver sees
+ * on every attempt.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    webhookId: uuid('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    event: text('event').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    /** pending → delivered | failed. */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    lastAttemptAt: timestamp('last_attempt_at', { withTimezone: true, precision: 3 }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, precision: 3 }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('webhook_deliveries_status', sql`${t.status} IN ('pending', 'delivered', 'failed')`),
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.createdAt.desc()),
+  ],
+);
+
+/**
+ * The job runner's record (src/jobs/): one row per periodic job, updated in the same transaction as the
+ * job's work, so a run that crashed left neither its effects nor its "done" mark.
+ */
+export const jobs = pgTable('jobs', {
+  name: text('name').primaryKey(),
+  runs: bigint('runs', { mode: 'number' }).notNull().default(0),
+  lastStartedAt: timestamp('last_started_at', { withTimezone: true, precision: 3 }),
+  lastFinishedAt: timestamp('last_finished_at', { withTimezone: true, precision: 3 }),
+  /** Which instance ran it last (host and process id). */
+  lastInstance: text('last_instance'),
+  /** The last run's error message; null when it succeeded. */
+  lastError: text('last_error'),
+});
+
 export const auditLog = pgTable(
   'audit_log',
   {

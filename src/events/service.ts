@@ -355,7 +355,13 @@ async function enroll(
   const winners = await assignmentsRepo.resolveAssignments(tx, [...enrolments.values()]);
   return ready.filter(({ c, experiment, variantId, enrolls }) => {
     if (!enrolls) return true;
-    const winner = winners.get(pairKey(experiment.id, c.userId))?.assignment.variantId;
+    const resolved = winners.get(pairKey(experiment.id, c.userId));
+    if (resolved === assignmentsRepo.CAP_REACHED) {
+      // The experiment's unit cap (its schedule's stopAfterUnits) leaves no room to enrol this unit.
+      reject(c, new NotAssignedError(experiment.key, c.userId));
+      return false;
+    }
+    const winner = resolved?.assignment.variantId;
     if (winner && winner !== variantId) {
       // Another request enrolled this unit in a different variant first.
       reject(c, new VariantMismatchError(winner, variantId));

@@ -26,7 +26,7 @@ import {
   userId as userIdSchema,
   uuid,
 } from '../common/validation';
-import type { Database, Db } from '../db/client';
+import type { Db } from '../db/client';
 import {
   DELETABLE_STATUSES,
   EXPERIMENT_KINDS,
@@ -45,6 +45,7 @@ import * as metricsRepo from '../metrics/repository';
 import * as phases from './phases';
 import { conditionProblems } from '../assignments/targeting';
 import * as repo from './repository';
+import { emitEvent } from '../webhooks/service';
 import type { ExperimentRow, VariantRow } from './repository';
 
 export interface Actor {
@@ -56,7 +57,8 @@ export interface Actor {
 export type ChangeListener = (experimentId: string, tx: Db) => Promise<void> | void;
 
 export interface ExperimentServiceDeps {
-  db: Database;
+  /** A transaction too: the scheduler runs transitions inside its job's transaction (as savepoints). */
+  db: Db;
   actor: Actor;
   onChange?: ChangeListener;
   /** Called after a configuration change committed (drops this process's assignment cache at once). */
@@ -422,6 +424,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           before,
           after,
           ...(phase ? { phase } : {}),
+        });
+        await emitEvent(tx, 'EXPERIMENT_STATUS_CHANGED', id, {
+          key: after!.key,
+          from: before.status,
+          to: rule.to,
+          actor: actor.name,
         });
         await changed(tx, id);
         return after!;

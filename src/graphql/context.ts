@@ -18,4 +18,6 @@ export interface GraphQLContext {
   onExperimentChange?: (experimentId: string, tx: import('../db/client').Db) => Promise<void> | void;
   /** Invoked after such a change committed. */
   afterExperimentChange?: () => void;
+  /** Webhook secrets' key and address rules (disabled when absent). */
+  webhooks?: import('../config').WebhookConfig;
 }

@@ -24,6 +24,7 @@ import * as layersRepo from '../layers/repository';
 import type { LayerRow } from '../layers/repository';
 import * as metricsRepo from '../metrics/repository';
 import type { MetricRoleRow, MetricRow } from '../metrics/repository';
+import { getSchedulesByExperimentIds, type ScheduleRow } from '../scheduling/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
 
@@ -174,6 +175,10 @@ const FACTORIES = {
       const names = await getMetricNames(db, ids);
       return ids.map((id) => names.get(id) ?? []);
     }),
+  scheduleByExperimentId: (db: Db) =>
+    new DataLoader<string, ScheduleRow | null>(async (ids) =>
+      byKey(ids, await getSchedulesByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
   userById: (db: Db) =>
     new DataLoader<string, UserRow | null>(async (ids) =>
       byKey(ids, await usersRepo.getUsersByIds(db, ids), (r) => r.id),

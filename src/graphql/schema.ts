@@ -8,6 +8,8 @@ import '../events/graphql';
 import '../users/graphql';
 import '../results/graphql';
 import '../auth/graphql';
+import '../scheduling/graphql';
+import '../webhooks/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -145,6 +145,7 @@ export function createGraphQLApp(parts: GraphQLParts): App {
                 responseCache?.invalidate();
               }
             : undefined,
+        webhooks: security.webhooks,
       };
     },
   });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import { AssignmentBatcher } from '../../src/assignments/batcher';
-import { assignmentKey, resolveAssignments } from '../../src/assignments/repository';
+import { assignmentKey, type ResolvedAssignment, resolveAssignments } from '../../src/assignments/repository';
 import { pickVariant } from '../../src/assignments/service';
 import { type DatabaseHandle, openDatabase, queryRows } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
@@ -231,7 +231,7 @@ describe('AssignmentBatcher', () => {
     );
     expect(batcher.statements).toBe(1 + 10);
     expect(batcher.units).toBe(1 + 100);
-    expect(results.filter((r) => r!.created)).toHaveLength(99);
+    expect(results.filter((r) => (r as ResolvedAssignment).created)).toHaveLength(99);
     // The stored assignment wins over the variant asked for (sticky).
     expect(results[99]).toMatchObject({
       created: false,
@@ -347,8 +347,11 @@ describe('AssignmentBatcher', () => {
         ]);
         const stored = new Map((await storedRows(experiment.id)).map((r) => [r.userId, r.variantId]));
         expect(stored.size).toBe(300);
-        for (const r of results) expect(r!.assignment.variantId).toBe(stored.get(r!.assignment.userId));
-        expect(results.filter((r) => r!.created)).toHaveLength(300);
+        for (const r of results)
+          expect((r as ResolvedAssignment).assignment.variantId).toBe(
+            stored.get((r as ResolvedAssignment).assignment.userId),
+          );
+        expect(results.filter((r) => (r as ResolvedAssignment).created)).toHaveLength(300);
       } finally {
         await other.close();
       }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it as serial } from '@jest/globals';
 import { hashV2 } from '../../src/assignments/bucketing';
 import * as repo from '../../src/assignments/repository';
+import { CAP_REACHED, type ResolvedAssignment } from '../../src/assignments/repository';
 import { assignVariant, loadConfigFromDb, pickVariant } from '../../src/assignments/service';
 import { ValidationError } from '../../src/common/errors';
 import type { Database, DatabaseHandle } from '../../src/db/client';
@@ -348,7 +349,9 @@ describe('assignments repository', () => {
       { experimentId: experiment.id, userId: `${prefix}-batch-new`, variantId: variants[1].id },
       { experimentId: other.experiment.id, userId: kept, variantId: other.variants[1].id },
     ]);
-    const inserted = [...resolved.values()].filter((r) => r.created).map((r) => r.assignment);
+    const inserted = [...resolved.values()]
+      .filter((r): r is ResolvedAssignment => r !== CAP_REACHED && r.created)
+      .map((r) => r.assignment);
     expect(inserted.map((r) => [r.experimentId, r.userId, r.variantId]).sort()).toEqual(
       [
         [experiment.id, `${prefix}-batch-new`, variants[1].id],

@@ -741,6 +741,17 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
   }),
   'Mutation.createApiKey': () => ({ input: { name: uniqueKey('probe-key'), scopes: ['READ'] } }),
   'Mutation.revokeApiKey': (fx) => ({ id: fx.apiKeyId }),
+  'Mutation.scheduleExperiment': (fx) => ({
+    id: fx.draftId,
+    input: { startAt: new Date(Date.now() + 3600_000).toISOString(), stopAfterUnits: 100 },
+  }),
+  'Mutation.clearExperimentSchedule': (fx) => ({ id: fx.draftId }),
+  // This app has no WEBHOOK_SECRET_KEY: createWebhook is refused (a typed result) after validation.
+  'Mutation.createWebhook': () => ({
+    input: { url: 'https://hooks.example.com/x', events: ['SCHEDULE_FAILED'] },
+  }),
+  'Mutation.deleteWebhook': () => ({ id: randomUUID() }),
+  'Query.webhookDeliveries': () => ({ webhookId: randomUUID(), first: 5 }),
 };
 
 function selectionFor(type: GraphQLOutputType): string {

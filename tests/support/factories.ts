@@ -1,6 +1,6 @@
 /** Small factories: each test makes its own experiments with unique keys, through the real services. */
 import { randomUUID } from 'node:crypto';
-import { assignmentKey, resolveAssignments } from '../../src/assignments/repository';
+import { assignmentKey, CAP_REACHED, resolveAssignments } from '../../src/assignments/repository';
 import type { Database, Db } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
 import { createExperimentService, type CreateExperimentInput } from '../../src/experiments/service';
@@ -39,7 +39,7 @@ export async function assignUnit(
   const resolved = (await resolveAssignments(db, [params])).get(
     assignmentKey(params.experimentId, params.userId),
   );
-  if (!resolved) throw new Error(`no assignment stored for ${params.userId}`);
+  if (!resolved || resolved === CAP_REACHED) throw new Error(`no assignment stored for ${params.userId}`);
   return resolved;
 }
 

@@ -1,0 +1,159 @@
+/**
+ * Webhooks: management (admin scope), the outbox write every alert goes through, and the delivery job.
+ * Delivery is at least once: a row is sent until a receiver answers 2xx, with the same delivery id and a
+ * fresh signature each time, backing off exponentially for LIMITS.webhookRetryForMs, then marked failed.
+ */
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../common/errors';
+import { parse, text, uuid } from '../common/validation';
+import { LIMITS, type WebhookConfig } from '../config';
+import type { Db } from '../db/client';
+import type { Job } from '../jobs/runner';
+import { refusedUrl } from './address';
+import {
+  decryptSecret,
+  encryptSecret,
+  newSecret,
+  SECRET_PREFIX,
+  SIGNATURE_HEADER,
+  signature,
+} from './crypto';
+import * as repo from './repository';
+
+/** The events a webhook can subscribe to, each fired where its change commits. */
+export const WEBHOOK_EVENTS = [
+  /** An experiment's status changed (a person or the scheduler), from the lifecycle service. */
+  'EXPERIMENT_STATUS_CHANGED',
+  /** A scheduled transition failed (each failed attempt; `final` on the last). */
+  'SCHEDULE_FAILED',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+
+export const WEBHOOK_JOB = 'webhook-deliveries';
+
+export const createWebhookInput = z.object({
+  url: text('url', { min: 1, max: LIMITS.webhookUrlMaxLength, trim: true }),
+  events: z
+    .array(z.enum(WEBHOOK_EVENTS, { error: 'unknown event' }))
+    .min(1, 'give at least one event')
+    .max(WEBHOOK_EVENTS.length, `at most ${WEBHOOK_EVENTS.length} events`)
+    .refine((events) => new Set(events).size === events.length, 'events must not repeat'),
+  minUnits: z
+    .number({ error: 'minUnits must be an integer' })
+    .int('minUnits must be an integer')
+    .min(0, 'minUnits must be 0 or more')
+    .max(LIMITS.maxStopAfterUnits, `minUnits must be at most ${LIMITS.maxStopAfterUnits}`)
+    .nullish()
+    .transform((v) => v ?? 0),
+  minDays: z
+    .number({ error: 'minDays must be a number' })
+    .min(0, 'minDays must be 0 or more')
+    .max(3660, 'minDays must be at most 3660')
+    .nullish()
+    .transform((v) => v ?? 0),
+});
+export type CreateWebhookInput = z.input<typeof createWebhookInput>;
+
+/** Writes the event's deliveries in the caller's transaction: sent if and only if that commits. */
+export async function emitEvent(
+  tx: Db,
+  event: WebhookEvent,
+  experimentId: string,
+  data: Record<string, unknown>,
+): Promise<void> {
+  await repo.enqueue(tx, event, experimentId, { experimentId, ...data });
+}
+
+export function createWebhookService({ db, config }: { db: Db; config: WebhookConfig }) {
+  return {
+    /** The webhook and its signing secret, which is shown this once. */
+    async create(rawInput: CreateWebhookInput) {
+      const input = parse(createWebhookInput, rawInput, ['input']);
+      if (!config.secretKey) {
+        throw ValidationError.field(
+          ['input', 'url'],
+          'webhooks are disabled: the server has no WEBHOOK_SECRET_KEY to encrypt their secrets with',
+        );
+      }
+      const refused = await refusedUrl(input.url, config);
+      if (refused) throw ValidationError.field(['input', 'url'], refused);
+      const secret = newSecret();
+      const webhook = await repo.insertWebhook(db, {
+        ...input,
+        secretCiphertext: encryptSecret(config.secretKey, secret),
+        secretPrefix: secret.slice(0, SECRET_PREFIX.length + 4),
+      });
+      return { webhook, secret };
+    },
+    list: () => repo.listWebhooks(db),
+    async delete(id: string) {
+      parse(uuid('id'), id, ['id']);
+      const row = await repo.deleteWebhook(db, id);
+      if (!row) throw new NotFoundError('Webhook', id);
+      return row;
+    },
+  };
+}
+
+/** The body a receiver gets: the same on every attempt of a delivery. */
+export function deliveryBody(d: Pick<repo.DueDelivery, 'id' | 'event' | 'createdAt' | 'payload'>): string {
+  return JSON.stringify({ id: d.id, event: d.event, createdAt: d.createdAt.toISOString(), data: d.payload });
+}
+
+/** Sends due deliveries; each attempt's outcome commits with the run. */
+export function deliveryJob(config: WebhookConfig, send: typeof fetch = fetch): Job {
+  return {
+    name: WEBHOOK_JOB,
+    async run(tx, now) {
+      if (!config.secretKey) return;
+      const due = await repo.lockDueDeliveries(tx, now, LIMITS.webhookDeliveriesPerRun);
+      for (const d of due) {
+        const body = deliveryBody(d);
+        let statusCode: number | null = null;
+        let error: string | null = null;
+        const refused = await refusedUrl(d.url, config);
+        if (refused) error = refused;
+        else {
+          try {
+            const timestamp = Math.floor(Date.now() / 1000);
+            const response = await send(d.url, {
+              method: 'POST',
+              redirect: 'manual',
+              signal: AbortSignal.timeout(LIMITS.webhookTimeoutMs),
+              headers: {
+                'content-type': 'application/json',
+                'user-agent': 'sona-experiments-webhooks',
+                'x-sona-delivery': d.id,
+                'x-sona-event': d.event,
+                [SIGNATURE_HEADER]: signature(
+                  decryptSecret(config.secretKey, d.secretCiphertext),
+                  timestamp,
+                  body,
+                ),
+              },
+              body,
+            });
+            statusCode = response.status;
+            await response.body?.cancel();
+            if (statusCode < 200 || statusCode >= 300) error = `receiver answered HTTP ${statusCode}`;
+          } catch (err) {
+            error = err instanceof Error ? err.message : String(err);
+          }
+        }
+        const attempts = d.attempts + 1;
+        const next = new Date(now.getTime() + LIMITS.webhookRetryBaseMs * 2 ** (attempts - 1));
+        const givenUp = next.getTime() > d.createdAt.getTime() + LIMITS.webhookRetryForMs;
+        await repo.recordAttempt(tx, d.id, {
+          at: now,
+          attempts,
+          status: error === null ? 'delivered' : givenUp ? 'failed' : 'pending',
+          statusCode,
+          error,
+          nextAttemptAt: error === null || givenUp ? now : next,
+        });
+      }
+    },
+  };
+}
