@@ -72,6 +72,7 @@ export function createAssignmentEndpoint(options: AssignmentEndpointOptions) {
   return jsonEndpoint(options, {
     path: ASSIGNMENTS_PATH,
     method: 'POST',
+    scope: 'assign',
     async handle(input, { requestId, auth }) {
       const request = parse(body, input);
       const started = performance.now();

@@ -89,6 +89,7 @@ export function createSdkPayloadEndpoint(options: SdkPayloadEndpointOptions) {
   return jsonEndpoint(options, {
     path: SDK_PAYLOAD_PATH,
     method: 'GET',
+    scope: 'assign',
     async handle(_input, { req }): Promise<RawAnswer> {
       const { body, etag } = await payload();
       const headers = { etag, 'cache-control': 'no-cache' };

@@ -39,6 +39,7 @@ export function createEventsEndpoint(options: EventsEndpointOptions) {
   return jsonEndpoint(options, {
     path: EVENTS_PATH,
     method: 'POST',
+    scope: 'assign',
     async handle(input, { requestId, auth }) {
       const { events } = parse(body, input);
       const result = await recordEvents(db, events, deps);

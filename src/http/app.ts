@@ -101,7 +101,8 @@ export function createService(options: AppOptions): Service {
     [SDK_PAYLOAD_PATH]: sdkPayload,
     [EVENTS_PATH]: events,
   };
-  if (options.metrics) routes[METRICS_PATH] = createMetricsEndpoint(options.metrics, authenticator);
+  if (options.metrics)
+    routes[METRICS_PATH] = createMetricsEndpoint({ ...endpoint, metrics: options.metrics });
   return { app, routes };
 }
 

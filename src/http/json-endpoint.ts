@@ -6,6 +6,7 @@
  * "requestId"}}` with the HTTP status of the code. Requests with a body must be `application/json`, which a
  * cross-site form cannot send (no CSRF).
  */
+import type { Scope } from '../auth/scopes';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Authenticator, Principal } from '../auth/authenticator';
@@ -75,6 +76,8 @@ export interface RawAnswer {
 interface Route {
   path: string;
   method: 'GET' | 'POST';
+  /** The scope a key needs (`assign` for the SDK routes, `read` for metrics). */
+  scope: Scope;
   /** POST: gets the parsed JSON body and answers a JSON value. GET: answers a RawAnswer. */
   handle: (input: unknown, request: JsonRequest) => Promise<unknown>;
 }
@@ -100,13 +103,13 @@ export function jsonEndpoint(options: JsonEndpointOptions, route: Route) {
       req.socket.remoteAddress,
     );
     await rateLimiter?.consume(auth.keyId ?? `addr:${req.socket.remoteAddress ?? 'unknown'}`);
-    if (!auth.scopes.has('assign')) {
+    if (!auth.scopes.has(route.scope)) {
       throw new HttpError(
         403,
         'FORBIDDEN',
-        'This API key lacks the assign scope',
+        `This API key lacks the ${route.scope} scope`,
         {},
-        { requiredScopes: ['assign'] },
+        { requiredScopes: [route.scope] },
       );
     }
     if (route.method === 'GET') return route.handle(null, { req, requestId, auth });
