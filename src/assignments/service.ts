@@ -99,6 +99,31 @@ export const attributesArg = jsonObject('attributes', LIMITS.attributesMaxBytes)
 export const assignArgs = assignmentArgs.extend({ attributes: attributesArg });
 export type AssignArgs = z.input<typeof assignArgs>;
 
+/**
+ * One unit in several experiments at once (`POST /v1/assignments`): the same rules as assignVariant for
+ * every key, checked once for the whole request, so a bad key is a 400 naming it (`experimentKeys.1`) and
+ * nothing is assigned (no bad string joins a shared statement).
+ */
+export const assignRequest = z
+  .object(
+    {
+      userId: userIdSchema,
+      attributes: attributesArg,
+      experimentKey: experimentKeyRef().optional(),
+      experimentKeys: z
+        .array(experimentKeyRef())
+        .min(1, 'experimentKeys must not be empty')
+        .max(LIMITS.maxAssignExperiments, `at most ${LIMITS.maxAssignExperiments} experimentKeys`)
+        .optional(),
+    },
+    { error: 'the body must be a JSON object' },
+  )
+  .strict()
+  .refine((b) => (b.experimentKey === undefined) !== (b.experimentKeys === undefined), {
+    message: 'give either experimentKey or experimentKeys',
+    path: ['experimentKey'],
+  });
+
 /** The object a condition sees: the caller's attributes with `id` = userId. */
 export function targetingAttributes(userId: string, attributes: Attributes | null | undefined): Attributes {
   if (!attributes) return { id: userId };
@@ -186,9 +211,28 @@ export async function assignVariant(
   deps: AssignmentDeps = {},
   attributes?: Attributes | null,
 ): Promise<AssignmentResult> {
+  parse(assignArgs, { experimentKey, userId, attributes });
   const result = await decide(db, experimentKey, userId, deps, attributes);
   deps.observer?.assignment(result.reason);
   return result;
+}
+
+/**
+ * assignVariant for each experiment of a request (assignRequest), its arguments checked once: the
+ * results in the order asked, and whether a list was asked for (`experimentKeys`).
+ */
+export async function assignRequested(
+  db: Db,
+  raw: unknown,
+  deps: AssignmentDeps = {},
+): Promise<{ results: AssignmentResult[]; list: boolean }> {
+  const request = parse(assignRequest, raw);
+  const keys = request.experimentKeys ?? [request.experimentKey!];
+  const results = await Promise.all(
+    keys.map((key) => decide(db, key, request.userId, deps, request.attributes)),
+  );
+  for (const result of results) deps.observer?.assignment(result.reason);
+  return { results, list: request.experimentKeys !== undefined };
 }
 
 async function decide(
@@ -198,7 +242,7 @@ async function decide(
   deps: AssignmentDeps,
   attributes: Attributes | null | undefined,
 ): Promise<AssignmentResult> {
-  parse(assignArgs, { experimentKey, userId, attributes });
+  // Arguments already checked by the caller (assignVariant, assignRequested).
   const unit = targetingAttributes(userId, attributes);
   const base = { experimentKey, userId, variant: null, enrolled: false, assignedAt: null } as const;
   const config = await (deps.config ?? loadConfigFromDb)(db, experimentKey);
