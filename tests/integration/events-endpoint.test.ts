@@ -41,12 +41,11 @@ const post = (body: unknown, key = assignKey) =>
   rawPost(`${server.base}/v1/events`, JSON.stringify(body), { key });
 
 async function exposures(experimentKey: string): Promise<number> {
-  const readAll = (await makeKey(handle.db, ['read'])).key;
   const result = await postGraphQL(
     `${server.base}/graphql`,
     `query M($key: String!) { experiment(key: $key) { metrics { totalExposures } } }`,
     { key: experimentKey },
-    { key: readAll },
+    { key: readKey },
   );
   return result.body.data.experiment.metrics.totalExposures;
 }
