@@ -11,7 +11,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node';
 import { sql } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { ExperimentConfigCache } from '../../src/assignments/config-cache';
+import { EXPERIMENT_CHANGED_CHANNEL, ExperimentConfigCache } from '../../src/assignments/config-cache';
 import type { DatabaseHandle } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
 import { errorMasker } from '../../src/http/plugins/error-masking';
@@ -151,8 +151,27 @@ describe('GET /metrics', () => {
     expect(after.get('nodejs_heap_size_used_bytes{}')).toBeGreaterThan(0);
   });
 
+  /**
+   * Waits until every change notification committed so far has reached this process (and so dropped the
+   * cache): NOTIFYs arrive in commit order on the one LISTEN connection, so once a sentinel sent now has
+   * arrived, the earlier ones have too.
+   */
+  async function settleNotifications(): Promise<void> {
+    const sentinel = randomUUID();
+    let arrived!: () => void;
+    const seen = new Promise<void>((resolve) => (arrived = resolve));
+    const unlisten = await handle.listen(EXPERIMENT_CHANGED_CHANNEL, (payload) => {
+      if (payload === sentinel) arrived();
+    });
+    await handle.db.execute(sql`SELECT pg_notify(${EXPERIMENT_CHANGED_CHANNEL}, ${sentinel})`);
+    await seen;
+    await unlisten();
+  }
+
   it('counts assignments by reason and configuration-cache lookups', async () => {
     const experiment = await createRunningExperiment(handle.db);
+    // The experiment's own change notifications would otherwise drop the cache mid-test (an extra miss).
+    await settleNotifications();
     const before = await scrape();
     const assign = (userId: string) =>
       rawPost(`${server.base}/v1/assignments`, JSON.stringify({ experimentKey: experiment.key, userId }), {
