@@ -168,7 +168,8 @@ export const experimentPhases = pgTable(
 
 /**
  * QA overrides: a unit forced into a variant (reason FORCED). Not an assignment: never stored in
- * experiment_assignments, so forced units never enter results or metrics.
+ * experiment_assignments, so forced units never enter the maintained aggregates; their events go to
+ * experiment_forced_events, which `results(includeForced: true)` adds on top.
  */
 export const experimentOverrides = pgTable(
   'experiment_overrides',
@@ -186,6 +187,42 @@ export const experimentOverrides = pgTable(
   (t) => [
     primaryKey({ columns: [t.experimentId, t.userId] }),
     index('experiment_overrides_variant_idx').on(t.variantId),
+  ],
+);
+
+/**
+ * Events of forced units (a QA override and no stored assignment), kept apart from the raw event tables so
+ * nothing randomised ever counts them: results and metrics add them only when asked (`includeForced`). At
+ * most a few thousand units (overrides are capped per experiment), so they are read from these rows, never
+ * maintained, and keep ordinary foreign keys.
+ */
+export const experimentForcedEvents = pgTable(
+  'experiment_forced_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    kind: text('kind', { enum: ['exposure', 'conversion'] }).notNull(),
+    /** Client idempotency key, as on the raw event tables. */
+    eventId: uuid('event_id').notNull().unique(),
+    /** Conversions only. */
+    metricName: text('metric_name'),
+    value: doublePrecision('value'),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull().defaultNow(),
+    recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    index('experiment_forced_events_experiment_user_idx').on(t.experimentId, t.userId),
+    check(
+      'experiment_forced_events_metric',
+      sql`(${t.kind} = 'conversion') = (${t.metricName} IS NOT NULL AND ${t.value} IS NOT NULL)`,
+    ),
   ],
 );
 

@@ -6,7 +6,11 @@ import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { columnNames, jsonbParam, type Db } from '../db/client';
 import { parseRows } from '../db/rows';
-import { experimentConversions as conversions, experimentExposures as exposures } from '../db/schema';
+import {
+  experimentConversions as conversions,
+  experimentExposures as exposures,
+  experimentForcedEvents,
+} from '../db/schema';
 
 export interface EventRow {
   kind: 'exposure' | 'conversion';
@@ -79,6 +83,41 @@ WITH input AS (
 SELECT "eventId"::text AS "eventId" FROM ins_exposures
 UNION ALL
 SELECT "eventId"::text FROM ins_conversions`,
+    z.object({ eventId: z.string() }),
+  );
+  return rows.map((r) => r.eventId);
+}
+
+/**
+ * Inserts events of forced units (experiment_forced_events), skipping event ids already recorded there and
+ * repeats within the batch; returns the ids it inserted, in canonical (lower-case) form. Nothing is folded:
+ * forced units stay out of the maintained aggregates.
+ */
+export async function insertForcedEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const f = experimentForcedEvents;
+  const rows = await parseRows(
+    db,
+    sql`/* insertForcedEvents */
+INSERT INTO ${f} (${columnNames(
+      f.experimentId,
+      f.variantId,
+      f.userId,
+      f.kind,
+      f.eventId,
+      f.metricName,
+      f.value,
+      f.occurredAt,
+      f.metadata,
+    )})
+SELECT DISTINCT ON ("eventId") "experimentId", "variantId", "userId", "kind", "eventId", "metricName", "value",
+       "occurredAt", coalesce("metadata", '{}'::jsonb)
+  FROM ROWS FROM (jsonb_to_recordset(${jsonbParam(events)}) AS (
+    "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
+    "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb)) WITH ORDINALITY AS t
+ ORDER BY "eventId", ordinality
+ON CONFLICT (${columnNames(f.eventId)}) DO NOTHING
+RETURNING ${f.eventId}::text AS "eventId"`,
     z.object({ eventId: z.string() }),
   );
   return rows.map((r) => r.eventId);

@@ -35,7 +35,7 @@ import {
 import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
-import { type EventRow, insertEvents } from './repository';
+import { type EventRow, insertEvents, insertForcedEvents } from './repository';
 
 export { EXPOSURE_METRIC };
 
@@ -160,8 +160,9 @@ async function ingest(
   const reject: Reject = (c, error) => outcomes.push({ index: c.index, status: 'rejected', error });
   const located = await locateExperiments(db, candidates, deps, reject);
   const stored = await storedAssignments(db, located, deps);
+  const forced = await forcedUnits(db, located, stored);
   const variants = await variantsToCheck(db, located, stored);
-  const { ready, enrolments } = resolveVariants(located, stored, variants, reject);
+  const { ready, enrolments } = resolveVariants(located, stored, forced, variants, reject);
   if (ready.length > 0) outcomes.push(...(await write(db, ready, enrolments, reject)));
   return outcomes.sort((a, b) => a.index - b.index);
 }
@@ -170,12 +171,18 @@ async function ingest(
 interface Located {
   c: Candidate;
   experiment: ExperimentRow;
+  /** The experiment's QA overrides (userId → variantId) when its configuration came from the cache. */
+  overrides?: ReadonlyMap<string, string>;
 }
 
-/** An event with its variant, ready to write; `enrolls` when the batch creates the unit's assignment. */
+/**
+ * An event with its variant, ready to write; `enrolls` when the batch creates the unit's assignment,
+ * `forced` when the unit is a QA override's (its events are kept apart from the aggregates).
+ */
 interface Ready extends Located {
   variantId: string;
   enrolls: boolean;
+  forced?: boolean;
 }
 
 type Reject = (c: Candidate, error: DomainError) => void;
@@ -194,10 +201,12 @@ async function locateExperiments(
   ];
   const ids = [...new Set(candidates.flatMap((c) => ('id' in c.experimentRef ? [c.experimentRef.id] : [])))];
   const config = deps.config;
+  const overridesOf = new Map<string, ReadonlyMap<string, string>>();
   const byKeyFound = config
-    ? (await Promise.all(keys.map((key) => config(db, key)))).flatMap((found) =>
-        found ? [found.experiment] : [],
-      )
+    ? (await Promise.all(keys.map((key) => config(db, key)))).flatMap((found) => {
+        if (found?.overrides) overridesOf.set(found.experiment.id, found.overrides);
+        return found ? [found.experiment] : [];
+      })
     : await experimentsRepo.getExperimentsByKeys(db, keys);
   const experiments = [...byKeyFound, ...(await experimentsRepo.getExperimentsByIds(db, ids))];
   const byKey = new Map(experiments.map((e) => [e.key, e]));
@@ -209,9 +218,36 @@ async function locateExperiments(
     if (!experiment) reject(c, new NotFoundError('Experiment', 'key' in ref ? ref.key : ref.id));
     else if (c.occurredAt.getTime() < experiment.createdAt.getTime() - LIMITS.occurredAtMaxBeforeCreationMs)
       reject(c, ValidationError.field(fieldPath(c, 'occurredAt'), predatesMessage(experiment)));
-    else located.push({ c, experiment });
+    else located.push({ c, experiment, overrides: overridesOf.get(experiment.id) });
   }
   return located;
+}
+
+/**
+ * The QA override of every unit with no stored assignment that has one (in an experiment that is not
+ * archived, where overrides stop applying), keyed by assignmentKey: from the cached configuration when it
+ * came from there, else one statement, and none at all when every unit is assigned.
+ */
+async function forcedUnits(
+  db: Database,
+  located: readonly Located[],
+  stored: ReadonlyMap<string, string>,
+): Promise<Map<string, string>> {
+  const forced = new Map<string, string>();
+  const unknown: { experimentId: string; userId: string }[] = [];
+  for (const { c, experiment, overrides } of located) {
+    const key = pairKey(experiment.id, c.userId);
+    if (stored.has(key) || experiment.status === 'archived') continue;
+    if (!overrides) unknown.push({ experimentId: experiment.id, userId: c.userId });
+    else {
+      const variantId = overrides.get(c.userId);
+      if (variantId) forced.set(key, variantId);
+    }
+  }
+  for (const o of await experimentsRepo.getOverridesByPairs(db, unknown)) {
+    forced.set(pairKey(o.experimentId, o.userId), o.variantId);
+  }
+  return forced;
 }
 
 /**
@@ -265,6 +301,7 @@ async function variantsToCheck(
 function resolveVariants(
   located: readonly Located[],
   stored: ReadonlyMap<string, string>,
+  forced: ReadonlyMap<string, string>,
   variants: ReadonlyMap<string, VariantRow>,
   reject: Reject,
 ): { ready: Ready[]; enrolments: Map<string, assignmentsRepo.AssignmentRequest> } {
@@ -272,6 +309,15 @@ function resolveVariants(
   const enrolments = new Map<string, assignmentsRepo.AssignmentRequest>();
   for (const { c, experiment } of located) {
     const key = pairKey(experiment.id, c.userId);
+    const forcedVariant = forced.get(key);
+    if (forcedVariant) {
+      // A forced unit is never enrolled, not even by an event naming its variant (an SDK that evaluated
+      // the override locally): it would enter the randomised numbers.
+      if (c.variantId && c.variantId !== forcedVariant)
+        reject(c, new VariantMismatchError(forcedVariant, c.variantId));
+      else ready.push({ c, experiment, variantId: forcedVariant, enrolls: false, forced: true });
+      continue;
+    }
     const assigned = stored.get(key) ?? enrolments.get(key)?.variantId;
     if (assigned && (!c.variantId || c.variantId === assigned)) {
       ready.push({ c, experiment, variantId: assigned, enrolls: !stored.has(key) });
@@ -332,7 +378,10 @@ async function write(
       const id = r.c.eventId.toLowerCase();
       if (!firstOfId.has(id)) firstOfId.set(id, r);
     }
-    const recorded = await recordEventRows(tx, [...firstOfId.values()].map(eventRow));
+    const first = [...firstOfId.values()];
+    const recorded = await recordEventRows(tx, first.filter((r) => !r.forced).map(eventRow));
+    for (const id of await insertForcedEvents(tx, first.filter((r) => r.forced).map(eventRow)))
+      recorded.add(id);
     return writable.map(({ c, experiment, variantId }): EventOutcome => {
       const id = c.eventId.toLowerCase();
       const fresh = firstOfId.get(id)?.c === c && recorded.has(id);

@@ -1,4 +1,5 @@
 /** Experiment and Variant types with the queries and mutations that return them. */
+import { addForcedSummary, getForcedSummary } from '../aggregates/forced';
 import { ValidationError } from '../common/errors';
 import { isUuid, parse } from '../common/validation';
 import { LIMITS } from '../config';
@@ -415,7 +416,22 @@ ExperimentRef.implement({
     metrics: t.field({
       type: ExperimentMetricsRef,
       description: 'Raw per-variant counts (exposures, users, conversions).',
-      resolve: (e) => ({ experimentId: e.id, rows: readWith.get(e)?.metrics ?? null }),
+      args: {
+        includeForced: t.arg.boolean({
+          required: false,
+          description:
+            'Add the events of forced units (QA overrides) to the counts (default false: only randomised units count).',
+        }),
+      },
+      resolve: async (e, { includeForced }, ctx) => {
+        const rows = readWith.get(e)?.metrics ?? null;
+        if (!includeForced) return { experimentId: e.id, rows };
+        const [randomised, forced] = await Promise.all([
+          rows ?? ctx.loaders.metricsByExperimentId.load(e.id),
+          getForcedSummary(ctx.db, e.id),
+        ]);
+        return { experimentId: e.id, rows: addForcedSummary(randomised, forced) };
+      },
     }),
     summary: t.field({
       type: [VariantSummaryRef],

@@ -554,6 +554,21 @@ export async function getOverridesByExperimentIds(
     .orderBy(asc(experimentOverrides.createdAt), asc(experimentOverrides.userId));
 }
 
+/** The QA overrides of some (experiment, unit) pairs, in one statement (events of units with no assignment). */
+export async function getOverridesByPairs(
+  db: Db,
+  pairs: readonly { experimentId: string; userId: string }[],
+): Promise<OverrideRow[]> {
+  if (pairs.length === 0) return [];
+  const o = experimentOverrides;
+  return db
+    .select()
+    .from(o)
+    .where(
+      sql`(${o.experimentId}, ${o.userId}) IN (SELECT p.e, p.u FROM json_to_recordset(${jsonParam(pairs.map((p) => ({ e: p.experimentId, u: p.userId })))}) AS p(e uuid, u text))`,
+    );
+}
+
 export async function countOverrides(db: Db, experimentId: string): Promise<number> {
   const [row] = await db
     .select({ n: count() })

@@ -300,6 +300,10 @@ export const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResult
       description:
         'False: only exposed units count. True: every assigned unit, a never-exposed one as 0 (conversions are attributed only from the first exposure).',
     }),
+    includeForced: t.exposeBoolean('includeForced', {
+      description:
+        'True: forced units (QA overrides) were added to every arm’s numbers as asked; the sample-ratio check still reads randomised units only.',
+    }),
     control: t.field({
       type: VariantRef,
       nullable: true,
@@ -364,6 +368,11 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
       required: false,
       description:
         'Count assigned but unexposed units too, as 0: conversions are attributed only from a unit’s first exposure (default false).',
+    }),
+    includeForced: arg.boolean({
+      required: false,
+      description:
+        'Add the events of forced units (QA overrides, `Experiment.overrides`) to every arm’s numbers (default false: they were not randomised, so they never count unless asked, and never in the sample-ratio check).',
     }),
     sequentialTuning: arg.int({
       required: false,

@@ -19,6 +19,7 @@ import {
   ratioPairKey,
   type VariantStatsRow,
 } from '../aggregates/read';
+import { addForcedCapExcess, addForcedProducts, addForcedStats, getForcedUnits } from '../aggregates/forced';
 import { ValidationError } from '../common/errors';
 import type { MetricRole } from '../metrics/definitions';
 import { getListedMetricKeys, getMetricsWithRoleByKeys, type MetricRow } from '../metrics/repository';
@@ -76,6 +77,8 @@ export interface ExperimentResults {
   /** Units each arm needs before its comparison is shown (TOO_FEW_UNITS below). */
   minUnitsPerVariant: number;
   includeUnexposed: boolean;
+  /** Forced units (QA overrides) were added to every arm's numbers (never to the sample-ratio check). */
+  includeForced: boolean;
   controlVariantId: string | null;
   srm: AnalyzeResult['srm'];
   /**
@@ -99,6 +102,7 @@ export const resultsOptions = z.object({
   correction: z.enum(CORRECTIONS).nullish(),
   goal: z.enum(METRIC_GOALS).nullish(),
   includeUnexposed: z.boolean().nullish(),
+  includeForced: z.boolean().nullish(),
   sequentialTuning: z
     .number()
     .int()
@@ -264,6 +268,15 @@ function alignPhases(phases: readonly PhaseWithUnits[], rows: readonly VariantSt
   });
 }
 
+/** The sample-ratio check's one "phase" of an experiment that never started: its weights now, randomised units. */
+function neverStarted(rows: readonly VariantStatsRow[], includeUnexposed: boolean): SrmPhase {
+  return {
+    index: 1,
+    weights: rows.map((r) => r.weight),
+    observed: rows.map((r) => (includeUnexposed ? (r.assignedUnits ?? 0) : r.exposedUnits)),
+  };
+}
+
 /** Whether the normalised weights of any two phases differ (a traffic change alone scales every arm alike). */
 function weightsChanged(phases: readonly PhaseWithUnits[]): boolean {
   const shares = phases.map((p) => {
@@ -295,6 +308,7 @@ export async function getResults(
   const correction = method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'NONE');
   const minUnitsPerVariant = raw.minUnitsPerVariant ?? LIMITS.minUnitsPerVariant;
   const includeUnexposed = raw.includeUnexposed ?? false;
+  const includeForced = raw.includeForced ?? false;
   const prior =
     raw.priorMean != null || raw.priorVariance != null
       ? { mean: raw.priorMean ?? 0, variance: raw.priorVariance ?? 1 }
@@ -309,7 +323,7 @@ export async function getResults(
   const ratioPairs = plans.flatMap((p) =>
     p.denominator ? [{ numerator: p.eventName, denominator: p.denominator }] : [],
   );
-  const [stats, phases, products, capExcess] = await Promise.all([
+  const [stats, phases, products, capExcess, forced] = await Promise.all([
     getVariantStats(db, experiment.id, eventNames, { countAssigned: includeUnexposed }),
     // The weight history with each phase's units, for the sample-ratio check. An experiment that never
     // started has none: its current weights apply.
@@ -318,21 +332,39 @@ export async function getResults(
     Promise.all(
       plans.map((p) => (p.cap === null ? null : getCapExcess(db, experiment.id, p.eventName, p.cap))),
     ),
+    includeForced ? getForcedUnits(db, experiment.id, eventNames) : null,
   ]);
+  // Forced units join every arm's numbers on request, but never the sample-ratio check: they were not
+  // randomised. An experiment that never started (a previewed DRAFT) has no phases: its check then reads
+  // the randomised units alone too.
+  const withForced = (eventName: string, rows: VariantStatsRow[]) =>
+    forced ? addForcedStats(rows, forced, eventName) : rows;
   const results = plans.map((plan, planIndex) => {
     const { metric, type, goal } = plan;
-    const rows = stats.get(plan.eventName) ?? [];
-    const denominatorRows = plan.denominator ? (stats.get(plan.denominator) ?? []) : [];
+    const randomised = stats.get(plan.eventName) ?? [];
+    const rows = withForced(plan.eventName, randomised);
+    const denominatorRows = plan.denominator
+      ? withForced(plan.denominator, stats.get(plan.denominator) ?? [])
+      : [];
+    const pairProducts = plan.denominator
+      ? (products.get(ratioPairKey({ numerator: plan.eventName, denominator: plan.denominator })) ??
+        new Map())
+      : null;
+    const excess = capExcess[planIndex];
     const inputs = toInputs(rows, type, includeUnexposed, {
-      denominator: plan.denominator
-        ? {
-            rows: denominatorRows,
-            products:
-              products.get(ratioPairKey({ numerator: plan.eventName, denominator: plan.denominator })) ??
-              new Map(),
-          }
-        : null,
-      capExcess: capExcess[planIndex],
+      denominator:
+        plan.denominator && pairProducts
+          ? {
+              rows: denominatorRows,
+              products: forced
+                ? addForcedProducts(pairProducts, forced, plan.eventName, plan.denominator)
+                : pairProducts,
+            }
+          : null,
+      capExcess:
+        excess && forced && plan.cap !== null
+          ? addForcedCapExcess(excess, forced, plan.eventName, plan.cap)
+          : excess,
     });
     const analysis = analyze({
       variants: inputs,
@@ -344,7 +376,12 @@ export async function getResults(
       prior,
       goal,
       minimumUnits: minUnitsPerVariant,
-      srmPhases: phases.length > 0 ? alignPhases(phases, rows) : null,
+      srmPhases:
+        phases.length > 0
+          ? alignPhases(phases, rows)
+          : forced
+            ? [neverStarted(randomised, includeUnexposed)]
+            : null,
     });
     const control = inputs.find((v) => v.isControl) ?? null;
     // With no units at all the engine already says NO_UNITS; with units, a metric without a single event
@@ -374,6 +411,7 @@ export async function getResults(
       goal,
       minUnitsPerVariant,
       includeUnexposed,
+      includeForced,
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
       weightsChanged: weightsChanged(phases),

@@ -1,7 +1,8 @@
 /**
  * QA overrides through the API: FORCED wins over status (but ARCHIVED), traffic, targeting and stored
  * assignments; bad input is a typed error with nothing written; every change is audited; the limit holds;
- * forced units are never stored, so 100 overrides leave results and metrics as they were.
+ * forced units are never stored as assignments: their events are kept apart, so 100 overrides leave results
+ * and metrics as they were unless `includeForced: true` adds them.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
@@ -148,20 +149,26 @@ describe('setOverride / removeOverride', () => {
   });
 });
 
-describe('forced units stay out of results', () => {
-  const RESULTS = `query Results($key: String!) {
+describe('forced units stay out of results unless asked (includeForced)', () => {
+  const RESULTS = `query Results($key: String!, $forced: Boolean) {
     experiment(key: $key) {
       assignmentCount
-      metrics { variantMetrics { exposures uniqueUsers conversions } totalUniqueUsers }
-      results(metric: "watch") { variants { units mean } }
+      metrics(includeForced: $forced) {
+        variantMetrics { variant { id } exposures uniqueUsers conversions conversionRate avgMetricValue }
+        totalUniqueUsers
+      }
+      results(metric: "watch", includeForced: $forced, minUnitsPerVariant: 2) {
+        includeForced excludedConversions srm { observed }
+        variants { variant { id } units mean }
+      }
     }
   }`;
   const RECORD = `mutation Record($events: [EventInput!]!) {
     recordEvents(events: $events) {
-      ... on RecordEventsResult { accepted rejected { index code } }
+      ... on RecordEventsResult { accepted duplicates rejected { index code } }
     }
   }`;
-  const events = (key: string, users: string[]) =>
+  const events = (key: string, users: string[], value: number) =>
     users.flatMap((userId) => [
       { kind: 'EXPOSURE', experimentKey: key, userId, eventId: randomUUID() },
       {
@@ -170,28 +177,89 @@ describe('forced units stay out of results', () => {
         userId,
         eventId: randomUUID(),
         metricName: 'watch',
-        value: 3,
+        value,
       },
     ]);
 
-  it('100 overrides (assigned and sending events) leave results and metrics unchanged', async () => {
+  it('100 forced units send events: recorded apart, results and metrics unchanged by default, added on request', async () => {
     const { experiment, variants } = await createRunningWithVariants(handle.db, {
       key: uniqueKey('ovr-res'),
     });
     const enrolled = Array.from({ length: 40 }, (_, i) => `unit-${i}`);
     for (const u of enrolled) await assignVariant(handle.db, experiment.key, u);
-    await gqlOk(app, RECORD, { events: events(experiment.key, enrolled) });
+    await gqlOk(app, RECORD, { events: events(experiment.key, enrolled, 3) });
     const before = (await gqlOk(app, RESULTS, { key: experiment.key })).experiment;
 
     const qa = Array.from({ length: 100 }, (_, i) => `qa-${i}`);
     for (const [i, u] of qa.entries()) await setOverride(experiment.key, u, variants[i % 2].id);
     for (const u of qa) expect((await assignVariant(handle.db, experiment.key, u)).reason).toBe('FORCED');
-    const recorded = (await gqlOk(app, RECORD, { events: events(experiment.key, qa) })).recordEvents;
-    expect(recorded.accepted).toBe(0);
-    expect(new Set(recorded.rejected.map((r: { code: string }) => r.code))).toEqual(
-      new Set(['NOT_ASSIGNED']),
-    );
+    const batch = events(experiment.key, qa, 5);
+    // A conversion before the unit's first exposure is recorded but outside its attribution window.
+    batch.push({
+      kind: 'CONVERSION',
+      experimentKey: experiment.key,
+      userId: 'qa-0',
+      eventId: randomUUID(),
+      metricName: 'watch',
+      value: 100,
+      occurredAt: new Date(Date.now() - 3_600_000).toISOString(),
+    } as (typeof batch)[number]);
+    const recorded = (await gqlOk(app, RECORD, { events: batch })).recordEvents;
+    expect(recorded).toMatchObject({ accepted: 201, duplicates: 0, rejected: [] });
+    // A replay is a duplicate, not a second event.
+    expect((await gqlOk(app, RECORD, { events: batch.slice(0, 2) })).recordEvents).toMatchObject({
+      accepted: 0,
+      duplicates: 2,
+    });
 
-    expect((await gqlOk(app, RESULTS, { key: experiment.key })).experiment).toEqual(before);
+    // By default nothing moved: forced units are not assignments and their events are not counted.
+    const byDefault = (await gqlOk(app, RESULTS, { key: experiment.key })).experiment;
+    expect(byDefault).toEqual(before);
+    expect(byDefault.results.includeForced).toBe(false);
+
+    const withForced = (await gqlOk(app, RESULTS, { key: experiment.key, forced: true })).experiment;
+    expect(withForced.assignmentCount).toBe(40);
+    expect(withForced.results.includeForced).toBe(true);
+    // The sample-ratio check reads randomised units only.
+    expect(withForced.results.srm).toEqual(before.results.srm);
+    expect(withForced.results.excludedConversions).toBe(before.results.excludedConversions + 1);
+    for (const [i, v] of withForced.results.variants.entries()) {
+      const was = before.results.variants[i];
+      expect(v.units).toBe(was.units + 50);
+      expect(v.mean).toBeCloseTo((3 * was.units + 5 * 50) / (was.units + 50), 12);
+    }
+    expect(withForced.metrics.totalUniqueUsers).toBe(140);
+    for (const [i, m] of withForced.metrics.variantMetrics.entries()) {
+      const was = before.metrics.variantMetrics[i];
+      expect(m).toEqual({
+        variant: was.variant,
+        exposures: was.exposures + 50,
+        uniqueUsers: was.uniqueUsers + 50,
+        conversions: was.conversions + 50,
+        conversionRate: 1,
+        avgMetricValue: expect.closeTo((3 * was.conversions + 5 * 50) / (was.conversions + 50), 12),
+      });
+    }
+  });
+
+  it('a forced unit is never enrolled by an event, and an event naming another variant is a mismatch', async () => {
+    const { experiment, variants } = await createRunningWithVariants(handle.db, {
+      key: uniqueKey('ovr-ev'),
+    });
+    await setOverride(experiment.key, 'qa-v', variants[1].id);
+    const exposure = (variantId: string) => ({
+      kind: 'EXPOSURE',
+      experimentKey: experiment.key,
+      userId: 'qa-v',
+      variantId,
+      eventId: randomUUID(),
+    });
+    const mismatch = (await gqlOk(app, RECORD, { events: [exposure(variants[0].id)] })).recordEvents;
+    expect(mismatch.rejected).toEqual([{ index: 0, code: 'VARIANT_MISMATCH' }]);
+    // Naming its forced variant (an SDK that applied the override) records the event, still not enrolled.
+    expect((await gqlOk(app, RECORD, { events: [exposure(variants[1].id)] })).recordEvents.accepted).toBe(1);
+    const read = (await gqlOk(app, RESULTS, { key: experiment.key, forced: true })).experiment;
+    expect(read.assignmentCount).toBe(0);
+    expect(read.results.variants.map((v: { units: number }) => v.units)).toEqual([0, 1]);
   });
 });
