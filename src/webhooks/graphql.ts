@@ -28,6 +28,12 @@ const WebhookEventEnum = builder.enumType('WebhookEvent', {
       'An experiment changed status (started, paused, completed, archived), by a person or the scheduler. `data`: experimentId, key, from, to, actor.',
     SCHEDULE_FAILED:
       'A scheduled start or stop failed. `data`: experimentId, action, reason, attempts, final (true when the scheduler gave up).',
+    SRM_DETECTED:
+      'A running experiment’s sample-ratio check failed (p < 0.001, against the weights of each phase). Once per onset: again only after a look found the mismatch gone and a later one found it back. `data`: experimentId, key, pValue, chiSquare, variants (variantId, variantName, observed, expected).',
+    GUARDRAIL_BREACHED:
+      'A GUARDRAIL metric’s always-valid interval of the relative effect lies beyond its tolerated harm for some treatment, and the guardrail acted (README, Automation). Once per metric per onset. `data`: experimentId, key, metric, goal, toleratedHarm, threshold, action (PAUSE or ZERO_TREATMENT_WEIGHTS), method, confidenceLevel, control, variants (variantId, variantName, units, estimate, lower, upper, pValue).',
+    SIGNIFICANCE_REACHED:
+      'A PRIMARY or SECONDARY metric has a treatment significantly different from the control by the SEQUENTIAL method (always-valid, so looking every minute is safe). Once per metric per onset. `data`: experimentId, key, metric, role, goal, method, confidenceLevel, variants (variantId, variantName, units, pValue, relativeEffect).',
   } satisfies Record<WebhookEvent, string>),
 });
 

@@ -26,6 +26,12 @@ export const WEBHOOK_EVENTS = [
   'EXPERIMENT_STATUS_CHANGED',
   /** A scheduled transition failed (each failed attempt; `final` on the last). */
   'SCHEDULE_FAILED',
+  /** The sample-ratio check failed, once per onset (src/monitoring/). */
+  'SRM_DETECTED',
+  /** A GUARDRAIL metric breached its tolerated harm and the guardrail acted, once per metric per onset. */
+  'GUARDRAIL_BREACHED',
+  /** A PRIMARY or SECONDARY metric became significant (SEQUENTIAL), once per metric per onset. */
+  'SIGNIFICANCE_REACHED',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
