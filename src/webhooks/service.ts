@@ -62,6 +62,19 @@ export const createWebhookInput = z.object({
 });
 export type CreateWebhookInput = z.input<typeof createWebhookInput>;
 
+/** `webhookDeliveries(webhookId, first, after)`; the cursor is decoded by the GraphQL layer that made it. */
+export const deliveryListArgs = z.object({
+  webhookId: uuid('webhookId').nullish(),
+  first: z
+    .number()
+    .int('first must be an integer')
+    .min(0, `first must be between 0 and ${LIMITS.maxPageSize}`)
+    .max(LIMITS.maxPageSize, `first must be between 0 and ${LIMITS.maxPageSize}`)
+    .nullish()
+    .transform((v) => v ?? LIMITS.defaultPageSize),
+  after: text('after', { max: LIMITS.cursorMaxLength }).nullish(),
+});
+
 /** Writes the event's deliveries in the caller's transaction: sent if and only if that commits. */
 export async function emitEvent(
   tx: Db,
