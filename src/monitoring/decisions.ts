@@ -64,7 +64,7 @@ export interface MonitoredMetric {
 /** The relative effect beyond which harm is not tolerated (see the rule above). */
 export function harmThreshold(goal: MetricGoal, toleratedHarm: number | null): number {
   const h = toleratedHarm ?? 0;
-  return goal === 'INCREASE' ? h : -h;
+  return goal === 'INCREASE' ? h : 0 - h; // 0 − h: never −0
 }
 
 export interface GuardrailBreach {
