@@ -3,25 +3,20 @@ import { LIMITS } from '../config';
 import { ExperimentRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
+import { enumValues } from '../graphql/enums';
 import { CHANGE_ERRORS } from '../graphql/errors';
 import type { InputFieldsOf } from '../graphql/input';
-import { DEFAULT_GUARDRAIL_ACTION, type GuardrailAction } from './decisions';
+import { DEFAULT_GUARDRAIL_ACTION, GUARDRAIL_ACTIONS, type GuardrailAction } from './decisions';
 import type { MonitorRow } from './repository';
 import { createMonitorService, type GuardrailSettingsInput as Input } from './service';
 
 const GuardrailActionEnum = builder.enumType('GuardrailAction', {
   description: 'What a guardrail breach does to a running experiment (actor `guardrail` in the audit log).',
-  values: {
-    PAUSE: {
-      value: 'PAUSE',
-      description: 'Pause the experiment (the default): no new units enrol; a person resumes it.',
-    },
-    ZERO_TREATMENT_WEIGHTS: {
-      value: 'ZERO_TREATMENT_WEIGHTS',
-      description:
-        'Set every treatment’s weight to 0, as updateVariant does (each change opens a phase): new units all get the control; units already assigned keep their variant. Pauses instead when the control has no weight.',
-    },
-  } satisfies Record<GuardrailAction, { value: GuardrailAction; description: string }>,
+  values: enumValues(GUARDRAIL_ACTIONS, {
+    PAUSE: 'Pause the experiment (the default): no new units enrol; a person resumes it.',
+    ZERO_TREATMENT_WEIGHTS:
+      'Set every treatment’s weight to 0, as updateVariant does (each change opens a phase): new units all get the control; units already assigned keep their variant. Pauses instead when the control has no weight.',
+  } satisfies Record<GuardrailAction, string>),
 });
 
 /** A record with the defaults for an experiment the job has not looked at yet. */
