@@ -98,7 +98,7 @@ export function monitorJob(deps: MonitorJobDeps = {}): Job {
       for (const item of due) {
         if (item.fingerprint === item.previousFingerprint) continue;
         try {
-          await tx.transaction((sp) => decide(sp, item.experimentId, item.fingerprint, now, deps));
+          await tx.transaction((sp) => decideExperiment(sp, item.experimentId, item.fingerprint, now, deps));
         } catch (err) {
           await repo.saveError(tx, item.experimentId, err instanceof Error ? err.message : String(err));
         }
@@ -113,7 +113,13 @@ async function analyse(tx: Db, experiment: experimentsRepo.ExperimentRow): Promi
   return getResults(tx, experiment, keys.length ? keys : [CONVERSION_METRIC], MONITOR_ANALYSIS);
 }
 
-async function decide(tx: Db, experimentId: string, fingerprint: string, now: Date, deps: MonitorJobDeps) {
+async function decideExperiment(
+  tx: Db,
+  experimentId: string,
+  fingerprint: string,
+  now: Date,
+  deps: MonitorJobDeps,
+) {
   const experiment = await experimentsRepo.getExperiment(tx, { id: experimentId });
   if (experiment?.status !== 'running') return;
   const results = await analyse(tx, experiment);

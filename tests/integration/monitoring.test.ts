@@ -415,6 +415,34 @@ describe('guardrails', () => {
     expect(await getPhasesByExperimentIds(db, [experiment.id])).toHaveLength(3);
   });
 
+  it('ZERO_TREATMENT_WEIGHTS pauses instead when the control has no weight (zeroing would stop all traffic)', async () => {
+    const guard = await binomialMetric('nocontrol');
+    const { experiment, variants } = await createRunningWithVariants(db, {
+      metricRoles: [
+        { metric: await binomialMetric('goal'), role: 'PRIMARY' },
+        { metric: guard, role: 'GUARDRAIL' },
+      ],
+    });
+    await seed(experiment, variants, 'n', [300, 300], [{ [guard]: 180 }, { [guard]: 60 }]);
+    await gqlOk(
+      app,
+      `mutation G($id: ID!) { configureGuardrails(id: $id, input: { action: ZERO_TREATMENT_WEIGHTS }) { __typename } }`,
+      { id: experiment.id },
+    );
+    await experimentService(db, 'alice').updateVariant(variants[0].id, { weight: 0 });
+    await look(experiment.id);
+    const data = await gqlOk(app, experimentQuery, { id: experiment.id });
+    expect(data.experiment.status).toBe('PAUSED');
+    // Nothing half done: the treatment keeps its weight.
+    expect(data.experiment.variants.map((v: { weight: number }) => v.weight)).toEqual([0, 0.5]);
+    const [breach] = await auditOf(experiment.id, 'experiment.guardrail_breached');
+    expect(breach.details).toMatchObject({
+      configuredAction: 'ZERO_TREATMENT_WEIGHTS',
+      action: 'PAUSE',
+      fallback: expect.stringContaining('positive total weight'),
+    });
+  });
+
   it('decides at most once a minute, and only when the statistics changed', async () => {
     const guard = await binomialMetric('rate');
     const { experiment, variants } = await createRunningWithVariants(db, {
