@@ -91,7 +91,7 @@ export async function claimDueMonitors(
   return due;
 }
 
-/** The experiment's record, locked until the transaction ends (callers hold the experiment's lock first). */
+/** The experiment's record (made if missing), locked until the transaction ends; taken before the experiment's lock. */
 export async function lockMonitor(db: Db, experimentId: string): Promise<MonitorRow> {
   await db.insert(m).values({ experimentId }).onConflictDoNothing();
   const [row] = await db.select().from(m).where(eq(m.experimentId, experimentId)).for('update');

@@ -51,13 +51,17 @@ export function createMonitorService({
       parse(uuid('id'), experimentId, ['id']);
       const input = parse(guardrailSettingsInput, rawInput, ['input']);
       const experiment = await db.transaction(async (tx) => {
-        // The experiment's lock first, then the record's: the order the job takes them in.
+        if (!(await experimentsRepo.getExperiment(tx, { id: experimentId }))) {
+          throw new NotFoundError('Experiment', experimentId);
+        }
+        // The record's lock first, then the experiment's: the job holds the records it claimed for its
+        // whole run when it takes an experiment's lock, so the other order could deadlock with it.
+        const before = await repo.lockMonitor(tx, experimentId);
         const locked = await experimentsRepo.lockExperiment(tx, experimentId);
         if (!locked) throw new NotFoundError('Experiment', experimentId);
         if (locked.status === 'completed' || locked.status === 'archived') {
           throw new RuleViolationError('READ_ONLY', `A ${locked.status} experiment cannot be changed`);
         }
-        const before = await repo.lockMonitor(tx, experimentId);
         await repo.setGuardrailAction(tx, experimentId, input.action);
         await experimentsRepo.insertAudit(tx, {
           actor: actor.name,
@@ -131,8 +135,8 @@ async function decideExperiment(
     await repo.saveDecision(tx, experimentId, { state: quiet.state, fingerprint, at: now });
     return;
   }
-  // Something changes: take the experiment's lock, then the record's (a person's change takes them in this
-  // order too), and decide on the locked state.
+  // Something changes: the run holds the record since it claimed it; take the experiment's lock too (in
+  // this order, as configureGuardrails), then decide on the locked state.
   const locked = await experimentsRepo.lockExperiment(tx, experimentId);
   if (locked?.status !== 'running') return;
   const before = await repo.lockMonitor(tx, experimentId);
