@@ -14,8 +14,8 @@
  * ≥ the confidence level (a confidence sequence), so however often the job looks, a treatment whose true
  * effect is within the tolerance is flagged with probability ≤ α = 1 − confidenceLevel over the whole run;
  * a fixed-horizon interval checked every minute would flag it far more often. Requiring the whole interval
- * beyond the threshold (not just the point estimate) is what turns that coverage into the guarantee; a
- * harm the metric's owner tolerates never trips it however large the sample. The same interval is what
+ * beyond the threshold (not just the point estimate) is what turns that coverage into the guarantee, and
+ * it holds however large the sample grows. The same interval is what
  * `results(method: SEQUENTIAL)` shows, so the dashboard and the guardrail never disagree.
  */
 import {
