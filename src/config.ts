@@ -80,6 +80,13 @@ export const LIMITS = {
   webhookTimeoutMs: 10_000,
   /** Deliveries one job run sends at most. */
   webhookDeliveriesPerRun: 50,
+  /**
+   * The monitoring job (guardrails, SRM and significance alerts) looks at a running experiment's statistics
+   * at most once per this interval, and decides again only when they changed since its last decision.
+   */
+  monitorIntervalMs: 60_000,
+  /** Running experiments one run of the monitoring job looks at, those looked at longest ago first. */
+  monitorExperimentsPerRun: 100,
   auditLogMaxPage: 100,
   auditLogDefaultPage: 20,
   /** results: largest SEQUENTIAL tuning N*. */
@@ -187,6 +194,12 @@ export interface AppConfig {
   production: boolean;
   /** Time between rounds of the job runner (schedules); 0 disables it on this instance. */
   jobsIntervalMs: number;
+  /**
+   * Shifts the clock the job runner judges due work by (scheduled starts and stops, retries, monitors),
+   * in milliseconds; 0 (default) in production. For rehearsing schedules on a copy of the data, and for
+   * tests of spawned instances.
+   */
+  jobsClockOffsetMs: number;
   security: SecurityConfig;
   /**
    * Longest a stored answer of a read query is served (README "Response cache"); changes drop every
@@ -260,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     seedOnFirstStart: env.SEED_ON_START !== 'false',
     logLevel: env.LOG_LEVEL || 'info',
     jobsIntervalMs: int('JOBS_INTERVAL_MS', 10_000, env),
+    jobsClockOffsetMs: int('JOBS_CLOCK_OFFSET_MS', 0, env),
     production: env.NODE_ENV === 'production',
     security,
     responseCacheTtlMs: int('RESPONSE_CACHE_TTL_MS', security.cacheTtlMs, env),

@@ -18,6 +18,7 @@ import { JobRunner } from './jobs/runner';
 import { createLogger } from './logger';
 import { Metrics } from './observability/metrics';
 import { startTracing, tracingObserver } from './observability/tracing';
+import { monitorJob } from './monitoring/service';
 import { scheduleJob } from './scheduling/service';
 import { deliveryJob } from './webhooks/service';
 import { notifyExperimentChanged } from './assignments/config-cache';
@@ -76,15 +77,21 @@ const { app, routes } = createService({
   responseCache,
 });
 // Periodic work (README, Automation): every instance runs a runner; each job runs on one instance at a time.
+const experimentChanges = {
+  onChange: (experimentId: string, tx: Parameters<typeof notifyExperimentChanged>[0]) =>
+    notifyExperimentChanged(tx, experimentId),
+  afterCommit: () => configCache.invalidate(),
+};
 const jobs = new JobRunner({
   db: handle.db,
   intervalMs: config.jobsIntervalMs,
+  // JOBS_CLOCK_OFFSET_MS (README, Configuration): 0 in production.
+  now: () => new Date(Date.now() + config.jobsClockOffsetMs),
   logger,
   jobs: [
-    scheduleJob({
-      onChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
-      afterCommit: () => configCache.invalidate(),
-    }),
+    scheduleJob(experimentChanges),
+    // After the schedules, before the deliveries: a breach found this round is sent this round.
+    monitorJob(experimentChanges),
     deliveryJob(security.webhooks ?? WEBHOOKS_DISABLED),
   ],
 });

@@ -23,6 +23,7 @@ import {
 import { SLUG_PATTERN } from '../config';
 import { EXPERIMENT_KINDS, EXPERIMENT_STATUSES } from '../experiments/lifecycle';
 import { METRIC_DIRECTIONS, METRIC_KINDS, METRIC_ROLES } from '../metrics/definitions';
+import { GUARDRAIL_ACTIONS } from '../monitoring/decisions';
 
 // Millisecond precision so a JavaScript Date (and a pagination cursor built from it) is exact.
 const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
@@ -33,6 +34,7 @@ export const contentKind = pgEnum('content_kind', ['movie', 'series']);
 export const metricKind = pgEnum('metric_kind', METRIC_KINDS);
 export const metricDirection = pgEnum('metric_direction', METRIC_DIRECTIONS);
 export const metricRole = pgEnum('metric_role', METRIC_ROLES);
+export const guardrailAction = pgEnum('guardrail_action', GUARDRAIL_ACTIONS);
 
 /**
  * Layers: mutual exclusion. Experiments of a layer own disjoint ranges of its hash space (GrowthBook's
@@ -485,6 +487,36 @@ export const experimentSchedules = pgTable(
       sql`${t.stopAfterUnits} IS NULL OR ${t.enrolledUnits} <= ${t.stopAfterUnits}`,
     ),
   ],
+);
+
+/**
+ * The monitoring job's record of an experiment (src/monitoring/): what a guardrail breach does (a person's
+ * choice), and the alert state between looks, so SRM, significance and guardrail alerts fire once per onset.
+ * A row appears when the job first looks at the experiment or a person configures its guardrails.
+ */
+export const experimentMonitors = pgTable(
+  'experiment_monitors',
+  {
+    experimentId: uuid('experiment_id')
+      .primaryKey()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    guardrailAction: guardrailAction('guardrail_action').notNull().default('PAUSE'),
+    /** When the job last looked at the statistics (at most once per LIMITS.monitorIntervalMs). */
+    checkedAt: timestamp('checked_at', { withTimezone: true, precision: 3 }),
+    /** Summary of the statistics at the last decision: the job decides again only when it changed. */
+    statsFingerprint: text('stats_fingerprint'),
+    /** When the job last decided (the statistics had changed). */
+    decidedAt: timestamp('decided_at', { withTimezone: true, precision: 3 }),
+    srmDetected: boolean('srm_detected').notNull().default(false),
+    /** PRIMARY/SECONDARY metrics with a significant treatment at the last decision (sorted). */
+    significantMetrics: text('significant_metrics').array().notNull().default(sql`'{}'::text[]`),
+    /** GUARDRAIL metrics breached at the last decision (sorted). */
+    breachedMetrics: text('breached_metrics').array().notNull().default(sql`'{}'::text[]`),
+    /** Why the last decision failed (it is tried again at the next look); null when it succeeded. */
+    lastError: text('last_error'),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [index('experiment_monitors_checked_at_idx').on(t.checkedAt)],
 );
 
 /**

@@ -24,6 +24,7 @@ import * as layersRepo from '../layers/repository';
 import type { LayerRow } from '../layers/repository';
 import * as metricsRepo from '../metrics/repository';
 import type { MetricRoleRow, MetricRow } from '../metrics/repository';
+import { getMonitorsByExperimentIds, type MonitorRow } from '../monitoring/repository';
 import { getSchedulesByExperimentIds, type ScheduleRow } from '../scheduling/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
@@ -178,6 +179,10 @@ const FACTORIES = {
   scheduleByExperimentId: (db: Db) =>
     new DataLoader<string, ScheduleRow | null>(async (ids) =>
       byKey(ids, await getSchedulesByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+  monitorByExperimentId: (db: Db) =>
+    new DataLoader<string, MonitorRow | null>(async (ids) =>
+      byKey(ids, await getMonitorsByExperimentIds(db, ids), (r) => r.experimentId),
     ),
   userById: (db: Db) =>
     new DataLoader<string, UserRow | null>(async (ids) =>

@@ -1,11 +1,13 @@
 /** Webhooks and their deliveries (admin scope). */
+import type { z } from 'zod';
 import { NotFoundError, ValidationError } from '../common/errors';
-import { parse, uuid } from '../common/validation';
+import { parse } from '../common/validation';
 import { LIMITS, WEBHOOKS_DISABLED } from '../config';
+import { decodeCursor, encodeCursor, PageInfoRef } from '../experiments/graphql';
 import { builder } from '../graphql/builder';
 import type { GraphQLContext } from '../graphql/context';
 import { enumValues } from '../graphql/enums';
-import type { InputFieldsOf } from '../graphql/input';
+import type { ArgsOf, InputFieldsOf } from '../graphql/input';
 import { orBadInput } from '../graphql/errors';
 import type { DeliveryRow, WebhookRow } from './repository';
 import * as repo from './repository';
@@ -13,6 +15,7 @@ import {
   type CreateWebhookInput as Input,
   createWebhookService,
   DELIVERY_STATUSES,
+  deliveryListArgs,
   WEBHOOK_EVENTS,
   type WebhookEvent,
 } from './service';
@@ -28,6 +31,12 @@ const WebhookEventEnum = builder.enumType('WebhookEvent', {
       'An experiment changed status (started, paused, completed, archived), by a person or the scheduler. `data`: experimentId, key, from, to, actor.',
     SCHEDULE_FAILED:
       'A scheduled start or stop failed. `data`: experimentId, action, reason, attempts, final (true when the scheduler gave up).',
+    SRM_DETECTED:
+      'A running experiment’s sample-ratio check failed (p < 0.001, against the weights of each phase). Once per onset: again only after a look found the mismatch gone and a later one found it back. `data`: experimentId, key, pValue, chiSquare, variants (variantId, variantName, observed, expected).',
+    GUARDRAIL_BREACHED:
+      'A GUARDRAIL metric’s always-valid interval of the relative effect lies beyond its tolerated harm for some treatment, and the guardrail acted (README, Automation). Once per metric per onset. `data`: experimentId, key, metric, goal, toleratedHarm, threshold, action (PAUSE or ZERO_TREATMENT_WEIGHTS), method, confidenceLevel, control, variants (variantId, variantName, units, estimate, lower, upper, pValue).',
+    SIGNIFICANCE_REACHED:
+      'A PRIMARY or SECONDARY metric has a treatment significantly different from the control by the SEQUENTIAL method (always-valid, so looking every minute is safe). Once per metric per onset. `data`: experimentId, key, metric, role, goal, method, confidenceLevel, variants (variantId, variantName, units, pValue, relativeEffect).',
   } satisfies Record<WebhookEvent, string>),
 });
 
@@ -115,6 +124,46 @@ const DeliveryRef = builder.objectRef<DeliveryRow>('WebhookDelivery').implement(
   }),
 });
 
+const DeliveryEdgeRef = builder
+  .objectRef<{ cursor: string; node: DeliveryRow }>('WebhookDeliveryEdge')
+  .implement({
+    description: 'One delivery in a page, with the cursor that marks its place.',
+    authScopes: { admin: true },
+    fields: (t) => ({
+      cursor: t.exposeString('cursor', { description: 'Pass as `after` to continue after this delivery.' }),
+      node: t.field({ type: DeliveryRef, description: 'The delivery.', resolve: (e) => e.node }),
+    }),
+  });
+
+interface DeliveryConnectionShape {
+  edges: { cursor: string; node: DeliveryRow }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null; startCursor: string | null };
+  webhookId: string | null;
+}
+const DeliveryConnectionRef = builder
+  .objectRef<DeliveryConnectionShape>('WebhookDeliveryConnection')
+  .implement({
+    description: 'A page of webhook deliveries, newest first.',
+    authScopes: { admin: true },
+    fields: (t) => ({
+      edges: t.field({
+        type: [DeliveryEdgeRef],
+        description: 'The deliveries of this page, newest first.',
+        complexity: { field: 1, multiplier: 1 },
+        resolve: (c) => c.edges,
+      }),
+      pageInfo: t.field({
+        type: PageInfoRef,
+        description: 'Whether there is more.',
+        resolve: (c) => c.pageInfo,
+      }),
+      totalCount: t.int({
+        description: 'Deliveries matching the filter, across all pages.',
+        resolve: (c, _a, ctx) => repo.countDeliveries(ctx.db, c.webhookId),
+      }),
+    }),
+  });
+
 const CreatedRef = builder
   .objectRef<{ webhook: WebhookRow; secret: string }>('CreateWebhookSuccess')
   .implement({
@@ -146,24 +195,36 @@ builder.queryFields((t) => ({
     resolve: (_r, _a, ctx) => service(ctx).list(),
   }),
   webhookDeliveries: t.field({
-    type: [DeliveryRef],
+    type: DeliveryConnectionRef,
     authScopes: { admin: true },
-    description: 'Deliveries, newest first: of one webhook, or of all.',
+    complexity: (args) => ({ field: 1, multiplier: Math.max(1, args.first ?? LIMITS.defaultPageSize) }),
+    description: `Deliveries, newest first: of one webhook, or of all; a Relay connection (first ≤ ${LIMITS.maxPageSize}).`,
     args: {
       webhookId: t.arg.id({ required: false, description: 'Only this webhook’s.' }),
       first: t.arg.int({
         required: false,
-        description: `At most ${LIMITS.maxPageSize}; default ${LIMITS.defaultPageSize}.`,
+        description: `Page size, 0..${LIMITS.maxPageSize}, default ${LIMITS.defaultPageSize}.`,
       }),
-    },
-    resolve: (_r, { webhookId, first }, ctx) =>
+      after: t.arg.string({ required: false, description: 'Cursor of the last edge of the previous page.' }),
+    } satisfies ArgsOf<z.input<typeof deliveryListArgs>>,
+    resolve: (_r, args, ctx) =>
       orBadInput(async () => {
-        if (webhookId != null) parse(uuid('webhookId'), webhookId, ['webhookId']);
-        const limit = first ?? LIMITS.defaultPageSize;
-        if (!Number.isInteger(limit) || limit < 0 || limit > LIMITS.maxPageSize) {
-          throw ValidationError.field('first', `first must be between 0 and ${LIMITS.maxPageSize}`);
-        }
-        return repo.listDeliveries(ctx.db, { webhookId: webhookId ?? null, limit });
+        const { webhookId, first, after } = parse(deliveryListArgs, args);
+        const rows = await repo.listDeliveries(ctx.db, {
+          webhookId: webhookId ?? null,
+          limit: first + 1,
+          before: after ? decodeCursor(after) : null,
+        });
+        const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor(node), node }));
+        return {
+          edges,
+          webhookId: webhookId ?? null,
+          pageInfo: {
+            hasNextPage: rows.length > first,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
       }),
   }),
 }));

@@ -1,5 +1,5 @@
 /** SQL for webhooks and their outbox of deliveries. */
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, count, desc, eq, lt, or, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { jsonbParam, type Db } from '../db/client';
 import { dbDate, dbJsonObject, parseRows } from '../db/rows';
@@ -100,16 +100,35 @@ export async function recordAttempt(
     .where(eq(webhookDeliveries.id, id));
 }
 
-/** A webhook's deliveries (or every webhook's), newest first. */
-export async function listDeliveries(
-  db: Db,
-  params: { webhookId: string | null; limit: number },
-): Promise<DeliveryRow[]> {
+export interface ListDeliveriesParams {
+  webhookId: string | null;
+  limit: number;
+  /** Keyset: only deliveries after this one in the order (newest first). */
+  before: { createdAt: Date; id: string } | null;
+}
+
+/** A webhook's deliveries (or every webhook's), newest first, a page at a time. */
+export async function listDeliveries(db: Db, params: ListDeliveriesParams): Promise<DeliveryRow[]> {
   const d = webhookDeliveries;
+  const conditions: SQL[] = [];
+  if (params.webhookId) conditions.push(eq(d.webhookId, params.webhookId));
+  if (params.before) {
+    const { createdAt, id } = params.before;
+    conditions.push(or(lt(d.createdAt, createdAt), and(eq(d.createdAt, createdAt), lt(d.id, id)))!);
+  }
   return db
     .select()
     .from(d)
-    .where(params.webhookId ? eq(d.webhookId, params.webhookId) : undefined)
+    .where(and(...conditions))
     .orderBy(desc(d.createdAt), desc(d.id))
     .limit(params.limit);
+}
+
+export async function countDeliveries(db: Db, webhookId: string | null): Promise<number> {
+  const d = webhookDeliveries;
+  const [row] = await db
+    .select({ n: count() })
+    .from(d)
+    .where(webhookId ? eq(d.webhookId, webhookId) : undefined);
+  return Number(row.n);
 }

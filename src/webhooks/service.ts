@@ -26,6 +26,12 @@ export const WEBHOOK_EVENTS = [
   'EXPERIMENT_STATUS_CHANGED',
   /** A scheduled transition failed (each failed attempt; `final` on the last). */
   'SCHEDULE_FAILED',
+  /** The sample-ratio check failed, once per onset (src/monitoring/). */
+  'SRM_DETECTED',
+  /** A GUARDRAIL metric breached its tolerated harm and the guardrail acted, once per metric per onset. */
+  'GUARDRAIL_BREACHED',
+  /** A PRIMARY or SECONDARY metric became significant (SEQUENTIAL), once per metric per onset. */
+  'SIGNIFICANCE_REACHED',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -55,6 +61,19 @@ export const createWebhookInput = z.object({
     .transform((v) => v ?? 0),
 });
 export type CreateWebhookInput = z.input<typeof createWebhookInput>;
+
+/** `webhookDeliveries(webhookId, first, after)`; the cursor is decoded by the GraphQL layer that made it. */
+export const deliveryListArgs = z.object({
+  webhookId: uuid('webhookId').nullish(),
+  first: z
+    .number()
+    .int('first must be an integer')
+    .min(0, `first must be between 0 and ${LIMITS.maxPageSize}`)
+    .max(LIMITS.maxPageSize, `first must be between 0 and ${LIMITS.maxPageSize}`)
+    .nullish()
+    .transform((v) => v ?? LIMITS.defaultPageSize),
+  after: text('after', { max: LIMITS.cursorMaxLength }).nullish(),
+});
 
 /** Writes the event's deliveries in the caller's transaction: sent if and only if that commits. */
 export async function emitEvent(

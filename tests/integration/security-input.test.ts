@@ -746,6 +746,7 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
     input: { startAt: new Date(Date.now() + 3600_000).toISOString(), stopAfterUnits: 100 },
   }),
   'Mutation.clearExperimentSchedule': (fx) => ({ id: fx.draftId }),
+  'Mutation.configureGuardrails': (fx) => ({ id: fx.draftId, input: { action: 'ZERO_TREATMENT_WEIGHTS' } }),
   // This app has no WEBHOOK_SECRET_KEY: createWebhook is refused (a typed result) after validation.
   'Mutation.createWebhook': () => ({
     input: { url: 'https://hooks.example.com/x', events: ['SCHEDULE_FAILED'] },

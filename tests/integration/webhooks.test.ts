@@ -16,8 +16,8 @@ import { JobRunner } from '../../src/jobs/runner';
 import { createScheduleService, SCHEDULE_JOB, scheduleJob } from '../../src/scheduling/service';
 import { isPrivateAddress } from '../../src/webhooks/address';
 import { verifySignature } from '../../src/webhooks/crypto';
-import { createWebhookService, deliveryJob, WEBHOOK_JOB } from '../../src/webhooks/service';
-import { gqlOk } from '../support/app';
+import { createWebhookService, deliveryJob, emitEvent, WEBHOOK_JOB } from '../../src/webhooks/service';
+import { gql, gqlOk } from '../support/app';
 import { openTestDatabase } from '../support/db';
 import { createTestExperiment, experimentService } from '../support/factories';
 
@@ -158,11 +158,12 @@ describe('webhooks', () => {
       });
       const data = await gqlOk(
         app,
-        `query D($id: ID) { webhookDeliveries(webhookId: $id) { id status attempts lastStatusCode event } }`,
+        `query D($id: ID) { webhookDeliveries(webhookId: $id, first: 100) { edges { node { id status attempts lastStatusCode event } } } }`,
         { id: webhook.id },
       );
       // Other test files' status changes may have been delivered to this webhook too.
-      expect(data.webhookDeliveries.filter((d: { id: string }) => d.id === delivery.id)).toEqual([
+      const nodes = data.webhookDeliveries.edges.map((e: { node: { id: string } }) => e.node);
+      expect(nodes.filter((d: { id: string }) => d.id === delivery.id)).toEqual([
         {
           id: delivery.id,
           status: 'DELIVERED',
@@ -236,6 +237,54 @@ describe('webhooks', () => {
       expect((await deliveriesOf(webhook.id, experiment.id)).find((d) => d.id === pending.id)!.status).toBe(
         'delivered',
       );
+    } finally {
+      await service.delete(webhook.id);
+    }
+  });
+
+  it('webhookDeliveries pages newest first with cursors; a foreign cursor is refused naming `after`', async () => {
+    const service = createWebhookService({ db, config: CONFIG });
+    const { webhook } = await service.create({ url, events: ['SCHEDULE_FAILED'] });
+    try {
+      // Three alerts about one experiment, one after the other (other test files' alerts may join them).
+      const experiment = await createTestExperiment(db);
+      for (const attempts of [1, 2, 3]) {
+        await emitEvent(db, 'SCHEDULE_FAILED', experiment.id, { action: 'start', attempts });
+        await new Promise((r) => setTimeout(r, 5)); // distinct created_at (milliseconds) for the order
+      }
+      const app = createApp({
+        db,
+        logger: pino({ level: 'silent' }),
+        security: { ...securityConfigFromEnv({}), webhooks: CONFIG },
+      });
+      const page = async (after: string | null) =>
+        (
+          await gqlOk(
+            app,
+            `query P($id: ID, $after: String) { webhookDeliveries(webhookId: $id, first: 2, after: $after) {
+              totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id createdAt data } } } }`,
+            { id: webhook.id, after },
+          )
+        ).webhookDeliveries;
+      const first = await page(null);
+      expect(first.edges).toHaveLength(2);
+      expect(first.pageInfo.hasNextPage).toBe(true);
+      const nodes: { id: string; createdAt: string; data: Record<string, unknown> }[] = [];
+      for (let p = first; ; p = await page(p.pageInfo.endCursor)) {
+        nodes.push(...p.edges.map((e: { node: (typeof nodes)[number] }) => e.node));
+        if (!p.pageInfo.hasNextPage) break;
+      }
+      // Every delivery once, newest first, as many as totalCount says.
+      expect(new Set(nodes.map((n) => n.id)).size).toBe(nodes.length);
+      expect(nodes.length).toBe(first.totalCount);
+      const times = nodes.map((n) => Date.parse(n.createdAt));
+      expect(times).toEqual([...times].sort((a, b) => b - a));
+      expect(nodes.filter((n) => n.data.experimentId === experiment.id).map((n) => n.data.attempts)).toEqual([
+        3, 2, 1,
+      ]);
+      const bad = await gql(app, `{ webhookDeliveries(after: "not-a-cursor") { edges { cursor } } }`);
+      expect(bad.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+      expect(bad.errors?.[0].message).toContain('after');
     } finally {
       await service.delete(webhook.id);
     }
