@@ -19,6 +19,7 @@ import { createLogger } from './logger';
 import { Metrics } from './observability/metrics';
 import { startTracing, tracingObserver } from './observability/tracing';
 import { scheduleJob } from './scheduling/service';
+import { banditJob } from './bandits/service';
 import { deliveryJob } from './webhooks/service';
 import { notifyExperimentChanged } from './assignments/config-cache';
 
@@ -82,6 +83,10 @@ const jobs = new JobRunner({
   logger,
   jobs: [
     scheduleJob({
+      onChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
+      afterCommit: () => configCache.invalidate(),
+    }),
+    banditJob({
       onChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
       afterCommit: () => configCache.invalidate(),
     }),

@@ -28,6 +28,8 @@ const WebhookEventEnum = builder.enumType('WebhookEvent', {
       'An experiment changed status (started, paused, completed, archived), by a person or the scheduler. `data`: experimentId, key, from, to, actor.',
     SCHEDULE_FAILED:
       'A scheduled start or stop failed. `data`: experimentId, action, reason, attempts, final (true when the scheduler gave up).',
+    BANDIT_REWEIGHTED:
+      'A BANDIT set new weights (a new phase). `data`: experimentId, key, phase, stage, weights and bestArmProbabilities (each `[{variantId, …}]`), actor.',
   } satisfies Record<WebhookEvent, string>),
 });
 

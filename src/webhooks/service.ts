@@ -26,6 +26,8 @@ export const WEBHOOK_EVENTS = [
   'EXPERIMENT_STATUS_CHANGED',
   /** A scheduled transition failed (each failed attempt; `final` on the last). */
   'SCHEDULE_FAILED',
+  /** A bandit set new weights (src/bandits), from the reweighting job. */
+  'BANDIT_REWEIGHTED',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
