@@ -84,7 +84,7 @@ async function reweightOne(
 ): Promise<void> {
   // The experiment's row first, then the bandit's: the order every experiment change takes.
   const experiment = await experimentsRepo.lockExperiment(tx, experimentId);
-  if (!experiment || experiment.status !== 'running' || experiment.kind !== 'bandit') return;
+  if (experiment?.status !== 'running' || experiment.kind !== 'bandit') return;
   const bandit = await repo.lockBandit(tx, experimentId);
   if (!bandit?.nextUpdateAt || bandit.nextUpdateAt > now) return;
   const [metric] = await metricsRepo.getMetricsByIds(tx, [bandit.decisionMetricId]);
