@@ -298,6 +298,16 @@ describe('a bandit runs end to end', () => {
       Array.from({ length: 1200 }, (_, i) => `unit-${key}-${i}`),
     );
     const best = state.variants[2].id as string;
+    const tally = (assigned: Map<string, { variantId: string }>, rateOf: (v: string) => number) =>
+      state.variants.map((v: { id: string }) => {
+        const n = [...assigned.values()].filter((u) => u.variantId === v.id).length;
+        // trafficEvents converts positions 0..rate·100−1 of every hundred of the arm's units.
+        const converted = Array.from(
+          { length: n },
+          (_, i) => i % 100 < Math.round(rateOf(v.id) * 100),
+        ).filter(Boolean).length;
+        return { n, converted };
+      });
     await sendEvents(trafficEvents(key, metric, units, (v) => (v === best ? 0.3 : 0.05)));
     // Looked at again an hour after the failed look (min(updateEveryMinutes, 60)).
     await runBanditJob(3 * HOUR + 60_000);
@@ -352,6 +362,43 @@ describe('a bandit runs end to end', () => {
     const exposed = [...firstUnits, ...units].filter(([, u]) => u.variantId === best).length;
     expect(results.variants[2].units).toBe(exposed);
     expect(results.variants[2].mean).toBeCloseTo(results.variants[2].conversions / exposed, 12);
+    expect(results.variants[2].conversions).toBe(
+      tally(firstUnits, () => 0.1)[2].converted + tally(units, (v) => (v === best ? 0.3 : 0.05))[2].converted,
+    );
+    // Units of phase 2 (mostly the best arm now) convert at 50 % whatever their arm: a drift. Each arm's mean
+    // weights the phases by their share of all units, not by how many of its own units each holds.
+    const late = await assignMany(
+      key,
+      Array.from({ length: 600 }, (_, i) => `late-${key}-${i}`),
+    );
+    await sendEvents(trafficEvents(key, metric, late, () => 0.5));
+    // Phase 1: the first 150 units (10 %) and the 1,200 that followed.
+    const early = tally(firstUnits, () => 0.1);
+    const main = tally(units, (v) => (v === best ? 0.3 : 0.05));
+    const phase1Arms = early.map((_: unknown, i: number) => ({
+      n: early[i].n + main[i].n,
+      converted: early[i].converted + main[i].converted,
+    }));
+    const phase2Arms = tally(late, () => 0.5);
+    const n1 = sum(phase1Arms.map((a: { n: number }) => a.n));
+    const n2 = sum(phase2Arms.map((a: { n: number }) => a.n));
+    const expectedMeans = phase1Arms.map((a: { n: number; converted: number }, i: number) => {
+      const b = phase2Arms[i];
+      const shares = [a.n > 0 ? n1 : 0, b.n > 0 ? n2 : 0];
+      const weighted = (a.n > 0 ? (n1 * a.converted) / a.n : 0) + (b.n > 0 ? (n2 * b.converted) / b.n : 0);
+      return weighted / sum(shares);
+    });
+    const after = (await gqlOk(app, STATE, { key, metric })).experiment.results;
+    expect(after.adaptiveAllocation).toBe(true);
+    after.variants.forEach((v: { mean: number; units: number }, i: number) => {
+      expect(v.units).toBe(phase1Arms[i].n + phase2Arms[i].n);
+      expect(v.mean).toBeCloseTo(expectedMeans[i], 10);
+    });
+    // Pooling would have credited the best arm with phase 2's drift.
+    const pooledBest =
+      (phase1Arms[2].converted + phase2Arms[2].converted) / (phase1Arms[2].n + phase2Arms[2].n);
+    expect(pooledBest - expectedMeans[2]).toBeGreaterThan(0.03);
+    expect(after.srm.mismatch).toBe(false);
     // Not due again before the cadence: a second run changes nothing.
     await runBanditJob(3 * HOUR + 30 * 60_000);
     expect((await gqlOk(app, STATE, { key, metric })).experiment.banditState.history).toHaveLength(1);

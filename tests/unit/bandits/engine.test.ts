@@ -150,6 +150,25 @@ describe('best-arm probabilities', () => {
   });
 });
 
+describe('period weighting', () => {
+  it('keeps a drifting base rate from favouring the arm shown most when it was high (Simpson)', () => {
+    // Both arms convert at 5 % on weekdays and 10 % at the weekend, identically. Arm B got most of the weekend.
+    const arm = (n: number, rate: number) => ({ n, sum: n * rate, sumSquares: n * rate });
+    const periods = [
+      [arm(5000, 0.05), arm(5000, 0.05)],
+      [arm(500, 0.1), arm(4500, 0.1)],
+    ];
+    const pooled = [0, 1].map((i) => sum(periods.map((p) => p[i].sum)) / sum(periods.map((p) => p[i].n)));
+    expect(pooled[1] - pooled[0]).toBeGreaterThan(0.015);
+    const [a, b] = periodWeightedEstimates(periods, 2);
+    expect(a.mean).toBeCloseTo(b.mean!, 12);
+    // Each period counts by its share of all units: 10,000 / 15,000 and 5,000 / 15,000.
+    expect(a.mean).toBeCloseTo((2 / 3) * 0.05 + (1 / 3) * 0.1, 12);
+    const probabilities = bestArmProbabilities(posteriors([a, b]), { direction: 'INCREASE' });
+    expect(probabilities[1]).toBeLessThan(0.6);
+  });
+});
+
 describe('weights', () => {
   it('respect the floor and sum to 1', () => {
     const p = [0.9999, 0.0001, 0, 0, 0];
