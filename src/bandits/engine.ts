@@ -321,9 +321,10 @@ export function banditUpdate(input: BanditUpdateInput): BanditUpdate {
   if (estimates.some((e) => e.n < input.minUnitsPerVariant)) {
     return { weights: null, bestArmProbabilities: null, estimates, reason: 'TOO_FEW_UNITS' };
   }
-  // An arm with no spread yet (no conversion at all) would get the prior's variance, 10⁴: its draws would
-  // swamp everything. Until some arm varies there is nothing to learn from; an arm with no spread while others
-  // vary borrows the largest variance seen (a conservative stand-in, as if it were the noisiest arm).
+  // An arm with no spread yet (no conversion at all) would get the prior's variance, 10⁴ (gbstats gives it
+  // data precision 0), and its draws would swamp everything: it would take the traffic for being unknown.
+  // Until some arm varies there is nothing to learn from; an arm with no spread while others vary borrows the
+  // largest per-unit variance seen, over its own units (as if it were as noisy as the noisiest arm).
   const known = estimates.filter((e) => e.variance !== null && e.variance > 0);
   if (known.length === 0) {
     return { weights: null, bestArmProbabilities: null, estimates, reason: 'ZERO_VARIANCE' };
