@@ -407,6 +407,27 @@ describe('a bandit runs end to end', () => {
   });
 });
 
+describe('a paused bandit', () => {
+  it('is not reweighted until it runs again, and then at once', async () => {
+    const metric = await createConversionMetric();
+    const { id, key } = await createBandit(metric, 2, { explorationHours: 0, minUnitsPerVariant: 50 });
+    const units = await assignMany(
+      key,
+      Array.from({ length: 400 }, (_, i) => `paused-${key}-${i}`),
+    );
+    const [first] = (await loadConfigFromDb(db, key))!.variants;
+    await sendEvents(trafficEvents(key, metric, units, (v) => (v === first.id ? 0.3 : 0.1)));
+    const history = async () => (await gqlOk(app, STATE, { key, metric })).experiment.banditState.history;
+    await gqlOk(app, `mutation ($id: ID!) { pauseExperiment(id: $id) { __typename } }`, { id });
+    await runBanditJob(60_000);
+    expect(await history()).toEqual([]);
+    await gqlOk(app, `mutation ($id: ID!) { startExperiment(id: $id) { __typename } }`, { id });
+    await runBanditJob(60_000);
+    expect(await history()).toHaveLength(1);
+    await gqlOk(app, `mutation ($id: ID!) { completeExperiment(id: $id) { __typename } }`, { id });
+  });
+});
+
 describe('stored assignments never move', () => {
   it('100,000 returning users keep their variant across a reweighting; new users follow the new weights', async () => {
     const metric = await createConversionMetric();
