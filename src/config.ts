@@ -57,6 +57,29 @@ export const LIMITS = {
    * and skewed values leave the normal approximations behind every test unreliable.
    */
   minUnitsPerVariant: 150,
+  /**
+   * Bandits (src/bandits): defaults and bounds of `createExperiment(input: {kind: BANDIT, bandit})`. Equal
+   * weights for `explorationHours` after the start, then a reweighting every `updateEveryMinutes` (at least
+   * 15: each update is a phase, and phases of minutes hold too few units to estimate anything), each arm
+   * floored at `minWeight`, and no update while an arm has fewer than `minUnitsPerVariant` exposed units.
+   */
+  bandit: {
+    explorationHoursDefault: 24,
+    maxExplorationHours: 24 * 366,
+    updateEveryMinutesDefault: 1440,
+    minUpdateEveryMinutes: 15,
+    maxUpdateEveryMinutes: 60 * 24 * 31,
+    minWeightDefault: 0.01,
+    /** The floor of every arm together must leave room: minWeight × variants < 1 (checked on create and start). */
+    maxMinWeight: 0.5,
+    minUnitsPerVariantDefault: 100,
+    minMinUnitsPerVariant: 2,
+    maxMinUnitsPerVariant: 1_000_000_000,
+    /** Bandits one job run reweights at most (the rest wait for the next run). */
+    updatesPerRun: 20,
+    /** `banditState.history`: most updates returned (newest first). */
+    maxHistory: 1000,
+  },
   /** POST /v1/assignments: most experiments one request may ask about for a unit. */
   maxAssignExperiments: 50,
   /**

@@ -20,6 +20,7 @@ import { Metrics } from './observability/metrics';
 import { startTracing, tracingObserver } from './observability/tracing';
 import { monitorJob } from './monitoring/service';
 import { scheduleJob } from './scheduling/service';
+import { banditJob } from './bandits/service';
 import { deliveryJob } from './webhooks/service';
 import { notifyExperimentChanged } from './assignments/config-cache';
 
@@ -92,6 +93,7 @@ const jobs = new JobRunner({
     scheduleJob(experimentChanges),
     // After the schedules, before the deliveries: a breach found this round is sent this round.
     monitorJob(experimentChanges),
+    banditJob(experimentChanges),
     deliveryJob(security.webhooks ?? WEBHOOKS_DISABLED),
   ],
 });

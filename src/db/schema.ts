@@ -20,6 +20,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { BANDIT_STAGES } from '../bandits/settings';
 import { SLUG_PATTERN } from '../config';
 import { EXPERIMENT_KINDS, EXPERIMENT_STATUSES } from '../experiments/lifecycle';
 import { METRIC_DIRECTIONS, METRIC_KINDS, METRIC_ROLES } from '../metrics/definitions';
@@ -35,6 +36,7 @@ export const metricKind = pgEnum('metric_kind', METRIC_KINDS);
 export const metricDirection = pgEnum('metric_direction', METRIC_DIRECTIONS);
 export const metricRole = pgEnum('metric_role', METRIC_ROLES);
 export const guardrailAction = pgEnum('guardrail_action', GUARDRAIL_ACTIONS);
+export const banditStage = pgEnum('bandit_stage', BANDIT_STAGES);
 
 /**
  * Layers: mutual exclusion. Experiments of a layer own disjoint ranges of its hash space (GrowthBook's
@@ -443,6 +445,69 @@ export const experimentPhaseStats = pgTable(
     exposedUnits: bigint('exposed_units', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.phase] })],
+);
+
+/**
+ * A BANDIT experiment's settings and state (src/bandits/): one row per bandit, written with the experiment.
+ * The weights in force are the variants' own (each reweighting updates them and opens a phase, as a person's
+ * weight change does); this row keeps the decision metric, the cadence and the last best-arm probabilities.
+ */
+export const experimentBandits = pgTable(
+  'experiment_bandits',
+  {
+    experimentId: uuid('experiment_id')
+      .primaryKey()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    decisionMetricId: uuid('decision_metric_id')
+      .notNull()
+      .references(() => metrics.id, { onDelete: 'restrict' }),
+    explorationHours: doublePrecision('exploration_hours').notNull(),
+    updateEveryMinutes: integer('update_every_minutes').notNull(),
+    minWeight: doublePrecision('min_weight').notNull(),
+    minUnitsPerVariant: integer('min_units_per_variant').notNull(),
+    stage: banditStage('stage').notNull().default('EXPLORE'),
+    /** The last reweighting's P(best) per variant: `[{"variantId", "probability"}]`; null before the first. */
+    bestArmProbabilities:
+      jsonb('best_arm_probabilities').$type<{ variantId: string; probability: number }[]>(),
+    /** When the weights were last set by the bandit; null before the first reweighting. */
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }),
+    /** When the job next looks at it: the start + explorationHours, then every updateEveryMinutes. */
+    nextUpdateAt: timestamp('next_update_at', { withTimezone: true, precision: 3 }),
+    /** The last look that changed nothing, and why (TOO_FEW_UNITS, ZERO_VARIANCE); cleared by a reweighting. */
+    lastCheckedAt: timestamp('last_checked_at', { withTimezone: true, precision: 3 }),
+    waitingReason: text('waiting_reason'),
+  },
+  (t) => [
+    check('experiment_bandits_exploration', sql`${t.explorationHours} >= 0`),
+    check('experiment_bandits_cadence', sql`${t.updateEveryMinutes} >= 15`),
+    check('experiment_bandits_min_weight', sql`${t.minWeight} >= 0 AND ${t.minWeight} < 1`),
+    check('experiment_bandits_min_units', sql`${t.minUnitsPerVariant} >= 2`),
+    index('experiment_bandits_next_update_idx').on(t.nextUpdateAt),
+    index('experiment_bandits_metric_idx').on(t.decisionMetricId),
+  ],
+);
+
+/** Every reweighting of a bandit, in order: `banditState.history`. */
+export const experimentBanditUpdates = pgTable(
+  'experiment_bandit_updates',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+    /** The phase the new weights opened. */
+    phase: integer('phase').notNull(),
+    weights: jsonb('weights').$type<{ variantId: string; weight: number }[]>().notNull(),
+    bestArmProbabilities: jsonb('best_arm_probabilities')
+      .$type<{ variantId: string; probability: number }[]>()
+      .notNull(),
+    /** Per variant: units, period-weighted mean and its variance that the update used. */
+    estimates: jsonb('estimates')
+      .$type<{ variantId: string; n: number; mean: number | null; variance: number | null }[]>()
+      .notNull(),
+  },
+  (t) => [index('experiment_bandit_updates_experiment_at_idx').on(t.experimentId, t.at.desc())],
 );
 
 /**

@@ -26,6 +26,7 @@ import {
   type LifecycleAction,
 } from './lifecycle';
 import { METRIC_ROLES } from '../metrics/definitions';
+import type { BanditInput } from '../bandits/settings';
 import {
   auditLogArgs,
   type CreateExperimentInput as CreateInput,
@@ -68,6 +69,8 @@ export const ExperimentKindEnum = builder.enumType('ExperimentKind', {
     standard: 'An A/B test of variants.',
     holdout:
       'A holdout: exactly two variants, the control is the held-out group and the other the general group. Experiments and layers linked to it (setHoldout, setLayerHoldout) never enroll its held-out units, so its own results measure the combined impact of what they ship.',
+    bandit:
+      'A multi-armed bandit: equal weights while exploring, then the service reweights the variants on a cadence by each one’s posterior probability of being best on the decision metric (Gaussian Thompson sampling). Settings in `bandit`, progress in `banditState`.',
   } satisfies Record<ExperimentKind, string>),
 });
 
@@ -278,16 +281,18 @@ AuditEntryRef.implement({
   }),
 });
 
-const PhaseWeightRef = builder.objectRef<{ variantId: string; weight: number }>('PhaseWeight').implement({
-  description: "A variant's weight during a phase.",
-  authScopes: { read: true },
-  fields: (t) => ({
-    variantId: t.exposeID('variantId', { description: 'Id of the variant (`Variant.id`).' }),
-    weight: t.exposeFloat('weight', {
-      description: 'Its relative weight then (0: the variant received no new units during the phase).',
+export const PhaseWeightRef = builder
+  .objectRef<{ variantId: string; weight: number }>('PhaseWeight')
+  .implement({
+    description: "A variant's weight during a phase.",
+    authScopes: { read: true },
+    fields: (t) => ({
+      variantId: t.exposeID('variantId', { description: 'Id of the variant (`Variant.id`).' }),
+      weight: t.exposeFloat('weight', {
+        description: 'Its relative weight then (0: the variant received no new units during the phase).',
+      }),
     }),
-  }),
-});
+  });
 
 const PhaseRef = builder.objectRef<PhaseRow>('ExperimentPhase').implement({
   description:
@@ -352,7 +357,7 @@ ExperimentRef.implement({
     }),
     kind: t.field({
       type: ExperimentKindEnum,
-      description: 'STANDARD, or HOLDOUT (see ExperimentKind).',
+      description: 'STANDARD, HOLDOUT or BANDIT (see ExperimentKind).',
       resolve: (e) => e.kind,
     }),
     holdout: t.field({
@@ -734,6 +739,36 @@ const metricRolesDescription = `The defined metrics the experiment decides on, e
 
 const metricSettingsDescription = `Per-metric settings (at most ${LIMITS.maxMetricSettings}, one per metric), e.g. a 72-hour conversion window for \`purchase\`.`;
 
+const B = LIMITS.bandit;
+const BanditInputRef = builder.inputRef<BanditInput, false>('BanditInput').implement({
+  description:
+    'A BANDIT’s settings: equal weights for `explorationHours` after the start, then every `updateEveryMinutes` each arm’s weight becomes its posterior probability of being best on `decisionMetric` (floored at `minWeight`), as long as every arm has `minUnitsPerVariant` exposed units. See `Experiment.banditState`.',
+  fields: (t) =>
+    ({
+      decisionMetric: t.string({
+        required: true,
+        description:
+          'The key of a defined BINOMIAL or MEAN metric (createMetric); its direction says which way is best, its cap and window apply. It is listed as PRIMARY if `metricRoles` does not list it.',
+      }),
+      explorationHours: t.float({
+        required: false,
+        description: `Hours of equal weights after the start, 0..${B.maxExplorationHours} (default ${B.explorationHoursDefault}).`,
+      }),
+      updateEveryMinutes: t.int({
+        required: false,
+        description: `Minutes between reweightings, ${B.minUpdateEveryMinutes}..${B.maxUpdateEveryMinutes} (default ${B.updateEveryMinutesDefault}, daily). Each reweighting opens a phase.`,
+      }),
+      minWeight: t.float({
+        required: false,
+        description: `Every arm keeps at least this weight, 0..${B.maxMinWeight} with minWeight × variants below 1 (default ${B.minWeightDefault}).`,
+      }),
+      minUnitsPerVariant: t.int({
+        required: false,
+        description: `No reweighting until every arm has this many exposed units, ${B.minMinUnitsPerVariant}..${B.maxMinUnitsPerVariant.toExponential().replace('e+', 'e')} (default ${B.minUnitsPerVariantDefault}).`,
+      }),
+    }) satisfies InputFieldsOf<BanditInput>,
+});
+
 const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperimentInput').implement({
   description: 'A new experiment. It starts as a DRAFT; start it with startExperiment.',
   fields: (t) =>
@@ -766,7 +801,13 @@ const CreateExperimentInput = builder.inputRef<CreateInput, false>('CreateExperi
       kind: t.field({
         type: ExperimentKindEnum,
         required: false,
-        description: 'STANDARD (default) or HOLDOUT; fixed once created.',
+        description: 'STANDARD (default), HOLDOUT or BANDIT; fixed once created.',
+      }),
+      bandit: t.field({
+        type: BanditInputRef,
+        required: false,
+        description:
+          'Required for kind BANDIT, refused otherwise. A bandit’s variants start with equal weights (leave `weight` out).',
       }),
       variants: t.field({
         type: [VariantInput],

@@ -6,10 +6,11 @@ export const EXPERIMENT_STATUSES = ['draft', 'running', 'paused', 'completed', '
 export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
 
 /**
- * What an experiment is: a STANDARD test, or a HOLDOUT (two groups, the control "held out" and the other
- * "general") whose held-out units the experiments and layers linked to it never enroll.
+ * What an experiment is: a STANDARD test, a HOLDOUT (two groups, the control "held out" and the other
+ * "general") whose held-out units the experiments and layers linked to it never enroll, or a BANDIT whose
+ * weights the reweighting job sets (src/bandits).
  */
-export const EXPERIMENT_KINDS = ['standard', 'holdout'] as const;
+export const EXPERIMENT_KINDS = ['standard', 'holdout', 'bandit'] as const;
 export type ExperimentKind = (typeof EXPERIMENT_KINDS)[number];
 
 /** Lifecycle actions, each with the statuses it may start from and the status it leads to. */
@@ -54,5 +55,7 @@ export const EXPERIMENT_RULES = [
   'METRICS_FIXED',
   /** What a metric counts (kind, event names) cannot change while a started experiment lists it. */
   'METRIC_IN_USE',
+  /** A bandit's weights are set by its reweighting job only (each update a phase), never by hand. */
+  'BANDIT_WEIGHTS',
 ] as const;
 export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

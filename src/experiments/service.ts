@@ -46,6 +46,8 @@ import * as phases from './phases';
 import { conditionProblems } from '../assignments/targeting';
 import * as repo from './repository';
 import { emitEvent } from '../webhooks/service';
+import * as banditsRepo from '../bandits/repository';
+import { banditInput, floorProblem } from '../bandits/settings';
 import type { ExperimentRow, VariantRow } from './repository';
 
 export interface Actor {
@@ -149,8 +151,31 @@ export const createExperimentInput = z
     metricSettings: metricSettings.nullish().transform((v) => v ?? []),
     /** The metrics the experiment decides on, by key, each with its role (src/metrics). */
     metricRoles: metricRolesInput.nullish().transform((v) => v ?? []),
+    /** A BANDIT's settings (src/bandits); required for that kind and refused for the others. */
+    bandit: banditInput.nullish().transform((v) => v ?? null),
   })
   .superRefine((input, ctx) => {
+    if (input.kind === 'bandit') {
+      if (!input.bandit)
+        ctx.addIssue({ code: 'custom', path: ['bandit'], message: 'a BANDIT needs its bandit settings' });
+      // The bandit sets the weights: equal while exploring, then each arm's chance of being best.
+      input.variants.forEach((v, i) => {
+        if (v.weight !== 1)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['variants', i, 'weight'],
+            message: 'a BANDIT sets its own weights: leave weight out (every arm starts equal)',
+          });
+      });
+      const floor = input.bandit && floorProblem(input.bandit.minWeight, input.variants.length);
+      if (floor) ctx.addIssue({ code: 'custom', path: ['bandit', 'minWeight'], message: floor });
+    } else if (input.bandit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bandit'],
+        message: 'only a BANDIT (kind: BANDIT) has bandit settings',
+      });
+    }
     const seen = new Set<string>();
     input.variants.forEach((v, i) => {
       if (seen.has(v.name))
@@ -311,11 +336,27 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       const input = parse(createExperimentInput, rawInput, ['input']);
       try {
         return await change(async (tx) => {
-          const { metricSettings: settings, metricRoles: roleInput, ...experimentInput } = input;
+          const { metricSettings: settings, metricRoles: listed, bandit, ...experimentInput } = input;
+          const decision = bandit && (await resolveDecisionMetric(tx, bandit.decisionMetric, listed));
+          // A bandit decides on its decision metric: it is listed as PRIMARY (its conversion window applies).
+          const roleInput =
+            decision && !listed.some((r) => r.metric === decision.key)
+              ? [{ metric: decision.key, role: 'PRIMARY' as const, toleratedHarm: null }, ...listed]
+              : listed;
           const roles = await resolveMetricRoles(tx, roleInput, ['input', 'metricRoles']);
           const created = await repo.createExperiment(tx, experimentInput);
           await metricSettingsRepo.replaceMetricSettings(tx, created.experiment.id, settings);
           await metricsRepo.replaceMetricRoles(tx, created.experiment.id, roles);
+          const banditRow =
+            bandit &&
+            decision &&
+            (await banditsRepo.insertBandit(tx, created.experiment.id, {
+              decisionMetricId: decision.id,
+              explorationHours: bandit.explorationHours,
+              updateEveryMinutes: bandit.updateEveryMinutes,
+              minWeight: bandit.minWeight,
+              minUnitsPerVariant: bandit.minUnitsPerVariant,
+            }));
           await changed(tx, created.experiment.id);
           await audit(tx, 'experiment.created', created.experiment.id, {
             after: {
@@ -323,6 +364,7 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
               variants: created.variants,
               metricSettings: settings,
               ...(roleInput.length ? { metricRoles: roleInput } : {}),
+              ...(banditRow ? { bandit: banditRow } : {}),
             },
           });
           return created.experiment;
@@ -417,6 +459,13 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
         // Starting opens phase 1; resuming keeps the phase (a change while paused opened its own).
         const phase =
           before.status === 'draft' && rule.to === 'running' ? await phases.openPhase(tx, id) : undefined;
+        if (phase && before.kind === 'bandit') {
+          // Equal weights (phase 1) until the exploration ends; then the bandit job takes over.
+          const [bandit] = await banditsRepo.getBanditsByExperimentIds(tx, [id]);
+          await banditsRepo.updateBandit(tx, id, {
+            nextUpdateAt: new Date(now.getTime() + bandit.explorationHours * 3_600_000),
+          });
+        }
         // Resuming a paused experiment is still "started" in the trail, with from/to telling which.
         await audit(tx, rule.audit, id, {
           from: before.status,
@@ -456,6 +505,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
               `an experiment has at most ${LIMITS.maxVariants} variants`,
             );
           }
+          if (experiment.kind === 'bandit' && input.weight !== 1) {
+            throw ValidationError.field(
+              ['input', 'weight'],
+              'a BANDIT sets its own weights: leave weight out (every arm starts equal)',
+            );
+          }
           const variant = await repo.addVariant(tx, experimentId, input);
           await audit(tx, 'variant.added', experimentId, { after: variant });
           await changed(tx, experimentId);
@@ -473,6 +528,12 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
           const { variant, experiment } = await variantWithExperiment(tx, id, 'id');
           if (experiment.status === 'archived' || experiment.status === 'completed') {
             throw new RuleViolationError('READ_ONLY', `A ${experiment.status} experiment cannot be changed`);
+          }
+          if (experiment.kind === 'bandit' && input.weight !== undefined) {
+            throw new RuleViolationError(
+              'BANDIT_WEIGHTS',
+              'A BANDIT’s weights are set by the bandit (equal while exploring, then by each arm’s chance of being best)',
+            );
           }
           const locked = experiment.status !== 'draft';
           if (locked && (input.name !== undefined || input.isControl !== undefined)) {
@@ -506,6 +567,44 @@ export function createExperimentService({ db, actor, onChange, afterCommit }: Ex
       } catch (err) {
         conflictFrom(err, { variant: input.name });
       }
+    },
+
+    /**
+     * Sets every weight of a running BANDIT at once (the bandit job, actor `bandit`): the same path as a
+     * person's weight change (the variants' weights, one new phase, an audit entry, the change notification),
+     * with one phase for all arms. Stored assignments never move; only new units see the new weights.
+     */
+    async reweight(
+      experimentId: string,
+      weights: readonly { variantId: string; weight: number }[],
+      details: Record<string, unknown>,
+    ) {
+      return change(async (tx) => {
+        const experiment = await mustLock(tx, experimentId);
+        if (experiment.kind !== 'bandit' || experiment.status !== 'running') {
+          throw new RuleViolationError(
+            'READ_ONLY',
+            `Only a running BANDIT is reweighted; this one is ${experiment.kind} and ${experiment.status}`,
+          );
+        }
+        const before = await repo.getVariants(tx, experimentId);
+        const next = new Map(weights.map((w) => [w.variantId, w.weight]));
+        if (before.length !== next.size || before.some((v) => !next.has(v.id))) {
+          throw ValidationError.field(['weights'], 'a reweighting names every variant of the bandit once');
+        }
+        const after = await Promise.all(
+          before.map((v) => repo.updateVariant(tx, v.id, { weight: next.get(v.id)! })),
+        );
+        const phase = await phases.openPhase(tx, experimentId);
+        await audit(tx, 'experiment.reweighted', experimentId, {
+          before: before.map((v) => ({ variantId: v.id, weight: v.weight })),
+          after: after.map((v) => ({ variantId: v!.id, weight: v!.weight })),
+          phase,
+          ...details,
+        });
+        await changed(tx, experimentId);
+        return { experiment, phase };
+      });
     },
 
     /**
@@ -632,9 +731,44 @@ async function assertStartable(tx: Db, experiment: ExperimentRow): Promise<void>
   if (variants.reduce((s, v) => s + v.weight, 0) <= 0)
     problems.push('the variant weights must sum to more than 0');
   if (variants.filter((v) => v.isControl).length > 1) problems.push('at most one variant can be the control');
+  if (experiment.kind === 'bandit') {
+    const [bandit] = await banditsRepo.getBanditsByExperimentIds(tx, [experiment.id]);
+    const floor = floorProblem(bandit.minWeight, variants.length);
+    if (floor) problems.push(floor);
+  }
   if (problems.length) {
     throw new ValidationError(problems.map((message) => ({ path: ['variants'], message })));
   }
+}
+
+/**
+ * A bandit's decision metric: a defined, unarchived BINOMIAL or MEAN metric (a RATIO's per-phase cross
+ * products are not kept), listed PRIMARY if the experiment lists it at all.
+ */
+async function resolveDecisionMetric(
+  tx: Db,
+  key: string,
+  listed: z.output<typeof metricRolesInput>,
+): Promise<metricsRepo.MetricRow> {
+  const path = ['input', 'bandit', 'decisionMetric'];
+  const [metric] = await metricsRepo.getMetricsByKeys(tx, [key]);
+  if (!metric || metric.archivedAt) {
+    throw ValidationError.field(
+      path,
+      metric ? `metric "${key}" is archived` : `no metric with key "${key}" (createMetric first)`,
+    );
+  }
+  if (metric.kind === 'RATIO') {
+    throw ValidationError.field(
+      path,
+      'a bandit decides on a BINOMIAL or MEAN metric; RATIO metrics are not supported',
+    );
+  }
+  const role = listed.find((r) => r.metric === key)?.role;
+  if (role && role !== 'PRIMARY') {
+    throw ValidationError.field(path, `the decision metric must be PRIMARY in metricRoles (it is ${role})`);
+  }
+  return metric;
 }
 
 export type ExperimentService = ReturnType<typeof createExperimentService>;

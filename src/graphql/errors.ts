@@ -116,6 +116,8 @@ const ExperimentRuleEnum = builder.enumType('ExperimentRule', {
       'Once the experiment has started, its listed metrics and their roles stay; only SECONDARY and GUARDRAIL metrics can be added.',
     METRIC_IN_USE:
       'A metric’s kind and event names cannot change while a started experiment lists it; create a new metric instead.',
+    BANDIT_WEIGHTS:
+      'A BANDIT’s weights are set by its reweighting job only (equal while exploring, then each arm’s chance of being best); they cannot be changed by hand.',
   } satisfies Record<ExperimentRule, string>),
 });
 

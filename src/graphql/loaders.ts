@@ -28,6 +28,9 @@ import { getMonitorsByExperimentIds, type MonitorRow } from '../monitoring/repos
 import { getSchedulesByExperimentIds, type ScheduleRow } from '../scheduling/repository';
 import * as usersRepo from '../users/repository';
 import type { UserRow } from '../users/repository';
+import * as banditsRepo from '../bandits/repository';
+import type { BanditRow, BanditUpdateRow } from '../bandits/repository';
+import { LIMITS } from '../config';
 
 function byKey<K, V>(keys: readonly K[], rows: V[], keyOf: (row: V) => K): (V | null)[] {
   const map = new Map<K, V>();
@@ -187,6 +190,19 @@ const FACTORIES = {
   userById: (db: Db) =>
     new DataLoader<string, UserRow | null>(async (ids) =>
       byKey(ids, await usersRepo.getUsersByIds(db, ids), (r) => r.id),
+    ),
+  banditByExperimentId: (db: Db) =>
+    new DataLoader<string, BanditRow | null>(async (ids) =>
+      byKey(ids, await banditsRepo.getBanditsByExperimentIds(db, ids), (r) => r.experimentId),
+    ),
+  /** Newest first, at most LIMITS.bandit.maxHistory per bandit. */
+  banditUpdatesByExperimentId: (db: Db) =>
+    new DataLoader<string, BanditUpdateRow[]>(async (ids) =>
+      groupBy(
+        ids,
+        await banditsRepo.getBanditUpdatesByExperimentIds(db, ids, LIMITS.bandit.maxHistory),
+        (r) => r.experimentId,
+      ),
     ),
 };
 

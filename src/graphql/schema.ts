@@ -11,6 +11,7 @@ import '../auth/graphql';
 import '../scheduling/graphql';
 import '../webhooks/graphql';
 import '../monitoring/graphql';
+import '../bandits/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -324,6 +324,10 @@ export const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResult
       description:
         "True when the variants' relative weights changed during the run (`Experiment.phases`). Effects pool every phase's units: an arm whose share grew later holds more late units, so a metric that drifts over time can bias the comparison (Simpson's paradox). Read the results per period, or restart with fixed weights, before trusting a small effect.",
     }),
+    adaptiveAllocation: t.exposeBoolean('adaptiveAllocation', {
+      description:
+        "True for a BANDIT: its weights followed the data it was analysing, so these p-values and intervals are NOT fixed-horizon inference (the arms were sampled adaptively and looked at at every reweighting): read them as descriptive, and decide with `Experiment.banditState.bestArmProbabilities`. Each arm's mean weights every phase by its share of all units (BINOMIAL and MEAN metrics over exposed units), so a metric that drifts over time (weekends) does not favour the arms shown most when it was high.",
+    }),
     variants: t.field({
       type: [VariantResultRef],
       description: 'Every variant in position order, control included.',

@@ -24,6 +24,7 @@ import { ValidationError } from '../common/errors';
 import type { MetricRole } from '../metrics/definitions';
 import { getListedMetricKeys, getMetricsWithRoleByKeys, type MetricRow } from '../metrics/repository';
 import { getPhasesWithUnits, type PhaseWithUnits } from '../experiments/phases';
+import { periodWeightedStats } from '../bandits/results';
 import type { ExperimentRow } from '../experiments/repository';
 import {
   CORRECTIONS,
@@ -88,6 +89,11 @@ export interface ExperimentResults {
   weightsChanged: boolean;
   /** Events of the metric recorded but outside their unit's attribution window, over all variants. */
   excludedConversions: number;
+  /**
+   * A BANDIT: its weights followed the data, so intervals and p-values are not fixed-horizon inference, and
+   * each arm's mean is weighted by period (src/bandits/results.ts).
+   */
+  adaptiveAllocation: boolean;
   variants: VariantOutcome[];
   reason: AnalyzeResult['reason'];
 }
@@ -339,6 +345,20 @@ export async function getResults(
   // the randomised units alone too.
   const withForced = (eventName: string, rows: VariantStatsRow[]) =>
     forced ? addForcedStats(rows, forced, eventName) : rows;
+  // A bandit's arms are compared by period-weighted means (its weights changed with the data).
+  const bandit = experiment.kind === 'bandit';
+  const weighted = bandit
+    ? await Promise.all(
+        plans.map((p) =>
+          periodWeightedStats(
+            db,
+            experiment.id,
+            (stats.get(p.eventName) ?? []).map((r) => r.variantId),
+            { eventName: p.eventName, type: p.type, cap: p.cap, includeUnexposed },
+          ),
+        ),
+      )
+    : null;
   const results = plans.map((plan, planIndex) => {
     const { metric, type, goal } = plan;
     const randomised = stats.get(plan.eventName) ?? [];
@@ -366,9 +386,10 @@ export async function getResults(
           ? addForcedCapExcess(excess, forced, plan.eventName, plan.cap)
           : excess,
     });
+    const adjusted = weighted?.[planIndex];
     const analysis = analyze({
-      variants: inputs,
-      metricType: type,
+      variants: adjusted ? inputs.map((v) => ({ ...v, ...adjusted.get(v.id) })) : inputs,
+      metricType: adjusted ? 'MEAN' : type,
       method,
       confidenceLevel,
       correction: 'NONE',
@@ -415,10 +436,15 @@ export async function getResults(
       controlVariantId: control?.id ?? null,
       srm: analysis.srm,
       weightsChanged: weightsChanged(phases),
+      adaptiveAllocation: bandit,
       excludedConversions: excluded.reduce((acc, x) => acc + x, 0),
       reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
-        ...(unknown ? unknownMetric(v) : v),
+        ...(unknown
+          ? unknownMetric(v)
+          : adjusted && type === 'BINOMIAL'
+            ? { ...v, conversions: inputs[i].sum }
+            : v),
         variantId: rows[i].variantId,
         variantName: rows[i].variantName,
         isControl: inputs[i].isControl,

@@ -37,6 +37,8 @@ const WebhookEventEnum = builder.enumType('WebhookEvent', {
       'A GUARDRAIL metric’s always-valid interval of the relative effect lies beyond its tolerated harm for some treatment, and the guardrail acted (README, Automation). Once per metric per onset. `data`: experimentId, key, metric, goal, toleratedHarm, threshold, action (PAUSE or ZERO_TREATMENT_WEIGHTS), method, confidenceLevel, control, variants (variantId, variantName, units, estimate, lower, upper, pValue).',
     SIGNIFICANCE_REACHED:
       'A PRIMARY or SECONDARY metric has a treatment significantly different from the control by the SEQUENTIAL method (always-valid, so looking every minute is safe). Once per metric per onset. `data`: experimentId, key, metric, role, goal, method, confidenceLevel, variants (variantId, variantName, units, pValue, relativeEffect).',
+    BANDIT_REWEIGHTED:
+      'A BANDIT set new weights (a new phase). `data`: experimentId, key, phase, stage, weights and bestArmProbabilities (each `[{variantId, …}]`), actor.',
   } satisfies Record<WebhookEvent, string>),
 });
 

@@ -32,6 +32,8 @@ export const WEBHOOK_EVENTS = [
   'GUARDRAIL_BREACHED',
   /** A PRIMARY or SECONDARY metric became significant (SEQUENTIAL), once per metric per onset. */
   'SIGNIFICANCE_REACHED',
+  /** A bandit set new weights (src/bandits), from the reweighting job. */
+  'BANDIT_REWEIGHTED',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

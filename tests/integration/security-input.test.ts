@@ -648,7 +648,7 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
     input: { name: 'Renamed', description: 'Described', eventName: 'watch_minutes' },
   }),
   'Mutation.archiveMetric': (fx) => ({ id: fx.metricId }),
-  'Mutation.createExperiment': (fx) => ({
+  'Mutation.createExperiment': (fx, leaf) => ({
     input: {
       key: uniqueKey('inj'),
       name: 'Injection probe',
@@ -657,6 +657,8 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
       variants: [{ name: 'control', isControl: true }, { name: 'treatment' }],
       metricSettings: [{ metric: 'purchase', conversionWindowHours: 72 }],
       metricRoles: [{ metric: fx.metricKey, role: 'PRIMARY' }],
+      // A bandit's settings exist only on a BANDIT.
+      ...(leaf[1] === 'bandit' ? { kind: 'BANDIT', bandit: { decisionMetric: fx.metricKey } } : {}),
     },
   }),
   'Mutation.updateExperiment': (fx) => ({
