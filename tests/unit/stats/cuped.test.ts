@@ -68,7 +68,7 @@ describe('CUPED (regression adjustment) against gbstats', () => {
     close(treatment.varianceReduction, c.expected.varianceReduction);
     // The decision's absolute interval and p-value are gbstats' Welch test on the adjusted difference.
     closeEffect(treatment.absoluteEffect as never, c.expected.frequentist.absolute);
-    close(treatment.relativeEffect?.estimate, c.expected.frequentist.relative.estimate);
+    close(treatment.relativeEffect?.estimate, c.expected.frequentist.relative.estimate!);
     close(treatment.relativeEffect?.standardError, c.expected.frequentist.relative.standardError!);
   });
 
@@ -127,7 +127,7 @@ describe('CUPED (regression adjustment) against gbstats', () => {
     expect(freq.variants[0].covariateBalancePValue).toBeNull();
     const bayes = analyze({ metricType: 'MEAN', method: 'BAYESIAN', variants });
     const b = bayes.variants[1];
-    close(b.absoluteEffect?.estimate, c.expected.frequentist.absolute.estimate);
+    close(b.absoluteEffect?.estimate, c.expected.frequentist.absolute.estimate!);
     close(b.absoluteEffect?.standardError, c.expected.frequentist.absolute.standardError!);
     expect(b.chanceToWin).not.toBeNull();
     close(b.varianceReduction, c.expected.varianceReduction);
