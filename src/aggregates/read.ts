@@ -204,3 +204,46 @@ export async function getCapExcess(
   );
   return new Map(rows.map((r) => [r.variantId, { sum: r.sum, sumSquares: r.sumSquares }]));
 }
+
+/** One variant's CUPED sums for a covariate (experiment_covariate_stats; see src/db/schema.ts). */
+export interface CovariateStatsRow {
+  units: number;
+  sum: number;
+  sumSquares: number;
+  sumProducts: number;
+  convertedSum: number;
+}
+
+/** CUPED statistics of some covariate keys per variant, in one statement: key → variant id → sums. */
+export async function getCovariateStats(
+  db: Db,
+  experimentId: string,
+  covariates: readonly string[],
+): Promise<Map<string, Map<string, CovariateStatsRow>>> {
+  const result = new Map<string, Map<string, CovariateStatsRow>>();
+  if (covariates.length === 0) return result;
+  const rows = await parseRows(
+    db,
+    sql`/* getCovariateStats */
+      SELECT covariate, variant_id::text AS "variantId", units, sum, sum_squares AS "sumSquares",
+             sum_products AS "sumProducts", converted_sum AS "convertedSum"
+        FROM experiment_covariate_stats
+       WHERE experiment_id = ${experimentId}
+         AND covariate IN (SELECT value FROM json_array_elements_text(${jsonParam(covariates)}))`,
+    z.object({
+      covariate: z.string(),
+      variantId: z.string(),
+      units: dbNumber,
+      sum: dbNumber,
+      sumSquares: dbNumber,
+      sumProducts: dbNumber,
+      convertedSum: dbNumber,
+    }),
+  );
+  for (const { covariate, variantId, ...sums } of rows) {
+    const byVariant = result.get(covariate) ?? new Map<string, CovariateStatsRow>();
+    byVariant.set(variantId, sums);
+    result.set(covariate, byVariant);
+  }
+  return result;
+}

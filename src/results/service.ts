@@ -13,7 +13,9 @@ import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import {
+  type CovariateStatsRow,
   getCapExcess,
+  getCovariateStats,
   getRatioProducts,
   getVariantStats,
   ratioPairKey,
@@ -26,6 +28,7 @@ import { getPhasesWithUnits, type PhaseWithUnits } from '../experiments/phases';
 import type { ExperimentRow } from '../experiments/repository';
 import {
   CORRECTIONS,
+  COVARIATE_IMBALANCE_P_VALUE,
   DEFAULT_CONFIDENCE_LEVEL,
   DEFAULT_SEQUENTIAL_TUNING,
   adjustPValues,
@@ -49,6 +52,14 @@ import {
 
 /** The metric that defaults to BINOMIAL; every other metric defaults to MEAN. */
 export const CONVERSION_METRIC = 'conversion';
+
+/** Things a reader must know before trusting the numbers, with the code a dashboard can key on. */
+export const RESULTS_WARNINGS = ['PREPERIOD_IMBALANCE', 'CUPED_UNAVAILABLE'] as const;
+export type ResultsWarningCode = (typeof RESULTS_WARNINGS)[number];
+export interface ResultsWarning {
+  code: ResultsWarningCode;
+  message: string;
+}
 
 export interface VariantOutcome extends VariantResult {
   variantId: string;
@@ -85,6 +96,11 @@ export interface ExperimentResults {
   weightsChanged: boolean;
   /** Events of the metric recorded but outside their unit's attribution window, over all variants. */
   excludedConversions: number;
+  /** CUPED: whether the comparisons were regression-adjusted by the metric's covariate. */
+  cuped: boolean;
+  /** CUPED: exposed units whose first exposure carried the metric's covariate, over all variants. */
+  covariateUnits: number;
+  warnings: ResultsWarning[];
   variants: VariantOutcome[];
   reason: AnalyzeResult['reason'];
 }
@@ -99,6 +115,7 @@ export const resultsOptions = z.object({
   correction: z.enum(CORRECTIONS).nullish(),
   goal: z.enum(METRIC_GOALS).nullish(),
   includeUnexposed: z.boolean().nullish(),
+  cuped: z.boolean().nullish(),
   sequentialTuning: z
     .number()
     .int()
@@ -127,6 +144,8 @@ interface InputExtras {
   denominator?: { rows: VariantStatsRow[]; products: Map<string, number> } | null;
   /** capValue: per variant, Σ(total − cap) and Σ(total² − cap²) over units above the cap. */
   capExcess?: Map<string, { sum: number; sumSquares: number }> | null;
+  /** CUPED: per variant, the sums of the metric's covariate (absent: no adjustment). */
+  covariates?: Map<string, CovariateStatsRow> | null;
 }
 
 function toInputs(
@@ -160,6 +179,15 @@ function toInputs(
             sumProducts: extras.denominator.products.get(r.variantId) ?? 0,
           }
         : null;
+    // A unit without the covariate counts as c = 0 (as do unexposed units, which carry none).
+    const c = extras.covariates?.get(r.variantId);
+    const covariate = extras.covariates
+      ? {
+          sum: c?.sum ?? 0,
+          sumSquares: c?.sumSquares ?? 0,
+          sumProducts: (type === 'BINOMIAL' ? c?.convertedSum : c?.sumProducts) ?? 0,
+        }
+      : null;
     return {
       id: r.variantId,
       weight: r.weight,
@@ -167,6 +195,7 @@ function toInputs(
       sum,
       sumSquares,
       ratio,
+      covariate,
       isControl: flagged ? r.isControl : i === 0,
     };
   });
@@ -273,6 +302,52 @@ function weightsChanged(phases: readonly PhaseWithUnits[]): boolean {
   return shares.some((s) => [...s].some(([id, share]) => Math.abs(share - (shares[0].get(id) ?? 0)) > 1e-12));
 }
 
+/**
+ * Whether a metric's comparisons are regression-adjusted: by default when any unit's first exposure carried
+ * its covariate; `cuped: false` turns it off, `cuped: true` asks for it (a warning says when it cannot be).
+ */
+function planCuped(
+  plan: MetricPlan,
+  requested: boolean | null,
+  sums: Map<string, CovariateStatsRow> | null,
+): { covariates: Map<string, CovariateStatsRow> | null; units: number; warnings: ResultsWarning[] } {
+  const units = [...(sums?.values() ?? [])].reduce((acc, s) => acc + s.units, 0);
+  const unavailable = (why: string) => ({
+    covariates: null,
+    units,
+    warnings:
+      requested === true
+        ? [{ code: 'CUPED_UNAVAILABLE' as const, message: `CUPED was not applied: ${why}` }]
+        : [],
+  });
+  if (requested === false) return { covariates: null, units, warnings: [] };
+  if (units === 0)
+    return unavailable(
+      `no exposure carried a covariate for "${plan.metric}" (covariates: { "${plan.metric}": <pre-period value> })`,
+    );
+  if (plan.type === 'RATIO') return unavailable('RATIO metrics are analysed without regression adjustment');
+  if (plan.cap !== null)
+    return unavailable('a capped metric’s covariate products are not maintained for the capped values');
+  return { covariates: sums, units, warnings: [] };
+}
+
+/** PREPERIOD_IMBALANCE for every treatment whose covariate mean differs from the control's (p < 0.001). */
+function imbalanceWarnings(
+  variants: readonly VariantResult[],
+  rows: readonly VariantStatsRow[],
+): ResultsWarning[] {
+  return variants.flatMap((v, i) =>
+    v.covariateBalancePValue !== null && v.covariateBalancePValue < COVARIATE_IMBALANCE_P_VALUE
+      ? [
+          {
+            code: 'PREPERIOD_IMBALANCE' as const,
+            message: `The pre-period covariate of "${rows[i].variantName}" differs from the control's (p = ${v.covariateBalancePValue.toPrecision(2)} < ${COVARIATE_IMBALANCE_P_VALUE}): check the assignment and that covariates were measured before exposure; adjusted effects assume balanced arms.`,
+          },
+        ]
+      : [],
+  );
+}
+
 /** Results for several metrics, with the correction applied over all treatments × metrics. */
 export async function getResults(
   db: Db,
@@ -309,7 +384,7 @@ export async function getResults(
   const ratioPairs = plans.flatMap((p) =>
     p.denominator ? [{ numerator: p.eventName, denominator: p.denominator }] : [],
   );
-  const [stats, phases, products, capExcess] = await Promise.all([
+  const [stats, phases, products, capExcess, covariateStats] = await Promise.all([
     getVariantStats(db, experiment.id, eventNames, { countAssigned: includeUnexposed }),
     // The weight history with each phase's units, for the sample-ratio check. An experiment that never
     // started has none: its current weights apply.
@@ -318,12 +393,22 @@ export async function getResults(
     Promise.all(
       plans.map((p) => (p.cap === null ? null : getCapExcess(db, experiment.id, p.eventName, p.cap))),
     ),
+    // CUPED: covariates are keyed by the metric (its key, as exposures name it).
+    raw.cuped === false
+      ? new Map()
+      : getCovariateStats(
+          db,
+          experiment.id,
+          plans.map((p) => p.metric),
+        ),
   ]);
   const results = plans.map((plan, planIndex) => {
     const { metric, type, goal } = plan;
     const rows = stats.get(plan.eventName) ?? [];
     const denominatorRows = plan.denominator ? (stats.get(plan.denominator) ?? []) : [];
+    const cuped = planCuped(plan, raw.cuped ?? null, covariateStats.get(metric) ?? null);
     const inputs = toInputs(rows, type, includeUnexposed, {
+      covariates: cuped.covariates,
       denominator: plan.denominator
         ? {
             rows: denominatorRows,
@@ -378,6 +463,9 @@ export async function getResults(
       srm: analysis.srm,
       weightsChanged: weightsChanged(phases),
       excludedConversions: excluded.reduce((acc, x) => acc + x, 0),
+      cuped: analysis.variants.some((v) => v.cupedTheta !== null),
+      covariateUnits: cuped.units,
+      warnings: [...cuped.warnings, ...imbalanceWarnings(analysis.variants, rows)],
       reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
         ...(unknown ? unknownMetric(v) : v),

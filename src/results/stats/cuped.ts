@@ -199,6 +199,12 @@ function relativeEffect(
   });
 }
 
+/**
+ * A covariate-balance p-value below this flags a pre-period imbalance between arms: strict, because with
+ * many metrics and arms a 5% threshold would fire on chance imbalances that CUPED itself corrects.
+ */
+export const COVARIATE_IMBALANCE_P_VALUE = 0.001;
+
 /** One arm's covariate against another's: Welch's t-test of equal pre-period means (two-sided p-value). */
 export interface CovariateBalance {
   /** Difference of covariate means, treatment − control. */
