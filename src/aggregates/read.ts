@@ -247,3 +247,17 @@ export async function getCovariateStats(
   }
   return result;
 }
+
+/**
+ * Experiments with CUPED statistics for a covariate key: their products pair the covariate with its metric's
+ * event (covariate_event_name), so defining the metric or changing its event must rebuild them.
+ */
+export async function getExperimentIdsWithCovariate(db: Db, covariate: string): Promise<string[]> {
+  const rows = await parseRows(
+    db,
+    sql`/* getExperimentIdsWithCovariate */
+      SELECT DISTINCT experiment_id::text AS id FROM experiment_covariate_stats WHERE covariate = ${covariate}`,
+    z.object({ id: z.string() }),
+  );
+  return rows.map((r) => r.id);
+}

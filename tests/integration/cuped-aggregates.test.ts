@@ -248,6 +248,40 @@ describe('CUPED covariate statistics', () => {
     expect(await covariateStats(experiment.id)).toEqual(after);
   });
 
+  it('defining the covariate key’s metric later pairs the covariate with that metric’s event', async () => {
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
+    const v = variants[0].id;
+    const t = Date.now() - 10 * HOUR;
+    const key = uniqueKey('late');
+    const exposure: Ev = {
+      kind: 'EXPOSURE',
+      eventId: randomUUID(),
+      userId: 'u1',
+      variantId: v,
+      at: new Date(t),
+      covariates: { [key]: 5 },
+    };
+    const conversion = (metricName: string, value: number): Ev => ({
+      kind: 'CONVERSION',
+      eventId: randomUUID(),
+      userId: 'u1',
+      variantId: v,
+      metricName,
+      value,
+      at: new Date(t + HOUR),
+    });
+    expect(
+      (await record(experiment.key, [exposure, conversion(key, 2), conversion('plays', 7)])).accepted,
+    ).toBe(3);
+    const row = { variant_id: v, covariate: key, units: 1, sum: 5, sum_squares: 25 };
+    // Undefined: the key is its own event.
+    expect(await covariateStats(experiment.id)).toEqual([{ ...row, sum_products: 10, converted_sum: 5 }]);
+    const metric = await metrics().create({ key, name: 'Plays', kind: 'MEAN', eventName: 'plays' });
+    expect(await covariateStats(experiment.id)).toEqual([{ ...row, sum_products: 35, converted_sum: 5 }]);
+    await metrics().update(metric.id, { eventName: 'nothing' });
+    expect(await covariateStats(experiment.id)).toEqual([{ ...row, sum_products: 0, converted_sum: 0 }]);
+  });
+
   it('refuses bad covariates with an error naming the field and writes nothing', async () => {
     const { experiment, variants } = await createRunningWithVariants(handle.db);
     const v = variants[0].id;
