@@ -261,3 +261,30 @@ export async function getExperimentIdsWithCovariate(db: Db, covariate: string): 
   );
   return rows.map((r) => r.id);
 }
+
+/**
+ * CUPED for a capped metric: per variant, Σ(total − cap)·c over the units whose total of the event exceeds the
+ * cap, c being the unit's covariate (0 without), which the caller takes off the maintained Σx·c (so x is the
+ * capped total). Reads those units' rows, as getCapExcess does.
+ */
+export async function getCapCovariateExcess(
+  db: Db,
+  experimentId: string,
+  eventName: string,
+  cap: number,
+  covariate: string,
+): Promise<Map<string, number>> {
+  const rows = await parseRows(
+    db,
+    sql`/* getCapCovariateExcess */
+      SELECT m.variant_id::text AS "variantId",
+             sum((m.total - ${cap}::float8) * coalesce((x.covariates ->> ${covariate})::float8, 0)) AS "sumProducts"
+        FROM experiment_user_metrics m
+        JOIN experiment_user_metrics x
+          ON x.experiment_id = m.experiment_id AND x.user_id = m.user_id AND x.metric_name = ${EXPOSURE_METRIC}
+       WHERE m.experiment_id = ${experimentId} AND m.metric_name = ${eventName} AND m.total > ${cap}::float8
+       GROUP BY m.variant_id`,
+    z.object({ variantId: z.string(), sumProducts: dbNumber }),
+  );
+  return new Map(rows.map((r) => [r.variantId, r.sumProducts]));
+}

@@ -279,7 +279,7 @@ const ResultsWarningCodeEnum = builder.enumType('ResultsWarningCode', {
   values: enumValues(RESULTS_WARNINGS, {
     PREPERIOD_IMBALANCE: `A treatment’s pre-period covariate mean differs from the control’s (p < ${COVARIATE_IMBALANCE_P_VALUE}): assignment may be broken, or covariates were measured after exposure (then CUPED removes part of the effect).`,
     CUPED_UNAVAILABLE:
-      '`cuped: true` was asked but the comparison is unadjusted: no covariate recorded for the metric, a RATIO metric, or a capped one.',
+      '`cuped: true` was asked but the comparison is unadjusted: no covariate recorded for the metric, or a RATIO metric.',
   }),
 });
 
@@ -421,7 +421,7 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
     cuped: arg.boolean({
       required: false,
       description:
-        'CUPED variance reduction: adjust each unit’s value by its pre-period covariate (the `covariates` its first exposure carried under the metric’s key), as GrowthBook’s regression adjustment. Default: on when any unit carries the covariate; false turns it off; true warns (CUPED_UNAVAILABLE) when it cannot apply. MEAN and BINOMIAL metrics without a cap.',
+        'CUPED variance reduction: adjust each unit’s value by its pre-period covariate (the `covariates` its first exposure carried under the metric’s key), as GrowthBook’s regression adjustment. Default: on when any unit carries the covariate; false turns it off; true warns (CUPED_UNAVAILABLE) when it cannot apply. MEAN and BINOMIAL metrics (a capped metric with its capped values).',
     }),
     sequentialTuning: arg.int({
       required: false,

@@ -14,6 +14,7 @@ import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import {
   type CovariateStatsRow,
+  getCapCovariateExcess,
   getCapExcess,
   getCovariateStats,
   getRatioProducts,
@@ -146,6 +147,8 @@ interface InputExtras {
   capExcess?: Map<string, { sum: number; sumSquares: number }> | null;
   /** CUPED: per variant, the sums of the metric's covariate (absent: no adjustment). */
   covariates?: Map<string, CovariateStatsRow> | null;
+  /** CUPED with capValue: per variant, Σ(total − cap)·c over units above the cap. */
+  capCovariateExcess?: Map<string, number> | null;
 }
 
 function toInputs(
@@ -185,7 +188,9 @@ function toInputs(
       ? {
           sum: c?.sum ?? 0,
           sumSquares: c?.sumSquares ?? 0,
-          sumProducts: (type === 'BINOMIAL' ? c?.convertedSum : c?.sumProducts) ?? 0,
+          sumProducts:
+            ((type === 'BINOMIAL' ? c?.convertedSum : c?.sumProducts) ?? 0) -
+            (extras.capCovariateExcess?.get(r.variantId) ?? 0),
         }
       : null;
     return {
@@ -326,8 +331,6 @@ function planCuped(
       `no exposure carried a covariate for "${plan.metric}" (covariates: { "${plan.metric}": <pre-period value> })`,
     );
   if (plan.type === 'RATIO') return unavailable('RATIO metrics are analysed without regression adjustment');
-  if (plan.cap !== null)
-    return unavailable('a capped metric’s covariate products are not maintained for the capped values');
   return { covariates: sums, units, warnings: [] };
 }
 
@@ -402,13 +405,23 @@ export async function getResults(
           plans.map((p) => p.metric),
         ),
   ]);
+  const cupedPlans = plans.map((p) => planCuped(p, raw.cuped ?? null, covariateStats.get(p.metric) ?? null));
+  // A capped metric's x is the capped total: its covariate products above the cap come off (one statement each).
+  const capCovariateExcess = await Promise.all(
+    plans.map((p, i) =>
+      p.cap !== null && cupedPlans[i].covariates
+        ? getCapCovariateExcess(db, experiment.id, p.eventName, p.cap, p.metric)
+        : null,
+    ),
+  );
   const results = plans.map((plan, planIndex) => {
     const { metric, type, goal } = plan;
     const rows = stats.get(plan.eventName) ?? [];
     const denominatorRows = plan.denominator ? (stats.get(plan.denominator) ?? []) : [];
-    const cuped = planCuped(plan, raw.cuped ?? null, covariateStats.get(metric) ?? null);
+    const cuped = cupedPlans[planIndex];
     const inputs = toInputs(rows, type, includeUnexposed, {
       covariates: cuped.covariates,
+      capCovariateExcess: capCovariateExcess[planIndex],
       denominator: plan.denominator
         ? {
             rows: denominatorRows,

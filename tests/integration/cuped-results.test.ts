@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { DatabaseHandle } from '../../src/db/client';
 import type { App } from '../../src/http/app';
+import { createMetricService } from '../../src/metrics/service';
 import { analyze, type VariantInput } from '../../src/results/stats';
 import { createTestApp, gqlOk } from '../support/app';
 import { openTestDatabase } from '../support/db';
@@ -217,5 +218,42 @@ describe('CUPED results through GraphQL', () => {
         .variants[1].absoluteEffect!.estimate,
       9,
     );
+  });
+  it('a capped metric is adjusted on its capped values (last: it defines "spend")', async () => {
+    const cap = 50;
+    await createMetricService({ db: handle.db, actor: { name: 'test' } }).create({
+      key: 'spend',
+      name: 'Spend',
+      kind: 'MEAN',
+      eventName: 'spend',
+      capValue: cap,
+    });
+    const capped = (arm: number): VariantInput => {
+      const us = Array.from({ length: UNITS }, (_, i) => unit(arm, i));
+      const x = (u: (typeof us)[number]) => Math.min(u.spend, cap);
+      return {
+        ...inputs.adjusted[arm],
+        sum: us.reduce((a, u) => a + x(u), 0),
+        sumSquares: us.reduce((a, u) => a + x(u) ** 2, 0),
+        covariate: {
+          sum: us.reduce((a, u) => a + u.before, 0),
+          sumSquares: us.reduce((a, u) => a + u.before ** 2, 0),
+          sumProducts: us.reduce((a, u) => a + u.before * x(u), 0),
+        },
+      };
+    };
+    expect(inputs.adjusted.some((v) => v.sum > cap * UNITS * 0.5)).toBe(true);
+    const expected = analyze({
+      metricType: 'MEAN',
+      method: 'FREQUENTIST',
+      variants: [capped(0), capped(1)],
+      minimumUnits: 150,
+    }).variants[1];
+    const r = await results('metric: "spend"');
+    expect(r.cuped).toBe(true);
+    expect(r.variants[1].mean).toBeCloseTo(capped(1).sum / UNITS, 9);
+    for (const k of ['estimate', 'lower', 'upper', 'standardError'] as const)
+      expect(r.variants[1].absoluteEffect[k]).toBeCloseTo(expected.absoluteEffect![k], 9);
+    expect(r.variants[1].cupedTheta).toBeCloseTo(expected.cupedTheta!, 9);
   });
 });
