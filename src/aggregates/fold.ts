@@ -354,12 +354,17 @@ WITH input AS (
   -- Each (unit, covariate) whose product c·x with its event's total x may change: the unit's covariate changes,
   -- or its total of the covariate's event does (a row of changes).
   SELECT t.*, ch.user_id IS NOT NULL AS x_changed, ch.new_events, ch.new_total, ch.new_variant
-    FROM (SELECT u.experiment_id, u.user_id, k.covariate, covariate_event_name(k.covariate) AS metric_name,
+    FROM (SELECT u.experiment_id, u.user_id, k.covariate,
+                 -- covariate_event_name (metric_definitions.sql), as a join: called per row, the function's
+                 -- lookup ran inside the hash and index conditions below.
+                 coalesce(m.event_name, k.covariate) AS metric_name,
                  (u.old_covariates ->> k.covariate)::float8 AS old_c,
                  (u.new_covariates ->> k.covariate)::float8 AS new_c
             FROM units u
            CROSS JOIN LATERAL jsonb_object_keys(coalesce(u.old_covariates, '{}') || coalesce(u.new_covariates, '{}'))
-                 AS k(covariate)) t
+                 AS k(covariate)
+            LEFT JOIN metrics m ON m.key = k.covariate
+           WHERE u.old_covariates IS NOT NULL OR u.new_covariates IS NOT NULL) t
     LEFT JOIN changes ch ON ch.experiment_id = t.experiment_id AND ch.user_id = t.user_id AND ch.metric_name = t.metric_name
    WHERE t.old_c IS DISTINCT FROM t.new_c OR ch.user_id IS NOT NULL
 ), covariate_products AS (
