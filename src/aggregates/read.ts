@@ -8,7 +8,12 @@ import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { jsonParam, tableAs, type Db } from '../db/client';
 import { dbNumber, parseRows } from '../db/rows';
-import { experimentAssignments, experimentVariants, experimentVariantStats } from '../db/schema';
+import {
+  experimentAssignments,
+  experimentCovariateStats,
+  experimentVariants,
+  experimentVariantStats,
+} from '../db/schema';
 import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 
 const variantStatsRow = z.object({
@@ -36,6 +41,17 @@ const variantStatsRow = z.object({
   recordedEvents: dbNumber,
   /** Assigned units; only counted when asked (it reads the assignments, not the aggregates). */
   assignedUnits: dbNumber.nullable(),
+  /**
+   * CUPED: the variant's statistics of the covariate keyed by this name (experiment_covariate_stats; zeros
+   * when none), read here so results cost no extra statement. Covariates are keyed by metric key.
+   */
+  covariate: z.object({
+    units: dbNumber,
+    sum: dbNumber,
+    sumSquares: dbNumber,
+    sumProducts: dbNumber,
+    convertedSum: dbNumber,
+  }),
 });
 
 export type VariantStatsRow = Omit<z.output<typeof variantStatsRow>, 'metricName'>;
@@ -43,8 +59,12 @@ export type VariantStatsRow = Omit<z.output<typeof variantStatsRow>, 'metricName
 const v = alias(experimentVariants, 'v');
 const exposed = alias(experimentVariantStats, 'x');
 const metric = alias(experimentVariantStats, 'm');
+const cov = alias(experimentCovariateStats, 'cov');
 
-/** Per-variant statistics of some metrics in one statement, in bucketing order per metric. */
+/**
+ * Per-variant statistics of some metrics in one statement, in bucketing order per metric, with the CUPED
+ * statistics of the covariate of the same name (ask for a metric key to get its covariate's).
+ */
 export async function getVariantStats(
   db: Db,
   experimentId: string,
@@ -68,7 +88,11 @@ export async function getVariantStats(
              coalesce(${metric.sumSquares}, 0) AS "sumSquares", coalesce(${metric.events}, 0) AS "metricEvents",
              coalesce(${metric.convertedUnits}, 0) AS "convertedUnits",
              coalesce(${metric.recordedEvents}, 0) AS "recordedEvents",
-             ${assigned} AS "assignedUnits"
+             ${assigned} AS "assignedUnits",
+             json_build_object('units', coalesce(${cov.units}, 0), 'sum', coalesce(${cov.sum}, 0),
+                               'sumSquares', coalesce(${cov.sumSquares}, 0),
+                               'sumProducts', coalesce(${cov.sumProducts}, 0),
+                               'convertedSum', coalesce(${cov.convertedSum}, 0)) AS "covariate"
         FROM ${tableAs(experimentVariants, v)}
        CROSS JOIN (SELECT value AS metric_name FROM json_array_elements_text(${jsonParam(metricNames)})) mn
         LEFT JOIN ${tableAs(experimentVariantStats, exposed)}
@@ -77,6 +101,9 @@ export async function getVariantStats(
         LEFT JOIN ${tableAs(experimentVariantStats, metric)}
           ON ${metric.experimentId} = ${v.experimentId} AND ${metric.variantId} = ${v.id}
          AND ${metric.metricName} = mn.metric_name
+        LEFT JOIN ${tableAs(experimentCovariateStats, cov)}
+          ON ${cov.experimentId} = ${v.experimentId} AND ${cov.variantId} = ${v.id}
+         AND ${cov.covariate} = mn.metric_name
        WHERE ${v.experimentId} = ${experimentId}
        ORDER BY mn.metric_name, ${v.position}, ${v.id}`,
     variantStatsRow,
@@ -203,49 +230,6 @@ export async function getCapExcess(
     z.object({ variantId: z.string(), sum: dbNumber, sumSquares: dbNumber }),
   );
   return new Map(rows.map((r) => [r.variantId, { sum: r.sum, sumSquares: r.sumSquares }]));
-}
-
-/** One variant's CUPED sums for a covariate (experiment_covariate_stats; see src/db/schema.ts). */
-export interface CovariateStatsRow {
-  units: number;
-  sum: number;
-  sumSquares: number;
-  sumProducts: number;
-  convertedSum: number;
-}
-
-/** CUPED statistics of some covariate keys per variant, in one statement: key → variant id → sums. */
-export async function getCovariateStats(
-  db: Db,
-  experimentId: string,
-  covariates: readonly string[],
-): Promise<Map<string, Map<string, CovariateStatsRow>>> {
-  const result = new Map<string, Map<string, CovariateStatsRow>>();
-  if (covariates.length === 0) return result;
-  const rows = await parseRows(
-    db,
-    sql`/* getCovariateStats */
-      SELECT covariate, variant_id::text AS "variantId", units, sum, sum_squares AS "sumSquares",
-             sum_products AS "sumProducts", converted_sum AS "convertedSum"
-        FROM experiment_covariate_stats
-       WHERE experiment_id = ${experimentId}
-         AND covariate IN (SELECT value FROM json_array_elements_text(${jsonParam(covariates)}))`,
-    z.object({
-      covariate: z.string(),
-      variantId: z.string(),
-      units: dbNumber,
-      sum: dbNumber,
-      sumSquares: dbNumber,
-      sumProducts: dbNumber,
-      convertedSum: dbNumber,
-    }),
-  );
-  for (const { covariate, variantId, ...sums } of rows) {
-    const byVariant = result.get(covariate) ?? new Map<string, CovariateStatsRow>();
-    byVariant.set(variantId, sums);
-    result.set(covariate, byVariant);
-  }
-  return result;
 }
 
 /**

@@ -13,10 +13,8 @@ import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import {
-  type CovariateStatsRow,
   getCapCovariateExcess,
   getCapExcess,
-  getCovariateStats,
   getRatioProducts,
   getVariantStats,
   ratioPairKey,
@@ -138,6 +136,8 @@ export type ResultsOptions = z.input<typeof resultsOptions>;
 
 export const defaultMetricType = (metric: string): MetricType =>
   metric === CONVERSION_METRIC ? 'BINOMIAL' : 'MEAN';
+
+type CovariateStatsRow = VariantStatsRow['covariate'];
 
 /** What a definition adds to a metric's per-variant statistics. */
 interface InputExtras {
@@ -334,6 +334,12 @@ function planCuped(
   return { covariates: sums, units, warnings: [] };
 }
 
+/** A covariate's statistics by variant id, from the rows read for its key (none when no unit carries it). */
+function covariateSums(rows: readonly VariantStatsRow[] | undefined): Map<string, CovariateStatsRow> | null {
+  if (!rows?.some((r) => r.covariate.units > 0)) return null;
+  return new Map(rows.map((r) => [r.variantId, r.covariate]));
+}
+
 /** PREPERIOD_IMBALANCE for every treatment whose covariate mean differs from the control's (p < 0.001). */
 function imbalanceWarnings(
   variants: readonly VariantResult[],
@@ -381,13 +387,14 @@ export async function getResults(
   const plans = await planMetrics(db, experiment, metrics, raw, (i) =>
     typeof metricArgument === 'string' ? ['metric'] : ['metrics', String(i)],
   );
+  // Every counted event, and each metric's key: CUPED covariates are keyed by metric (read with the stats).
   const eventNames = [
-    ...new Set(plans.flatMap((p) => (p.denominator ? [p.eventName, p.denominator] : [p.eventName]))),
+    ...new Set(plans.flatMap((p) => [p.eventName, ...(p.denominator ? [p.denominator] : []), p.metric])),
   ];
   const ratioPairs = plans.flatMap((p) =>
     p.denominator ? [{ numerator: p.eventName, denominator: p.denominator }] : [],
   );
-  const [stats, phases, products, capExcess, covariateStats] = await Promise.all([
+  const [stats, phases, products, capExcess] = await Promise.all([
     getVariantStats(db, experiment.id, eventNames, { countAssigned: includeUnexposed }),
     // The weight history with each phase's units, for the sample-ratio check. An experiment that never
     // started has none: its current weights apply.
@@ -396,16 +403,8 @@ export async function getResults(
     Promise.all(
       plans.map((p) => (p.cap === null ? null : getCapExcess(db, experiment.id, p.eventName, p.cap))),
     ),
-    // CUPED: covariates are keyed by the metric (its key, as exposures name it).
-    raw.cuped === false
-      ? new Map()
-      : getCovariateStats(
-          db,
-          experiment.id,
-          plans.map((p) => p.metric),
-        ),
   ]);
-  const cupedPlans = plans.map((p) => planCuped(p, raw.cuped ?? null, covariateStats.get(p.metric) ?? null));
+  const cupedPlans = plans.map((p) => planCuped(p, raw.cuped ?? null, covariateSums(stats.get(p.metric))));
   // A capped metric's x is the capped total: its covariate products above the cap come off (one statement each).
   const capCovariateExcess = await Promise.all(
     plans.map((p, i) =>
