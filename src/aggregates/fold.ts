@@ -1,7 +1,8 @@
 /**
  * The incremental fold: events a batch inserted, added to the per-unit totals (experiment_user_metrics),
  * the per-variant sufficient statistics (experiment_variant_stats) and the exposed units per phase
- * (experiment_phase_stats) and the cross products of RATIO metrics (experiment_ratio_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
+ * (experiment_phase_stats), the cross products of RATIO metrics (experiment_ratio_stats) and the CUPED covariate
+ * statistics (experiment_covariate_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
  * per-experiment ingestion locks, one folds. The numbers must equal what rebuild_experiment_stats computes
  * from raw events (drizzle/repeatable/), which is the definition of what they mean, attribution windows
  * included; tests/integration/aggregates.test.ts and attribution.test.ts hold the two together.
