@@ -38,6 +38,8 @@ export const LIMITS = {
    * of two whose square is a normal double, whatever cancels.
    */
   minEventValue: 1e-100,
+  /** CUPED: most covariates (pre-period values, keyed by metric key) one exposure may carry. */
+  maxCovariates: 20,
   /** occurredAt: at most this far in the future (client clocks drift)… */
   occurredAtMaxFutureMs: 5 * 60_000,
   /** …and not earlier than the experiment's creation minus this (events cannot predate it). */

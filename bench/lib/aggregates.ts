@@ -163,3 +163,58 @@ export function diffStats(actual: StatsRow[], expected: StatsRow[]): string[] {
   }
   return problems;
 }
+
+export interface CovariateRow {
+  variant_id: string;
+  covariate: string;
+  units: number;
+  sum: number;
+  sum_squares: number;
+  sum_products: number;
+  converted_sum: number;
+}
+
+/** The maintained CUPED statistics of an experiment (experiment_covariate_stats). */
+export async function maintainedCovariates(sql: Sql, experimentId: string): Promise<CovariateRow[]> {
+  return sql<CovariateRow[]>`
+    SELECT variant_id::text AS variant_id, covariate, units::float8 AS units, sum, sum_squares, sum_products,
+           converted_sum
+      FROM experiment_covariate_stats WHERE experiment_id = ${experimentId}
+     ORDER BY variant_id, covariate`;
+}
+
+/** What rebuild_experiment_stats would compute for the CUPED statistics, rolled back. */
+export async function rebuiltCovariates(sql: Sql, experimentId: string): Promise<CovariateRow[]> {
+  let rows: CovariateRow[] = [];
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT rebuild_experiment_stats(ARRAY[${experimentId}]::uuid[])`;
+      rows = await maintainedCovariates(tx as unknown as Sql, experimentId);
+      throw new Rollback();
+    });
+  } catch (error) {
+    if (!(error instanceof Rollback)) throw error;
+  }
+  return rows;
+}
+
+/** Differences between two sets of CUPED statistics: units exactly, sums to 1e-9 relative. */
+export function diffCovariates(actual: CovariateRow[], expected: CovariateRow[]): string[] {
+  const key = (r: CovariateRow) => `${r.variant_id}/${r.covariate}`;
+  const want = new Map(expected.map((r) => [key(r), r]));
+  const problems: string[] = [];
+  if (actual.length !== expected.length) problems.push(`${actual.length} rows, expected ${expected.length}`);
+  for (const row of actual) {
+    const other = want.get(key(row));
+    if (!other) {
+      problems.push(`unexpected row ${key(row)}`);
+      continue;
+    }
+    if (row.units !== other.units) problems.push(`${key(row)}.units ${row.units} ≠ ${other.units}`);
+    for (const field of ['sum', 'sum_squares', 'sum_products', 'converted_sum'] as const) {
+      if (!closeTo(row[field], other[field]))
+        problems.push(`${key(row)}.${field} ${row[field]} ≠ ${other[field]}`);
+    }
+  }
+  return problems;
+}

@@ -4,7 +4,14 @@
  * rows COPYed straight into experiment_exposures / experiment_conversions. Users are assigned first.
  */
 import { randomUUID } from 'node:crypto';
-import { diffStats, maintainedStats, rebuiltStats } from '../lib/aggregates';
+import {
+  diffCovariates,
+  diffStats,
+  maintainedCovariates,
+  maintainedStats,
+  rebuiltCovariates,
+  rebuiltStats,
+} from '../lib/aggregates';
 import type { Context } from '../lib/context';
 import { type CpuShare, describeCpu, startCpuMeter } from '../lib/cpu';
 import { assignUsers, type BenchExperiment, copyLines, createRunningExperiment, prng } from '../lib/data';
@@ -25,17 +32,43 @@ interface BenchEvent {
   eventId: string;
   metricName?: string;
   value?: number;
+  covariates?: Record<string, number>;
 }
 
-/** 70% exposures, 30% conversions (`conversion` worth 1, or `watch_minutes` with a value), random users. */
-function generateEvents(count: number, key: string, users: readonly string[], seed: number): BenchEvent[] {
+/**
+ * 70% exposures, 30% conversions (`conversion` worth 1, or `watch_minutes` with a value), random users. With
+ * `covariates`, every exposure carries CUPED pre-period values for both metrics (from their own generator, so
+ * the events are otherwise the same).
+ */
+function generateEvents(
+  count: number,
+  key: string,
+  users: readonly string[],
+  seed: number,
+  covariates = false,
+): BenchEvent[] {
   const rand = prng(seed);
+  const pre = prng(seed + 1);
   const events: BenchEvent[] = [];
   for (let i = 0; i < count; i++) {
     const userId = users[Math.floor(rand() * users.length)];
     const eventId = randomUUID();
     const r = rand();
-    if (r < 0.7) events.push({ kind: 'EXPOSURE', experimentKey: key, userId, eventId });
+    if (r < 0.7)
+      events.push({
+        kind: 'EXPOSURE',
+        experimentKey: key,
+        userId,
+        eventId,
+        ...(covariates
+          ? {
+              covariates: {
+                watch_minutes: Math.round(pre() * 12_000) / 100,
+                conversion: pre() < 0.3 ? 1 : 0,
+              },
+            }
+          : {}),
+      });
     else if (r < 0.85)
       events.push({
         kind: 'CONVERSION',
@@ -235,6 +268,8 @@ export async function ingestionScenario(ctx: Context): Promise<void> {
     problems.slice(0, 5).join('; '),
   );
 
+  await covariateComparison(ctx);
+
   // The ceiling: the batch-1,000 run's shape of rows, fresh event ids, COPYed into the same tables.
   const copyExperiment = await createRunningExperiment(server.graphqlUrl, `bench-copy-${ctx.runId}`, 2);
   const copyUsers = Array.from({ length: size.users }, (_, i) => `copy-${ctx.runId}-${i}`);
@@ -295,4 +330,109 @@ export async function ingestionScenario(ctx: Context): Promise<void> {
       '≥ 30%',
     );
   }
+}
+
+/**
+ * CUPED's cost at ingestion: batch 1,000 with covariates on every exposure against the same load without,
+ * each into its own fresh experiment and users, in alternating rounds. The figure is the CPU per 1,000 events
+ * of the server and PostgreSQL (other processes excluded), which stays comparable on a shared machine.
+ */
+async function covariateComparison(ctx: Context): Promise<void> {
+  const { sizes, report, sql, server } = ctx;
+  const size = sizes.ingestion;
+  const perRound = Math.max(1000, Math.floor(size.events[1000] / 2));
+  const arms = await Promise.all(
+    [false, true].map(async (covariates) => {
+      const experiment = await createRunningExperiment(
+        server.graphqlUrl,
+        `bench-${covariates ? 'cuped' : 'plain'}-${ctx.runId}`,
+        2,
+      );
+      const users = Array.from(
+        { length: size.users },
+        (_, i) => `${covariates ? 'cup' : 'pln'}-${ctx.runId}-${i}`,
+      );
+      await assignUsers(sql, experiment, users);
+      return { covariates, experiment, users, cpuMs: 0, events: 0, seconds: 0, measured: true };
+    }),
+  );
+  for (let round = 0; round < 2; round++) {
+    for (const arm of arms) {
+      const events = generateEvents(perRound, arm.experiment.key, arm.users, 5000 + round, arm.covariates);
+      const bodies: { body: string; events: number }[] = [];
+      for (let i = 0; i < events.length; i += 1000) {
+        const slice = events.slice(i, i + 1000);
+        bodies.push({
+          body: JSON.stringify({ query: RECORD, variables: { events: slice } }),
+          events: slice.length,
+        });
+      }
+      const cpu = await startCpuMeter(server.pid, ctx.sql);
+      const run = await drive(server.graphqlUrl, bodies, size.clients, size.maxSeconds);
+      const share = await cpu.stop();
+      report.check(
+        SCENARIO,
+        `batch 1000 ${arm.covariates ? 'with' : 'without'} covariates, round ${round + 1}: every event sent accepted`,
+        run.sent > 0 && run.accepted === run.sent && run.rejected === 0 && run.failedRequests === 0,
+        `${run.accepted}/${run.sent} accepted, ${run.rejected} rejected, ${run.failedRequests} failed${run.firstProblem ? `; first: ${run.firstProblem}` : ''}`,
+      );
+      if (share) arm.cpuMs += (share.server + share.postgres) * share.wallSeconds * 1000;
+      else arm.measured = false;
+      arm.events += run.accepted;
+      arm.seconds += run.seconds;
+      ctx.log(
+        `ingestion ${arm.covariates ? 'with' : 'without'} covariates, round ${round + 1}: ${run.accepted} events in ${run.seconds.toFixed(1)} s; CPU ${describeCpu(share)}`,
+      );
+    }
+  }
+  const perThousand = (arm: (typeof arms)[number]) =>
+    arm.measured && arm.events > 0 ? arm.cpuMs / (arm.events / 1000) : Number.NaN;
+  const [plain, cuped] = arms;
+  for (const arm of arms) {
+    report.add({
+      scenario: SCENARIO,
+      figure: `batch 1000 ${arm.covariates ? 'with' : 'without'} covariates: CPU ms per 1,000 events (server + pg)`,
+      value: perThousand(arm),
+      unit: 'ms',
+    });
+    report.add({
+      scenario: SCENARIO,
+      figure: `batch 1000 ${arm.covariates ? 'with' : 'without'} covariates: throughput`,
+      value: arm.events / arm.seconds,
+      unit: 'events/s',
+    });
+  }
+  const ratio = perThousand(cuped) / perThousand(plain);
+  report.target(
+    {
+      scenario: SCENARIO,
+      figure: 'CUPED covariates: CPU per event with ÷ without',
+      value: ratio,
+      unit: '×',
+      ratio: `${ratio.toFixed(3)}×`,
+    },
+    '<=',
+    1.2,
+    '≤ 1.2× (within 20%)',
+  );
+  for (const arm of arms) {
+    const problems = diffStats(
+      await maintainedStats(sql, arm.experiment.id),
+      await rebuiltStats(sql, arm.experiment.id),
+    );
+    report.check(
+      SCENARIO,
+      `${arm.covariates ? 'with' : 'without'} covariates: maintained aggregates = rebuild`,
+      problems.length === 0,
+      problems.slice(0, 5).join('; '),
+    );
+  }
+  const maintained = await maintainedCovariates(sql, cuped.experiment.id);
+  const problems = diffCovariates(maintained, await rebuiltCovariates(sql, cuped.experiment.id));
+  report.check(
+    SCENARIO,
+    'CUPED statistics maintained = rebuild from raw events',
+    maintained.length > 0 && problems.length === 0,
+    maintained.length === 0 ? 'no CUPED statistics maintained' : problems.slice(0, 5).join('; '),
+  );
 }

@@ -24,3 +24,11 @@ CREATE OR REPLACE VIEW experiment_ratio_pairs AS
     FROM experiment_metric_roles r
     JOIN metrics m ON m.id = r.metric_id
    WHERE m.kind = 'RATIO';
+--> statement-breakpoint
+-- covariate_event_name: the event whose per-unit total a CUPED covariate adjusts. Covariates are keyed by metric
+-- key: the event of the metric with that key, else the key itself (an undefined metric's name is its event).
+-- experiment_covariate_stats' products follow it; changing what a key means rebuilds the experiments using it.
+CREATE OR REPLACE FUNCTION covariate_event_name(covariate text) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT m.event_name FROM metrics m WHERE m.key = covariate), covariate)
+$$;

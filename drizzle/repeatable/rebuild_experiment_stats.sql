@@ -10,6 +10,10 @@
 -- exposed units whose assignment falls in the phase (experiment_phase_ranges). Per variant and RATIO event pair
 -- the experiment lists (experiment_ratio_pairs): Σ over units of numerator total × denominator total, each unit
 -- in the variant of its numerator row. Conversion windows: experiment_metric_windows (metric_definitions.sql).
+-- CUPED: a unit's covariates are those of its first exposure (earliest event time, then lowest event id; kept on
+-- its {{EXPOSURE_METRIC}} row with that event's id). Per variant and covariate key: the units with the
+-- covariate, Σc and Σc² (variant of the exposure row), and over units with a total x of the key's event
+-- (covariate_event_name), Σx·c and Σc where x > 0 (variant of the metric row).
 --
 -- It takes the ingestion lock of every experiment it rebuilds: without it, a rebuild while events arrive
 -- (`npm run db:rebuild-stats` on a live database) fails with duplicate keys (rows a batch inserted after
@@ -27,11 +31,15 @@ BEGIN
   DELETE FROM experiment_variant_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_phase_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_ratio_stats WHERE experiment_id = ANY (ids);
+  DELETE FROM experiment_covariate_stats WHERE experiment_id = ANY (ids);
   DELETE FROM experiment_user_metrics WHERE experiment_id = ANY (ids);
 
-  INSERT INTO experiment_user_metrics (experiment_id, user_id, metric_name, variant_id, events, total, first_at)
+  INSERT INTO experiment_user_metrics (experiment_id, user_id, metric_name, variant_id, events, total, first_at,
+                                       first_event_id, covariates)
   SELECT experiment_id, user_id, {{EXPOSURE_METRIC}}, (array_agg(variant_id ORDER BY occurred_at, variant_id))[1],
-         count(*), count(*), min(event_time(occurred_at, recorded_at))
+         count(*), count(*), min(event_time(occurred_at, recorded_at)),
+         (array_agg(event_id ORDER BY event_time(occurred_at, recorded_at), event_id))[1],
+         (array_agg(covariates ORDER BY event_time(occurred_at, recorded_at), event_id))[1]
     FROM experiment_exposures
    WHERE experiment_id = ANY (ids)
    GROUP BY experiment_id, user_id;
@@ -85,6 +93,27 @@ BEGIN
       ON d.experiment_id = n.experiment_id AND d.user_id = n.user_id AND d.metric_name = p.denominator
    WHERE p.experiment_id = ANY (ids)
    GROUP BY n.experiment_id, n.variant_id, p.numerator, p.denominator;
+
+  INSERT INTO experiment_covariate_stats (experiment_id, variant_id, covariate, units, sum, sum_squares,
+                                          sum_products, converted_sum)
+  SELECT experiment_id, variant_id, covariate, sum(units), sum(c), sum(c_squared), sum(product), sum(converted)
+    FROM (
+      SELECT x.experiment_id, x.variant_id, k.key AS covariate, 1 AS units, k.value::float8 AS c,
+             k.value::float8 * k.value::float8 AS c_squared, 0::float8 AS product, 0::float8 AS converted
+        FROM experiment_user_metrics x
+       CROSS JOIN LATERAL jsonb_each_text(x.covariates) k
+       WHERE x.experiment_id = ANY (ids) AND x.metric_name = {{EXPOSURE_METRIC}} AND x.covariates IS NOT NULL
+      UNION ALL
+      SELECT m.experiment_id, m.variant_id, k.key, 0, 0, 0, m.total * k.value::float8,
+             CASE WHEN m.total > 0 THEN k.value::float8 ELSE 0 END
+        FROM experiment_user_metrics x
+       CROSS JOIN LATERAL jsonb_each_text(x.covariates) k
+        JOIN experiment_user_metrics m
+          ON m.experiment_id = x.experiment_id AND m.user_id = x.user_id
+         AND m.metric_name = covariate_event_name(k.key)
+       WHERE x.experiment_id = ANY (ids) AND x.metric_name = {{EXPOSURE_METRIC}} AND x.covariates IS NOT NULL
+    ) s
+   GROUP BY experiment_id, variant_id, covariate;
 
   INSERT INTO experiment_phase_stats (experiment_id, variant_id, phase, exposed_units)
   SELECT um.experiment_id, um.variant_id, r.phase, count(*)

@@ -1,7 +1,8 @@
 /**
  * The incremental fold: events a batch inserted, added to the per-unit totals (experiment_user_metrics),
  * the per-variant sufficient statistics (experiment_variant_stats) and the exposed units per phase
- * (experiment_phase_stats) and the cross products of RATIO metrics (experiment_ratio_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
+ * (experiment_phase_stats), the cross products of RATIO metrics (experiment_ratio_stats) and the CUPED covariate
+ * statistics (experiment_covariate_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
  * per-experiment ingestion locks, one folds. The numbers must equal what rebuild_experiment_stats computes
  * from raw events (drizzle/repeatable/), which is the definition of what they mean, attribution windows
  * included; tests/integration/aggregates.test.ts and attribution.test.ts hold the two together.
@@ -20,6 +21,7 @@ import { parseRows } from '../db/rows';
 import {
   experimentAssignments as assignments,
   experimentConversions as conversions,
+  experimentCovariateStats as covariateStats,
   experimentExposures as exposures,
   experimentPhaseStats as phaseStats,
   experimentRatioStats as ratioStats,
@@ -33,7 +35,15 @@ import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 /** An event a batch inserted, as the fold needs it; its id in canonical (lower-case) form. */
 export type FoldEvent = Pick<
   EventRow,
-  'kind' | 'eventId' | 'experimentId' | 'variantId' | 'userId' | 'metricName' | 'value' | 'occurredAt'
+  | 'kind'
+  | 'eventId'
+  | 'experimentId'
+  | 'variantId'
+  | 'userId'
+  | 'metricName'
+  | 'value'
+  | 'occurredAt'
+  | 'covariates'
 >;
 
 /**
@@ -68,6 +78,9 @@ const um = alias(userMetrics, 'um');
 const s = alias(variantStats, 's');
 const ps = alias(phaseStats, 'ps');
 const rs = alias(ratioStats, 'rs');
+const cs = alias(covariateStats, 'cs');
+/** The CUPED columns, each written as the sum of a delta. */
+const covariateColumns = [cs.units, cs.sum, cs.sumSquares, cs.sumProducts, cs.convertedSum] as const;
 const e = experiments;
 /** Each event name's conversion window in its experiment (drizzle/repeatable/metric_definitions.sql). */
 const m = {
@@ -116,7 +129,7 @@ WITH input AS (
          END AS clash
     FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
-      "value" float8, "occurredAt" timestamptz)
+      "value" float8, "occurredAt" timestamptz, "covariates" jsonb)
 ), undo_exposures AS (
   DELETE FROM ${exposures}
    WHERE ${exposures.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'exposure'))
@@ -129,19 +142,34 @@ WITH input AS (
   -- Each unit the batch touches, with its stored exposure row (one index probe) and its window's start after
   -- the batch. "reopened": the batch opens the window or moves its start earlier, so the unit's conversions
   -- are re-counted from the raw rows; otherwise the batch's conversions add to the stored totals.
+  -- Its covariates are those of its first exposure (earliest event time, then lowest event id): the batch's
+  -- first exposure's when that comes before the stored one, else the stored ones.
+  SELECT f.*,
+         CASE WHEN f.first_replaced THEN f.batch_first_id ELSE f.old_first_id END AS first_event_id,
+         CASE WHEN f.first_replaced THEN f.batch_covariates ELSE f.old_covariates END AS new_covariates
+    FROM (
   SELECT n.*, x.first_at AS old_first_at, coalesce(x.events, 0) AS old_exposures, x.variant_id::text AS old_variant,
          least(x.first_at, n.batch_first_at) AS first_at,
-         coalesce(n.batch_first_at < x.first_at, n.batch_first_at IS NOT NULL) AS reopened
+         coalesce(n.batch_first_at < x.first_at, n.batch_first_at IS NOT NULL) AS reopened,
+         x.first_event_id AS old_first_id, x.covariates AS old_covariates,
+         n.batch_first_at IS NOT NULL
+           AND (x.first_at IS NULL OR (n.batch_first_at, n.batch_first_id) < (x.first_at, x.first_event_id))
+           IS TRUE AS first_replaced
     FROM (SELECT "experimentId" AS experiment_id, "userId" AS user_id,
                  min(at) FILTER (WHERE "kind" = 'exposure') AS batch_first_at,
                  count(*) FILTER (WHERE "kind" = 'exposure') AS batch_exposures,
-                 min("variantId"::text) FILTER (WHERE "kind" = 'exposure') AS exposure_variant
+                 min("variantId"::text) FILTER (WHERE "kind" = 'exposure') AS exposure_variant,
+                 (array_agg("eventId" ORDER BY at, "eventId") FILTER (WHERE "kind" = 'exposure'))[1] AS batch_first_id,
+                 (array_agg("covariates" ORDER BY at, "eventId") FILTER (WHERE "kind" = 'exposure'))[1]
+                   AS batch_covariates
             FROM ins GROUP BY "experimentId", "userId") n
-    LEFT JOIN LATERAL (SELECT ${userMetrics.firstAt}, ${userMetrics.events}, ${userMetrics.variantId}
+    LEFT JOIN LATERAL (SELECT ${userMetrics.firstAt}, ${userMetrics.events}, ${userMetrics.variantId},
+                              ${userMetrics.firstEventId}, ${userMetrics.covariates}
                          FROM ${userMetrics}
                         WHERE ${userMetrics.experimentId} = n.experiment_id AND ${userMetrics.userId} = n.user_id
                           AND ${userMetrics.metricName} = ${EXPOSURE_METRIC}
                        OFFSET 0) x ON true
+         ) f
 ), added AS (
   -- The batch's conversions inside the window of a unit whose window did not move, per unit and metric.
   SELECT i."experimentId" AS experiment_id, i."userId" AS user_id, ${groupedMetric(sql`i."metricName"`)} AS metric_name,
@@ -186,19 +214,19 @@ WITH input AS (
          old_exposures AS old_events, old_exposures::float8 AS old_total,
          coalesce(old_variant, exposure_variant) AS new_variant,
          old_exposures + batch_exposures AS new_events, (old_exposures + batch_exposures)::float8 AS new_total,
-         first_at
+         first_at, first_event_id, new_covariates AS covariates
     FROM units WHERE batch_exposures > 0
   UNION ALL
   SELECT coalesce(r.experiment_id, o.experiment_id), coalesce(r.user_id, o.user_id),
          coalesce(r.metric_name, o.metric_name), o.variant_id, coalesce(o.events, 0), coalesce(o.total, 0),
-         r.variant_id, coalesce(r.events, 0), coalesce(r.total, 0), NULL
+         r.variant_id, coalesce(r.events, 0), coalesce(r.total, 0), NULL, NULL, NULL
     FROM recounted r
     FULL JOIN replaced o
       ON o.experiment_id = r.experiment_id AND o.user_id = r.user_id AND o.metric_name = r.metric_name
   UNION ALL
   SELECT a.experiment_id, a.user_id, a.metric_name, x.variant_id::text, coalesce(x.events, 0), coalesce(x.total, 0),
          coalesce(x.variant_id::text, a.variant_id), coalesce(x.events, 0) + a.d_events,
-         coalesce(x.total, 0) + a.d_total, NULL
+         coalesce(x.total, 0) + a.d_total, NULL, NULL, NULL
     FROM added a
     LEFT JOIN LATERAL (SELECT ${userMetrics.variantId} AS variant_id, ${userMetrics.events} AS events,
                               ${userMetrics.total} AS total
@@ -207,15 +235,18 @@ WITH input AS (
                           AND ${userMetrics.metricName} = a.metric_name
                        OFFSET 0) x ON true
 ), written AS (
-  INSERT INTO ${tableAs(userMetrics, um)} (${columnNames(um.experimentId, um.userId, um.metricName, um.variantId, um.events, um.total, um.firstAt)})
-  SELECT experiment_id, user_id, metric_name, new_variant::uuid, new_events, new_total, first_at
+  INSERT INTO ${tableAs(userMetrics, um)} (${columnNames(um.experimentId, um.userId, um.metricName, um.variantId, um.events, um.total, um.firstAt, um.firstEventId, um.covariates)})
+  SELECT experiment_id, user_id, metric_name, new_variant::uuid, new_events, new_total, first_at, first_event_id::uuid,
+         covariates
     FROM changes WHERE new_events > 0
    ORDER BY experiment_id, user_id, metric_name
   ON CONFLICT (${columnNames(um.experimentId, um.userId, um.metricName)}) DO UPDATE SET
     ${columnNames(um.variantId)} = excluded.${columnNames(um.variantId)},
     ${columnNames(um.events)} = excluded.${columnNames(um.events)},
     ${columnNames(um.total)} = excluded.${columnNames(um.total)},
-    ${columnNames(um.firstAt)} = excluded.${columnNames(um.firstAt)}
+    ${columnNames(um.firstAt)} = excluded.${columnNames(um.firstAt)},
+    ${columnNames(um.firstEventId)} = excluded.${columnNames(um.firstEventId)},
+    ${columnNames(um.covariates)} = excluded.${columnNames(um.covariates)}
 ), dropped AS (
   -- Rows of a reopened unit left without a counted event (its window's end moved before them), found by
   -- primary-key probes and deleted by their row ids: a join on the key could be planned as a scan of the
@@ -313,6 +344,70 @@ WITH input AS (
    ORDER BY experiment_id, variant_id, numerator, denominator
   ON CONFLICT (${columnNames(rs.experimentId, rs.variantId, rs.numerator, rs.denominator)}) DO UPDATE
     SET ${columnNames(rs.sumProducts)} = ${rs.sumProducts} + excluded.${columnNames(rs.sumProducts)}
+), covariate_units AS (
+  -- CUPED: units whose covariates change (their first exposure arrives, or an earlier one does), in the
+  -- variant of their exposure row.
+  SELECT experiment_id, old_variant, coalesce(old_variant, exposure_variant) AS new_variant, old_covariates,
+         new_covariates
+    FROM units
+   WHERE batch_exposures > 0 AND new_covariates IS DISTINCT FROM old_covariates
+), covariate_terms AS (
+  -- Each (unit, covariate) whose product c·x with its event's total x may change: the unit's covariate changes,
+  -- or its total of the covariate's event does (a row of changes).
+  SELECT t.*, ch.user_id IS NOT NULL AS x_changed, ch.new_events, ch.new_total, ch.new_variant
+    FROM (SELECT u.experiment_id, u.user_id, k.covariate,
+                 -- covariate_event_name (metric_definitions.sql), as a join: called per row, the function's
+                 -- lookup ran inside the hash and index conditions below.
+                 coalesce(m.event_name, k.covariate) AS metric_name,
+                 (u.old_covariates ->> k.covariate)::float8 AS old_c,
+                 (u.new_covariates ->> k.covariate)::float8 AS new_c
+            FROM units u
+           CROSS JOIN LATERAL jsonb_object_keys(coalesce(u.old_covariates, '{}') || coalesce(u.new_covariates, '{}'))
+                 AS k(covariate)
+            LEFT JOIN metrics m ON m.key = k.covariate
+           WHERE u.old_covariates IS NOT NULL OR u.new_covariates IS NOT NULL) t
+    LEFT JOIN changes ch ON ch.experiment_id = t.experiment_id AND ch.user_id = t.user_id AND ch.metric_name = t.metric_name
+   WHERE t.old_c IS DISTINCT FROM t.new_c OR ch.user_id IS NOT NULL
+), covariate_products AS (
+  -- The old product (stored row: the statement's snapshot) and the new one, each in its metric row's variant.
+  SELECT t.experiment_id, t.covariate,
+         o.variant_id::text AS old_variant, t.old_c * o.total AS old_product,
+         CASE WHEN o.total > 0 THEN t.old_c ELSE 0 END AS old_converted,
+         CASE WHEN NOT t.x_changed THEN o.variant_id::text WHEN t.new_events > 0 THEN t.new_variant END AS new_variant,
+         t.new_c * CASE WHEN NOT t.x_changed THEN o.total WHEN t.new_events > 0 THEN t.new_total END AS new_product,
+         CASE WHEN (CASE WHEN NOT t.x_changed THEN o.total WHEN t.new_events > 0 THEN t.new_total END) > 0
+              THEN t.new_c ELSE 0 END AS new_converted
+    FROM covariate_terms t
+    LEFT JOIN LATERAL (SELECT ${userMetrics.variantId} AS variant_id, ${userMetrics.total} AS total FROM ${userMetrics}
+                        WHERE ${userMetrics.experimentId} = t.experiment_id AND ${userMetrics.userId} = t.user_id
+                          AND ${userMetrics.metricName} = t.metric_name OFFSET 0) o ON true
+), covariate_deltas AS (
+  SELECT cu.experiment_id, cu.old_variant AS variant_id, k.key AS covariate, -1 AS units, -k.value::float8 AS sum,
+         -(k.value::float8 * k.value::float8) AS sum_squares, 0::float8 AS sum_products, 0::float8 AS converted_sum
+    FROM covariate_units cu CROSS JOIN LATERAL jsonb_each_text(cu.old_covariates) k
+   WHERE cu.old_covariates IS NOT NULL
+  UNION ALL
+  SELECT cu.experiment_id, cu.new_variant, k.key, 1, k.value::float8, k.value::float8 * k.value::float8, 0, 0
+    FROM covariate_units cu CROSS JOIN LATERAL jsonb_each_text(cu.new_covariates) k
+   WHERE cu.new_covariates IS NOT NULL
+  UNION ALL
+  SELECT experiment_id, old_variant, covariate, 0, 0, 0, -old_product, -old_converted
+    FROM covariate_products WHERE old_product IS NOT NULL
+  UNION ALL
+  SELECT experiment_id, new_variant, covariate, 0, 0, 0, new_product, new_converted
+    FROM covariate_products WHERE new_product IS NOT NULL
+), upsert_covariate_stats AS (
+  INSERT INTO ${tableAs(covariateStats, cs)} (${columnNames(cs.experimentId, cs.variantId, cs.covariate, ...covariateColumns)})
+  SELECT experiment_id, variant_id::uuid, covariate, sum(units), sum(sum), sum(sum_squares), sum(sum_products),
+         sum(converted_sum)
+    FROM covariate_deltas
+   GROUP BY experiment_id, variant_id, covariate
+   ORDER BY experiment_id, variant_id, covariate
+  ON CONFLICT (${columnNames(cs.experimentId, cs.variantId, cs.covariate)}) DO UPDATE SET
+    ${sql.join(
+      covariateColumns.map((col) => sql`${columnNames(col)} = ${col} + excluded.${columnNames(col)}`),
+      sql`,\n    `,
+    )}
 )
 SELECT "eventId"::text AS "eventId" FROM input WHERE clash`;
 }

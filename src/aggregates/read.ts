@@ -8,7 +8,12 @@ import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { jsonParam, tableAs, type Db } from '../db/client';
 import { dbNumber, parseRows } from '../db/rows';
-import { experimentAssignments, experimentVariants, experimentVariantStats } from '../db/schema';
+import {
+  experimentAssignments,
+  experimentCovariateStats,
+  experimentVariants,
+  experimentVariantStats,
+} from '../db/schema';
 import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 
 const variantStatsRow = z.object({
@@ -36,6 +41,17 @@ const variantStatsRow = z.object({
   recordedEvents: dbNumber,
   /** Assigned units; only counted when asked (it reads the assignments, not the aggregates). */
   assignedUnits: dbNumber.nullable(),
+  /**
+   * CUPED: the variant's statistics of the covariate keyed by this name (experiment_covariate_stats; zeros
+   * when none), read here so results cost no extra statement. Covariates are keyed by metric key.
+   */
+  covariate: z.object({
+    units: dbNumber,
+    sum: dbNumber,
+    sumSquares: dbNumber,
+    sumProducts: dbNumber,
+    convertedSum: dbNumber,
+  }),
 });
 
 export type VariantStatsRow = Omit<z.output<typeof variantStatsRow>, 'metricName'>;
@@ -43,8 +59,12 @@ export type VariantStatsRow = Omit<z.output<typeof variantStatsRow>, 'metricName
 const v = alias(experimentVariants, 'v');
 const exposed = alias(experimentVariantStats, 'x');
 const metric = alias(experimentVariantStats, 'm');
+const cov = alias(experimentCovariateStats, 'cov');
 
-/** Per-variant statistics of some metrics in one statement, in bucketing order per metric. */
+/**
+ * Per-variant statistics of some metrics in one statement, in bucketing order per metric, with the CUPED
+ * statistics of the covariate of the same name (ask for a metric key to get its covariate's).
+ */
 export async function getVariantStats(
   db: Db,
   experimentId: string,
@@ -68,7 +88,11 @@ export async function getVariantStats(
              coalesce(${metric.sumSquares}, 0) AS "sumSquares", coalesce(${metric.events}, 0) AS "metricEvents",
              coalesce(${metric.convertedUnits}, 0) AS "convertedUnits",
              coalesce(${metric.recordedEvents}, 0) AS "recordedEvents",
-             ${assigned} AS "assignedUnits"
+             ${assigned} AS "assignedUnits",
+             json_build_object('units', coalesce(${cov.units}, 0), 'sum', coalesce(${cov.sum}, 0),
+                               'sumSquares', coalesce(${cov.sumSquares}, 0),
+                               'sumProducts', coalesce(${cov.sumProducts}, 0),
+                               'convertedSum', coalesce(${cov.convertedSum}, 0)) AS "covariate"
         FROM ${tableAs(experimentVariants, v)}
        CROSS JOIN (SELECT value AS metric_name FROM json_array_elements_text(${jsonParam(metricNames)})) mn
         LEFT JOIN ${tableAs(experimentVariantStats, exposed)}
@@ -77,6 +101,9 @@ export async function getVariantStats(
         LEFT JOIN ${tableAs(experimentVariantStats, metric)}
           ON ${metric.experimentId} = ${v.experimentId} AND ${metric.variantId} = ${v.id}
          AND ${metric.metricName} = mn.metric_name
+        LEFT JOIN ${tableAs(experimentCovariateStats, cov)}
+          ON ${cov.experimentId} = ${v.experimentId} AND ${cov.variantId} = ${v.id}
+         AND ${cov.covariate} = mn.metric_name
        WHERE ${v.experimentId} = ${experimentId}
        ORDER BY mn.metric_name, ${v.position}, ${v.id}`,
     variantStatsRow,
@@ -203,4 +230,45 @@ export async function getCapExcess(
     z.object({ variantId: z.string(), sum: dbNumber, sumSquares: dbNumber }),
   );
   return new Map(rows.map((r) => [r.variantId, { sum: r.sum, sumSquares: r.sumSquares }]));
+}
+
+/**
+ * Experiments with CUPED statistics for a covariate key: their products pair the covariate with its metric's
+ * event (covariate_event_name), so defining the metric or changing its event must rebuild them.
+ */
+export async function getExperimentIdsWithCovariate(db: Db, covariate: string): Promise<string[]> {
+  const rows = await parseRows(
+    db,
+    sql`/* getExperimentIdsWithCovariate */
+      SELECT DISTINCT experiment_id::text AS id FROM experiment_covariate_stats WHERE covariate = ${covariate}`,
+    z.object({ id: z.string() }),
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * CUPED for a capped metric: per variant, Σ(total − cap)·c over the units whose total of the event exceeds the
+ * cap, c being the unit's covariate (0 without), which the caller takes off the maintained Σx·c (so x is the
+ * capped total). Reads those units' rows, as getCapExcess does.
+ */
+export async function getCapCovariateExcess(
+  db: Db,
+  experimentId: string,
+  eventName: string,
+  cap: number,
+  covariate: string,
+): Promise<Map<string, number>> {
+  const rows = await parseRows(
+    db,
+    sql`/* getCapCovariateExcess */
+      SELECT m.variant_id::text AS "variantId",
+             sum((m.total - ${cap}::float8) * coalesce((x.covariates ->> ${covariate})::float8, 0)) AS "sumProducts"
+        FROM experiment_user_metrics m
+        JOIN experiment_user_metrics x
+          ON x.experiment_id = m.experiment_id AND x.user_id = m.user_id AND x.metric_name = ${EXPOSURE_METRIC}
+       WHERE m.experiment_id = ${experimentId} AND m.metric_name = ${eventName} AND m.total > ${cap}::float8
+       GROUP BY m.variant_id`,
+    z.object({ variantId: z.string(), sumProducts: dbNumber }),
+  );
+  return new Map(rows.map((r) => [r.variantId, r.sumProducts]));
 }

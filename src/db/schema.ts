@@ -251,9 +251,18 @@ const eventColumns = () => ({
   metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
 });
 
-export const experimentExposures = pgTable('experiment_exposures', eventColumns(), (t) => [
-  index('experiment_exposures_experiment_variant_idx').on(t.experimentId, t.variantId),
-]);
+export const experimentExposures = pgTable(
+  'experiment_exposures',
+  {
+    ...eventColumns(),
+    /**
+     * CUPED: the unit's pre-period values, `{ <metric key>: number }`, as the client sent them. Only the unit's
+     * first exposure's (see experiment_user_metrics.covariates) count; null when the exposure carried none.
+     */
+    covariates: jsonb('covariates').$type<Record<string, number>>(),
+  },
+  (t) => [index('experiment_exposures_experiment_variant_idx').on(t.experimentId, t.variantId)],
+);
 
 export const experimentConversions = pgTable(
   'experiment_conversions',
@@ -290,6 +299,12 @@ export const experimentUserMetrics = pgTable(
      * drizzle/repeatable/attribution.sql), where its attribution window opens. Null on other rows.
      */
     firstAt: timestamp('first_at', { withTimezone: true }),
+    /**
+     * On the EXPOSURE_METRIC row: the event id of the unit's first exposure (earliest event time, then lowest
+     * event id) and its covariates, the unit's CUPED pre-period values. Null on other rows.
+     */
+    firstEventId: uuid('first_event_id'),
+    covariates: jsonb('covariates').$type<Record<string, number>>(),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.userId, t.metricName] })],
 );
@@ -426,6 +441,33 @@ export const experimentRatioStats = pgTable(
     sumProducts: doublePrecision('sum_products').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.numerator, t.denominator] })],
+);
+
+/**
+ * CUPED sufficient statistics per variant and covariate key (a metric key; its metric's event: see
+ * covariate_event_name in drizzle/repeatable/metric_definitions.sql), maintained by the fold with the other
+ * aggregates. Over exposed units whose first exposure carried the covariate c: their count, Σc and Σc² (in the
+ * variant of the unit's exposure row). Over units with a counted total x of the key's event: Σx·c and
+ * Σc over those with x > 0 (a BINOMIAL analysis's Σx·c), in the variant of the metric row. A unit without the
+ * covariate counts as c = 0.
+ */
+export const experimentCovariateStats = pgTable(
+  'experiment_covariate_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    covariate: text('covariate').notNull(),
+    units: bigint('units', { mode: 'number' }).notNull().default(0),
+    sum: doublePrecision('sum').notNull().default(0),
+    sumSquares: doublePrecision('sum_squares').notNull().default(0),
+    sumProducts: doublePrecision('sum_products').notNull().default(0),
+    convertedSum: doublePrecision('converted_sum').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.variantId, t.covariate] })],
 );
 
 /**

@@ -33,6 +33,7 @@ const RecordEventSuccessRef = builder.objectRef<RecordEventResult>('RecordEventS
   }),
 });
 
+const COVARIATES_HELP = `CUPED: the unit’s pre-period value of each metric, \`{ <metric key>: number }\` (e.g. \`{ "watch_minutes": 312 }\`: its watch minutes in the 14 days before), at most ${LIMITS.maxCovariates} keys, values bounded like conversion values. Only the unit’s first exposure’s covariates count (earliest occurredAt); later ones are ignored. Results adjust a metric by its covariate (\`results(cuped)\`).`;
 const VALUE_HELP = `at most ${sci(LIMITS.maxEventValue)} and, unless 0, at least ${sci(LIMITS.minEventValue)} in absolute value`;
 const OCCURRED_AT_HELP = `When it happened (default: now). At most ${LIMITS.occurredAtMaxFutureMs / 60_000} minutes in the future and at most ${LIMITS.occurredAtMaxBeforeCreationMs / 3_600_000} hours before the experiment was created.`;
 
@@ -62,6 +63,7 @@ const RecordExposureInput = builder.inputRef<ExposureInput, false>('RecordExposu
     ({
       experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
       ...eventFields(t),
+      covariates: t.field({ type: 'JSON', required: false, description: COVARIATES_HELP }),
     }) satisfies InputFieldsOf<ExposureInput>,
 });
 
@@ -151,6 +153,11 @@ const EventInput = builder.inputRef<BatchEventInput, false>('EventInput').implem
       value: t.float({
         required: false,
         description: `CONVERSION value (default 1); ${VALUE_HELP}.`,
+      }),
+      covariates: t.field({
+        type: 'JSON',
+        required: false,
+        description: `EXPOSURE only (a VALIDATION_FAILED on a CONVERSION). ${COVARIATES_HELP}`,
       }),
       ...eventFields(t),
       eventId: t.id({

@@ -23,6 +23,8 @@ export interface EventRow {
   value: number | null;
   occurredAt: string;
   metadata: Record<string, unknown>;
+  /** Exposures only: the unit's CUPED pre-period values by metric key (only its first exposure's count). */
+  covariates: Record<string, number> | null;
 }
 
 /**
@@ -46,7 +48,7 @@ WITH input AS (
   SELECT DISTINCT ON ("eventId") *
     FROM ROWS FROM (jsonb_to_recordset(${jsonbParam(events)}) AS (
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
-      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb)) WITH ORDINALITY AS t
+      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb, "covariates" jsonb)) WITH ORDINALITY AS t
    ORDER BY "eventId", ordinality
 ), ins_exposures AS (
   INSERT INTO ${exposures} (${columnNames(
@@ -56,8 +58,10 @@ WITH input AS (
     exposures.eventId,
     exposures.occurredAt,
     exposures.metadata,
+    exposures.covariates,
   )})
-  SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb)
+  SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb),
+         "covariates"
     FROM input WHERE "kind" = 'exposure'
    ORDER BY "eventId"
   ON CONFLICT (${columnNames(exposures.eventId)}) DO NOTHING

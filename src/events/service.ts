@@ -23,6 +23,7 @@ import {
 import {
   experimentKeyRef,
   finiteNumber,
+  isJsonObject,
   jsonObject,
   parse,
   sci,
@@ -67,6 +68,41 @@ const value = finiteNumber('value')
     `value must be 0 or at least ${sci(LIMITS.minEventValue)} in absolute value`,
   );
 
+/**
+ * CUPED covariates: `{ <metric key>: number }`, the unit's pre-period value of each metric (e.g. its watch
+ * minutes in the 14 days before). Keys are metric keys (slugs), values bounded like event values.
+ */
+const covariateKey = slug('covariates key', LIMITS.metricNameMaxLength);
+const covariates = z
+  .custom<Record<string, unknown>>(isJsonObject, 'covariates must be a JSON object of numbers by metric key')
+  .superRefine((v, ctx) => {
+    const keys = Object.keys(v);
+    if (keys.length > LIMITS.maxCovariates) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `covariates may name at most ${LIMITS.maxCovariates} metrics`,
+      });
+      return;
+    }
+    for (const key of keys) {
+      const named = covariateKey.safeParse(key);
+      if (!named.success) {
+        ctx.addIssue({ code: 'custom', path: [key], message: named.error.issues[0].message });
+        continue;
+      }
+      const checked = value.safeParse(v[key]);
+      if (!checked.success) {
+        const problem = checked.error.issues[0].message.replace(/^value/, `covariates.${key}`);
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: typeof v[key] === 'number' ? problem : `covariates.${key} must be a number`,
+        });
+      }
+    }
+  })
+  .transform((v) => v as Record<string, number>);
+
 const common = {
   userId,
   variantId: uuid('variantId').nullish(),
@@ -78,8 +114,8 @@ const common = {
  * The event inputs. GraphQL's input types are checked against these by the compiler (see
  * src/graphql/input.ts); optional fields are nullish because GraphQL sends null for an explicit null.
  */
-export const exposureInput = z.object({ experimentKey, ...common });
-export const conversionInput = exposureInput.extend({
+export const exposureInput = z.object({ experimentKey, ...common, covariates: covariates.nullish() });
+export const conversionInput = z.object({ experimentKey, ...common }).extend({
   metricName: conversionMetric,
   value: value.nullish(),
 });
@@ -99,8 +135,18 @@ export const batchEvent = z
     eventId: uuid('eventId'),
     metricName: batchMetricName.nullish(),
     value: value.nullish(),
+    covariates: covariates.nullish(),
   })
   .superRefine((e, ctx) => {
+    if (e.kind === 'EXPOSURE' || e.covariates == null) {
+      // covariates describe the unit before the experiment: they travel with its exposure.
+    } else {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['covariates'],
+        message: 'covariates belong on an EXPOSURE (the unit’s first exposure’s count)',
+      });
+    }
     if (e.kind !== 'CONVERSION') return;
     // Zod runs this refinement after a failed field check too: report a bad metricName once.
     if (e.metricName != null && !batchMetricName.safeParse(e.metricName).success) return;
@@ -139,6 +185,7 @@ interface Candidate {
   metadata: Record<string, unknown>;
   metricName: string | null;
   value: number | null;
+  covariates: Record<string, number> | null;
 }
 
 export type EventOutcome =
@@ -431,6 +478,7 @@ function eventRow({ c, experiment, variantId }: Ready): EventRow {
     value: c.value,
     occurredAt: c.occurredAt.toISOString(),
     metadata: c.metadata,
+    covariates: c.covariates,
   };
 }
 
@@ -445,8 +493,8 @@ async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<s
   const inserted = rows.flatMap((r): FoldEvent[] => {
     const eventId = r.eventId.toLowerCase();
     if (!recorded.has(eventId)) return [];
-    const { kind, experimentId, variantId, userId, metricName, value, occurredAt } = r;
-    return [{ kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt }];
+    const { kind, experimentId, variantId, userId, metricName, value, occurredAt, covariates } = r;
+    return [{ kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt, covariates }];
   });
   for (const id of await foldIntoAggregates(tx, inserted)) recorded.delete(id);
   return recorded;
@@ -475,6 +523,7 @@ function candidate(
     metadata?: Record<string, unknown> | null;
     metricName?: string | null;
     value?: number | null;
+    covariates?: Record<string, number> | null;
   },
 ): Candidate {
   return {
@@ -488,6 +537,7 @@ function candidate(
     metadata: input.metadata ?? {},
     metricName: kind === 'conversion' ? (input.metricName ?? null) : null,
     value: kind === 'conversion' ? (input.value ?? 1) : null,
+    covariates: kind === 'exposure' ? (input.covariates ?? null) : null,
   };
 }
 

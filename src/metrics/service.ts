@@ -14,6 +14,7 @@ import {
 } from '../common/errors';
 import { absentWhenNull, finiteNumber, parse, slug, text, uuid } from '../common/validation';
 import type { Database, Db } from '../db/client';
+import { getExperimentIdsWithCovariate } from '../aggregates/read';
 import { rebuildStats } from '../aggregates/rebuild';
 import { insertAudit, getExperimentsByIds } from '../experiments/repository';
 import { METRIC_DIRECTIONS, METRIC_KINDS, METRIC_ROLES } from './definitions';
@@ -206,6 +207,12 @@ export function createMetricService({ db, actor }: MetricServiceDeps) {
     await insertAudit(tx, { actor: actor.name, action, entityType: 'metric', entityId: metricId, details });
   }
 
+  /** CUPED: the products of a covariate key follow its metric's event; recount the experiments using it. */
+  async function recountCovariate(tx: Db, key: string) {
+    const ids = await getExperimentIdsWithCovariate(tx, key);
+    if (ids.length > 0) await rebuildStats(tx, ids);
+  }
+
   async function mustLock(tx: Db, id: string): Promise<MetricRow> {
     const row = await repo.lockMetric(tx, id);
     if (!row) throw new NotFoundError('Metric', id);
@@ -218,6 +225,8 @@ export function createMetricService({ db, actor }: MetricServiceDeps) {
       try {
         return await db.transaction(async (tx) => {
           const created = await repo.createMetric(tx, input);
+          // Covariates recorded under this key were paired with the event of the same name until now.
+          if (created.eventName !== created.key) await recountCovariate(tx, created.key);
           await audit(tx, 'metric.created', created.id, { after: created });
           return created;
         });
@@ -266,6 +275,7 @@ export function createMetricService({ db, actor }: MetricServiceDeps) {
             started.map((e) => e.id),
           );
         }
+        if (after.eventName !== before.eventName) await recountCovariate(tx, after.key);
         await audit(tx, 'metric.updated', id, { before, after });
         return after;
       });

@@ -16,9 +16,12 @@ import {
   type SampleSizeArgs,
   type SampleSizePlan,
   type VariantOutcome,
+  RESULTS_WARNINGS,
+  type ResultsWarning,
 } from './service';
 import {
   CORRECTIONS,
+  COVARIATE_IMBALANCE_P_VALUE,
   DIFFERENCE_TYPES,
   METRIC_GOALS,
   METRIC_TYPES,
@@ -248,12 +251,48 @@ const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').impl
       description:
         'BAYESIAN: expected loss of choosing [control, treatment] for the goal, on the ABSOLUTE scale (differenceType): in the metric’s units per unit, e.g. 0.002 = 0.2 conversion-rate points.',
     }),
+    varianceReduction: t.exposeFloat('varianceReduction', {
+      nullable: true,
+      description:
+        'CUPED: the share of the absolute effect’s variance the regression adjustment removed, 1 − adjusted/unadjusted (about ρ², the squared correlation of metric and covariate; intervals shrink by √(1 − varianceReduction)). Null when the comparison is not adjusted and for the control.',
+    }),
+    cupedTheta: t.exposeFloat('cupedTheta', {
+      nullable: true,
+      description:
+        'CUPED: θ, the regression coefficient of the metric on its covariate pooled over this arm and the control; each unit counts as x − θ·c. Null when not adjusted.',
+    }),
+    covariateBalancePValue: t.exposeFloat('covariateBalancePValue', {
+      nullable: true,
+      description: `CUPED: two-sided p-value (Welch) that this arm’s pre-period covariate mean equals the control’s. Randomised arms differ before the experiment only by chance; below ${COVARIATE_IMBALANCE_P_VALUE} the results carry a PREPERIOD_IMBALANCE warning. Null without covariates and for the control.`,
+    }),
     reason: t.field({
       type: StatsReasonEnum,
       nullable: true,
       description: 'Why something is null.',
       resolve: (v) => v.reason,
     }),
+  }),
+});
+
+const ResultsWarningCodeEnum = builder.enumType('ResultsWarningCode', {
+  description: 'What a results warning is about.',
+  values: enumValues(RESULTS_WARNINGS, {
+    PREPERIOD_IMBALANCE: `A treatment’s pre-period covariate mean differs from the control’s (p < ${COVARIATE_IMBALANCE_P_VALUE}): assignment may be broken, or covariates were measured after exposure (then CUPED removes part of the effect).`,
+    CUPED_UNAVAILABLE:
+      '`cuped: true` was asked but the comparison is unadjusted: no covariate recorded for the metric, or a RATIO metric.',
+  }),
+});
+
+const ResultsWarningRef = builder.objectRef<ResultsWarning>('ResultsWarning').implement({
+  authScopes: { read: true },
+  description: 'Something to check before trusting the numbers.',
+  fields: (t) => ({
+    code: t.field({
+      type: ResultsWarningCodeEnum,
+      description: 'Machine-readable kind.',
+      resolve: (w) => w.code,
+    }),
+    message: t.exposeString('message', { description: 'What happened and what to check, for people.' }),
   }),
 });
 
@@ -328,6 +367,20 @@ export const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResult
       description:
         "True for a BANDIT: its weights followed the data it was analysing, so these p-values and intervals are NOT fixed-horizon inference (the arms were sampled adaptively and looked at at every reweighting): read them as descriptive, and decide with `Experiment.banditState.bestArmProbabilities`. Each arm's mean weights every phase by its share of all units (BINOMIAL and MEAN metrics over exposed units), so a metric that drifts over time (weekends) does not favour the arms shown most when it was high.",
     }),
+    cuped: t.exposeBoolean('cuped', {
+      description:
+        'True when the comparisons are regression-adjusted (CUPED) by the metric’s pre-period covariate (exposures’ `covariates`); see `VariantResult.varianceReduction`.',
+    }),
+    covariateUnits: t.exposeInt('covariateUnits', {
+      description:
+        'CUPED: exposed units whose first exposure carried the metric’s covariate, over all variants (units without one count as 0).',
+    }),
+    warnings: t.field({
+      type: [ResultsWarningRef],
+      description:
+        'Checks that failed (pre-period imbalance, CUPED asked for but unavailable); empty when none.',
+      resolve: (r) => r.warnings,
+    }),
     variants: t.field({
       type: [VariantResultRef],
       description: 'Every variant in position order, control included.',
@@ -377,6 +430,11 @@ const analysisArgs = (arg: ArgBuilder<Types>) =>
       required: false,
       description:
         'Add the events of forced units (QA overrides, `Experiment.overrides`) to every arm’s numbers (default false: they were not randomised, so they never count unless asked, and never in the sample-ratio check).',
+    }),
+    cuped: arg.boolean({
+      required: false,
+      description:
+        'CUPED variance reduction: adjust each unit’s value by its pre-period covariate (the `covariates` its first exposure carried under the metric’s key), as GrowthBook’s regression adjustment. Default: on when any unit carries the covariate; false turns it off; true warns (CUPED_UNAVAILABLE) when it cannot apply. MEAN and BINOMIAL metrics (a capped metric with its capped values).',
     }),
     sequentialTuning: arg.int({
       required: false,

@@ -13,6 +13,7 @@ import { finiteNumber, parse, sci, slug } from '../common/validation';
 import { LIMITS } from '../config';
 import type { Db } from '../db/client';
 import {
+  getCapCovariateExcess,
   getCapExcess,
   getRatioProducts,
   getVariantStats,
@@ -28,6 +29,7 @@ import { periodWeightedStats } from '../bandits/results';
 import type { ExperimentRow } from '../experiments/repository';
 import {
   CORRECTIONS,
+  COVARIATE_IMBALANCE_P_VALUE,
   DEFAULT_CONFIDENCE_LEVEL,
   DEFAULT_SEQUENTIAL_TUNING,
   adjustPValues,
@@ -51,6 +53,14 @@ import {
 
 /** The metric that defaults to BINOMIAL; every other metric defaults to MEAN. */
 export const CONVERSION_METRIC = 'conversion';
+
+/** Things a reader must know before trusting the numbers, with the code a dashboard can key on. */
+export const RESULTS_WARNINGS = ['PREPERIOD_IMBALANCE', 'CUPED_UNAVAILABLE'] as const;
+export type ResultsWarningCode = (typeof RESULTS_WARNINGS)[number];
+export interface ResultsWarning {
+  code: ResultsWarningCode;
+  message: string;
+}
 
 export interface VariantOutcome extends VariantResult {
   variantId: string;
@@ -94,6 +104,11 @@ export interface ExperimentResults {
    * each arm's mean is weighted by period (src/bandits/results.ts).
    */
   adaptiveAllocation: boolean;
+  /** CUPED: whether the comparisons were regression-adjusted by the metric's covariate. */
+  cuped: boolean;
+  /** CUPED: exposed units whose first exposure carried the metric's covariate, over all variants. */
+  covariateUnits: number;
+  warnings: ResultsWarning[];
   variants: VariantOutcome[];
   reason: AnalyzeResult['reason'];
 }
@@ -109,6 +124,7 @@ export const resultsOptions = z.object({
   goal: z.enum(METRIC_GOALS).nullish(),
   includeUnexposed: z.boolean().nullish(),
   includeForced: z.boolean().nullish(),
+  cuped: z.boolean().nullish(),
   sequentialTuning: z
     .number()
     .int()
@@ -131,12 +147,18 @@ export type ResultsOptions = z.input<typeof resultsOptions>;
 export const defaultMetricType = (metric: string): MetricType =>
   metric === CONVERSION_METRIC ? 'BINOMIAL' : 'MEAN';
 
+type CovariateStatsRow = VariantStatsRow['covariate'];
+
 /** What a definition adds to a metric's per-variant statistics. */
 interface InputExtras {
   /** RATIO: the denominator event's rows and Σ numerator·denominator per variant. */
   denominator?: { rows: VariantStatsRow[]; products: Map<string, number> } | null;
   /** capValue: per variant, Σ(total − cap) and Σ(total² − cap²) over units above the cap. */
   capExcess?: Map<string, { sum: number; sumSquares: number }> | null;
+  /** CUPED: per variant, the sums of the metric's covariate (absent: no adjustment). */
+  covariates?: Map<string, CovariateStatsRow> | null;
+  /** CUPED with capValue: per variant, Σ(total − cap)·c over units above the cap. */
+  capCovariateExcess?: Map<string, number> | null;
 }
 
 function toInputs(
@@ -170,6 +192,17 @@ function toInputs(
             sumProducts: extras.denominator.products.get(r.variantId) ?? 0,
           }
         : null;
+    // A unit without the covariate counts as c = 0 (as do unexposed units, which carry none).
+    const c = extras.covariates?.get(r.variantId);
+    const covariate = extras.covariates
+      ? {
+          sum: c?.sum ?? 0,
+          sumSquares: c?.sumSquares ?? 0,
+          sumProducts:
+            ((type === 'BINOMIAL' ? c?.convertedSum : c?.sumProducts) ?? 0) -
+            (extras.capCovariateExcess?.get(r.variantId) ?? 0),
+        }
+      : null;
     return {
       id: r.variantId,
       weight: r.weight,
@@ -177,6 +210,7 @@ function toInputs(
       sum,
       sumSquares,
       ratio,
+      covariate,
       isControl: flagged ? r.isControl : i === 0,
     };
   });
@@ -292,6 +326,56 @@ function weightsChanged(phases: readonly PhaseWithUnits[]): boolean {
   return shares.some((s) => [...s].some(([id, share]) => Math.abs(share - (shares[0].get(id) ?? 0)) > 1e-12));
 }
 
+/**
+ * Whether a metric's comparisons are regression-adjusted: by default when any unit's first exposure carried
+ * its covariate; `cuped: false` turns it off, `cuped: true` asks for it (a warning says when it cannot be).
+ */
+function planCuped(
+  plan: MetricPlan,
+  requested: boolean | null,
+  sums: Map<string, CovariateStatsRow> | null,
+): { covariates: Map<string, CovariateStatsRow> | null; units: number; warnings: ResultsWarning[] } {
+  const units = [...(sums?.values() ?? [])].reduce((acc, s) => acc + s.units, 0);
+  const unavailable = (why: string) => ({
+    covariates: null,
+    units,
+    warnings:
+      requested === true
+        ? [{ code: 'CUPED_UNAVAILABLE' as const, message: `CUPED was not applied: ${why}` }]
+        : [],
+  });
+  if (requested === false) return { covariates: null, units, warnings: [] };
+  if (units === 0)
+    return unavailable(
+      `no exposure carried a covariate for "${plan.metric}" (covariates: { "${plan.metric}": <pre-period value> })`,
+    );
+  if (plan.type === 'RATIO') return unavailable('RATIO metrics are analysed without regression adjustment');
+  return { covariates: sums, units, warnings: [] };
+}
+
+/** A covariate's statistics by variant id, from the rows read for its key (none when no unit carries it). */
+function covariateSums(rows: readonly VariantStatsRow[] | undefined): Map<string, CovariateStatsRow> | null {
+  if (!rows?.some((r) => r.covariate.units > 0)) return null;
+  return new Map(rows.map((r) => [r.variantId, r.covariate]));
+}
+
+/** PREPERIOD_IMBALANCE for every treatment whose covariate mean differs from the control's (p < 0.001). */
+function imbalanceWarnings(
+  variants: readonly VariantResult[],
+  rows: readonly VariantStatsRow[],
+): ResultsWarning[] {
+  return variants.flatMap((v, i) =>
+    v.covariateBalancePValue !== null && v.covariateBalancePValue < COVARIATE_IMBALANCE_P_VALUE
+      ? [
+          {
+            code: 'PREPERIOD_IMBALANCE' as const,
+            message: `The pre-period covariate of "${rows[i].variantName}" differs from the control's (p = ${v.covariateBalancePValue.toPrecision(2)} < ${COVARIATE_IMBALANCE_P_VALUE}): check the assignment and that covariates were measured before exposure; adjusted effects assume balanced arms.`,
+          },
+        ]
+      : [],
+  );
+}
+
 /** Results for several metrics, with the correction applied over all treatments × metrics. */
 export async function getResults(
   db: Db,
@@ -323,8 +407,9 @@ export async function getResults(
   const plans = await planMetrics(db, experiment, metrics, raw, (i) =>
     typeof metricArgument === 'string' ? ['metric'] : ['metrics', String(i)],
   );
+  // Every counted event, and each metric's key: CUPED covariates are keyed by metric (read with the stats).
   const eventNames = [
-    ...new Set(plans.flatMap((p) => (p.denominator ? [p.eventName, p.denominator] : [p.eventName]))),
+    ...new Set(plans.flatMap((p) => [p.eventName, ...(p.denominator ? [p.denominator] : []), p.metric])),
   ];
   const ratioPairs = plans.flatMap((p) =>
     p.denominator ? [{ numerator: p.eventName, denominator: p.denominator }] : [],
@@ -359,6 +444,15 @@ export async function getResults(
         ),
       )
     : null;
+  const cupedPlans = plans.map((p) => planCuped(p, raw.cuped ?? null, covariateSums(stats.get(p.metric))));
+  // A capped metric's x is the capped total: its covariate products above the cap come off (one statement each).
+  const capCovariateExcess = await Promise.all(
+    plans.map((p, i) =>
+      p.cap !== null && cupedPlans[i].covariates
+        ? getCapCovariateExcess(db, experiment.id, p.eventName, p.cap, p.metric)
+        : null,
+    ),
+  );
   const results = plans.map((plan, planIndex) => {
     const { metric, type, goal } = plan;
     const randomised = stats.get(plan.eventName) ?? [];
@@ -371,7 +465,10 @@ export async function getResults(
         new Map())
       : null;
     const excess = capExcess[planIndex];
+    const cuped = cupedPlans[planIndex];
     const inputs = toInputs(rows, type, includeUnexposed, {
+      covariates: cuped.covariates,
+      capCovariateExcess: capCovariateExcess[planIndex],
       denominator:
         plan.denominator && pairProducts
           ? {
@@ -438,6 +535,9 @@ export async function getResults(
       weightsChanged: weightsChanged(phases),
       adaptiveAllocation: bandit,
       excludedConversions: excluded.reduce((acc, x) => acc + x, 0),
+      cuped: analysis.variants.some((v) => v.cupedTheta !== null),
+      covariateUnits: cuped.units,
+      warnings: [...cuped.warnings, ...imbalanceWarnings(analysis.variants, rows)],
       reason: unknown ? ('UNKNOWN_METRIC' as const) : analysis.reason,
       variants: analysis.variants.map((v, i) => ({
         ...(unknown

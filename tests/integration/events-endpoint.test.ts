@@ -91,6 +91,40 @@ describe('POST /v1/events', () => {
     expect(await exposures(experiment.key)).toBe(1);
   });
 
+  it('takes CUPED covariates on exposures and names a bad one', async () => {
+    const { experiment } = await createRunningWithVariants(handle.db, { key: uniqueKey('cov') });
+    const assigned = await assignVariant(handle.db, experiment.key, 'cov-user');
+    const exposure = {
+      kind: 'EXPOSURE',
+      experimentKey: experiment.key,
+      userId: 'cov-user',
+      variantId: assigned.variant!.id,
+      eventId: randomUUID(),
+      covariates: { watch: 12.5 },
+    };
+    const result = await post({
+      events: [
+        exposure,
+        { ...exposure, eventId: randomUUID(), covariates: { watch: Number.MAX_VALUE } },
+        { ...exposure, eventId: randomUUID(), covariates: 'lots' },
+      ],
+    });
+    expect(result.status).toBe(200);
+    expect(result.body.accepted).toBe(1);
+    expect(
+      result.body.rejected.map((r: { fields: { path: string[] }[] }) =>
+        r.fields.map((f) => f.path.join('.')),
+      ),
+    ).toEqual([['events.1.covariates.watch'], ['events.2.covariates']]);
+    const results = await postGraphQL(
+      `${server.base}/graphql`,
+      `query R($key: String!) { experiment(key: $key) { results(metric: "watch", minUnitsPerVariant: 2) { covariateUnits } } }`,
+      { key: experiment.key },
+      { key: readKey },
+    );
+    expect(results.body.data.experiment.results.covariateUnits).toBe(1);
+  });
+
   it('refuses a batch over the limit, a bad envelope and a key without the assign scope', async () => {
     const tooMany = await post({ events: Array.from({ length: LIMITS.maxBatchSize + 1 }, () => ({})) });
     expect(tooMany.status).toBe(400);

@@ -59,6 +59,7 @@ const row = (variantId: string): VariantStatsRow => ({
   convertedUnits: 4,
   recordedEvents: 7,
   assignedUnits: 11,
+  covariate: { units: 0, sum: 0, sumSquares: 0, sumProducts: 0, convertedSum: 0 },
 });
 
 describe('forced units added to the maintained statistics', () => {

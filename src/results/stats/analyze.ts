@@ -1,5 +1,6 @@
 import { bayesianTest } from './bayesian';
 import { adjustPValues } from './corrections';
+import { covariateBalance, regressionAdjust } from './cuped';
 import { DEFAULT_MINIMUM_UNITS, decide } from './decision';
 import { difference } from './difference';
 import { welchTTest } from './frequentist';
@@ -68,7 +69,13 @@ function effectOn(
   if (b.value === null) return fail(b.reason);
   const a = summarize(control, options.metricType);
   if (a.value === null) return fail(a.reason);
-  const diff = difference(a.value, b.value, differenceType);
+  let diff = difference(a.value, b.value, differenceType);
+  if (diff.value === null) return fail(diff.reason);
+  // CUPED (both arms carry covariate sums): gbstats' regression-adjusted effect on this scale.
+  const unadjusted = difference(a.value, b.value, 'ABSOLUTE');
+  const adjusted = regressionAdjust(control, treatment, options.metricType, unadjusted.value?.variance ?? 0);
+  if (adjusted?.value)
+    diff = differenceType === 'ABSOLUTE' ? ok(adjusted.value.absolute) : adjusted.value.relative;
   if (diff.value === null) return fail(diff.reason);
   const level = options.confidenceLevel ?? DEFAULT_CONFIDENCE_LEVEL;
   let result: Outcome<EffectResult>;
@@ -171,6 +178,16 @@ export interface VariantResult {
   chanceToWin: number | null;
   /** Bayesian: expected loss of choosing [control, treatment], absolute scale (metric units), for the goal. */
   risk: [number, number] | null;
+  /** CUPED: the adjustment's regression coefficient θ (pooled over this arm and the control); null unadjusted. */
+  cupedTheta: number | null;
+  /** CUPED: 1 − adjusted/unadjusted variance of the absolute effect; null when not adjusted. */
+  varianceReduction: number | null;
+  /**
+   * CUPED: two-sided p-value (Welch) that this arm's and the control's pre-period covariate means are equal.
+   * Randomised arms differ before the experiment only by chance: a tiny value flags broken assignment or
+   * covariates measured after exposure. Null without covariates and for the control.
+   */
+  covariateBalancePValue: number | null;
   reason: StatsReason | null;
 }
 
@@ -184,6 +201,8 @@ export const NO_COMPARISON = {
   significant: null,
   chanceToWin: null,
   risk: null,
+  cupedTheta: null,
+  varianceReduction: null,
 } as const satisfies Partial<VariantResult>;
 
 export interface AnalyzeResult {
@@ -231,6 +250,7 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
       standardDeviation,
       conversions: metricType === 'BINOMIAL' && valid ? v.sum : null,
       ...NO_COMPARISON,
+      covariateBalancePValue: null,
       reason: null,
     };
     if (globalReason !== null) return { ...base, reason: globalReason };
@@ -239,7 +259,12 @@ export function analyze(input: AnalyzeInput): AnalyzeResult {
       return { ...base, reason: own.reason ?? (v.n < minimumUnits ? 'TOO_FEW_UNITS' : null) };
     }
     const decision = decide(control.value!, v, { ...input, confidenceLevel, minimumUnits });
-    return { ...base, ...decision };
+    const c = control.value!;
+    const balance =
+      c.covariate && v.covariate
+        ? covariateBalance({ n: c.n, covariate: c.covariate }, { n: v.n, covariate: v.covariate })
+        : null;
+    return { ...base, ...decision, covariateBalancePValue: balance?.value?.pValue ?? null };
   });
 
   const adjusted = adjustPValues(

@@ -19,8 +19,10 @@ import {
   sequentialPValueOfStatistic,
   sequentialRho,
 } from './sequential';
+import { regressionAdjust } from './cuped';
 import { summarize } from './summary';
 import type {
+  Outcome,
   ArmSummary,
   DifferenceType,
   EffectResult,
@@ -55,6 +57,10 @@ export interface Decision {
   chanceToWin: number | null;
   /** BAYESIAN: expected loss of choosing [control, treatment], in the metric's units, for the goal. */
   risk: [number, number] | null;
+  /** CUPED: the regression coefficient θ of the adjustment; null when the comparison is not adjusted. */
+  cupedTheta: number | null;
+  /** CUPED: 1 − adjusted/unadjusted variance of the absolute effect; null when not adjusted. */
+  varianceReduction: number | null;
   /** Why a figure is null: the decision's reason first, then the relative effect's. */
   reason: StatsReason | null;
 }
@@ -68,6 +74,8 @@ const empty = (reason: StatsReason): Decision => ({
   pValue: null,
   chanceToWin: null,
   risk: null,
+  cupedTheta: null,
+  varianceReduction: null,
   reason,
 });
 
@@ -106,6 +114,7 @@ function testDecision(
   b: ArmSummary,
   abs: DifferenceEstimate,
   options: DecisionOptions,
+  relativeOverride: RelativeOverride | null,
 ): Decision {
   const { method, confidenceLevel: level, metricType } = options;
   const alpha = 1 - level;
@@ -128,7 +137,11 @@ function testDecision(
         ? sequentialPValue(abs, rho)
         : tTwoSidedPValue(abs.estimate / abs.standardError, abs.df),
   };
-  const lift = a.mean === 0 ? null : (b.mean - a.mean) / Math.abs(a.mean);
+  const lift = relativeOverride
+    ? relativeOverride.estimate
+    : a.mean === 0
+      ? null
+      : (b.mean - a.mean) / Math.abs(a.mean);
 
   let pValue = test.pValue;
   let absoluteBounds: Bounds = test;
@@ -149,7 +162,7 @@ function testDecision(
     ratio = a.mean === 0 ? null : fiellerRatio(a.mean, a.variance / a.n, b.mean, b.variance / b.n, c);
     // Rates are never negative: the part of Fieller's set below a ratio of 0 is outside the parameter space.
     if (ratio !== null && metricType === 'BINOMIAL') ratio = { ...ratio, lower: Math.max(0, ratio.lower) };
-    const rel = difference(a, b, 'RELATIVE');
+    const rel = relativeOverride?.difference ?? difference(a, b, 'RELATIVE');
     relativeSe = rel.value?.standardError ?? null;
   }
   const absoluteEffect: EffectResult = {
@@ -187,11 +200,25 @@ function testDecision(
     pValue,
     chanceToWin: null,
     risk: null,
+    cupedTheta: null,
+    varianceReduction: null,
     reason: relative.reason,
   });
 }
 
-function bayesianDecision(a: ArmSummary, b: ArmSummary, abs: DifferenceEstimate, options: DecisionOptions) {
+/** CUPED's relative effect (gbstats): the adjusted difference over the unadjusted control mean. */
+interface RelativeOverride {
+  estimate: number | null;
+  difference: Outcome<DifferenceEstimate>;
+}
+
+function bayesianDecision(
+  a: ArmSummary,
+  b: ArmSummary,
+  abs: DifferenceEstimate,
+  options: DecisionOptions,
+  relativeOverride: RelativeOverride | null,
+) {
   const { confidenceLevel: level, prior, goal = 'INCREASE' } = options;
   // A normal posterior built on a constant arm is certain about that arm's mean: no honest chance to win.
   if (a.variance === 0 || b.variance === 0) return empty('ZERO_VARIANCE');
@@ -211,7 +238,7 @@ function bayesianDecision(a: ArmSummary, b: ArmSummary, abs: DifferenceEstimate,
   else if (a.mean ** 2 <= normalQuantile(1 - (1 - level) / 2) ** 2 * (a.variance / a.n)) {
     relative = { value: null, reason: 'CONTROL_MEAN_UNCERTAIN' };
   } else {
-    const rel = difference(a, b, 'RELATIVE');
+    const rel = relativeOverride?.difference ?? difference(a, b, 'RELATIVE');
     relative = rel.value === null ? rel : bayesianTest(rel.value, level, prior);
   }
   return finite({
@@ -221,6 +248,8 @@ function bayesianDecision(a: ArmSummary, b: ArmSummary, abs: DifferenceEstimate,
     pValue: null,
     chanceToWin,
     risk,
+    cupedTheta: null,
+    varianceReduction: null,
     reason: relative.reason,
   });
 }
@@ -243,7 +272,31 @@ export function decide(
   }
   const abs = difference(a.value, b.value, 'ABSOLUTE');
   if (abs.value === null) return empty(abs.reason);
+  // CUPED when both arms carry covariate sums; where the adjustment has nothing to work with (θ = 0) or
+  // cannot be computed, the unadjusted comparison stands (as gbstats falls back), reported without θ.
+  const adjusted =
+    regressionAdjust(control, treatment, options.metricType, abs.value.variance)?.value ?? null;
+  if (adjusted) {
+    const override: RelativeOverride = {
+      estimate: adjusted.relative.value?.estimate ?? null,
+      difference: adjusted.relative,
+    };
+    const decision =
+      options.method === 'BAYESIAN'
+        ? bayesianDecision(adjusted.control, adjusted.treatment, adjusted.absolute, options, override)
+        : testDecision(
+            control,
+            treatment,
+            adjusted.control,
+            adjusted.treatment,
+            adjusted.absolute,
+            options,
+            override,
+          );
+    if (decision.absoluteEffect === null) return decision;
+    return { ...decision, cupedTheta: adjusted.theta, varianceReduction: adjusted.varianceReduction };
+  }
   return options.method === 'BAYESIAN'
-    ? bayesianDecision(a.value, b.value, abs.value, options)
-    : testDecision(control, treatment, a.value, b.value, abs.value, options);
+    ? bayesianDecision(a.value, b.value, abs.value, options, null)
+    : testDecision(control, treatment, a.value, b.value, abs.value, options, null);
 }

@@ -2,6 +2,7 @@
 export * from './analyze';
 export * from './bayesian';
 export * from './corrections';
+export * from './cuped';
 export * from './decision';
 export * from './difference';
 export * from './distributions';

@@ -1,4 +1,6 @@
 // Single source of truth for the engine's enums: the GraphQL layer derives its enum types from these tuples.
+import type { CovariateSums } from './cuped';
+
 /**
  * BINOMIAL: converted or not per unit; MEAN: the mean per-unit total; RATIO: Σ numerator / Σ denominator over
  * units (delta method; its statistics carry `ratio`).
@@ -86,6 +88,11 @@ export interface SufficientStats {
   sumSquares: number;
   /** RATIO metrics: the denominator's sums; `sum`/`sumSquares` are then the numerator's. */
   ratio?: RatioSums | null;
+  /**
+   * CUPED: the pre-period covariate's sums over the same n units (0 for a unit without one). Given for both
+   * arms, comparisons are regression-adjusted (src/results/stats/cuped.ts).
+   */
+  covariate?: CovariateSums | null;
 }
 
 /** Over units: Σy, Σy² of the per-unit denominator totals y and Σx·y with the numerator totals x. */

@@ -56,6 +56,9 @@ describe('analyze()', () => {
       significant: null,
       chanceToWin: null,
       risk: null,
+      cupedTheta: null,
+      varianceReduction: null,
+      covariateBalancePValue: null,
       reason: null,
     });
     expect(result.variants[1].conversions).toBe(1090);
