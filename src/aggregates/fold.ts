@@ -108,12 +108,9 @@ WITH input AS (
   SELECT t.*,
          -- The event's time (event_time: never later than its recording, which is this transaction's now()).
          event_time(t."occurredAt", now()) AS at,
-         -- Scalar subqueries (event_id is unique) so each is one index probe: an EXISTS may be planned
-         -- as a hash of the whole other table.
-         CASE WHEN t."kind" = 'exposure'
-              THEN (SELECT true FROM ${conversions} WHERE ${conversions.eventId} = t."eventId") IS NOT NULL
-              ELSE (SELECT true FROM ${exposures} WHERE ${exposures.eventId} = t."eventId") IS NOT NULL
-         END AS clash
+         -- insertEvents claims every id in experiment_event_ids before writing the event, so an id is never
+         -- stored under both kinds any more (the undo_* steps below never find a row).
+         false AS clash
     FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
       "value" float8, "occurredAt" timestamptz)

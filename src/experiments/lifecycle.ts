@@ -54,5 +54,10 @@ export const EXPERIMENT_RULES = [
   'METRICS_FIXED',
   /** What a metric counts (kind, event names) cannot change while a started experiment lists it. */
   'METRIC_IN_USE',
+  /**
+   * A change that recounts the experiment from raw events (conversion windows, RATIO pairs), once retention
+   * dropped some of them: the recount would lose those events' numbers.
+   */
+  'RAW_EVENTS_DROPPED',
 ] as const;
 export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

@@ -116,6 +116,8 @@ const ExperimentRuleEnum = builder.enumType('ExperimentRule', {
       'Once the experiment has started, its listed metrics and their roles stay; only SECONDARY and GUARDRAIL metrics can be added.',
     METRIC_IN_USE:
       'A metric’s kind and event names cannot change while a started experiment lists it; create a new metric instead.',
+    RAW_EVENTS_DROPPED:
+      'The change needs the experiment’s numbers recounted from raw events, and retention (EVENT_RETENTION_DAYS) has dropped some of them: conversion windows and RATIO pairs stay as they are.',
   } satisfies Record<ExperimentRule, string>),
 });
 
