@@ -7,7 +7,7 @@
  * (with the machine, the load average before and after, and where the CPU went) for docs/scaling.md, and
  * drops the database and stops every server on every exit path.
  *
- *   npm run bench:instances                          # 1 and 3 instances, 15 s per figure
+ *   npm run bench:instances                          # 1 and 3 instances, 15 s per figure (after 3 s warm-up)
  *   npm run bench:instances -- --instances 1,2,3 --seconds 30 --clients 24
  */
 import { randomUUID } from 'node:crypto';
@@ -36,12 +36,14 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '15' },
     clients: { type: 'string', default: '24' },
     batch: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '3' },
   },
 });
 const counts = args.instances.split(',').map(Number);
 const seconds = Number(args.seconds);
 const clients = Number(args.clients);
 const batch = Number(args.batch);
+const warmup = Number(args.warmup);
 if (counts.some((n) => !Number.isInteger(n) || n < 1) || !(seconds > 0) || !(clients > 0) || !(batch > 0)) {
   console.error(
     'usage: npm run bench:instances -- [--instances 1,3] [--seconds 15] [--clients 24] [--batch 100]',
@@ -66,21 +68,24 @@ interface Run {
   firstFailure: string | null;
 }
 
-/** `clients` loops for `seconds`, each calling `step` with the next instance (round robin). */
+/** `clients` loops for `length` seconds, each calling `step` with the next instance (round robin). */
 async function timed(
   servers: ServerProcess[],
   step: (server: ServerProcess) => Promise<number>,
+  length = seconds,
 ): Promise<Run> {
   const run: Run = { done: 0, seconds: 0, latencies: [], failures: 0, firstFailure: null };
   const start = process.hrtime.bigint();
-  const deadline = Date.now() + seconds * 1000;
+  const deadline = Date.now() + length * 1000;
   let turn = 0;
   const client = async () => {
     while (Date.now() < deadline) {
       const server = servers[turn++ % servers.length];
       const t0 = process.hrtime.bigint();
       try {
-        run.done += await step(server);
+        // Not `run.done += await …`: that reads run.done before the await and loses the other clients' work.
+        const done = await step(server);
+        run.done += done;
         run.latencies.push(msSince(t0));
       } catch (error) {
         run.failures++;
@@ -156,7 +161,10 @@ async function measure(n: number): Promise<Row> {
           metricName: 'conversion',
         };
   };
-  const meter = async <T>(what: () => Promise<T>) => {
+  // Unmeasured first (JIT, pool connections, caches), then measured with the CPU meters running.
+  const meter = async (step: (server: ServerProcess) => Promise<number>) => {
+    if (warmup > 0) await timed(servers, step, warmup);
+    const what = () => timed(servers, step);
     const meters = await Promise.all(servers.map((s) => startCpuMeter(s.pid, sql!)));
     const result = await what();
     const shares = await Promise.all(meters.map((m) => m.stop()));
@@ -166,27 +174,23 @@ async function measure(n: number): Promise<Row> {
     return { result, cpu: first ? describeCpu({ ...first, server: serverCores }) : 'n/a' };
   };
 
-  const ingestion = await meter(() =>
-    timed(servers, async (server) => {
-      const r = await post(`${server.origin}/v1/events`, { events: Array.from({ length: batch }, event) });
-      if (r.rejected?.length) throw new Error(`rejected: ${JSON.stringify(r.rejected[0])}`);
-      return r.accepted as number;
-    }),
-  );
+  const ingestion = await meter(async (server) => {
+    const r = await post(`${server.origin}/v1/events`, { events: Array.from({ length: batch }, event) });
+    if (r.rejected?.length) throw new Error(`rejected: ${JSON.stringify(r.rejected[0])}`);
+    return r.accepted as number;
+  });
   log(
-    `${n}: ingestion ${(ingestion.result.done / ingestion.result.seconds).toFixed(0)} events/s; CPU ${ingestion.cpu}`,
+    `${n}: ingestion ${(ingestion.result.done / ingestion.result.seconds).toFixed(0)} events/s (${ingestion.result.latencies.length} requests in ${ingestion.result.seconds.toFixed(1)} s); CPU ${ingestion.cpu}`,
   );
   let next = 0;
-  const assignment = await meter(() =>
-    timed(servers, async (server) => {
-      const r = await post(`${server.origin}/v1/assignments`, {
-        experimentKey: experiment.key,
-        userId: `new-${runId}-${next++}`,
-      });
-      if (!r.enrolled) throw new Error(`not enrolled: ${JSON.stringify(r).slice(0, 200)}`);
-      return 1;
-    }),
-  );
+  const assignment = await meter(async (server) => {
+    const r = await post(`${server.origin}/v1/assignments`, {
+      experimentKey: experiment.key,
+      userId: `new-${runId}-${next++}`,
+    });
+    if (!r.enrolled) throw new Error(`not enrolled: ${JSON.stringify(r).slice(0, 200)}`);
+    return 1;
+  });
   log(
     `${n}: assignment ${(assignment.result.done / assignment.result.seconds).toFixed(0)}/s; CPU ${assignment.cpu}`,
   );
@@ -225,7 +229,7 @@ async function main() {
   const ratio = (v: number, b: number) => `${(v / b).toFixed(2)}×`;
   const lines = [
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${version}; ${startedAt.toISOString()}.`,
-    `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. ${clients} concurrent clients round robin over the instances, ${seconds} s per figure, batches of ${batch} events, DB_POOL_SIZE=10 per instance.`,
+    `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. ${clients} concurrent clients round robin over the instances, ${seconds} s per figure after ${warmup} s of warm-up, batches of ${batch} events, DB_POOL_SIZE=10 per instance.`,
     '',
     '| instances | events/s (POST /v1/events) | vs 1 | p50 / p95 ms | new-unit assignments/s (POST /v1/assignments) | vs 1 | p50 / p95 ms | failures |',
     '| --: | --: | --: | --: | --: | --: | --: | --: |',
