@@ -128,5 +128,18 @@ describe('migrating unpartitioned events to partitioned tables', () => {
       sql`SELECT count(*)::int AS n FROM experiment_event_ids`,
     );
     expect(ids.n).toBe(61);
+    // The raw view reads the partitioned tables (recreated by its repeatable file), not the legacy ones.
+    const [view] = await queryRows<{ n: number }>(
+      handle.db,
+      sql`SELECT count(*)::int AS n FROM experiment_metrics WHERE experiment_id = ${experiment.id}`,
+    );
+    expect(view.n).toBe(61);
+    const [triggers] = await queryRows<{ n: number }>(
+      handle.db,
+      sql`SELECT count(*)::int AS n FROM pg_trigger
+           WHERE tgrelid IN ('experiment_exposures'::regclass, 'experiment_conversions'::regclass)
+             AND tgname LIKE '%variant_fk%'`,
+    );
+    expect(triggers.n).toBe(4);
   });
 });
