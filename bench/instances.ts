@@ -2,13 +2,14 @@
  * `npm run bench:instances`: how throughput grows from one instance to several on one PostgreSQL. For each
  * instance count (default 1 and 3) it starts that many real servers (child processes, as in production) on
  * a fresh database, and drives them round robin from one load generator with the same number of concurrent
- * clients: ingestion (`POST /v1/events`, batches of 100: 70 % exposures, 30 % conversions of assigned units)
- * and assignment of new units (`POST /v1/assignments`, each an enrolment write). Prints a markdown table
+ * clients: ingestion (`POST /v1/events`, batches of 100 events of one of 4 running experiments: 70 %
+ * exposures, 30 % conversions of assigned units) and assignment of new units (`POST /v1/assignments`, each
+ * an enrolment write). Prints a markdown table
  * (with the machine, the load average before and after, and where the CPU went) for docs/scaling.md, and
  * drops the database and stops every server on every exit path.
  *
  *   npm run bench:instances                          # 1 and 3 instances, 15 s per figure (after 3 s warm-up)
- *   npm run bench:instances -- --instances 1,2,3 --seconds 30 --clients 24
+ *   npm run bench:instances -- --instances 1,2,3 --seconds 30 --clients 24 --experiments 4 --batch 100
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '24' },
     batch: { type: 'string', default: '100' },
     warmup: { type: 'string', default: '3' },
+    experiments: { type: 'string', default: '4' },
   },
 });
 const counts = args.instances.split(',').map(Number);
@@ -44,9 +46,16 @@ const seconds = Number(args.seconds);
 const clients = Number(args.clients);
 const batch = Number(args.batch);
 const warmup = Number(args.warmup);
-if (counts.some((n) => !Number.isInteger(n) || n < 1) || !(seconds > 0) || !(clients > 0) || !(batch > 0)) {
+const experimentCount = Number(args.experiments);
+if (
+  counts.some((n) => !Number.isInteger(n) || n < 1) ||
+  !(experimentCount >= 1) ||
+  !(seconds > 0) ||
+  !(clients > 0) ||
+  !(batch > 0)
+) {
   console.error(
-    'usage: npm run bench:instances -- [--instances 1,3] [--seconds 15] [--clients 24] [--batch 100]',
+    'usage: npm run bench:instances -- [--instances 1,3] [--seconds 15] [--warmup 3] [--clients 24] [--batch 100] [--experiments 4]',
   );
   process.exit(2);
 }
@@ -145,21 +154,22 @@ async function measure(n: number): Promise<Row> {
     Array.from({ length: n }, () => startServer(url, { env: { DB_POOL_SIZE: '10' } })),
   );
   const runId = `${n}-${startedAt.getTime().toString(36)}`;
-  const experiment = await createRunningExperiment(servers[0].graphqlUrl, `bench-instances-${runId}`, 2);
+  // Several experiments: batches of one experiment fold one after the other (its ingestion lock), batches of
+  // different experiments in parallel, as in a service running many experiments.
+  const experiments = await Promise.all(
+    Array.from({ length: experimentCount }, (_, i) =>
+      createRunningExperiment(servers[0].graphqlUrl, `bench-instances-${runId}-${i}`, 2),
+    ),
+  );
   const users = Array.from({ length: 20_000 }, (_, i) => `inst-${runId}-${i}`);
-  await assignUsers(sql!, experiment, users);
+  for (const experiment of experiments) await assignUsers(sql!, experiment, users);
   const rand = prng(n);
-  const event = () => {
+  const pick = () => experiments[Math.floor(rand() * experiments.length)];
+  const event = (experimentKey: string) => {
     const userId = users[Math.floor(rand() * users.length)];
     return rand() < 0.7
-      ? { kind: 'EXPOSURE', experimentKey: experiment.key, userId, eventId: randomUUID() }
-      : {
-          kind: 'CONVERSION',
-          experimentKey: experiment.key,
-          userId,
-          eventId: randomUUID(),
-          metricName: 'conversion',
-        };
+      ? { kind: 'EXPOSURE', experimentKey, userId, eventId: randomUUID() }
+      : { kind: 'CONVERSION', experimentKey, userId, eventId: randomUUID(), metricName: 'conversion' };
   };
   // Unmeasured first (JIT, pool connections, caches), then measured with the CPU meters running.
   const meter = async (step: (server: ServerProcess) => Promise<number>) => {
@@ -175,7 +185,10 @@ async function measure(n: number): Promise<Row> {
   };
 
   const ingestion = await meter(async (server) => {
-    const r = await post(`${server.origin}/v1/events`, { events: Array.from({ length: batch }, event) });
+    const { key } = pick();
+    const r = await post(`${server.origin}/v1/events`, {
+      events: Array.from({ length: batch }, () => event(key)),
+    });
     if (r.rejected?.length) throw new Error(`rejected: ${JSON.stringify(r.rejected[0])}`);
     return r.accepted as number;
   });
@@ -185,7 +198,7 @@ async function measure(n: number): Promise<Row> {
   let next = 0;
   const assignment = await meter(async (server) => {
     const r = await post(`${server.origin}/v1/assignments`, {
-      experimentKey: experiment.key,
+      experimentKey: pick().key,
       userId: `new-${runId}-${next++}`,
     });
     if (!r.enrolled) throw new Error(`not enrolled: ${JSON.stringify(r).slice(0, 200)}`);
@@ -229,7 +242,7 @@ async function main() {
   const ratio = (v: number, b: number) => `${(v / b).toFixed(2)}×`;
   const lines = [
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${version}; ${startedAt.toISOString()}.`,
-    `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. ${clients} concurrent clients round robin over the instances, ${seconds} s per figure after ${warmup} s of warm-up, batches of ${batch} events, DB_POOL_SIZE=10 per instance.`,
+    `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. ${clients} concurrent clients round robin over the instances, ${seconds} s per figure after ${warmup} s of warm-up, batches of ${batch} events of one of ${experimentCount} running experiments, DB_POOL_SIZE=10 per instance.`,
     '',
     '| instances | events/s (POST /v1/events) | vs 1 | p50 / p95 ms | new-unit assignments/s (POST /v1/assignments) | vs 1 | p50 / p95 ms | failures |',
     '| --: | --: | --: | --: | --: | --: | --: | --: |',
