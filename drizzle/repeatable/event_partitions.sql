@@ -41,7 +41,7 @@ BEGIN
         EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
                        tbl || '_p' || to_char(month AT TIME ZONE 'UTC', 'YYYY_MM'), tbl, month, next_month);
         created := created + 1;
-      EXCEPTION WHEN duplicate_table OR invalid_object_definition THEN
+      EXCEPTION WHEN duplicate_table OR invalid_object_definition OR unique_violation THEN
         -- Another session created it (or an overlapping one) first.
         NULL;
       END;

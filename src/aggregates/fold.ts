@@ -20,7 +20,6 @@ import { parseRows } from '../db/rows';
 import {
   experimentAssignments as assignments,
   experimentConversions as conversions,
-  experimentExposures as exposures,
   experimentPhaseStats as phaseStats,
   experimentRatioStats as ratioStats,
   experiments,
@@ -48,9 +47,9 @@ export async function lockExperimentsForIngest(db: Db, experimentIds: readonly s
 
 /**
  * Folds inserted events into the aggregates under the ingestion locks of their experiments, so
- * concurrent batches never lose an update. Returns the ids it took out again: an id the batch inserted
- * under one kind while the other kind's table holds it too (recorded earlier, or by a concurrent batch
- * that committed before this one took the lock) is a duplicate; the other row wins. The caller must
+ * concurrent batches never lose an update. Returns the ids it took out as duplicates: since insertEvents
+ * claims every id once for both kinds (experiment_event_ids), that set is empty (the statement's `clash`
+ * column is always false). The caller must
  * have inserted the events before, without holding any ingestion lock (docs/design.md, "Ingestion
  * without deadlocks").
  */
@@ -109,17 +108,13 @@ WITH input AS (
          -- The event's time (event_time: never later than its recording, which is this transaction's now()).
          event_time(t."occurredAt", now()) AS at,
          -- insertEvents claims every id in experiment_event_ids before writing the event, so an id is never
-         -- stored under both kinds any more (the undo_* steps below never find a row).
+         -- stored under both kinds any more: nothing clashes. (The steps that deleted the later copy of a
+         -- clashing id are gone: without an index on event_id, which the partitioned tables no longer
+         -- have, each would scan every partition.)
          false AS clash
     FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
       "value" float8, "occurredAt" timestamptz)
-), undo_exposures AS (
-  DELETE FROM ${exposures}
-   WHERE ${exposures.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'exposure'))
-), undo_conversions AS (
-  DELETE FROM ${conversions}
-   WHERE ${conversions.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'conversion'))
 ), ins AS (
   SELECT * FROM input WHERE NOT clash
 ), units AS (

@@ -82,12 +82,10 @@ export async function expiredPartitions(db: Db, days: number, now: Date): Promis
 }
 
 /**
- * Drops one partition: records which experiments lose raw events (so rebuilds refuse them), forgets the
- * ids of its events, then drops the table. In the caller's transaction; the DROP waits at most
- * LIMITS.partitionDropLockTimeoutMs for ingestion in flight (it locks the parent table), else the run fails
- * and the next one tries again.
+ * Before a partition is dropped: records which experiments lose raw events (so rebuilds refuse them) and
+ * forgets the ids of its events. Takes no lock that ingestion waits for (new events go to later months).
  */
-export async function dropEventPartition(db: Db, partition: EventPartition): Promise<void> {
+export async function releaseEventPartition(db: Db, partition: EventPartition): Promise<void> {
   const table = sql.identifier(partition.name);
   await db.execute(sql`/* recordDroppedEvents */
     INSERT INTO ${experimentEventsDropped} (experiment_id, dropped_before)
@@ -97,8 +95,19 @@ export async function dropEventPartition(db: Db, partition: EventPartition): Pro
       SET dropped_before = greatest(${experimentEventsDropped.droppedBefore}, excluded.dropped_before)`);
   await db.execute(sql`/* forgetDroppedEventIds */
     DELETE FROM ${experimentEventIds} i USING ${table} p WHERE i.event_id = p.event_id`);
+}
+
+/**
+ * Drops partitions released by releaseEventPartition. DROP (and CREATE … PARTITION OF) lock the parent table
+ * until the transaction ends, so the job does them last; each waits at most LIMITS.partitionDropLockTimeoutMs
+ * for ingestion in flight, else the run fails and the next one tries again.
+ */
+export async function dropEventPartitions(db: Db, partitions: readonly EventPartition[]): Promise<void> {
+  if (partitions.length === 0) return;
   await db.execute(sql.raw(`SET LOCAL lock_timeout = ${LIMITS.partitionDropLockTimeoutMs}`));
-  await db.execute(sql`/* dropEventPartition */ DROP TABLE ${table}`);
+  for (const partition of partitions) {
+    await db.execute(sql`/* dropEventPartition */ DROP TABLE ${sql.identifier(partition.name)}`);
+  }
 }
 
 export interface PartitionJobOptions {
@@ -113,15 +122,13 @@ export function partitionJob({ retentionDays, onChange }: PartitionJobOptions): 
   return {
     name: PARTITION_JOB,
     async run(tx, now) {
+      // The slow part first (a scan of each expired partition); the statements that lock the parent tables
+      // last, so ingestion waits for them only until this run commits.
+      const expired = retentionDays === null ? [] : await expiredPartitions(tx, retentionDays, now);
+      for (const partition of expired) await releaseEventPartition(tx, partition);
+      await dropEventPartitions(tx, expired);
       const created = await ensurePartitionsAhead(tx, now);
-      const dropped: string[] = [];
-      if (retentionDays !== null) {
-        for (const partition of await expiredPartitions(tx, retentionDays, now)) {
-          await dropEventPartition(tx, partition);
-          dropped.push(partition.name);
-        }
-      }
-      if (created > 0 || dropped.length > 0) onChange?.({ created, dropped });
+      if (created > 0 || expired.length > 0) onChange?.({ created, dropped: expired.map((p) => p.name) });
     },
   };
 }
