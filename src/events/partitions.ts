@@ -74,7 +74,7 @@ export function oldestAcceptedEvent(days: number, now: Date): Date {
 }
 
 /** Partitions whose whole range was recorded more than `days` days before `now`, oldest first. */
-export async function expiredPartitions(db: Db, days: number, now: Date): Promise<EventPartition[]> {
+async function expiredPartitions(db: Db, days: number, now: Date): Promise<EventPartition[]> {
   const horizon = now.getTime() - days * DAY_MS;
   return (await listEventPartitions(db))
     .filter((p) => p.toAt.getTime() <= horizon)
@@ -85,7 +85,7 @@ export async function expiredPartitions(db: Db, days: number, now: Date): Promis
  * Before a partition is dropped: records which experiments lose raw events (so rebuilds refuse them) and
  * forgets the ids of its events. Takes no lock that ingestion waits for (new events go to later months).
  */
-export async function releaseEventPartition(db: Db, partition: EventPartition): Promise<void> {
+async function releaseEventPartition(db: Db, partition: EventPartition): Promise<void> {
   const table = sql.identifier(partition.name);
   await db.execute(sql`/* recordDroppedEvents */
     INSERT INTO ${experimentEventsDropped} (experiment_id, dropped_before)
@@ -102,7 +102,7 @@ export async function releaseEventPartition(db: Db, partition: EventPartition): 
  * until the transaction ends, so the job does them last; each waits at most LIMITS.partitionDropLockTimeoutMs
  * for ingestion in flight, else the run fails and the next one tries again.
  */
-export async function dropEventPartitions(db: Db, partitions: readonly EventPartition[]): Promise<void> {
+async function dropEventPartitions(db: Db, partitions: readonly EventPartition[]): Promise<void> {
   if (partitions.length === 0) return;
   await db.execute(sql.raw(`SET LOCAL lock_timeout = ${LIMITS.partitionDropLockTimeoutMs}`));
   for (const partition of partitions) {
