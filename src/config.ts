@@ -112,6 +112,15 @@ export const LIMITS = {
   monitorIntervalMs: 60_000,
   /** Running experiments one run of the monitoring job looks at, those looked at longest ago first. */
   monitorExperimentsPerRun: 100,
+  /** Raw event partitions (src/events/partitions.ts): months created ahead of the current one. */
+  eventPartitionMonthsAhead: 3,
+  /**
+   * With EVENT_RETENTION_DAYS, events that happened more than the retention minus this margin ago are
+   * refused: it covers occurredAtMaxFutureMs and clock differences between instances and the database.
+   */
+  eventRetentionMarginMs: 3600_000,
+  /** How long dropping a partition waits for the ingestion in flight before the run gives up. */
+  partitionDropLockTimeoutMs: 5000,
   auditLogMaxPage: 100,
   auditLogDefaultPage: 20,
   /** results: largest SEQUENTIAL tuning N*. */
@@ -225,6 +234,11 @@ export interface AppConfig {
    * tests of spawned instances.
    */
   jobsClockOffsetMs: number;
+  /**
+   * Raw events are dropped, a monthly partition at a time, once recorded more than this many days ago (and
+   * events older than that are refused); null keeps them forever. The same on every instance.
+   */
+  eventRetentionDays: number | null;
   security: SecurityConfig;
   /**
    * Longest a stored answer of a read query is served (README "Response cache"); changes drop every
@@ -281,6 +295,13 @@ export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Dat
   return { driver: 'pglite', dataDir: dir.startsWith('memory://') ? dir : path.resolve(dir) };
 }
 
+function retentionDays(env: NodeJS.ProcessEnv): number | null {
+  const days = int('EVENT_RETENTION_DAYS', 0, env);
+  if (env.EVENT_RETENTION_DAYS && days < 1)
+    throw new Error('EVENT_RETENTION_DAYS must be at least 1 (unset keeps events forever)');
+  return days === 0 ? null : days;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const security = securityConfigFromEnv(env);
   return {
@@ -299,6 +320,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: env.LOG_LEVEL || 'info',
     jobsIntervalMs: int('JOBS_INTERVAL_MS', 10_000, env),
     jobsClockOffsetMs: int('JOBS_CLOCK_OFFSET_MS', 0, env),
+    eventRetentionDays: retentionDays(env),
     production: env.NODE_ENV === 'production',
     security,
     responseCacheTtlMs: int('RESPONSE_CACHE_TTL_MS', security.cacheTtlMs, env),

@@ -14,6 +14,7 @@ import { createService } from './http/app';
 import { ResponseCache } from './http/plugins/response-cache';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
+import { partitionJob } from './events/partitions';
 import { JobRunner } from './jobs/runner';
 import { createLogger } from './logger';
 import { Metrics } from './observability/metrics';
@@ -76,6 +77,7 @@ const { app, routes } = createService({
   metrics,
   replicas,
   responseCache,
+  eventRetentionDays: config.eventRetentionDays,
 });
 // Periodic work (README, Automation): every instance runs a runner; each job runs on one instance at a time.
 const experimentChanges = {
@@ -95,6 +97,10 @@ const jobs = new JobRunner({
     monitorJob(experimentChanges),
     banditJob(experimentChanges),
     deliveryJob(security.webhooks ?? WEBHOOKS_DISABLED),
+    partitionJob({
+      retentionDays: config.eventRetentionDays,
+      onChange: (change) => logger.info(change, 'event partitions changed'),
+    }),
   ],
 });
 jobs.start();

@@ -6,9 +6,11 @@
 --    like a key. It takes FOR KEY SHARE on the variants, as a key check would, so a variant (or its
 --    experiment) cannot be deleted before the writing transaction ends; that is one lock per variant and
 --    batch instead of one per row, and no multixact per row when batches run concurrently.
--- 2. Deleting a variant deletes its events and per-unit totals (ON DELETE CASCADE did). Deleting an
---    experiment cascades to its variants, so to their events too. experiment_variant_stats keeps its keys:
---    its rows are few and rarely inserted.
+-- 2. Deleting a variant deletes its events, their ids (experiment_event_ids) and per-unit totals (ON DELETE
+--    CASCADE did). Deleting an experiment cascades to its variants, so to their events too.
+--    experiment_variant_stats keeps its keys: its rows are few and rarely inserted.
+-- The event tables are partitioned (migration 0019): statement triggers on the partitioned table see the rows
+-- of every partition in their transition tables.
 CREATE OR REPLACE FUNCTION check_event_variants()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -53,8 +55,16 @@ RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   -- By (experiment_id, variant_id): the leading columns of an index on each table.
-  DELETE FROM experiment_exposures WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id;
-  DELETE FROM experiment_conversions WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id;
+  WITH gone AS (
+    DELETE FROM experiment_exposures WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id
+    RETURNING event_id
+  )
+  DELETE FROM experiment_event_ids WHERE event_id IN (SELECT event_id FROM gone);
+  WITH gone AS (
+    DELETE FROM experiment_conversions WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id
+    RETURNING event_id
+  )
+  DELETE FROM experiment_event_ids WHERE event_id IN (SELECT event_id FROM gone);
   DELETE FROM experiment_user_metrics WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id;
   RETURN OLD;
 END;

@@ -58,9 +58,9 @@ export async function lockExperimentsForIngest(db: Db, experimentIds: readonly s
 
 /**
  * Folds inserted events into the aggregates under the ingestion locks of their experiments, so
- * concurrent batches never lose an update. Returns the ids it took out again: an id the batch inserted
- * under one kind while the other kind's table holds it too (recorded earlier, or by a concurrent batch
- * that committed before this one took the lock) is a duplicate; the other row wins. The caller must
+ * concurrent batches never lose an update. Returns the ids it took out as duplicates: since insertEvents
+ * claims every id once for both kinds (experiment_event_ids), that set is empty (the statement's `clash`
+ * column is always false). The caller must
  * have inserted the events before, without holding any ingestion lock (docs/design.md, "Ingestion
  * without deadlocks").
  */
@@ -121,21 +121,14 @@ WITH input AS (
   SELECT t.*,
          -- The event's time (event_time: never later than its recording, which is this transaction's now()).
          event_time(t."occurredAt", now()) AS at,
-         -- Scalar subqueries (event_id is unique) so each is one index probe: an EXISTS may be planned
-         -- as a hash of the whole other table.
-         CASE WHEN t."kind" = 'exposure'
-              THEN (SELECT true FROM ${conversions} WHERE ${conversions.eventId} = t."eventId") IS NOT NULL
-              ELSE (SELECT true FROM ${exposures} WHERE ${exposures.eventId} = t."eventId") IS NOT NULL
-         END AS clash
+         -- insertEvents claims every id in experiment_event_ids before writing the event, so an id is never
+         -- stored under both kinds any more: nothing clashes. (The steps that deleted the later copy of a
+         -- clashing id are gone: without an index on event_id, which the partitioned tables no longer
+         -- have, each would scan every partition.)
+         false AS clash
     FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
       "value" float8, "occurredAt" timestamptz, "covariates" jsonb)
-), undo_exposures AS (
-  DELETE FROM ${exposures}
-   WHERE ${exposures.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'exposure'))
-), undo_conversions AS (
-  DELETE FROM ${conversions}
-   WHERE ${conversions.eventId} = ANY (ARRAY(SELECT "eventId" FROM input WHERE clash AND "kind" = 'conversion'))
 ), ins AS (
   SELECT * FROM input WHERE NOT clash
 ), units AS (

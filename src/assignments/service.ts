@@ -202,6 +202,8 @@ export interface AssignmentDeps {
   batcher?: AssignmentBatcher;
   /** Told of every assignment decision and ingestion (the service's metrics). */
   observer?: UsageObserver;
+  /** EVENT_RETENTION_DAYS: events older than the retention are refused (src/events/partitions.ts). */
+  eventRetentionDays?: number | null;
 }
 
 export async function assignVariant(

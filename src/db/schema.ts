@@ -240,17 +240,28 @@ export const experimentForcedEvents = pgTable(
  * per-unit totals.
  */
 const eventColumns = () => ({
-  id: uuid('id').primaryKey().defaultRandom(),
+  id: uuid('id').notNull().defaultRandom(),
   experimentId: uuid('experiment_id').notNull(),
   variantId: uuid('variant_id').notNull(),
   userId: text('user_id').notNull(),
-  /** Client idempotency key: a retried event with the same id is a duplicate, not a second event. */
-  eventId: uuid('event_id').unique(),
+  /**
+   * Client idempotency key: a retried event with the same id is a duplicate, not a second event. Unique
+   * through experiment_event_ids (a unique index of a partitioned table would have to include recorded_at).
+   */
+  eventId: uuid('event_id'),
   occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull().defaultNow(),
+  /** When the service stored it (the database's clock): the partition key. */
   recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
   metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
 });
 
+/**
+ * The raw event tables are partitioned by month of recorded_at (native declarative partitioning, created by
+ * the migration that partitioned them and src/events/partitions.ts; drizzle-kit's model has no partitioning, so
+ * it only knows the columns and indexes below, which every partition inherits). The primary key includes the
+ * partition key, as PostgreSQL requires. EVENT_RETENTION_DAYS drops whole old partitions (README, "Event
+ * retention").
+ */
 export const experimentExposures = pgTable(
   'experiment_exposures',
   {
@@ -261,7 +272,10 @@ export const experimentExposures = pgTable(
      */
     covariates: jsonb('covariates').$type<Record<string, number>>(),
   },
-  (t) => [index('experiment_exposures_experiment_variant_idx').on(t.experimentId, t.variantId)],
+  (t) => [
+    primaryKey({ columns: [t.id, t.recordedAt] }),
+    index('experiment_exposures_experiment_variant_idx').on(t.experimentId, t.variantId),
+  ],
 );
 
 export const experimentConversions = pgTable(
@@ -272,12 +286,34 @@ export const experimentConversions = pgTable(
     value: doublePrecision('value').notNull().default(1),
   },
   (t) => [
+    primaryKey({ columns: [t.id, t.recordedAt] }),
     index('experiment_conversions_experiment_variant_idx').on(t.experimentId, t.variantId),
     index('experiment_conversions_experiment_metric_idx').on(t.experimentId, t.metricName),
     // A unit's conversions, re-counted by the fold when its first exposure arrives or moves earlier.
     index('experiment_conversions_experiment_user_idx').on(t.experimentId, t.userId),
   ],
 );
+
+/**
+ * Every recorded event id, exposure or conversion (one id is one event): what makes retries idempotent.
+ * insertEvents claims an event's id here (ON CONFLICT DO NOTHING) before it writes the event, so a retry,
+ * a repeat under the other kind, or a concurrent copy is a duplicate. Not partitioned, so one index holds
+ * every id; retention deletes the ids of the partitions it drops (README, "Event retention").
+ */
+export const experimentEventIds = pgTable('experiment_event_ids', {
+  eventId: uuid('event_id').primaryKey(),
+});
+
+/**
+ * Experiments whose raw events recorded before `dropped_before` were dropped by retention. Their maintained
+ * aggregates still hold those events; rebuilding them from raw rows would not, so rebuilds refuse them.
+ */
+export const experimentEventsDropped = pgTable('experiment_events_dropped', {
+  experimentId: uuid('experiment_id')
+    .primaryKey()
+    .references(() => experiments.id, { onDelete: 'cascade' }),
+  droppedBefore: timestamp('dropped_before', { withTimezone: true }).notNull(),
+});
 
 /**
  * Per-unit running totals, maintained in the same transaction as the events (src/aggregates/). The

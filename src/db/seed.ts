@@ -15,6 +15,7 @@ import {
 import { hashV2 } from '../assignments/bucketing';
 import { loadConfigFromDb, pickVariant } from '../assignments/service';
 import { rebuildStats } from '../aggregates/rebuild';
+import { ensureEventPartitions } from '../events/partitions';
 import type { Database } from './client';
 import * as t from './schema';
 
@@ -183,6 +184,16 @@ export async function seedDatabase(db: Database): Promise<SeedReport> {
       });
       if (assignments.length)
         await tx.insert(t.experimentAssignments).values(assignments).onConflictDoNothing();
+      const events = [...exposures, ...conversions];
+      if (events.length) {
+        // Raw rows bypass insertEvents: claim their ids and make sure their months have partitions.
+        const times = events.map((ev) => ev.recordedAt!.getTime());
+        await ensureEventPartitions(tx, new Date(Math.min(...times)), new Date(Math.max(...times)));
+        await tx
+          .insert(t.experimentEventIds)
+          .values(events.map((ev) => ({ eventId: ev.eventId! })))
+          .onConflictDoNothing();
+      }
       if (exposures.length) await tx.insert(t.experimentExposures).values(exposures).onConflictDoNothing();
       if (conversions.length)
         await tx.insert(t.experimentConversions).values(conversions).onConflictDoNothing();

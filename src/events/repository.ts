@@ -8,6 +8,7 @@ import { columnNames, jsonbParam, type Db } from '../db/client';
 import { parseRows } from '../db/rows';
 import {
   experimentConversions as conversions,
+  experimentEventIds as eventIds,
   experimentExposures as exposures,
   experimentForcedEvents,
 } from '../db/schema';
@@ -28,16 +29,15 @@ export interface EventRow {
 }
 
 /**
- * Inserts events, skipping event ids already recorded under the same kind and repeated within the batch
- * (the first occurrence is the event); returns the ids it inserted, in canonical (lower-case) form. An
- * id already recorded under the other kind (one id is one event) is inserted here and taken out again by
- * the fold, under the ingestion lock, where every such row of the experiment is visible: checking here
- * too would cost an index probe per event for what is a client bug.
+ * Inserts events, skipping event ids already recorded (under either kind: one id is one event) and repeated
+ * within the batch (the first occurrence is the event); returns the ids it inserted, in canonical
+ * (lower-case) form. Each id is claimed in experiment_event_ids first, with ON CONFLICT DO NOTHING: a
+ * concurrent batch claiming the same id waits for this one's transaction and then finds it taken, so
+ * exactly one of them records the event.
  *
- * Runs before the ingestion lock, so batches of one experiment insert concurrently; every caller inserts
- * in the same order (exposures before conversions, each by ascending event id), which is what keeps that
- * deadlock-free. Callers must not hold an ingestion lock here (docs/design.md, "Ingestion without
- * deadlocks").
+ * Runs before the ingestion lock, so batches of one experiment insert concurrently; every caller claims
+ * ids in the same order (ascending), which is what keeps that deadlock-free. Callers must not hold an
+ * ingestion lock here (docs/design.md, "Ingestion without deadlocks").
  */
 export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
@@ -50,6 +50,13 @@ WITH input AS (
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
       "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb, "covariates" jsonb)) WITH ORDINALITY AS t
    ORDER BY "eventId", ordinality
+), claimed AS (
+  INSERT INTO ${eventIds} (${columnNames(eventIds.eventId)})
+  SELECT "eventId" FROM input ORDER BY "eventId"
+  ON CONFLICT (${columnNames(eventIds.eventId)}) DO NOTHING
+  RETURNING ${eventIds.eventId} AS "eventId"
+), fresh AS (
+  SELECT input.* FROM input JOIN claimed USING ("eventId")
 ), ins_exposures AS (
   INSERT INTO ${exposures} (${columnNames(
     exposures.experimentId,
@@ -62,10 +69,7 @@ WITH input AS (
   )})
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb),
          "covariates"
-    FROM input WHERE "kind" = 'exposure'
-   ORDER BY "eventId"
-  ON CONFLICT (${columnNames(exposures.eventId)}) DO NOTHING
-  RETURNING ${exposures.eventId} AS "eventId"
+    FROM fresh WHERE "kind" = 'exposure'
 ), ins_conversions AS (
   INSERT INTO ${conversions} (${columnNames(
     conversions.experimentId,
@@ -79,14 +83,9 @@ WITH input AS (
   )})
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb),
          "metricName", "value"
-    FROM input WHERE "kind" = 'conversion'
-   ORDER BY "eventId"
-  ON CONFLICT (${columnNames(conversions.eventId)}) DO NOTHING
-  RETURNING ${conversions.eventId} AS "eventId"
+    FROM fresh WHERE "kind" = 'conversion'
 )
-SELECT "eventId"::text AS "eventId" FROM ins_exposures
-UNION ALL
-SELECT "eventId"::text FROM ins_conversions`,
+SELECT "eventId"::text AS "eventId" FROM claimed`,
     z.object({ eventId: z.string() }),
   );
   return rows.map((r) => r.eventId);

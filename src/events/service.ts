@@ -36,6 +36,7 @@ import {
 import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
+import { oldestAcceptedEvent } from './partitions';
 import { type EventRow, insertEvents, insertForcedEvents } from './repository';
 
 export { EXPOSURE_METRIC };
@@ -256,6 +257,8 @@ async function locateExperiments(
       })
     : await experimentsRepo.getExperimentsByKeys(db, keys);
   const experiments = [...byKeyFound, ...(await experimentsRepo.getExperimentsByIds(db, ids))];
+  const retention = deps.eventRetentionDays;
+  const oldest = retention ? oldestAcceptedEvent(retention, new Date()) : null;
   const byKey = new Map(experiments.map((e) => [e.key, e]));
   const byId = new Map(experiments.map((e) => [e.id, e]));
   const located: Located[] = [];
@@ -265,6 +268,15 @@ async function locateExperiments(
     if (!experiment) reject(c, new NotFoundError('Experiment', 'key' in ref ? ref.key : ref.id));
     else if (c.occurredAt.getTime() < experiment.createdAt.getTime() - LIMITS.occurredAtMaxBeforeCreationMs)
       reject(c, ValidationError.field(fieldPath(c, 'occurredAt'), predatesMessage(experiment)));
+    else if (oldest && c.occurredAt < oldest)
+      // Its raw rows and id would be gone already: a retry could not be told from a new event.
+      reject(
+        c,
+        ValidationError.field(
+          fieldPath(c, 'occurredAt'),
+          `occurredAt must be within the last ${retention} days (EVENT_RETENTION_DAYS): older raw events are not kept`,
+        ),
+      );
     else located.push({ c, experiment, overrides: overridesOf.get(experiment.id) });
   }
   return located;
@@ -484,8 +496,8 @@ function eventRow({ c, experiment, variantId }: Ready): EventRow {
 
 /**
  * Raw rows first, outside the ingestion lock (so batches of one experiment insert concurrently), then
- * the fold under it. Returns the (lower-case) ids of the events recorded: not those already stored, nor
- * those the fold found stored under the other kind.
+ * the fold under it. Returns the (lower-case) ids of the events recorded: not those already stored under
+ * either kind.
  */
 async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<string>> {
   const recorded = new Set(await insertEvents(tx, rows));

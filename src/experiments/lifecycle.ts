@@ -57,5 +57,10 @@ export const EXPERIMENT_RULES = [
   'METRIC_IN_USE',
   /** A bandit's weights are set by its reweighting job only (each update a phase), never by hand. */
   'BANDIT_WEIGHTS',
+  /**
+   * A change that recounts the experiment from raw events (conversion windows, RATIO pairs), once retention
+   * dropped some of them: the recount would lose those events' numbers.
+   */
+  'RAW_EVENTS_DROPPED',
 ] as const;
 export type ExperimentRule = (typeof EXPERIMENT_RULES)[number];

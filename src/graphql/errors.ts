@@ -118,6 +118,8 @@ const ExperimentRuleEnum = builder.enumType('ExperimentRule', {
       'A metric’s kind and event names cannot change while a started experiment lists it; create a new metric instead.',
     BANDIT_WEIGHTS:
       'A BANDIT’s weights are set by its reweighting job only (equal while exploring, then each arm’s chance of being best); they cannot be changed by hand.',
+    RAW_EVENTS_DROPPED:
+      'The change needs the experiment’s numbers recounted from raw events, and retention (EVENT_RETENTION_DAYS) has dropped some of them: conversion windows and RATIO pairs stay as they are.',
   } satisfies Record<ExperimentRule, string>),
 });
 

@@ -44,6 +44,8 @@ export interface AppOptions {
   replicas?: ReplicaSet | null;
   /** Stored answers of read queries; one per process, listening for changes. None: every query executes. */
   responseCache?: ResponseCache | null;
+  /** EVENT_RETENTION_DAYS: events older than the retention are refused. */
+  eventRetentionDays?: number | null;
 }
 
 export interface Service {
@@ -71,6 +73,7 @@ export function createService(options: AppOptions): Service {
     memory: options.configCache,
     batcher: options.assignmentBatcher ?? new AssignmentBatcher(db),
     observer: options.metrics,
+    eventRetentionDays: options.eventRetentionDays ?? null,
   };
   const app = createGraphQLApp({
     db,

@@ -9,6 +9,7 @@ import type { Database, DatabaseHandle } from '../../src/db/client';
 import {
   experimentAssignments,
   experimentConversions,
+  experimentEventIds,
   experimentExposures,
   experiments,
   experimentVariants,
@@ -200,23 +201,17 @@ describe('assignments and events', () => {
     expect((await rowCounts(db, b.experiment.id)).assignments).toBe(1);
   });
 
-  it('refuses a duplicate event_id among exposures and among conversions', async () => {
+  it('refuses a second claim of an event id, whichever kind recorded it (the raw tables are partitioned)', async () => {
     const { experiment, variants } = await experimentWithVariants();
     const base = { experimentId: experiment.id, variantId: variants[0].id, userId: 'user-1' };
-    const exposureId = randomUUID();
-    await db.insert(experimentExposures).values({ ...base, eventId: exposureId });
-    expect(
-      await rejection(() => db.insert(experimentExposures).values({ ...base, eventId: exposureId })),
-    ).toEqual({ code: UNIQUE, constraint: 'experiment_exposures_event_id_unique' });
-
-    const conversionId = randomUUID();
-    await db.insert(experimentConversions).values({ ...base, eventId: conversionId, metricName: 'purchase' });
-    expect(
-      await rejection(() =>
-        db.insert(experimentConversions).values({ ...base, eventId: conversionId, metricName: 'purchase' }),
-      ),
-    ).toEqual({ code: UNIQUE, constraint: 'experiment_conversions_event_id_unique' });
-    expect(await rowCounts(db, experiment.id)).toMatchObject({ exposures: 1, conversions: 1 });
+    const eventId = randomUUID();
+    await db.insert(experimentEventIds).values({ eventId });
+    await db.insert(experimentExposures).values({ ...base, eventId });
+    expect(await rejection(() => db.insert(experimentEventIds).values({ eventId }))).toEqual({
+      code: UNIQUE,
+      constraint: 'experiment_event_ids_pkey',
+    });
+    expect(await rowCounts(db, experiment.id)).toMatchObject({ exposures: 1, conversions: 0 });
   });
 
   it('refuses an event for a variant that does not exist', async () => {

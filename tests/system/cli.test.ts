@@ -13,6 +13,9 @@ import { sql } from 'drizzle-orm';
 import { Authenticator } from '../../src/auth/authenticator';
 import { type DatabaseHandle, openDatabase, queryRows } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
+import { seedDatabase } from '../../src/db/seed';
+import { PARTITION_JOB, partitionJob } from '../../src/events/partitions';
+import { JobRunner } from '../../src/jobs/runner';
 import { recordEvents } from '../../src/events/service';
 import * as experimentsRepo from '../../src/experiments/repository';
 import { experiments as seedExperiments } from '../../seed/data';
@@ -214,5 +217,46 @@ describe('npm run db:rebuild-stats', () => {
 
       expect((await runScript('src/cli/rebuild-stats.ts', [b.experiment.key], env)).code).toBe(0);
       expect(await aggregates(b.experiment.id)).toEqual(b.correct);
+    });
+
+  if (testDriver() === 'postgres')
+    it('says which raw events it can rebuild from, and refuses experiments that lost some to retention', async () => {
+      // A database of its own: retention drops partitions for every experiment.
+      const scratch = await createScratchDatabase();
+      try {
+        await migrateDatabase(scratch.handle);
+        await seedDatabase(scratch.handle.db);
+        const env = { DATABASE_URL: scratch.url! };
+        const all = await runScript('src/cli/rebuild-stats.ts', [], env);
+        expect(all.code).toBe(0);
+        expect(all.stdout).toContain('raw events kept: all (no partition has been dropped)');
+
+        // A month after the retention, the seed's events (recorded before this month) are gone.
+        const later = new Date(Date.now() + 30 * 86_400_000);
+        const runner = new JobRunner({
+          db: scratch.handle.db,
+          intervalMs: 0,
+          now: () => later,
+          jobs: [partitionJob({ retentionDays: 30 })],
+        });
+        expect(await runner.tick()).toEqual({ [PARTITION_JOB]: 'ran' });
+        const now = new Date();
+        const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
+        const running = seedExperiments.find((e) => e.status === 'running')!.key;
+
+        const partial = await runScript('src/cli/rebuild-stats.ts', [], env);
+        expect(partial.code).toBe(0);
+        expect(partial.stdout).toContain(`raw events kept: recorded since ${monthStart}`);
+        expect(partial.stderr).toContain(
+          `WARNING: skipping ${running}: its raw events recorded before ${monthStart} were dropped`,
+        );
+        expect(partial.stdout).toMatch(/rebuilt aggregates for all experiments but \d+ skipped/);
+
+        const refused = await runScript('src/cli/rebuild-stats.ts', [running], env);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toContain(`cannot recount ${running}`);
+      } finally {
+        await scratch.drop();
+      }
     });
 });
