@@ -21,6 +21,7 @@ import { startTracing, tracingObserver } from './observability/tracing';
 import { scheduleJob } from './scheduling/service';
 import { deliveryJob } from './webhooks/service';
 import { notifyExperimentChanged } from './assignments/config-cache';
+import { LiveUpdates } from './live/updates';
 
 const config = loadConfig();
 const { security } = config;
@@ -53,6 +54,9 @@ const configCache = new ExperimentConfigCache(loadConfigFromDb, security.cacheTt
 await configCache.start(handle);
 const responseCache = config.responseCacheTtlMs > 0 ? new ResponseCache(config.responseCacheTtlMs) : null;
 await responseCache?.start(handle);
+// GraphQL subscriptions: one LISTEN per channel for the process, whatever the number of subscribers.
+const live = new LiveUpdates();
+await live.start(handle);
 const metrics = new Metrics({
   pool: () => handle.pool(),
   configCache,
@@ -74,6 +78,7 @@ const { app, routes } = createService({
   metrics,
   replicas,
   responseCache,
+  live,
 });
 // Periodic work (README, Automation): every instance runs a runner; each job runs on one instance at a time.
 const jobs = new JobRunner({
@@ -128,6 +133,8 @@ async function shutdown(signal: string) {
   force.unref();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // Subscriptions' streams end, so their connections close and the server can.
+  await live.stop();
   await closed;
   // A job run in progress commits or rolls back before the database closes.
   await jobs.stop();

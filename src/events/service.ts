@@ -35,6 +35,7 @@ import {
 import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
+import { notifyResultsChanged } from '../live/updates';
 import { type EventRow, insertEvents } from './repository';
 
 export { EXPOSURE_METRIC };
@@ -333,6 +334,11 @@ async function write(
       if (!firstOfId.has(id)) firstOfId.set(id, r);
     }
     const recorded = await recordEventRows(tx, [...firstOfId.values()].map(eventRow));
+    // Live subscribers re-read once this commits: one notification per experiment with new events.
+    await notifyResultsChanged(
+      tx,
+      writable.flatMap(({ c, experiment }) => (recorded.has(c.eventId.toLowerCase()) ? [experiment.id] : [])),
+    );
     return writable.map(({ c, experiment, variantId }): EventOutcome => {
       const id = c.eventId.toLowerCase();
       const fresh = firstOfId.get(id)?.c === c && recorded.has(id);

@@ -10,6 +10,7 @@ import '../results/graphql';
 import '../auth/graphql';
 import '../scheduling/graphql';
 import '../webhooks/graphql';
+import '../live/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -16,6 +16,7 @@ import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
 import type { ReplicaSet } from '../db/replicas';
 import { createMetricsEndpoint, METRICS_PATH } from '../observability/http';
+import type { LiveUpdates } from '../live/updates';
 import type { Metrics } from '../observability/metrics';
 import type { RateLimiter } from './rate-limit';
 import type { ResponseCache } from './plugins/response-cache';
@@ -44,6 +45,8 @@ export interface AppOptions {
   replicas?: ReplicaSet | null;
   /** Stored answers of read queries; one per process, listening for changes. None: every query executes. */
   responseCache?: ResponseCache | null;
+  /** Change notifications for GraphQL subscriptions; one per process, listening. None: subscriptions are refused. */
+  live?: LiveUpdates | null;
 }
 
 export interface Service {
@@ -83,6 +86,7 @@ export function createService(options: AppOptions): Service {
     metrics: options.metrics ?? null,
     replicas: options.replicas ?? null,
     responseCache: options.responseCache ?? null,
+    live: options.live ?? null,
   });
   // Every JSON route shares these: the same keys, rate limit, limits, deadline and error counting.
   const endpoint = {
