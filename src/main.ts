@@ -11,6 +11,7 @@ import { migrateDatabase } from './db/migrate';
 import { ReplicaSet } from './db/replicas';
 import { seedDatabase } from './db/seed';
 import { createService } from './http/app';
+import { createDashboard, ensureDashboardBuilt } from './http/dashboard';
 import { ResponseCache } from './http/plugins/response-cache';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
@@ -94,7 +95,9 @@ const jobs = new JobRunner({
   ],
 });
 jobs.start();
-const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
+// The dashboard at `/`: built on first start when missing (a fresh clone), served from memory.
+const dashboard = ensureDashboardBuilt(logger) ? createDashboard() : null;
+const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing, dashboard }, routes);
 
 if (!security.authRequired) {
   logger.warn(

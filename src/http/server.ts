@@ -27,6 +27,8 @@ export interface HttpOptions {
   metrics?: Metrics;
   /** A server span per request when tracing is on. */
   tracing?: Tracing | null;
+  /** The dashboard's pages and assets (src/http/dashboard.ts); without one, `/` redirects to /graphql. */
+  dashboard?: ((req: IncomingMessage, res: ServerResponse, path: string) => boolean) | null;
 }
 
 async function ready(handle: DatabaseHandle): Promise<boolean> {
@@ -192,7 +194,9 @@ function withoutSetCookie(headers: IncomingMessage['headers']): IncomingMessage[
 const BUILT_IN = new Set(['/graphql', '/healthz', '/readyz', '/']);
 
 function routeLabel(path: string, routes: Record<string, Route>): string {
-  return BUILT_IN.has(path) || Object.hasOwn(routes, path) ? path : 'other';
+  if (BUILT_IN.has(path) || Object.hasOwn(routes, path)) return path;
+  if (path.startsWith('/experiments/')) return '/experiments/:key';
+  return path.startsWith('/assets/') ? '/assets' : 'other';
 }
 
 /** A handler for one path outside GraphQL (e.g. the SDK assignment endpoint); it answers every error itself. */
@@ -247,6 +251,7 @@ export function createHttpServer(
       );
       return;
     }
+    if (options.dashboard?.(req, res, path)) return;
     if (path === '/') {
       res.writeHead(302, { location: '/graphql' });
       res.end();
