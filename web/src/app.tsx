@@ -1,70 +1,14 @@
-/** The dashboard shell: sign-in when the server asks for a key, then the routed page. */
-import { Provider, useQuery } from '@urql/preact';
-import { useState } from 'preact/hooks';
+/** The dashboard shell: header and the routed page (each page asks for a key when the server wants one). */
+import { Provider } from '@urql/preact';
 import { apiKey, setApiKey } from './auth';
-import { client, needsKey } from './client';
-import { graphql } from './gql';
+import { client } from './client';
 import { ExperimentList } from './pages/ExperimentList';
 import { ExperimentPage } from './pages/ExperimentPage';
 import { useRoute } from './router';
 
-const WhoAmI = graphql(`
-  query DashboardViewer {
-    viewer {
-      name
-    }
-  }
-`);
-
-function SignIn({ onDone }: { onDone: () => void }) {
-  const [value, setValue] = useState('');
-  return (
-    <main>
-      <h1>Sign in</h1>
-      <p>
-        This server needs an API key with the <code>read</code> scope (<code>write</code> to start, pause or
-        complete experiments). It is kept only for this browser tab.
-      </p>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (!value.trim()) return;
-          setApiKey(value.trim());
-          onDone();
-        }}
-      >
-        <label>
-          API key
-          <input
-            type="password"
-            autocomplete="off"
-            value={value}
-            onInput={(e) => setValue(e.currentTarget.value)}
-          />
-        </label>
-        <button type="submit">Sign in</button>
-      </form>
-    </main>
-  );
-}
-
-function Gate() {
-  // Asked only when a key is stored or the server refuses anonymous calls; the pages' own queries carry
-  // the viewer too, so an open server costs no extra request.
-  const [signedIn, setSignedIn] = useState(0);
-  const [{ error }] = useQuery({ query: WhoAmI, pause: !apiKey() && signedIn === 0, context: { signedIn } });
+function Page() {
   const route = useRoute();
-  const page = route.page === 'list' ? <ExperimentList /> : <ExperimentPage experimentKey={route.key} />;
-  if (needsKey(error)) {
-    return (
-      <SignIn
-        onDone={() => {
-          setSignedIn((n) => n + 1);
-        }}
-      />
-    );
-  }
-  return page;
+  return route.page === 'list' ? <ExperimentList /> : <ExperimentPage experimentKey={route.key} />;
 }
 
 function Header() {
@@ -94,7 +38,7 @@ export function App() {
   return (
     <Provider value={client}>
       <Header />
-      <Gate />
+      <Page />
     </Provider>
   );
 }

@@ -8,7 +8,6 @@ export interface ScoreLike {
     isControl: boolean;
     significant?: boolean | null;
     relativeEffect?: { estimate: number } | null;
-    absoluteEffect?: { estimate: number } | null;
   }[];
 }
 
@@ -23,7 +22,7 @@ export function guardrailsHarmed(scorecard: readonly ScoreLike[]): string[] {
     .filter((s) =>
       s.variants.some((v) => {
         if (v.isControl || !v.significant) return false;
-        const effect = v.relativeEffect?.estimate ?? v.absoluteEffect?.estimate ?? 0;
+        const effect = v.relativeEffect?.estimate ?? 0;
         return s.goal === 'INCREASE' ? effect < 0 : effect > 0;
       }),
     )

@@ -18,7 +18,7 @@ export const ExperimentsQuery = graphql(`
     viewer {
       ...ViewerFields
     }
-    experiments(first: 50) {
+    experiments(first: 10) {
       totalCount
       edges {
         node {
@@ -44,9 +44,6 @@ export const ExperimentsQuery = graphql(`
               isControl
               significant
               relativeEffect {
-                estimate
-              }
-              absoluteEffect {
                 estimate
               }
             }
