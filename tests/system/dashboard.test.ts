@@ -54,7 +54,8 @@ run('dashboard in Chromium', () => {
 
   /** A page that signs in, counting GraphQL requests, JS bytes on the wire and every URL it visits. */
   async function open(width: number) {
-    const context = await browser.newContext({ viewport: { width, height: 900 } });
+    // bypassCSP: axe-core is injected as an inline script, which the dashboard's policy forbids.
+    const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
     const page = await context.newPage();
     const stats = { graphql: 0, jsBytes: 0, outside: [] as string[], urls: [] as string[] };
     page.on('request', (r) => {
@@ -92,7 +93,8 @@ run('dashboard in Chromium', () => {
         { name: 'treatment-b', weight: 1, config: { strategy: 'b' } },
       ],
     });
-    await record(experiment.id, experiment.key, 60);
+    // Past results' minimum units per arm (LIMITS.minUnitsPerVariant), so effects are drawn.
+    await record(experiment.id, experiment.key, 160);
     return experiment;
   }
 
@@ -143,14 +145,14 @@ run('dashboard in Chromium', () => {
       await expect(plot.locator('g.series').count()).resolves.toBe(2);
       await expect(plot.locator('g.series circle').count()).resolves.toBe(2);
       const units = page.locator('article[data-metric="conversion"] tbody tr').first().locator('td').nth(1);
-      await expect(units.textContent()).resolves.toBe('60');
+      await expect(units.textContent()).resolves.toBe('160');
 
       await record(experiment.id, experiment.key, 5);
       const recordedAt = Date.now();
       await page.waitForFunction(
         () =>
           document.querySelector('article[data-metric="conversion"] tbody tr td:nth-child(2)')
-            ?.textContent === '65',
+            ?.textContent === '165',
         undefined,
         { timeout: 2000 },
       );
