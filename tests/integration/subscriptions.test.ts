@@ -132,9 +132,9 @@ describe('subscriptions over Server-Sent Events', () => {
     const refused = await bad.push(0);
     expect(refused.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(JSON.stringify(refused.errors)).toContain('metric');
-    await eventually(async () => unknown.completed() && bad.completed());
+    await expect(eventually(async () => unknown.completed() && bad.completed())).resolves.toBe(true);
     // Earlier tests' subscribers are gone too, once their disconnection reached the server.
-    await eventually(async () => live.stats().subscribers === 0);
+    await expect(eventually(async () => live.stats().subscribers === 0)).resolves.toBe(true);
     expect(live.stats()).toMatchObject({ experiments: 0, subscribers: 0, timers: 0 });
   });
 
@@ -203,7 +203,7 @@ describe('subscriptions over Server-Sent Events', () => {
       await handle.db.execute(
         (await import('drizzle-orm')).sql`SELECT pg_notify(${RESULTS_CHANGED_CHANNEL}, ${sentinel})`,
       );
-      await eventually(async () => seen.includes(sentinel));
+      await expect(eventually(async () => seen.includes(sentinel))).resolves.toBe(true);
       expect(seen.filter((id) => id !== sentinel).sort()).toEqual([a.id, b.id].sort());
     } finally {
       await unlisten();
@@ -213,7 +213,7 @@ describe('subscriptions over Server-Sent Events', () => {
   it('a subscriber that disconnects leaves no listener, timer or subscription behind', async () => {
     const experiment = await createRunningExperiment(handle.db);
     const vars = { key: experiment.key, metric: 'conversion' };
-    await eventually(async () => live.stats().subscribers === 0);
+    await expect(eventually(async () => live.stats().subscribers === 0)).resolves.toBe(true);
     const before = live.stats();
     const subs = await Promise.all(
       Array.from({ length: 25 }, () =>
@@ -227,7 +227,7 @@ describe('subscriptions over Server-Sent Events', () => {
     await record(experiment.id, experiment.key, 3);
     await Promise.all(subs.slice(10).map((s) => s.push(1)));
     for (const s of subs.slice(10)) s.close();
-    await eventually(async () => live.stats().subscribers === before.subscribers);
+    await expect(eventually(async () => live.stats().subscribers === before.subscribers)).resolves.toBe(true);
     expect(live.stats()).toEqual(before);
     // One LISTEN per channel for the process, never one per subscriber.
     expect(live.stats().listens).toBe(2);
