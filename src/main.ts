@@ -116,6 +116,7 @@ server.listen(config.port, config.host, () => {
       location: handle.location,
       auth: security.authRequired ? 'api-keys' : 'off',
       graphiql: security.graphiql,
+      dashboard: dashboard ? where.replace(/\/graphql$/, '/') : null,
       tracing: tracing !== null,
       replicas: config.replicas.urls.length,
       startupMs: Date.now() - startedAt,

@@ -5,7 +5,7 @@
  * Builds the dashboard when it is missing (a fresh clone's `npm start`), with Vite, a dev dependency.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
@@ -32,24 +32,38 @@ interface Asset {
   immutable: boolean;
 }
 
-/** Builds the dashboard into DASHBOARD_DIR when it has no index.html; false when it could not. */
+/**
+ * Builds the dashboard into DASHBOARD_DIR when it has no index.html and its sources are here (a fresh
+ * clone; an image holds the built one and no sources). Built into a folder of its own and then renamed,
+ * so instances starting together never serve (or clobber) a half-written build: the first rename wins.
+ * False when there is no dashboard to serve.
+ */
 export function ensureDashboardBuilt(logger: Logger): boolean {
-  if (existsSync(path.join(DASHBOARD_DIR, 'index.html'))) return true;
+  const index = path.join(DASHBOARD_DIR, 'index.html');
+  if (existsSync(index)) return true;
   const vite = path.join(PROJECT_ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
-  if (!existsSync(vite)) {
-    logger.warn('dashboard not built and Vite is not installed: run `npm run build` to serve it');
+  const config = path.join(PROJECT_ROOT, 'web', 'vite.config.ts');
+  if (!existsSync(vite) || !existsSync(config)) {
+    logger.warn('the dashboard is not built (run `npm run build`): `/` redirects to /graphql');
     return false;
   }
-  logger.info('building the dashboard (first start)…');
+  logger.info('building the dashboard (first start)');
+  const staging = `${DASHBOARD_DIR}.${process.pid}`;
   const result = spawnSync(
     process.execPath,
-    [vite, 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'],
-    {
-      cwd: PROJECT_ROOT,
-      stdio: 'inherit',
-    },
+    [vite, 'build', '--config', config, '--outDir', staging, '--logLevel', 'error'],
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  return result.status === 0 && existsSync(path.join(DASHBOARD_DIR, 'index.html'));
+  if (result.status === 0 && !existsSync(index)) {
+    try {
+      renameSync(staging, DASHBOARD_DIR);
+    } catch {
+      // Another instance renamed its build first: serve that one.
+    }
+  }
+  rmSync(staging, { recursive: true, force: true });
+  if (!existsSync(index)) logger.error({ status: result.status }, 'the dashboard build failed');
+  return existsSync(index);
 }
 
 function load(dir: string): Map<string, Asset> {

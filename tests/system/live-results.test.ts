@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { getVariants } from '../../src/experiments/repository';
 import { testDriver } from '../support/db';
 import { createRunningExperiment } from '../support/factories';
-import { type SpawnedService, spawnService } from '../support/processes';
+import { runScript, type SpawnedService, spawnService } from '../support/processes';
 import { type IsolatedDatabase, makeKey, openIsolatedDatabase, postGraphQL, sleep } from '../support/server';
 import { type SseSubscription, subscribe } from '../support/sse';
 
@@ -133,5 +133,21 @@ onPostgres('live results across two instances', () => {
     const push = await staying.push(1, 3000);
     expect(push.data.experimentResults.variants.reduce((n: number, v: any) => n + v.units, 0)).toBe(4);
     expect(leaving.every((s) => s.pushes.length === 1)).toBe(true);
+  });
+
+  it('subscribers that come and go leak nothing: no request stays reachable, no listener, no heap growth', async () => {
+    const experiment = await createRunningExperiment(iso.handle.db);
+    const { code, stdout, stderr } = await runScript('tests/system/scripts/subscription-gc.ts', [], {
+      DATABASE_URL: iso.url!,
+      EXPERIMENT_KEY: experiment.key,
+      ROUNDS: '200',
+    });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    console.log(`subscription churn: ${JSON.stringify(result)}`);
+    expect(result.alive).toBe(0);
+    expect(result.stats).toEqual({ experiments: 0, subscribers: 0, timers: 0, listens: 2 });
+    // 200 subscriptions that each kept a request, a context and its loaders would hold megabytes.
+    expect(result.heapGrowthBytes).toBeLessThan(2 * 1024 * 1024);
   });
 });

@@ -27,11 +27,11 @@ export function ExperimentList() {
     <main>
       <h1>Experiments</h1>
       <div class="filters">
-        <label>
+        <label class="field">
           Search
           <input type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
         </label>
-        <label>
+        <label class="field">
           Status
           <select
             value={status}

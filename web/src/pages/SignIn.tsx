@@ -20,7 +20,7 @@ export function SignIn({ rejected }: { rejected: boolean }) {
           location.reload();
         }}
       >
-        <label>
+        <label class="field">
           API key
           <input
             type="password"
