@@ -106,6 +106,8 @@ builder.mutationFields((t) => ({
 const ViewerRef = builder
   .objectRef<{ name: string; scopes: Set<(typeof SCOPES)[number]> }>('Viewer')
   .implement({
+    // Any accepted key may know itself.
+    authScopes: { read: true, assign: true, write: true, admin: true },
     description: 'The caller as the server sees it: which key, with which scopes (implied ones included).',
     fields: (t) => ({
       name: t.exposeString('name', {
@@ -123,6 +125,7 @@ const ViewerRef = builder
 builder.queryField('viewer', (t) =>
   t.field({
     type: ViewerRef,
+    authScopes: { read: true, assign: true, write: true, admin: true },
     description:
       'Who is calling: open to any accepted key (no scope needed), so a client can tell what it may show before asking for it.',
     resolve: (_r, _a, ctx) => ({ name: ctx.auth.name, scopes: ctx.auth.scopes }),

@@ -8,7 +8,13 @@ const sse = createSseClient({
   headers: authHeaders,
   // The service answers each subscription on its own request (graphql-sse "distinct connections").
   singleConnection: false,
+  // A dashboard stays open across server restarts: keep reconnecting, at most 30 s apart. Each
+  // subscription's first push is the current state, so nothing missed meanwhile stays missed.
   retryAttempts: Number.POSITIVE_INFINITY,
+  retry: (retries) =>
+    new Promise((resolve) =>
+      setTimeout(resolve, Math.min(30_000, 1000 * 2 ** retries) + Math.random() * 500),
+    ),
 });
 
 export const client = new Client({
