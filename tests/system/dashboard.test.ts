@@ -67,11 +67,13 @@ run('dashboard in Chromium', () => {
     });
     page.on('framenavigated', (f) => stats.urls.push(f.url()));
     page.on('dialog', (d) => void d.accept());
-    await page.goto(`${service.base}/`);
+    await page.goto(`${service.base}/`, { waitUntil: 'networkidle' });
+    // The first page load, before signing in reloads the page.
+    const firstLoadJsBytes = stats.jsBytes;
     await page.getByLabel('API key').fill(key);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Experiments' }).waitFor();
-    return { page, stats, close: () => context.close() };
+    return { page, stats, firstLoadJsBytes, close: () => context.close() };
   }
 
   async function axe(page: Page) {
@@ -114,7 +116,7 @@ run('dashboard in Chromium', () => {
   }
 
   it('lists the seed experiments after signing in, with no key in any URL and nothing fetched from outside', async () => {
-    const { page, stats, close } = await open(1280);
+    const { page, stats, firstLoadJsBytes, close } = await open(1280);
     try {
       for (const k of SEED_KEYS) await page.locator(`tr[data-key="${k}"]`).waitFor();
       await page.getByLabel('Search').fill('genre');
@@ -123,9 +125,9 @@ run('dashboard in Chromium', () => {
       const violations = (await axe(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
       expect(violations).toEqual([]);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'list-1280.png'), fullPage: true });
-      report.listJsBytesCompressed = stats.jsBytes;
-      expect(stats.jsBytes).toBeGreaterThan(0);
-      expect(stats.jsBytes).toBeLessThanOrEqual(300 * 1024);
+      report.firstLoadJsBytesCompressed = firstLoadJsBytes;
+      expect(firstLoadJsBytes).toBeGreaterThan(0);
+      expect(firstLoadJsBytes).toBeLessThanOrEqual(300 * 1024);
       expect(stats.outside).toEqual([]);
       expect(stats.urls.every((u) => !u.includes(key))).toBe(true);
     } finally {
