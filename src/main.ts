@@ -57,7 +57,7 @@ const responseCache = config.responseCacheTtlMs > 0 ? new ResponseCache(config.r
 await responseCache?.start(handle);
 // GraphQL subscriptions: one LISTEN per channel for the process, whatever the number of subscribers.
 const live = new LiveUpdates();
-await live.start(handle);
+await live.start(handle, security.redisUrl);
 const metrics = new Metrics({
   pool: () => handle.pool(),
   configCache,

@@ -202,6 +202,11 @@ export interface AssignmentDeps {
   batcher?: AssignmentBatcher;
   /** Told of every assignment decision and ingestion (the service's metrics). */
   observer?: UsageObserver;
+  /**
+   * Told after an ingesting transaction committed which experiments it changed (live updates through
+   * Redis); without one, ingestion NOTIFYs inside its transaction instead.
+   */
+  resultsChanged?: import('../live/updates').ResultsPublisher;
 }
 
 export async function assignVariant(

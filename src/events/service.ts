@@ -163,7 +163,11 @@ async function ingest(
   const stored = await storedAssignments(db, located, deps);
   const variants = await variantsToCheck(db, located, stored);
   const { ready, enrolments } = resolveVariants(located, stored, variants, reject);
-  if (ready.length > 0) outcomes.push(...(await write(db, ready, enrolments, reject)));
+  if (ready.length > 0) {
+    const written = await write(db, ready, enrolments, reject, !deps.resultsChanged);
+    outcomes.push(...written.outcomes);
+    deps.resultsChanged?.afterCommit(written.changed);
+  }
   return outcomes.sort((a, b) => a.index - b.index);
 }
 
@@ -316,14 +320,16 @@ function resolveVariants(
 /**
  * One transaction: the batch's enrolments, then its events (raw rows, then the fold). Returns the
  * outcome of every event it did not reject: accepted the first time an event id is recorded, a
- * duplicate otherwise (a replay, or a repeat within the batch).
+ * duplicate otherwise (a replay, or a repeat within the batch); and the experiments whose numbers
+ * changed, which it NOTIFYs (`notify`) before committing.
  */
 async function write(
   db: Database,
   ready: readonly Ready[],
   enrolments: ReadonlyMap<string, assignmentsRepo.AssignmentRequest>,
   reject: Reject,
-): Promise<EventOutcome[]> {
+  notify: boolean,
+): Promise<{ outcomes: EventOutcome[]; changed: string[] }> {
   return db.transaction(async (tx) => {
     const writable = await enroll(tx, ready, enrolments, reject);
     // An event id names one event: within a batch only its first occurrence is written, the rest are
@@ -334,12 +340,16 @@ async function write(
       if (!firstOfId.has(id)) firstOfId.set(id, r);
     }
     const recorded = await recordEventRows(tx, [...firstOfId.values()].map(eventRow));
+    const changed = [
+      ...new Set(
+        writable.flatMap(({ c, experiment }) =>
+          recorded.has(c.eventId.toLowerCase()) ? [experiment.id] : [],
+        ),
+      ),
+    ];
     // Live subscribers re-read once this commits: one notification per experiment with new events.
-    await notifyResultsChanged(
-      tx,
-      writable.flatMap(({ c, experiment }) => (recorded.has(c.eventId.toLowerCase()) ? [experiment.id] : [])),
-    );
-    return writable.map(({ c, experiment, variantId }): EventOutcome => {
+    if (notify) await notifyResultsChanged(tx, changed);
+    const outcomes = writable.map(({ c, experiment, variantId }): EventOutcome => {
       const id = c.eventId.toLowerCase();
       const fresh = firstOfId.get(id)?.c === c && recorded.has(id);
       return {
@@ -348,6 +358,7 @@ async function write(
         result: { eventId: c.eventId, duplicate: !fresh, experimentId: experiment.id, variantId },
       };
     });
+    return { outcomes, changed };
   });
 }
 

@@ -74,6 +74,8 @@ export function createService(options: AppOptions): Service {
     memory: options.configCache,
     batcher: options.assignmentBatcher ?? new AssignmentBatcher(db),
     observer: options.metrics,
+    // With Redis, live updates of ingestion go out after commit instead of by NOTIFY.
+    resultsChanged: options.live?.publisher ?? undefined,
   };
   const app = createGraphQLApp({
     db,

@@ -7,6 +7,11 @@
  * if, the transaction commits, to every instance's LISTEN. Each instance LISTENs once, whatever its
  * number of subscribers, and wakes only the subscribers of the experiment named.
  *
+ * With Redis (REDIS_URL), ingestion's changes travel through Redis instead: the ingesting instance
+ * PUBLISHes once per experiment right after its transaction committed (no statement inside it), and
+ * every instance SUBSCRIBEs. A process that dies between its COMMIT and its PUBLISH loses that push (the
+ * next change brings the numbers anyway); configuration changes stay on PostgreSQL either way.
+ *
  * Wake-ups are coalesced per experiment to at most one per window (a second by default): the first change
  * after a quiet window wakes at once, later ones wait for the window's end and wake once together. A
  * subscriber woken while it is still answering the previous wake-up is woken once more afterwards, never
@@ -36,6 +41,16 @@ export async function notifyResultsChanged(tx: Db, experimentIds: Iterable<strin
   );
 }
 
+/** The Redis channel of ingestion's changes (payload: an experiment id). */
+export const REDIS_RESULTS_CHANNEL = 'sona:results_changed';
+
+/** Told, after an ingesting transaction committed, which experiments it changed (the Redis transport). */
+export interface ResultsPublisher {
+  afterCommit(experimentIds: readonly string[]): void;
+}
+
+type RedisClient = import('ioredis').Redis;
+
 interface Subscriber {
   /** Set when woken while not waiting; the next wait returns at once. */
   pending: boolean;
@@ -56,7 +71,7 @@ export interface LiveStats {
   subscribers: number;
   /** Pending coalescing timers. */
   timers: number;
-  /** LISTENs held (one per channel once started, whatever the number of subscribers). */
+  /** LISTENs (and the Redis subscription) held: one per channel once started, whatever the subscribers. */
   listens: number;
 }
 
@@ -64,6 +79,7 @@ export class LiveUpdates {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
   private readonly windows = new Map<string, Window>();
   private unlisten: (() => Promise<void>)[] = [];
+  private redis: { publisher: RedisClient; subscriber: RedisClient } | null = null;
   private stopped = false;
   private readonly stops = new Set<() => void>();
 
@@ -72,15 +88,47 @@ export class LiveUpdates {
     private readonly windowMs = DEFAULT_PUSH_WINDOW_MS,
   ) {}
 
-  /** LISTENs on both channels; call once per process. */
-  async start(handle: DatabaseHandle): Promise<void> {
+  /**
+   * LISTENs on both channels (and, given a Redis URL, SUBSCRIBEs to ingestion's Redis channel); call once
+   * per process.
+   */
+  async start(handle: DatabaseHandle, redisUrl: string | null = null): Promise<void> {
     // After a reconnection, whatever was notified meanwhile is lost: wake everyone to re-read.
     const resync = () => {
       for (const id of this.subscribers.keys()) this.changed(id);
     };
+    // Results stay on PostgreSQL's channel too: an instance without Redis may share the database.
     for (const channel of [RESULTS_CHANGED_CHANNEL, EXPERIMENT_CHANGED_CHANNEL]) {
       this.unlisten.push(await handle.listen(channel, (id) => this.changed(id), resync));
     }
+    if (redisUrl) {
+      const { Redis } = await import('ioredis');
+      const publisher = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
+      const subscriber = new Redis(redisUrl, { lazyConnect: false });
+      // Both reconnect by themselves; a publish that fails meanwhile is a missed push, not a failed request.
+      publisher.on('error', () => {});
+      subscriber.on('error', () => {});
+      subscriber.on('message', (_channel: string, id: string) => this.changed(id));
+      // ioredis re-subscribes after reconnecting; what was published meanwhile is lost.
+      subscriber.on('ready', resync);
+      await subscriber.subscribe(REDIS_RESULTS_CHANNEL);
+      this.redis = { publisher, subscriber };
+    }
+  }
+
+  /** With Redis: what ingestion calls after committing (it then sends no NOTIFY). Null: NOTIFY. */
+  get publisher(): ResultsPublisher | null {
+    const redis = this.redis;
+    if (!redis) return null;
+    return {
+      afterCommit(experimentIds) {
+        const ids = [...new Set(experimentIds)];
+        if (ids.length === 0) return;
+        const batch = redis.publisher.pipeline();
+        for (const id of ids) batch.publish(REDIS_RESULTS_CHANNEL, id);
+        batch.exec().catch(() => {});
+      },
+    };
   }
 
   /** Ends every subscription (their streams complete) and stops listening. */
@@ -91,6 +139,11 @@ export class LiveUpdates {
     this.windows.clear();
     await Promise.allSettled(this.unlisten.map((u) => u()));
     this.unlisten = [];
+    if (this.redis) {
+      const { publisher, subscriber } = this.redis;
+      this.redis = null;
+      await Promise.allSettled([publisher.quit(), subscriber.quit()]);
+    }
   }
 
   stats(): LiveStats {
@@ -98,7 +151,12 @@ export class LiveUpdates {
     for (const set of this.subscribers.values()) subscribers += set.size;
     let timers = 0;
     for (const w of this.windows.values()) if (w.timer) timers++;
-    return { experiments: this.subscribers.size, subscribers, timers, listens: this.unlisten.length };
+    return {
+      experiments: this.subscribers.size,
+      subscribers,
+      timers,
+      listens: this.unlisten.length + (this.redis ? 1 : 0),
+    };
   }
 
   /** An experiment changed (a notification from any instance): wake its subscribers, coalesced. */
