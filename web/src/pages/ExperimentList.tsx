@@ -64,7 +64,7 @@ export function ExperimentList() {
               const harmed = guardrailsHarmed(n.scorecard);
               return (
                 <tr key={n.id} data-key={n.key}>
-                  <td>
+                  <td data-label="Experiment">
                     <a
                       href={`/experiments/${encodeURIComponent(n.key)}`}
                       onClick={(e) => onLink(e, `/experiments/${encodeURIComponent(n.key)}`)}
@@ -73,13 +73,13 @@ export function ExperimentList() {
                     </a>
                     <div class="muted">{n.key}</div>
                   </td>
-                  <td>
+                  <td data-label="Status">
                     <span class={`status status-${n.status.toLowerCase()}`}>{n.status.toLowerCase()}</span>
                   </td>
-                  <td>{n.layer?.name ?? '—'}</td>
-                  <td>{count(n.assignmentCount)}</td>
-                  <td>{n.status === 'DRAFT' ? '—' : daysRunning(n.startAt)}</td>
-                  <td>
+                  <td data-label="Layer">{n.layer?.name ?? '—'}</td>
+                  <td data-label="Units">{count(n.assignmentCount)}</td>
+                  <td data-label="Running">{n.status === 'DRAFT' ? '—' : daysRunning(n.startAt)}</td>
+                  <td data-label="Checks">
                     {hasSrm(n.scorecard) ? <span class="badge bad">Sample ratio mismatch</span> : null}
                     {harmed.length ? (
                       <span class="badge bad">Guardrail harmed: {harmed.join(', ')}</span>
