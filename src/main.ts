@@ -11,6 +11,7 @@ import { migrateDatabase } from './db/migrate';
 import { ReplicaSet } from './db/replicas';
 import { seedDatabase } from './db/seed';
 import { createService } from './http/app';
+import { createDashboard, ensureDashboardBuilt } from './http/dashboard';
 import { ResponseCache } from './http/plugins/response-cache';
 import { createRateLimiter } from './http/rate-limit';
 import { createHttpServer } from './http/server';
@@ -24,6 +25,7 @@ import { scheduleJob } from './scheduling/service';
 import { banditJob } from './bandits/service';
 import { deliveryJob } from './webhooks/service';
 import { notifyExperimentChanged } from './assignments/config-cache';
+import { LiveUpdates } from './live/updates';
 
 const config = loadConfig();
 const { security } = config;
@@ -56,6 +58,9 @@ const configCache = new ExperimentConfigCache(loadConfigFromDb, security.cacheTt
 await configCache.start(handle);
 const responseCache = config.responseCacheTtlMs > 0 ? new ResponseCache(config.responseCacheTtlMs) : null;
 await responseCache?.start(handle);
+// GraphQL subscriptions: one LISTEN per channel for the process, whatever the number of subscribers.
+const live = new LiveUpdates();
+await live.start(handle, security.redisUrl);
 const metrics = new Metrics({
   pool: () => handle.pool(),
   configCache,
@@ -78,6 +83,7 @@ const { app, routes } = createService({
   replicas,
   responseCache,
   eventRetentionDays: config.eventRetentionDays,
+  live,
 });
 // Periodic work (README, Automation): every instance runs a runner; each job runs on one instance at a time.
 const experimentChanges = {
@@ -104,7 +110,9 @@ const jobs = new JobRunner({
   ],
 });
 jobs.start();
-const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing }, routes);
+// The dashboard at `/`: built on first start when missing (a fresh clone), served from memory.
+const dashboard = ensureDashboardBuilt(logger) ? createDashboard() : null;
+const server = createHttpServer(app, handle, { ...security, logger, metrics, tracing, dashboard }, routes);
 
 if (!security.authRequired) {
   logger.warn(
@@ -123,6 +131,7 @@ server.listen(config.port, config.host, () => {
       location: handle.location,
       auth: security.authRequired ? 'api-keys' : 'off',
       graphiql: security.graphiql,
+      dashboard: dashboard ? where.replace(/\/graphql$/, '/') : null,
       tracing: tracing !== null,
       replicas: config.replicas.urls.length,
       startupMs: Date.now() - startedAt,
@@ -143,6 +152,8 @@ async function shutdown(signal: string) {
   force.unref();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // Subscriptions' streams end, so their connections close and the server can.
+  await live.stop();
   await closed;
   // A job run in progress commits or rolls back before the database closes.
   await jobs.stop();

@@ -204,6 +204,11 @@ export interface AssignmentDeps {
   observer?: UsageObserver;
   /** EVENT_RETENTION_DAYS: events older than the retention are refused (src/events/partitions.ts). */
   eventRetentionDays?: number | null;
+  /**
+   * Told after an ingesting transaction committed which experiments it changed (live updates through
+   * Redis); without one, ingestion NOTIFYs inside its transaction instead.
+   */
+  resultsChanged?: import('../live/updates').ResultsPublisher;
 }
 
 export async function assignVariant(

@@ -102,3 +102,32 @@ builder.mutationFields((t) => ({
     resolve: (_r, { id }, ctx) => revokeApiKey(ctx.db, ctx.auth.name, { id }),
   }),
 }));
+
+const ViewerRef = builder
+  .objectRef<{ name: string; scopes: Set<(typeof SCOPES)[number]> }>('Viewer')
+  .implement({
+    // Any accepted key may know itself.
+    authScopes: { read: true, assign: true, write: true, admin: true },
+    description: 'The caller as the server sees it: which key, with which scopes (implied ones included).',
+    fields: (t) => ({
+      name: t.exposeString('name', {
+        description: 'The key’s name (the audit actor); "anonymous" when the server requires no key.',
+      }),
+      scopes: t.field({
+        type: [ScopeEnum],
+        description:
+          'Every scope the key holds, implied ones included (a `write` key lists `read` too). A dashboard shows its management actions only with `write`.',
+        resolve: (v) => SCOPES.filter((s) => v.scopes.has(s)),
+      }),
+    }),
+  });
+
+builder.queryField('viewer', (t) =>
+  t.field({
+    type: ViewerRef,
+    authScopes: { read: true, assign: true, write: true, admin: true },
+    description:
+      'Who is calling: open to any accepted key (no scope needed), so a client can tell what it may show before asking for it.',
+    resolve: (_r, _a, ctx) => ({ name: ctx.auth.name, scopes: ctx.auth.scopes }),
+  }),
+);

@@ -162,20 +162,34 @@ export function forbiddenSelections(
  */
 export function useOperationScopes(): Plugin<GraphQLContext> {
   const cache = new WeakMap<DocumentNode, Map<string, ForbiddenError[]>>();
+  const refusals = (args: {
+    contextValue: GraphQLContext;
+    document: DocumentNode;
+    operationName?: string | null;
+    schema: GraphQLSchema;
+  }): ForbiddenError[] => {
+    const held = args.contextValue.auth.scopes;
+    const key = `${args.operationName ?? ''}\u0000${[...held].sort().join(',')}`;
+    let byKey = cache.get(args.document);
+    if (!byKey) {
+      byKey = new Map();
+      cache.set(args.document, byKey);
+    }
+    let errors = byKey.get(key);
+    if (!errors) {
+      errors = forbiddenSelections(args.schema, args.document, args.operationName, held);
+      byKey.set(key, errors);
+    }
+    return errors;
+  };
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const held = args.contextValue.auth.scopes;
-      const key = `${args.operationName ?? ''}\u0000${[...held].sort().join(',')}`;
-      let byKey = cache.get(args.document);
-      if (!byKey) {
-        byKey = new Map();
-        cache.set(args.document, byKey);
-      }
-      let errors = byKey.get(key);
-      if (!errors) {
-        errors = forbiddenSelections(args.schema, args.document, args.operationName, held);
-        byKey.set(key, errors);
-      }
+      const errors = refusals(args);
+      if (errors.length) setResultAndStopExecution({ data: null, errors });
+    },
+    // Subscriptions are checked the same way before their first event.
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const errors = refusals(args);
       if (errors.length) setResultAndStopExecution({ data: null, errors });
     },
   };

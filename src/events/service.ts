@@ -36,6 +36,7 @@ import {
 import type { Database, Db } from '../db/client';
 import * as experimentsRepo from '../experiments/repository';
 import type { ExperimentRow, VariantRow } from '../experiments/repository';
+import { notifyResultsChanged } from '../live/updates';
 import { oldestAcceptedEvent } from './partitions';
 import { type EventRow, insertEvents, insertForcedEvents } from './repository';
 
@@ -211,7 +212,11 @@ async function ingest(
   const forced = await forcedUnits(db, located, stored);
   const variants = await variantsToCheck(db, located, stored);
   const { ready, enrolments } = resolveVariants(located, stored, forced, variants, reject);
-  if (ready.length > 0) outcomes.push(...(await write(db, ready, enrolments, reject)));
+  if (ready.length > 0) {
+    const written = await write(db, ready, enrolments, reject, !deps.resultsChanged);
+    outcomes.push(...written.outcomes);
+    deps.resultsChanged?.afterCommit(written.changed);
+  }
   return outcomes.sort((a, b) => a.index - b.index);
 }
 
@@ -420,14 +425,16 @@ function resolveVariants(
 /**
  * One transaction: the batch's enrolments, then its events (raw rows, then the fold). Returns the
  * outcome of every event it did not reject: accepted the first time an event id is recorded, a
- * duplicate otherwise (a replay, or a repeat within the batch).
+ * duplicate otherwise (a replay, or a repeat within the batch); and the experiments whose numbers
+ * changed, which it NOTIFYs (`notify`) before committing.
  */
 async function write(
   db: Database,
   ready: readonly Ready[],
   enrolments: ReadonlyMap<string, assignmentsRepo.AssignmentRequest>,
   reject: Reject,
-): Promise<EventOutcome[]> {
+  notify: boolean,
+): Promise<{ outcomes: EventOutcome[]; changed: string[] }> {
   return db.transaction(async (tx) => {
     const writable = await enroll(tx, ready, enrolments, reject);
     // An event id names one event: within a batch only its first occurrence is written, the rest are
@@ -441,7 +448,16 @@ async function write(
     const recorded = await recordEventRows(tx, first.filter((r) => !r.forced).map(eventRow));
     for (const id of await insertForcedEvents(tx, first.filter((r) => r.forced).map(eventRow)))
       recorded.add(id);
-    return writable.map(({ c, experiment, variantId }): EventOutcome => {
+    const changed = [
+      ...new Set(
+        writable.flatMap(({ c, experiment }) =>
+          recorded.has(c.eventId.toLowerCase()) ? [experiment.id] : [],
+        ),
+      ),
+    ];
+    // Live subscribers re-read once this commits: one notification per experiment with new events.
+    if (notify) await notifyResultsChanged(tx, changed);
+    const outcomes = writable.map(({ c, experiment, variantId }): EventOutcome => {
       const id = c.eventId.toLowerCase();
       const fresh = firstOfId.get(id)?.c === c && recorded.has(id);
       return {
@@ -450,6 +466,7 @@ async function write(
         result: { eventId: c.eventId, duplicate: !fresh, experimentId: experiment.id, variantId },
       };
     });
+    return { outcomes, changed };
   });
 }
 

@@ -81,3 +81,7 @@ builder.addScalarType('JSON', JSONResolver, {
 
 builder.queryType({ description: 'Read-only entry points for dashboards and client services.' });
 builder.mutationType({ description: 'Experiment management, assignment and event recording.' });
+builder.subscriptionType({
+  description:
+    'Live results over Server-Sent Events (graphql-sse protocol): POST or GET /graphql with `Accept: text/event-stream`.',
+});

@@ -18,6 +18,8 @@ export interface GraphQLContext {
   onExperimentChange?: (experimentId: string, tx: import('../db/client').Db) => Promise<void> | void;
   /** Invoked after such a change committed. */
   afterExperimentChange?: () => void;
+  /** Change notifications for subscriptions (src/live/updates.ts); null: subscriptions are refused. */
+  live: import('../live/updates').LiveUpdates | null;
   /** Webhook secrets' key and address rules (disabled when absent). */
   webhooks?: import('../config').WebhookConfig;
 }

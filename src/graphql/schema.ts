@@ -12,6 +12,7 @@ import '../scheduling/graphql';
 import '../webhooks/graphql';
 import '../monitoring/graphql';
 import '../bandits/graphql';
+import '../live/graphql';
 import { builder } from './builder';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -16,6 +16,7 @@ import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
 import type { ReplicaSet } from '../db/replicas';
 import { createMetricsEndpoint, METRICS_PATH } from '../observability/http';
+import type { LiveUpdates } from '../live/updates';
 import type { Metrics } from '../observability/metrics';
 import type { RateLimiter } from './rate-limit';
 import type { ResponseCache } from './plugins/response-cache';
@@ -46,6 +47,8 @@ export interface AppOptions {
   responseCache?: ResponseCache | null;
   /** EVENT_RETENTION_DAYS: events older than the retention are refused. */
   eventRetentionDays?: number | null;
+  /** Change notifications for GraphQL subscriptions; one per process, listening. None: subscriptions are refused. */
+  live?: LiveUpdates | null;
 }
 
 export interface Service {
@@ -74,6 +77,8 @@ export function createService(options: AppOptions): Service {
     batcher: options.assignmentBatcher ?? new AssignmentBatcher(db),
     observer: options.metrics,
     eventRetentionDays: options.eventRetentionDays ?? null,
+    // With Redis, live updates of ingestion go out after commit instead of by NOTIFY.
+    resultsChanged: options.live?.publisher ?? undefined,
   };
   const app = createGraphQLApp({
     db,
@@ -86,6 +91,7 @@ export function createService(options: AppOptions): Service {
     metrics: options.metrics ?? null,
     replicas: options.replicas ?? null,
     responseCache: options.responseCache ?? null,
+    live: options.live ?? null,
   });
   // Every JSON route shares these: the same keys, rate limit, limits, deadline and error counting.
   const endpoint = {

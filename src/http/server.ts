@@ -27,6 +27,8 @@ export interface HttpOptions {
   metrics?: Metrics;
   /** A server span per request when tracing is on. */
   tracing?: Tracing | null;
+  /** The dashboard's pages and assets (src/http/dashboard.ts); without one, `/` redirects to /graphql. */
+  dashboard?: ((req: IncomingMessage, res: ServerResponse, path: string) => boolean) | null;
 }
 
 async function ready(handle: DatabaseHandle): Promise<boolean> {
@@ -85,6 +87,10 @@ async function handleGraphQL(
     string,
     string
   >;
+  if (wantsEventStream(req)) {
+    await streamGraphQL(app, req, res, url, method, headers, body, requestId);
+    return;
+  }
   // TIMED_OUT only when nothing of the request committed; the app's database then lets nothing commit.
   const response = await withDeadline(options.requestTimeoutMs, (deadline) =>
     app.fetch(
@@ -118,6 +124,68 @@ async function handleGraphQL(
   else res.end(Buffer.from(await response.arrayBuffer()));
 }
 
+/** A subscription over Server-Sent Events (graphql-sse): `Accept: text/event-stream`. */
+function wantsEventStream(req: IncomingMessage): boolean {
+  return req.headers.accept?.includes('text/event-stream') ?? false;
+}
+
+/**
+ * A Server-Sent Events answer: long-lived by design, so no request deadline (each push is a short read),
+ * and written chunk by chunk as yoga produces it. When the client goes away the stream is cancelled,
+ * which ends the subscription and releases its listener.
+ */
+async function streamGraphQL(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  requestId: string,
+) {
+  const aborted = new AbortController();
+  res.once('close', () => aborted.abort());
+  const response = await app.fetch(
+    url,
+    {
+      method,
+      headers,
+      body: body ? new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length) : undefined,
+      signal: aborted.signal,
+    },
+    { remoteAddress: req.socket.remoteAddress },
+  );
+  const out: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  out['x-request-id'] = requestId;
+  // Proxies (nginx) would otherwise buffer the stream.
+  if (out['content-type']?.includes('text/event-stream')) out['x-accel-buffering'] = 'no';
+  res.writeHead(response.status, out);
+  res.flushHeaders();
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  const cancel = () => void reader.cancel().catch(() => {});
+  res.once('close', cancel);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      res.write(value);
+    }
+  } catch {
+    // The client went away mid-stream: the cancellation above already ended the subscription.
+  } finally {
+    res.off('close', cancel);
+    res.end();
+  }
+}
+
 function withoutSetCookie(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
   const { 'set-cookie': _cookies, ...rest } = headers;
   return rest;
@@ -126,7 +194,9 @@ function withoutSetCookie(headers: IncomingMessage['headers']): IncomingMessage[
 const BUILT_IN = new Set(['/graphql', '/healthz', '/readyz', '/']);
 
 function routeLabel(path: string, routes: Record<string, Route>): string {
-  return BUILT_IN.has(path) || Object.hasOwn(routes, path) ? path : 'other';
+  if (BUILT_IN.has(path) || Object.hasOwn(routes, path)) return path;
+  if (path.startsWith('/experiments/')) return '/experiments/:key';
+  return path.startsWith('/assets/') ? '/assets' : 'other';
 }
 
 /** A handler for one path outside GraphQL (e.g. the SDK assignment endpoint); it answers every error itself. */
@@ -181,6 +251,7 @@ export function createHttpServer(
       );
       return;
     }
+    if (options.dashboard?.(req, res, path)) return;
     if (path === '/') {
       res.writeHead(302, { location: '/graphql' });
       res.end();

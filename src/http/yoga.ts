@@ -24,6 +24,7 @@ import type { SecurityConfig } from '../config';
 import type { Database } from '../db/client';
 import type { ReplicaSet } from '../db/replicas';
 import type { GraphQLContext } from '../graphql/context';
+import type { LiveUpdates } from '../live/updates';
 import { createLoaders } from '../graphql/loaders';
 import type { Metrics } from '../observability/metrics';
 import { schema } from '../graphql/schema';
@@ -64,6 +65,8 @@ export interface GraphQLParts {
   replicas: ReplicaSet | null;
   /** Stored answers of read queries (src/http/plugins/response-cache.ts); null: every query executes. */
   responseCache: ResponseCache | null;
+  /** Change notifications for subscriptions; null: subscriptions are refused. */
+  live: LiveUpdates | null;
 }
 
 /**
@@ -146,6 +149,7 @@ export function createGraphQLApp(parts: GraphQLParts): App {
               }
             : undefined,
         webhooks: security.webhooks,
+        live: parts.live,
       };
     },
   });

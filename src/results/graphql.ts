@@ -396,7 +396,7 @@ export const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResult
 });
 
 // Shared by `results` and `scorecard`; checked against the service's options schema.
-const analysisArgs = (arg: ArgBuilder<Types>) =>
+export const analysisArgs = (arg: ArgBuilder<Types>) =>
   ({
     type: arg({
       type: MetricTypeEnum,

@@ -42,6 +42,7 @@ import {
   startTestServer,
   type TestServer,
 } from '../support/server';
+import { subscribe } from '../support/sse';
 
 let db: IsolatedDatabase;
 let server: TestServer;
@@ -115,8 +116,17 @@ function expectRejected(result: HttpResult, status?: number) {
   expect(result.body?.errors?.length).toBeGreaterThan(0);
 }
 
-const post = (query: string, variables?: Record<string, unknown>) =>
-  postGraphQL(server.url, query, variables, { key });
+/** One operation; a subscription is answered by its first push (over Server-Sent Events), then dropped. */
+async function post(query: string, variables?: Record<string, unknown>): Promise<HttpResult> {
+  if (!query.startsWith('subscription')) return postGraphQL(server.url, query, variables, { key });
+  const sub = await subscribe(fetch, server.url, query, variables, { authorization: `Bearer ${key}` });
+  try {
+    const { at: _at, ...body } = await sub.push(0);
+    return { status: sub.status, headers: new Headers(), text: JSON.stringify(body), body };
+  } finally {
+    sub.close();
+  }
+}
 
 describe('documents too big, too deep or too wide (rejected before execution, no SQL)', () => {
   beforeAll(async () => {
@@ -624,6 +634,8 @@ const BASES: Record<string, (fx: Fixtures, leaf: Leaf) => Record<string, unknown
   'Query.experiments': () => ({ first: 5, after: null }),
   'Query.assignment': (fx) => ({ experimentKey: fx.runningKey, userId: 'someone' }),
   'Query.user': () => ({ id: sid(1, 1) }),
+  'Subscription.experimentResults': (fx) => ({ experimentKey: fx.runningKey, metric: 'conversion' }),
+  'Subscription.experimentChanged': (fx) => ({ experimentKey: fx.runningKey }),
   'Experiment.results': () => ({ metric: 'conversion' }),
   'Experiment.scorecard': () => ({ metrics: ['conversion'] }),
   'Mutation.startExperiment': (fx) => ({ id: fx.draftId }),
@@ -776,8 +788,8 @@ function operationFor(target: Target, args: Record<string, unknown>, fx: Fixture
     .filter((a) => a.name in args)
     .map((a) => `${a.name}: $${a.name}`)
     .join(', ')}) ${selectionFor(field.type)}`;
-  if (target.parent === 'Query' || target.parent === 'Mutation') {
-    const kind = target.parent === 'Query' ? 'query' : 'mutation';
+  if (target.parent === 'Query' || target.parent === 'Mutation' || target.parent === 'Subscription') {
+    const kind = target.parent.toLowerCase();
     return { query: `${kind} Probe(${defs.join(', ')}) { ${call} }`, variables: args };
   }
   if (target.parent === 'Experiment') {

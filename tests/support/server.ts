@@ -4,6 +4,7 @@
  * Traffic goes to 127.0.0.1 only.
  */
 import type { Metrics } from '../../src/observability/metrics';
+import { LiveUpdates } from '../../src/live/updates';
 import type { Tracing } from '../../src/observability/tracing';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -129,6 +130,8 @@ export interface TestServerOptions {
   configCache?: ExperimentConfigCache;
   metrics?: Metrics;
   tracing?: Tracing | null;
+  /** Subscriptions' change notifications; one listening on `handle` is made when absent. */
+  live?: LiveUpdates;
 }
 
 /** The real server on 127.0.0.1:0 over a test database, with an authenticator listening for revocations. */
@@ -146,6 +149,8 @@ export async function startTestServer(
     });
   const ownAuthenticator = !options.authenticator;
   if (ownAuthenticator) await authenticator.start(handle);
+  const live = options.live ?? new LiveUpdates();
+  if (!options.live) await live.start(handle);
   const { app, routes } = createService({
     db: handle.db,
     logger: logs.logger,
@@ -154,6 +159,7 @@ export async function startTestServer(
     rateLimiter: options.rateLimiter ?? null,
     configCache: options.configCache,
     metrics: options.metrics,
+    live,
   });
   const server = createHttpServer(
     app,
@@ -176,6 +182,7 @@ export async function startTestServer(
         server.closeAllConnections();
       });
       if (ownAuthenticator) await authenticator.stop();
+      if (!options.live) await live.stop();
     },
   };
 }

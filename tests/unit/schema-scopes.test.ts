@@ -12,7 +12,7 @@ import { fieldRequirements, forbiddenSelections, unmetRequirement } from '../../
 import { effectiveScopes, SCOPES, type Scope } from '../../src/auth/scopes';
 import { schema } from '../../src/graphql/schema';
 
-const ROOTS = [schema.getQueryType()!, schema.getMutationType()!];
+const ROOTS = [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!];
 
 /** Entry points: what a key may call at all. */
 function rootFields() {
@@ -69,7 +69,7 @@ function dataFields(scope: Scope): string[] {
 describe('schema scopes', () => {
   const fields = rootFields();
 
-  it('every query and mutation declares the scopes that may call it', () => {
+  it('every query, mutation and subscription declares the scopes that may call it', () => {
     const missing = fields.filter((f) => !f.scopes || Object.keys(f.scopes).length === 0).map((f) => f.name);
     expect(missing).toEqual([]);
   });
@@ -122,14 +122,16 @@ describe('schema scopes', () => {
         ...fieldsOf('RecordEventSuccess'),
         ...fieldsOf('RecordEventsResult'),
         ...fieldsOf('RejectedEvent'),
+        ...fieldsOf('Viewer'),
       ].sort(),
     );
     const roots = [...reachableFields(effectiveScopes(['assign']))].filter((c) =>
-      /^(Query|Mutation)\./.test(c),
+      /^(Query|Mutation|Subscription)\./.test(c),
     );
     expect(roots.sort()).toEqual(
       [
         'Query.assignment',
+        'Query.viewer',
         'Mutation.assignVariant',
         'Mutation.recordExposure',
         'Mutation.recordConversion',
