@@ -130,8 +130,11 @@ export interface TestServerOptions {
   configCache?: ExperimentConfigCache;
   metrics?: Metrics;
   tracing?: Tracing | null;
-  /** Subscriptions' change notifications; one listening on `handle` is made when absent. */
-  live?: LiveUpdates;
+  /**
+   * Subscriptions' change notifications; one listening on `handle` is made when absent. null: none
+   * (subscriptions refused), for a server whose database cannot be reached.
+   */
+  live?: LiveUpdates | null;
 }
 
 /** The real server on 127.0.0.1:0 over a test database, with an authenticator listening for revocations. */
@@ -149,8 +152,9 @@ export async function startTestServer(
     });
   const ownAuthenticator = !options.authenticator;
   if (ownAuthenticator) await authenticator.start(handle);
-  const live = options.live ?? new LiveUpdates();
-  if (!options.live) await live.start(handle);
+  const ownLive = options.live === undefined;
+  const live = ownLive ? new LiveUpdates() : options.live;
+  if (ownLive) await live?.start(handle);
   const { app, routes } = createService({
     db: handle.db,
     logger: logs.logger,
@@ -182,7 +186,7 @@ export async function startTestServer(
         server.closeAllConnections();
       });
       if (ownAuthenticator) await authenticator.stop();
-      if (!options.live) await live.stop();
+      if (ownLive) await live?.stop();
     },
   };
 }

@@ -20,11 +20,12 @@ if (testDriver() === 'postgres') {
         statementTimeoutMs: 5_000,
         connectTimeoutSeconds: 2,
       });
-      // Auth off, and an authenticator that does not LISTEN (that needs a connection): the request itself
+      // Auth off, an authenticator that does not LISTEN and no live updates (each needs a connection): the request itself
       // is the first to need the database.
       const unreachable = await startTestServer(down, {
         security: productionSecurity({ authRequired: false }),
         authenticator: new Authenticator(down.db, false),
+        live: null,
       });
       try {
         const started = Date.now();
