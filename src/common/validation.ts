@@ -69,7 +69,7 @@ export const sci = (n: number) => n.toExponential().replace('e+', 'e');
 export const numberBetween = (what: string, min: number, max: number) =>
   finiteNumber(what).refine((v) => v >= min && v <= max, `${what} must be between ${min} and ${max}`);
 
-const isJsonObject = (v: unknown): v is Record<string, unknown> =>
+export const isJsonObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 interface JsonProblem {

@@ -19,6 +19,8 @@ export interface EventRow {
   value: number | null;
   occurredAt: string;
   metadata: Record<string, unknown>;
+  /** Exposures only: the admitted segment levels (src/aggregates/segments.ts). */
+  dimensions: Record<string, string> | null;
 }
 
 /**
@@ -42,7 +44,7 @@ WITH input AS (
   SELECT DISTINCT ON ("eventId") *
     FROM ROWS FROM (jsonb_to_recordset(${jsonbParam(events)}) AS (
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
-      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb)) WITH ORDINALITY AS t
+      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb, "dimensions" jsonb)) WITH ORDINALITY AS t
    ORDER BY "eventId", ordinality
 ), ins_exposures AS (
   INSERT INTO ${exposures} (${columnNames(
@@ -52,8 +54,10 @@ WITH input AS (
     exposures.eventId,
     exposures.occurredAt,
     exposures.metadata,
+    exposures.dimensions,
   )})
-  SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb)
+  SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb),
+         "dimensions"
     FROM input WHERE "kind" = 'exposure'
    ORDER BY "eventId"
   ON CONFLICT (${columnNames(exposures.eventId)}) DO NOTHING

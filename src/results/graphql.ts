@@ -169,7 +169,7 @@ const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   }),
 });
 
-const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').implement({
+export const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').implement({
   authScopes: { read: true },
   description:
     'One variant’s numbers; effects and tests are against the control and null on the control itself.',
@@ -335,7 +335,7 @@ export const ResultsRef = builder.objectRef<ExperimentResults>('ExperimentResult
 });
 
 // Shared by `results` and `scorecard`; checked against the service's options schema.
-const analysisArgs = (arg: ArgBuilder<Types>) =>
+export const analysisArgs = (arg: ArgBuilder<Types>) =>
   ({
     type: arg({
       type: MetricTypeEnum,
