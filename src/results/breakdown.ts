@@ -373,12 +373,6 @@ export async function getBreakdown(
     getVariantStats(db, experiment.id, metrics, { countAssigned: false }),
     readExtras(db, experiment.id, by, plan),
   ]);
-  if (cells.size === 0) {
-    throw ValidationError.field(
-      ['groupBy'],
-      `no exposure of experiment ${experiment.key} carries the dimension "${groupBy}" (send it in the exposures' dimensions)`,
-    );
-  }
   const baseRows = base.get(plan.eventName) ?? [];
   const totalCells = (name: string | null) =>
     new Map(

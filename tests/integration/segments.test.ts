@@ -261,10 +261,23 @@ describe('breakdown', () => {
     );
   });
 
-  it('refuses a dimension no exposure carries, naming groupBy', async () => {
+  it('puts every unit in __none__ for a dimension no exposure carries', async () => {
+    const { experiment } = await seed();
+    const data = await gqlOk(
+      app,
+      `query { experiment(key: "${experiment.key}") {
+        results(metric: "conversion") { variants { units } }
+        breakdown(metric: "conversion", groupBy: "country") { levels { level results { variants { units } } } }
+      } }`,
+    );
+    const { results, breakdown } = data.experiment;
+    expect(breakdown.levels).toEqual([{ level: NONE_LEVEL, results }]);
+  });
+
+  it('refuses a groupBy that is no dimension key, naming it', async () => {
     const { experiment } = await seed();
     const data = await handleQuery(
-      `query { experiment(key: "${experiment.key}") { breakdown(metric: "conversion", groupBy: "country") { dimension } } }`,
+      `query { experiment(key: "${experiment.key}") { breakdown(metric: "conversion", groupBy: "Not A Key") { dimension } } }`,
     );
     expect(JSON.stringify(data.errors)).toMatch(/groupBy/);
   });
