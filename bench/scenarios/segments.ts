@@ -56,7 +56,7 @@ export async function segmentsScenario(ctx: Context): Promise<void> {
             jsonb_build_object('device', (ARRAY['${DEVICES.join("','")}'])[1 + (u / 2) % 5])
        FROM generate_series(0, $4::int - 1) g,
             LATERAL (SELECT g % $5::int AS u) x,
-            LATERAL (SELECT $6::timestamptz + ((u * 7919) % ($7::int * 86400)) * interval '1 second'
+            LATERAL (SELECT $6::timestamptz + ((u::bigint * 7919) % ($7::int * 86400)) * interval '1 second'
                             + (g / $5::int) * interval '5 minutes' AS t) y`,
     [experiment.id, v0, v1, exposures, units, start, DAYS],
   );
@@ -68,7 +68,7 @@ export async function segmentsScenario(ctx: Context): Promise<void> {
             CASE WHEN g % 3 = 0 THEN 1 ELSE ((g * 2654435761) % 6000) / 100.0 + (u % 2) * 0.5 END
        FROM generate_series(0, $4::int - 1) g,
             LATERAL (SELECT (g * 31) % $5::int AS u) x,
-            LATERAL (SELECT $6::timestamptz + ((u * 7919) % ($7::int * 86400)) * interval '1 second'
+            LATERAL (SELECT $6::timestamptz + ((u::bigint * 7919) % ($7::int * 86400)) * interval '1 second'
                             + interval '1 hour' + (g % 24) * interval '1 hour' AS t) y`,
     [experiment.id, v0, v1, conversions, units, start, DAYS],
   );
