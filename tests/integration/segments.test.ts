@@ -14,9 +14,10 @@ import { queryRows, type DatabaseHandle } from '../../src/db/client';
 import { recordEvents } from '../../src/events/service';
 import type { App } from '../../src/http/app';
 import { adjustPValues } from '../../src/results/stats';
+import { createMetricService } from '../../src/metrics/service';
 import { createTestApp, gqlOk } from '../support/app';
 import { openTestDatabase } from '../support/db';
-import { createRunningWithVariants } from '../support/factories';
+import { createRunningWithVariants, uniqueKey } from '../support/factories';
 import { makeKey, productionSecurity, rawPost, startTestServer } from '../support/server';
 
 let handle: DatabaseHandle;
@@ -382,5 +383,141 @@ describe('dimensions on exposures', () => {
     expect(levels).toHaveLength(LIMITS.maxDimensionLevels + 1);
     const other = levels.find((l: { level: string }) => l.level === OTHER_LEVEL);
     expect(other.results.variants.reduce((a: number, v: { units: number }) => a + v.units, 0)).toBe(3);
+  });
+});
+
+describe('RATIO and capped metrics', () => {
+  it('over time and per level equal the per-unit numbers from the raw events', async () => {
+    const metrics = createMetricService({ db: handle.db, actor: { name: 'test' } });
+    const ratio = await metrics.create({
+      key: uniqueKey('mps'),
+      name: 'Minutes per session',
+      kind: 'RATIO',
+      eventName: 'minutes',
+      denominatorEventName: 'session',
+    });
+    const capped = await metrics.create({
+      key: uniqueKey('capped'),
+      name: 'Minutes capped at 20',
+      kind: 'MEAN',
+      eventName: 'minutes',
+      capValue: 20,
+    });
+    const { experiment, variants } = await createRunningWithVariants(handle.db, {
+      metricRoles: [
+        { metric: ratio.key, role: 'PRIMARY' },
+        { metric: capped.key, role: 'SECONDARY' },
+      ],
+    });
+    const base = Math.floor((Date.now() - 6 * HOUR) / HOUR) * HOUR;
+    const units = variants.flatMap((v, arm) =>
+      Array.from({ length: 30 }, (_, i) => ({
+        userId: `r-${arm}-${i}`,
+        variantId: v.id,
+        at: base + (i % 4) * HOUR,
+        device: DEVICES[i % 3],
+        sessions: 1 + ((i + arm) % 3),
+        minutes: 4 * ((i * 5 + arm) % 9),
+      })),
+    );
+    const events = units.flatMap((u) => {
+      const common = { experimentKey: experiment.key, userId: u.userId, variantId: u.variantId };
+      const conv = (metricName: string, value: number) => ({
+        ...common,
+        kind: 'CONVERSION',
+        eventId: randomUUID(),
+        metricName,
+        value,
+        occurredAt: new Date(u.at + 60_000),
+      });
+      return [
+        {
+          ...common,
+          kind: 'EXPOSURE',
+          eventId: randomUUID(),
+          occurredAt: new Date(u.at),
+          dimensions: { device: u.device },
+        },
+        conv('session', u.sessions),
+        ...(u.minutes > 0 ? [conv('minutes', u.minutes)] : []),
+      ];
+    });
+    expect((await recordEvents(handle.db, events)).rejected).toEqual([]);
+    const data = await gqlOk(
+      app,
+      `query Q($key: String!, $r: String!, $c: String!) { experiment(key: $key) {
+        ratioSeries: timeSeries(metric: $r, granularity: HOUR, minUnitsPerVariant: 2) { at variants { variant { id } units mean } }
+        cappedSeries: timeSeries(metric: $c, granularity: HOUR, minUnitsPerVariant: 2) { at variants { variant { id } units mean } }
+        ratioLevels: breakdown(metric: $r, groupBy: "device", minUnitsPerVariant: 2) { levels { level results { variants { variant { id } units mean } } } }
+        cappedLevels: breakdown(metric: $c, groupBy: "device", minUnitsPerVariant: 2) { levels { level results { variants { variant { id } units mean } } } }
+      } }`,
+      { key: experiment.key, r: ratio.key, c: capped.key },
+    );
+    const e = data.experiment;
+    const ratioOf = (us: typeof units) =>
+      us.reduce((a, u) => a + u.minutes, 0) / us.reduce((a, u) => a + u.sessions, 0);
+    const cappedOf = (us: typeof units) => us.reduce((a, u) => a + Math.min(u.minutes, 20), 0) / us.length;
+    type Row = { variant: { id: string }; units: number; mean: number };
+    const check = (
+      rows: Row[],
+      pick: (u: (typeof units)[number]) => boolean,
+      of: (us: typeof units) => number,
+    ) => {
+      for (const row of rows) {
+        const us = units.filter((u) => u.variantId === row.variant.id && pick(u));
+        expect(row.units).toBe(us.length);
+        expect(row.mean).toBeCloseTo(of(us), 10);
+      }
+    };
+    expect(e.ratioSeries).toHaveLength(4);
+    for (const [series, of] of [
+      [e.ratioSeries, ratioOf],
+      [e.cappedSeries, cappedOf],
+    ] as const)
+      for (const p of series) check(p.variants, (u) => u.at < Date.parse(p.at), of);
+    for (const [levels, of] of [
+      [e.ratioLevels.levels, ratioOf],
+      [e.cappedLevels.levels, cappedOf],
+    ] as const) {
+      expect(levels.map((l: { level: string }) => l.level)).toEqual([...DEVICES].sort());
+      for (const l of levels) check(l.results.variants, (u) => u.device === l.level, of);
+    }
+  });
+});
+
+describe('concurrent batches', () => {
+  it('leave the period and segment statistics equal to a rebuild', async () => {
+    const { experiment, variants } = await createRunningWithVariants(handle.db);
+    const base = Date.now() - 5 * HOUR;
+    // Four batches at once over the same 40 units: exposures at different hours and devices, conversions.
+    const batches = Array.from({ length: 4 }, (_, b) =>
+      Array.from({ length: 40 }, (_, i) => {
+        const common = { experimentKey: experiment.key, userId: `c-${i}`, variantId: variants[i % 2].id };
+        return [
+          {
+            ...common,
+            kind: 'EXPOSURE',
+            eventId: randomUUID(),
+            occurredAt: new Date(base + ((b + i) % 4) * HOUR),
+            dimensions: { device: DEVICES[(b + i) % 3] },
+          },
+          {
+            ...common,
+            kind: 'CONVERSION',
+            eventId: randomUUID(),
+            metricName: 'watch_minutes',
+            value: 1.5 * b + (i % 3),
+            occurredAt: new Date(base + 4 * HOUR),
+          },
+        ];
+      }).flat(),
+    );
+    const results = await Promise.all(batches.map((batch) => recordEvents(handle.db, batch)));
+    for (const r of results) expect(r.rejected).toEqual([]);
+    const maintained = await statsTables(experiment.id);
+    await rebuildStats(handle.db, [experiment.id]);
+    expect(await statsTables(experiment.id)).toEqual(maintained);
+    const units = await rawUnits(experiment.id, 'watch_minutes');
+    expect(units).toHaveLength(40);
   });
 });
