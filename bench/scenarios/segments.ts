@@ -49,10 +49,15 @@ export async function segmentsScenario(ctx: Context): Promise<void> {
   const exposures = Math.round(size.events / 2);
   const conversions = size.events - exposures;
   const start = '2026-01-01T00:00:00Z';
+  // Increasing ids (a random prefix per table and column, then the row number), so the rows append to the
+  // primary-key and event-id indexes instead of writing all over them.
+  const prefix = () => `${randomUUID().slice(0, 8)}-0000-4000-8000-`;
+  const uuidOf = (p: string) => `('${p}' || lpad(to_hex(g), 12, '0'))::uuid`;
   const t0 = process.hrtime.bigint();
-  await sql.unsafe(
-    `INSERT INTO experiment_exposures (experiment_id, variant_id, user_id, event_id, occurred_at, recorded_at, dimensions)
-     SELECT $1::uuid, CASE WHEN u % 2 = 0 THEN $2::uuid ELSE $3::uuid END, 'seg-' || u, gen_random_uuid(), t, t,
+  const insertExposures = sql.unsafe(
+    `INSERT INTO experiment_exposures (id, experiment_id, variant_id, user_id, event_id, occurred_at, recorded_at, dimensions)
+     SELECT ${uuidOf(prefix())}, $1::uuid, CASE WHEN u % 2 = 0 THEN $2::uuid ELSE $3::uuid END, 'seg-' || u,
+            ${uuidOf(prefix())}, t, t,
             jsonb_build_object('device', (ARRAY['${DEVICES.join("','")}'])[1 + (u / 2) % 5])
        FROM generate_series(0, $4::int - 1) g,
             LATERAL (SELECT g % $5::int AS u) x,
@@ -60,10 +65,11 @@ export async function segmentsScenario(ctx: Context): Promise<void> {
                             + (g / $5::int) * interval '5 minutes' AS t) y`,
     [experiment.id, v0, v1, exposures, units, start, DAYS],
   );
-  await sql.unsafe(
-    `INSERT INTO experiment_conversions (experiment_id, variant_id, user_id, event_id, occurred_at, recorded_at,
+  const insertConversions = sql.unsafe(
+    `INSERT INTO experiment_conversions (id, experiment_id, variant_id, user_id, event_id, occurred_at, recorded_at,
                                          metric_name, value)
-     SELECT $1::uuid, CASE WHEN u % 2 = 0 THEN $2::uuid ELSE $3::uuid END, 'seg-' || u, gen_random_uuid(), t, t,
+     SELECT ${uuidOf(prefix())}, $1::uuid, CASE WHEN u % 2 = 0 THEN $2::uuid ELSE $3::uuid END, 'seg-' || u,
+            ${uuidOf(prefix())}, t, t,
             CASE WHEN g % 3 = 0 THEN 'conversion' ELSE '${MEAN_METRIC}' END,
             CASE WHEN g % 3 = 0 THEN 1 ELSE ((g * 2654435761) % 6000) / 100.0 + (u % 2) * 0.5 END
        FROM generate_series(0, $4::int - 1) g,
@@ -72,6 +78,8 @@ export async function segmentsScenario(ctx: Context): Promise<void> {
                             + interval '1 hour' + (g % 24) * interval '1 hour' AS t) y`,
     [experiment.id, v0, v1, conversions, units, start, DAYS],
   );
+  // Two connections, one table each.
+  await Promise.all([insertExposures, insertConversions]);
   const loadSeconds = msSince(t0) / 1000;
   // Statistics of the fresh rows first: without them the rebuild's joins are planned for empty tables.
   await sql`ANALYZE experiment_exposures, experiment_conversions`;

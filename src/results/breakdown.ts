@@ -15,7 +15,7 @@ import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
 import { ValidationError } from '../common/errors';
 import { parse, slug } from '../common/validation';
 import { LIMITS } from '../config';
-import { jsonParam, type Db } from '../db/client';
+import type { Db } from '../db/client';
 import { dbNumber, parseRows } from '../db/rows';
 import type { ExperimentRow } from '../experiments/repository';
 import {
@@ -107,8 +107,19 @@ const keyExpression = (by: KeyOf) =>
     ? sql`to_char(segment_period(k.first_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
     : sql`coalesce(k.dimensions->>${by.dimension}, ${NONE_LEVEL}::text)`;
 
-async function readCells(db: Db, experimentId: string, by: KeyOf, metrics: string[]): Promise<Cells> {
-  const names = [EXPOSURE_METRIC, ...metrics];
+/** The key of the per-variant totals readCells adds for a breakdown (no level starts with `__t`). */
+const TOTAL_KEY = '__total__';
+
+/**
+ * The statistics of a metric per key, and for a breakdown its totals (TOTAL_KEY, from
+ * experiment_variant_stats). The metric's event names are resolved in the statement (the name, a definition's
+ * event and RATIO denominator, and the exposures), so it runs beside `results` rather than after it.
+ */
+async function readCells(db: Db, experimentId: string, by: KeyOf, metric: string): Promise<Cells> {
+  const names = sql`(SELECT ${EXPOSURE_METRIC}::text UNION SELECT ${metric}::text
+                     UNION SELECT event_name FROM metrics WHERE key = ${metric}
+                     UNION SELECT denominator_event_name FROM metrics WHERE key = ${metric}
+                                                                        AND denominator_event_name IS NOT NULL)`;
   const rows =
     'period' in by
       ? await parseRows(
@@ -118,7 +129,7 @@ async function readCells(db: Db, experimentId: string, by: KeyOf, metrics: strin
                    metric_name AS "metricName", variant_id::text AS "variantId", units, sum,
                    sum_squares AS "sumSquares", converted_units AS "convertedUnits"
               FROM experiment_period_stats
-             WHERE experiment_id = ${experimentId} AND metric_name IN (SELECT value FROM json_array_elements_text(${jsonParam(names)}))`,
+             WHERE experiment_id = ${experimentId} AND metric_name IN ${names}`,
           cellRow,
         )
       : await parseRows(
@@ -127,8 +138,11 @@ async function readCells(db: Db, experimentId: string, by: KeyOf, metrics: strin
             SELECT level AS "key", metric_name AS "metricName", variant_id::text AS "variantId", units, sum,
                    sum_squares AS "sumSquares", converted_units AS "convertedUnits"
               FROM experiment_segment_stats
-             WHERE experiment_id = ${experimentId} AND dimension = ${by.dimension}
-               AND metric_name IN (SELECT value FROM json_array_elements_text(${jsonParam(names)}))`,
+             WHERE experiment_id = ${experimentId} AND dimension = ${by.dimension} AND metric_name IN ${names}
+            UNION ALL
+            SELECT ${TOTAL_KEY}, metric_name, variant_id::text, units, sum, sum_squares, converted_units
+              FROM experiment_variant_stats
+             WHERE experiment_id = ${experimentId} AND metric_name IN ${names}`,
           cellRow,
         );
   const cells: Cells = new Map();
@@ -297,15 +311,15 @@ export async function getTimeSeries(
   raw: TimeSeriesOptions = {},
 ): Promise<TimeSeriesPoint[]> {
   parse(timeSeriesOptions, raw);
-  const [overall] = await getResults(db, experiment, metric, raw);
-  const plan = planOf(overall);
-  const metrics = [plan.eventName, ...(plan.denominator ? [plan.denominator] : [])];
-  const [cells, base, extras] = await Promise.all([
-    readCells(db, experiment.id, { period: true }, metrics),
-    getVariantStats(db, experiment.id, [plan.eventName], { countAssigned: false }),
-    readExtras(db, experiment.id, { period: true }, plan),
+  // One round trip beside those of `results`; capped and RATIO metrics read their per-unit rows after it.
+  const [[overall], cells, base] = await Promise.all([
+    getResults(db, experiment, metric, raw),
+    readCells(db, experiment.id, { period: true }, metric),
+    getVariantStats(db, experiment.id, [EXPOSURE_METRIC], { countAssigned: false }),
   ]);
-  const baseRows = base.get(plan.eventName) ?? [];
+  const plan = planOf(overall);
+  const extras = await readExtras(db, experiment.id, { period: true }, plan);
+  const baseRows = base.get(EXPOSURE_METRIC) ?? [];
   // Hours grouped into the requested periods (UTC days), in time order.
   const step = GRANULARITY_MS[granularity];
   const periods = new Map<number, string[]>();
@@ -363,40 +377,22 @@ export async function getBreakdown(
       ['includeUnexposed'],
       'breakdown counts exposed units only: a unit gets its levels from its first exposure',
     );
-  const [overall] = await getResults(db, experiment, metric, { ...raw, correction: 'NONE' });
+  const by = { dimension: groupBy };
+  const [[overall], cells, base] = await Promise.all([
+    getResults(db, experiment, metric, { ...raw, correction: 'NONE' }),
+    readCells(db, experiment.id, by, metric),
+    getVariantStats(db, experiment.id, [EXPOSURE_METRIC], { countAssigned: false }),
+  ]);
   const correction = overall.method === 'BAYESIAN' ? 'NONE' : (raw.correction ?? 'HOLM');
   const plan = planOf(overall);
-  const metrics = [plan.eventName, ...(plan.denominator ? [plan.denominator] : [])];
-  const by = { dimension: groupBy };
-  const [cells, base, extras] = await Promise.all([
-    readCells(db, experiment.id, by, metrics),
-    getVariantStats(db, experiment.id, metrics, { countAssigned: false }),
-    readExtras(db, experiment.id, by, plan),
-  ]);
-  const baseRows = base.get(plan.eventName) ?? [];
-  const totalCells = (name: string | null) =>
-    new Map(
-      (name === null ? [] : (base.get(name) ?? [])).map((r): [string, Cell] => [
-        r.variantId,
-        {
-          units: r.exposedMetricUnits,
-          sum: r.exposedSum,
-          sumSquares: r.exposedSumSquares,
-          convertedUnits: r.convertedUnits,
-        },
-      ]),
-    );
+  const extras = await readExtras(db, experiment.id, by, plan);
+  const baseRows = base.get(EXPOSURE_METRIC) ?? [];
+  const totals = cells.get(TOTAL_KEY);
+  cells.delete(TOTAL_KEY);
   // Units without the dimension: the total minus every stored level.
-  const exposureTotal = new Map(
-    baseRows.map((r): [string, Cell] => [r.variantId, { ...ZERO, units: r.exposedUnits, sum: r.exposures }]),
-  );
   const none = new Map<string, Map<string, Cell>>();
-  for (const [name, total] of [
-    [EXPOSURE_METRIC, exposureTotal],
-    [plan.eventName, totalCells(plan.eventName)],
-    ...(plan.denominator ? [[plan.denominator, totalCells(plan.denominator)] as const] : []),
-  ] as const) {
-    const rest = new Map(total);
+  for (const name of [EXPOSURE_METRIC, plan.eventName, ...(plan.denominator ? [plan.denominator] : [])]) {
+    const rest = new Map(cellsOf(totals, name));
     for (const byMetric of cells.values())
       for (const [id, c] of byMetric.get(name) ?? []) rest.set(id, subtract(rest.get(id) ?? ZERO, c));
     none.set(name, rest);
