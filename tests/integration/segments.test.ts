@@ -161,6 +161,20 @@ describe('timeSeries', () => {
         }
       }
     }
+    // The last point is results by construction; the hours it stands for add up to the same numbers.
+    const { results } = await timeSeries(experiment.key, 'watch_minutes', 'HOUR');
+    const sums = await queryRows<{ variantId: string; units: number; sum: number }>(
+      handle.db,
+      sql`SELECT variant_id::text AS "variantId",
+                 sum(units) FILTER (WHERE metric_name = 'exposure')::int AS units,
+                 sum(sum) FILTER (WHERE metric_name = 'watch_minutes') AS sum
+            FROM experiment_period_stats WHERE experiment_id = ${experiment.id} GROUP BY 1`,
+    );
+    for (const v of results.variants) {
+      const row = sums.find((r) => r.variantId === v.variant.id)!;
+      expect(row.units).toBe(v.units);
+      expect(row.sum / row.units).toBe(v.mean);
+    }
     const { timeSeries: hours } = await timeSeries(experiment.key, 'watch_minutes', 'HOUR');
     expect(hours).toHaveLength(6);
     // The interval narrows as units accumulate.
