@@ -14,7 +14,7 @@ import {
   type TimeSeriesOptions,
   type TimeSeriesPoint,
 } from './breakdown';
-import { analysisArgs, ResultsRef, VariantResultRef } from './graphql';
+import { analysisArgs, CorrectionEnum, ResultsRef, VariantResultRef } from './graphql';
 
 const TimeGranularityEnum = builder.enumType('TimeGranularity', {
   description: 'The length of a time-series period, in UTC.',
@@ -112,6 +112,12 @@ builder.objectFields(ExperimentRef, (t) => {
           description: 'The dimension key, e.g. `device`: a key the experiment’s exposures carry.',
         }),
         ...exposedArgs,
+        correction: t.arg({
+          type: CorrectionEnum,
+          required: false,
+          description:
+            'Default HOLM, across every level’s treatments (a breakdown is one family of comparisons); NONE gives raw p-values. Ignored by BAYESIAN.',
+        }),
       },
       resolve: (e, { metric, groupBy, ...args }, ctx) =>
         orBadInput(() => getBreakdown(ctx.db, e, metric, groupBy, args)),

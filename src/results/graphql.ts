@@ -49,7 +49,7 @@ const StatsMethodEnum = builder.enumType('StatsMethod', {
     SEQUENTIAL: 'Always-valid confidence sequence (Waudby-Smith et al.): safe to check every day.',
   }),
 });
-const CorrectionEnum = builder.enumType('Correction', {
+export const CorrectionEnum = builder.enumType('Correction', {
   description:
     'Multiple-comparison correction over all treatment variants × metrics of the request. Ignored by BAYESIAN analyses (no p-values), whose results say NONE.',
   values: enumValues(CORRECTIONS, {
