@@ -8,7 +8,7 @@
  * its first exposure carried; units without the dimension form NONE_LEVEL (the total minus every level), so
  * units over the levels sum to the total.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { EXPOSURE_METRIC, NONE_LEVEL } from '../aggregates/constants';
 import { getVariantStats, type VariantStatsRow } from '../aggregates/read';
@@ -100,11 +100,16 @@ function planOf(overall: ExperimentResults) {
 type Plan = ReturnType<typeof planOf>;
 
 /** Where a unit's key comes from: its first exposure's hour, or its level of a dimension. */
-type KeyOf = { period: true } | { dimension: string };
+type KeyOf = { period: TimeGranularity } | { dimension: string };
+
+/** The start of a timestamp's period in UTC as its key (ISO 8601): hours summed into days in SQL. */
+const periodKey = (at: SQL, granularity: TimeGranularity) =>
+  sql`to_char(date_bin(${granularity === 'DAY' ? '1 day' : '1 hour'}::interval, ${at}, timestamptz '2000-01-01 00:00:00+00')
+              AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
 
 const keyExpression = (by: KeyOf) =>
   'period' in by
-    ? sql`to_char(segment_period(k.first_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+    ? periodKey(sql`k.first_at`, by.period)
     : sql`coalesce(k.dimensions->>${by.dimension}, ${NONE_LEVEL}::text)`;
 
 /** The key of the per-variant totals readCells adds for a breakdown (no level starts with `__t`). */
@@ -125,11 +130,12 @@ async function readCells(db: Db, experimentId: string, by: KeyOf, metric: string
       ? await parseRows(
           db,
           sql`/* getPeriodStats */
-            SELECT to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "key",
-                   metric_name AS "metricName", variant_id::text AS "variantId", units, sum,
-                   sum_squares AS "sumSquares", converted_units AS "convertedUnits"
+            SELECT ${periodKey(sql`period_start`, by.period)} AS "key", metric_name AS "metricName",
+                   variant_id::text AS "variantId", sum(units) AS units, sum(sum) AS sum,
+                   sum(sum_squares) AS "sumSquares", sum(converted_units) AS "convertedUnits"
               FROM experiment_period_stats
-             WHERE experiment_id = ${experimentId} AND metric_name IN ${names}`,
+             WHERE experiment_id = ${experimentId} AND metric_name IN ${names}
+             GROUP BY 1, 2, 3`,
           cellRow,
         )
       : await parseRows(
@@ -314,20 +320,14 @@ export async function getTimeSeries(
   // One round trip beside those of `results`; capped and RATIO metrics read their per-unit rows after it.
   const [[overall], cells, base] = await Promise.all([
     getResults(db, experiment, metric, raw),
-    readCells(db, experiment.id, { period: true }, metric),
+    readCells(db, experiment.id, { period: granularity }, metric),
     getVariantStats(db, experiment.id, [EXPOSURE_METRIC], { countAssigned: false }),
   ]);
   const plan = planOf(overall);
-  const extras = await readExtras(db, experiment.id, { period: true }, plan);
+  const extras = await readExtras(db, experiment.id, { period: granularity }, plan);
   const baseRows = base.get(EXPOSURE_METRIC) ?? [];
-  // Hours grouped into the requested periods (UTC days), in time order.
   const step = GRANULARITY_MS[granularity];
-  const periods = new Map<number, string[]>();
-  for (const hour of cells.keys()) {
-    const start = Math.floor(Date.parse(hour) / step) * step;
-    periods.set(start, [...(periods.get(start) ?? []), hour]);
-  }
-  const starts = [...periods.keys()].sort((a, b) => a - b);
+  const periods = [...cells.keys()].sort();
   const running: Slice = {
     exposure: new Map(),
     metric: new Map(),
@@ -336,20 +336,19 @@ export async function getTimeSeries(
     products: extras.products ? new Map() : null,
   };
   const productSums = new Map<string, { sum: number; sumSquares: number }>();
-  return starts.map((start, i): TimeSeriesPoint => {
-    for (const hour of periods.get(start)!) {
-      const c = cells.get(hour);
-      accumulate(running.exposure, cellsOf(c, EXPOSURE_METRIC));
-      accumulate(running.metric, cellsOf(c, plan.eventName));
-      accumulate(running.denominator, cellsOf(c, plan.denominator));
-      if (running.capExcess) accumulateExtras(running.capExcess, extras.capExcess?.get(hour));
-      if (running.products) {
-        accumulateExtras(productSums, extras.products?.get(hour));
-        running.products = new Map([...productSums].map(([id, p]) => [id, p.sum]));
-      }
+  return periods.map((period, i): TimeSeriesPoint => {
+    const c = cells.get(period);
+    accumulate(running.exposure, cellsOf(c, EXPOSURE_METRIC));
+    accumulate(running.metric, cellsOf(c, plan.eventName));
+    accumulate(running.denominator, cellsOf(c, plan.denominator));
+    if (running.capExcess) accumulateExtras(running.capExcess, extras.capExcess?.get(period));
+    if (running.products) {
+      accumulateExtras(productSums, extras.products?.get(period));
+      running.products = new Map([...productSums].map(([id, p]) => [id, p.sum]));
     }
+    const start = Date.parse(period);
     const at = new Date(start + step);
-    if (i === starts.length - 1) return { at, variants: overall.variants };
+    if (i === periods.length - 1) return { at, variants: overall.variants };
     const { variants } = analyzeSlice(overall, baseRows, running, raw, overall.correction);
     return {
       at,
