@@ -306,8 +306,9 @@ function accumulateExtras(
 }
 
 /**
- * Cumulative results per period. Four statements plus those of `results`: the last point is the variants of
- * `results` with the same options, so the two never disagree; earlier points sum the periods before them.
+ * Cumulative results per period: two statements beside those of `results` (one more for a capped or RATIO
+ * metric). The last point is the variants of `results` with the same options, so the two never disagree;
+ * earlier points sum the periods before them.
  */
 export async function getTimeSeries(
   db: Db,
