@@ -20,10 +20,16 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 --> statement-breakpoint
 -- Adds sign × (the row's contribution) at each row's unit key. Rows of units without a key are skipped.
+-- PL/pgSQL rather than SQL: its statement's plan is kept for the session, where an SQL function's would be
+-- planned again at every call (several per batch).
 CREATE OR REPLACE FUNCTION fold_segment_deltas(exp_ids uuid[], user_ids text[], metric_names text[],
                                                variant_ids uuid[], totals float8[], signs int[])
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF exp_ids IS NULL THEN
+    RETURN;
+  END IF;
   WITH d AS (
     SELECT x.experiment_id, x.user_id, x.metric_name, x.variant_id, x.total, x.sign, k.first_at, k.dimensions
       FROM unnest(exp_ids, user_ids, metric_names, variant_ids, totals, signs)
@@ -54,7 +60,8 @@ LANGUAGE sql AS $$
   ON CONFLICT (experiment_id, dimension, metric_name, variant_id, level) DO UPDATE SET
     units = s.units + excluded.units, sum = s.sum + excluded.sum,
     sum_squares = s.sum_squares + excluded.sum_squares,
-    converted_units = s.converted_units + excluded.converted_units
+    converted_units = s.converted_units + excluded.converted_units;
+END;
 $$;
 --> statement-breakpoint
 -- One function for the three triggers (transition tables cannot serve a trigger on several events): each
@@ -116,10 +123,11 @@ DECLARE
   r_metric text[];
   r_variant uuid[];
   r_total float8[];
+  any_keyed boolean;
 BEGIN
   SELECT array_agg(c.experiment_id), array_agg(c.user_id), array_agg(c.at), array_agg(c.event_id),
-         array_agg(c.dimensions)
-    INTO m_exp, m_user, m_at, m_event, m_dims
+         array_agg(c.dimensions), bool_or(k.user_id IS NOT NULL)
+    INTO m_exp, m_user, m_at, m_event, m_dims, any_keyed
     FROM (SELECT DISTINCT ON (experiment_id, user_id) *
             FROM unnest(exp_ids, user_ids, ats, event_ids, dims)
                    AS x(experiment_id, user_id, at, event_id, dimensions)
@@ -135,15 +143,19 @@ BEGIN
     FROM unnest(m_exp, m_user) AS u(experiment_id, user_id)
    CROSS JOIN LATERAL (SELECT * FROM experiment_user_metrics x
                         WHERE x.experiment_id = u.experiment_id AND x.user_id = u.user_id OFFSET 0) um;
-  -- Out of the old key (units without one are skipped)…
-  PERFORM fold_segment_deltas(r_exp, r_user, r_metric, r_variant, r_total, array_fill(-1, ARRAY[cardinality(r_exp)]));
+  -- Out of the old key (units without one, new units, are skipped)…
+  IF any_keyed THEN
+    PERFORM fold_segment_deltas(r_exp, r_user, r_metric, r_variant, r_total,
+                                array_fill(-1, ARRAY[coalesce(cardinality(r_exp), 0)]));
+  END IF;
   INSERT INTO experiment_unit_segments AS k (experiment_id, user_id, first_at, first_event_id, dimensions)
   SELECT * FROM unnest(m_exp, m_user, m_at, m_event, m_dims)
    ORDER BY 1, 2
   ON CONFLICT (experiment_id, user_id) DO UPDATE SET
     first_at = excluded.first_at, first_event_id = excluded.first_event_id, dimensions = excluded.dimensions;
   -- …and into the new one.
-  PERFORM fold_segment_deltas(r_exp, r_user, r_metric, r_variant, r_total, array_fill(1, ARRAY[cardinality(r_exp)]));
+  PERFORM fold_segment_deltas(r_exp, r_user, r_metric, r_variant, r_total,
+                              array_fill(1, ARRAY[coalesce(cardinality(r_exp), 0)]));
 END;
 $$;
 --> statement-breakpoint
