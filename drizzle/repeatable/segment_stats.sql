@@ -30,16 +30,25 @@ BEGIN
   IF exp_ids IS NULL THEN
     RETURN;
   END IF;
-  WITH d AS (
-    SELECT x.experiment_id, x.user_id, x.metric_name, x.variant_id, x.total, x.sign, k.first_at, k.dimensions
+  -- A row's old and new values net out first, and each unit's key is probed once (not once per row).
+  WITH x AS (
+    SELECT experiment_id, user_id, metric_name, variant_id, sum(sign) AS units, sum(sign * total) AS sum,
+           sum(sign * total * total) AS sum_squares, sum(CASE WHEN total > 0 THEN sign ELSE 0 END) AS converted
       FROM unnest(exp_ids, user_ids, metric_names, variant_ids, totals, signs)
-             AS x(experiment_id, user_id, metric_name, variant_id, total, sign)
-      JOIN experiment_unit_segments k ON k.experiment_id = x.experiment_id AND k.user_id = x.user_id
+             AS r(experiment_id, user_id, metric_name, variant_id, total, sign)
+     GROUP BY 1, 2, 3, 4
+  ), keys AS (
+    SELECT k.experiment_id, k.user_id, k.first_at, k.dimensions
+      FROM (SELECT DISTINCT experiment_id, user_id FROM x) u
+      JOIN experiment_unit_segments k ON k.experiment_id = u.experiment_id AND k.user_id = u.user_id
+  ), d AS (
+    SELECT x.*, keys.first_at, keys.dimensions
+      FROM x JOIN keys ON keys.experiment_id = x.experiment_id AND keys.user_id = x.user_id
   ), periods AS (
     INSERT INTO experiment_period_stats AS p
            (experiment_id, metric_name, variant_id, period_start, units, sum, sum_squares, converted_units)
-    SELECT experiment_id, metric_name, variant_id, segment_period(first_at), sum(sign), sum(sign * total),
-           sum(sign * total * total), sum(CASE WHEN total > 0 THEN sign ELSE 0 END)
+    SELECT experiment_id, metric_name, variant_id, segment_period(first_at), sum(units), sum(sum),
+           sum(sum_squares), sum(converted)
       FROM d
      GROUP BY 1, 2, 3, 4
      ORDER BY 1, 2, 3, 4
@@ -50,8 +59,8 @@ BEGIN
   )
   INSERT INTO experiment_segment_stats AS s
          (experiment_id, dimension, metric_name, variant_id, level, units, sum, sum_squares, converted_units)
-  SELECT d.experiment_id, l.key, d.metric_name, d.variant_id, l.value, sum(d.sign), sum(d.sign * d.total),
-         sum(d.sign * d.total * d.total), sum(CASE WHEN d.total > 0 THEN d.sign ELSE 0 END)
+  SELECT d.experiment_id, l.key, d.metric_name, d.variant_id, l.value, sum(d.units), sum(d.sum),
+         sum(d.sum_squares), sum(d.converted)
     FROM d
    CROSS JOIN LATERAL jsonb_each_text(d.dimensions) l
    WHERE d.dimensions IS NOT NULL
