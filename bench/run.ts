@@ -32,6 +32,7 @@ import { dashboardScenario } from './scenarios/dashboard';
 import { ingestionScenario } from './scenarios/ingestion';
 import { readsScenario } from './scenarios/reads';
 import { resultsScenario } from './scenarios/results';
+import { segmentsScenario } from './scenarios/segments';
 
 /** Execution order: the dashboard first, while its experiments are the only ones in the database. */
 const PLAN: [ScenarioName, string, Scenario][] = [
@@ -42,6 +43,7 @@ const PLAN: [ScenarioName, string, Scenario][] = [
   ['allocation', '6 allocation', allocationScenario],
   ['ingestion', '2 ingestion', ingestionScenario],
   ['results', '3 results', resultsScenario],
+  ['segments', '7 segments', segmentsScenario],
 ];
 
 const log = (message: string) =>

@@ -45,6 +45,15 @@ export const LIMITS = {
   /** …and not earlier than the experiment's creation minus this (events cannot predate it). */
   occurredAtMaxBeforeCreationMs: 24 * 3600_000,
   maxVariants: 20,
+  /**
+   * Segment dimensions (exposures' `dimensions`): most keys one experiment may use (an exposure bringing
+   * another is rejected), most levels per key (later levels count as `__other__`), and the length of keys
+   * and levels. Each level costs variants × metrics rows; a breakdown reads them all.
+   */
+  maxDimensions: 5,
+  maxDimensionLevels: 50,
+  dimensionKeyMaxLength: 64,
+  dimensionLevelMaxLength: 128,
   /** QA overrides (forced variants) per experiment; all of them travel with the cached configuration. */
   maxOverridesPerExperiment: 1000,
   /** Ranges one experiment may hold in its layer. */

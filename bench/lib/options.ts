@@ -1,7 +1,15 @@
 /** Command line of `npm run bench` and the sizes of every scenario per mode. */
 import type { LoadLength } from './load';
 
-export const SCENARIOS = ['assignment', 'ingestion', 'results', 'dashboard', 'reads', 'allocation'] as const;
+export const SCENARIOS = [
+  'assignment',
+  'ingestion',
+  'results',
+  'dashboard',
+  'reads',
+  'allocation',
+  'segments',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** smoke: seconds, for CI (checks enforced, targets only reported); quick: default; large: 10M events. */
@@ -31,6 +39,15 @@ export interface Sizes {
     /** Runs of each raw-view SQL query. */
     viewRuns: number;
   };
+  /** Results over time and per segment (issue 17): events generated in SQL, then rebuilt. */
+  segments: {
+    events: number;
+    /** Sequential GraphQL requests per query (after warm-up). */
+    requests: number;
+    /** Alternating rounds of API batches with and without dimensions, and events per batch. */
+    ingestRounds: number;
+    batchSize: number;
+  };
   dashboard: {
     connections: number;
     run: LoadLength;
@@ -55,6 +72,7 @@ export const SIZES: Record<Mode, Sizes> = {
     assignment: { connections: 50, run: { requests: 500 }, warmupSeconds: 0, returningPool: 1_000 },
     ingestion: { clients: 4, users: 1_000, events: { 100: 2_000, 1000: 2_000 }, maxSeconds: 60 },
     results: { events: 10_000, requests: 20, viewRuns: 2 },
+    segments: { events: 20_000, requests: 20, ingestRounds: 2, batchSize: 200 },
     dashboard: { connections: 10, run: { requests: 100 }, counts: [10, 100], eventsPerExperiment: 20 },
     reads: { connections: 10, rounds: 1, run: { requests: 50 }, warmup: { requests: 10 }, experiments: 100 },
   },
@@ -62,6 +80,7 @@ export const SIZES: Record<Mode, Sizes> = {
     assignment: { connections: 50, run: { durationSeconds: 10 }, warmupSeconds: 2, returningPool: 10_000 },
     ingestion: { clients: 4, users: 50_000, events: { 100: 100_000, 1000: 200_000 }, maxSeconds: 120 },
     results: { events: 1_000_000, requests: 200, viewRuns: 5 },
+    segments: { events: 1_000_000, requests: 200, ingestRounds: 10, batchSize: 500 },
     dashboard: { connections: 10, run: { durationSeconds: 5 }, counts: [10, 100], eventsPerExperiment: 40 },
     reads: {
       connections: 10,
@@ -75,6 +94,7 @@ export const SIZES: Record<Mode, Sizes> = {
     assignment: { connections: 50, run: { durationSeconds: 10 }, warmupSeconds: 2, returningPool: 10_000 },
     ingestion: { clients: 4, users: 200_000, events: { 100: 200_000, 1000: 1_000_000 }, maxSeconds: 300 },
     results: { events: 10_000_000, requests: 200, viewRuns: 5 },
+    segments: { events: 10_000_000, requests: 200, ingestRounds: 20, batchSize: 500 },
     dashboard: { connections: 10, run: { durationSeconds: 5 }, counts: [10, 100], eventsPerExperiment: 40 },
     reads: {
       connections: 10,

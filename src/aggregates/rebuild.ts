@@ -1,6 +1,7 @@
 /**
- * Recomputing the aggregates from raw events, through rebuild_experiment_stats
- * (drizzle/repeatable/rebuild_experiment_stats.sql: the definition of what they mean). It takes the
+ * Recomputing the aggregates from raw events, through rebuild_all_stats: rebuild_experiment_stats
+ * (drizzle/repeatable/rebuild_experiment_stats.sql: the definition of what they mean), then the period and
+ * segment statistics (rebuild_segment_stats, drizzle/repeatable/segment_stats.sql). It takes the
  * ingestion locks, so it is safe while events arrive. `npm run db:rebuild-stats`, the seed and the changes
  * that alter what counts (conversion windows, RATIO pairs) use it.
  *
@@ -34,5 +35,5 @@ export async function rebuildStats(db: Db, experimentIds: readonly string[] | nu
       `cannot recount ${incomplete.map((r) => `${r.key} (raw events recorded before ${r.droppedBefore} were dropped)`).join(', ')} from raw events: EVENT_RETENTION_DAYS removed some of them, and their maintained aggregates are the only record left`,
     );
   }
-  await db.execute(sql`/* rebuildStats */ SELECT rebuild_experiment_stats(${ids})`);
+  await db.execute(sql`/* rebuildStats */ SELECT rebuild_all_stats(${ids})`);
 }

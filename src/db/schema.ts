@@ -271,6 +271,12 @@ export const experimentExposures = pgTable(
      * first exposure's (see experiment_user_metrics.covariates) count; null when the exposure carried none.
      */
     covariates: jsonb('covariates').$type<Record<string, number>>(),
+    /**
+     * The unit's segment levels as the client sent them (`{device: "ios"}`), a level past the experiment's
+     * LIMITS.maxDimensionLevels already folded into `__other__`. Null: none. The first exposure's count
+     * (src/aggregates/segments.ts).
+     */
+    dimensions: jsonb('dimensions').$type<Record<string, string>>(),
   },
   (t) => [
     primaryKey({ columns: [t.id, t.recordedAt] }),
@@ -806,4 +812,87 @@ export const playbackProgress = pgTable(
     primaryKey({ columns: [t.userId, t.contentId] }),
     check('playback_progress_position_valid', sql`${t.positionSeconds} >= 0 AND ${t.durationSeconds} > 0`),
   ],
+);
+
+/**
+ * The dimension levels an experiment admitted (src/aggregates/segments.ts): at most LIMITS.maxDimensions keys
+ * and LIMITS.maxDimensionLevels levels per key, first come first admitted; a later level is stored as
+ * `__other__`. Never rebuilt: it records which levels were admitted when, and raw exposures keep the result.
+ */
+export const experimentDimensionLevels = pgTable(
+  'experiment_dimension_levels',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    dimension: text('dimension').notNull(),
+    level: text('level').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.dimension, t.level] })],
+);
+
+/**
+ * Per exposed unit: its first exposure (earliest event time, then event id) and that exposure's dimensions,
+ * which place the unit's per-unit totals in a period (the hour of first_at) and in segments. No foreign key
+ * (an RI check per new unit would cost ingestion; see eventColumns): deleting an experiment deletes its rows
+ * through a trigger (drizzle/repeatable/segment_stats.sql).
+ */
+export const experimentUnitSegments = pgTable(
+  'experiment_unit_segments',
+  {
+    experimentId: uuid('experiment_id').notNull(),
+    userId: text('user_id').notNull(),
+    firstAt: timestamp('first_at', { withTimezone: true }).notNull(),
+    firstEventId: uuid('first_event_id').notNull(),
+    dimensions: jsonb('dimensions').$type<Record<string, string>>(),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.userId] })],
+);
+
+/**
+ * Per-variant sufficient statistics of the units first exposed in each hour (UTC), per metric: the cumulative
+ * sums over hours are `Experiment.timeSeries`. Same columns as experiment_variant_stats (every unit with a row
+ * is exposed); maintained by triggers on experiment_user_metrics (drizzle/repeatable/segment_stats.sql).
+ */
+export const experimentPeriodStats = pgTable(
+  'experiment_period_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    metricName: text('metric_name').notNull(),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    periodStart: timestamp('period_start', { withTimezone: true }).notNull(),
+    units: bigint('units', { mode: 'number' }).notNull().default(0),
+    sum: doublePrecision('sum').notNull().default(0),
+    sumSquares: doublePrecision('sum_squares').notNull().default(0),
+    convertedUnits: bigint('converted_units', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.metricName, t.variantId, t.periodStart] })],
+);
+
+/**
+ * Per-variant sufficient statistics per dimension level and metric (`Experiment.breakdown`): a unit counts
+ * in the level its first exposure carried for each key. Units without the key are the total minus the levels.
+ */
+export const experimentSegmentStats = pgTable(
+  'experiment_segment_stats',
+  {
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    dimension: text('dimension').notNull(),
+    metricName: text('metric_name').notNull(),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => experimentVariants.id, { onDelete: 'cascade' }),
+    level: text('level').notNull(),
+    units: bigint('units', { mode: 'number' }).notNull().default(0),
+    sum: doublePrecision('sum').notNull().default(0),
+    sumSquares: doublePrecision('sum_squares').notNull().default(0),
+    convertedUnits: bigint('converted_units', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.dimension, t.metricName, t.variantId, t.level] })],
 );

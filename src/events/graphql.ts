@@ -57,6 +57,13 @@ const eventFields = (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputObject'
   }),
 });
 
+const dimensionsField = (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputObject'>) =>
+  t.field({
+    type: 'JSON',
+    required: false,
+    description: `EXPOSURE only: the unit's segment levels, e.g. {"device": "ios", "country": "US"}, for \`Experiment.breakdown\`. A JSON object of at most ${LIMITS.maxDimensions} slug keys (≤ ${LIMITS.dimensionKeyMaxLength} characters) with string levels (1..${LIMITS.dimensionLevelMaxLength} characters, not starting with "__"). A unit's first exposure (earliest occurredAt) decides its levels. An experiment admits at most ${LIMITS.maxDimensions} keys (an exposure bringing another is rejected) and ${LIMITS.maxDimensionLevels} levels per key; later levels count as "__other__".`,
+  });
+
 const RecordExposureInput = builder.inputRef<ExposureInput, false>('RecordExposureInput').implement({
   description: 'The user saw the variant.',
   fields: (t) =>
@@ -64,6 +71,7 @@ const RecordExposureInput = builder.inputRef<ExposureInput, false>('RecordExposu
       experimentKey: t.string({ required: true, description: 'The experiment’s key.' }),
       ...eventFields(t),
       covariates: t.field({ type: 'JSON', required: false, description: COVARIATES_HELP }),
+      dimensions: dimensionsField(t),
     }) satisfies InputFieldsOf<ExposureInput>,
 });
 
@@ -160,6 +168,7 @@ const EventInput = builder.inputRef<BatchEventInput, false>('EventInput').implem
         description: `EXPOSURE only (a VALIDATION_FAILED on a CONVERSION). ${COVARIATES_HELP}`,
       }),
       ...eventFields(t),
+      dimensions: dimensionsField(t),
       eventId: t.id({
         required: true,
         description: 'Client-generated UUID; a replay is reported as a duplicate.',

@@ -26,6 +26,8 @@ export interface EventRow {
   metadata: Record<string, unknown>;
   /** Exposures only: the unit's CUPED pre-period values by metric key (only its first exposure's count). */
   covariates: Record<string, number> | null;
+  /** Exposures only: the admitted segment levels (src/aggregates/segments.ts). */
+  dimensions: Record<string, string> | null;
 }
 
 /**
@@ -48,7 +50,7 @@ WITH input AS (
   SELECT DISTINCT ON ("eventId") *
     FROM ROWS FROM (jsonb_to_recordset(${jsonbParam(events)}) AS (
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text,
-      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb, "covariates" jsonb)) WITH ORDINALITY AS t
+      "metricName" text, "value" float8, "occurredAt" timestamptz, "metadata" jsonb, "covariates" jsonb, "dimensions" jsonb)) WITH ORDINALITY AS t
    ORDER BY "eventId", ordinality
 ), claimed AS (
   INSERT INTO ${eventIds} (${columnNames(eventIds.eventId)})
@@ -66,9 +68,10 @@ WITH input AS (
     exposures.occurredAt,
     exposures.metadata,
     exposures.covariates,
+    exposures.dimensions,
   )})
   SELECT "experimentId", "variantId", "userId", "eventId", "occurredAt", coalesce("metadata", '{}'::jsonb),
-         "covariates"
+         "covariates", "dimensions"
     FROM fresh WHERE "kind" = 'exposure'
 ), ins_conversions AS (
   INSERT INTO ${conversions} (${columnNames(

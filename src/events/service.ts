@@ -8,11 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { EXPOSURE_METRIC } from '../aggregates/constants';
+import { EXPOSURE_METRIC, NONE_LEVEL, OTHER_LEVEL } from '../aggregates/constants';
 import { type FoldEvent, foldIntoAggregates } from '../aggregates/fold';
+import { admitDimensions, foldUnitSegments } from '../aggregates/segments';
 import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentDeps } from '../assignments/service';
-import { LIMITS } from '../config';
+import { LIMITS, slugPattern } from '../config';
 import {
   type DomainError,
   NotAssignedError,
@@ -24,6 +25,7 @@ import {
   experimentKeyRef,
   finiteNumber,
   isJsonObject,
+  isStorable,
   jsonObject,
   parse,
   sci,
@@ -104,6 +106,44 @@ const covariates = z
     }
   })
   .transform((v) => v as Record<string, number>);
+const DIMENSION_KEY = slugPattern(LIMITS.dimensionKeyMaxLength);
+/**
+ * An exposure's segment levels, `{device: "ios"}`: at most LIMITS.maxDimensions slug keys, each a non-empty
+ * string level (levels starting with `__` are reserved for OTHER_LEVEL and NONE_LEVEL). Each problem is
+ * reported at its key's path.
+ */
+const dimensions = z
+  .custom<NonNullable<unknown>>((v) => v != null, 'dimensions must be a JSON object')
+  .pipe(
+    z
+      .custom<Record<string, unknown>>(isJsonObject, 'dimensions must be a JSON object of strings')
+      .superRefine((v, ctx) => {
+        const keys = Object.keys(v);
+        if (keys.length > LIMITS.maxDimensions) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `dimensions must have at most ${LIMITS.maxDimensions} keys (got ${keys.length})`,
+          });
+          return;
+        }
+        for (const key of keys) {
+          const level = v[key];
+          const problem = !DIMENSION_KEY.test(key)
+            ? `dimensions key "${key.slice(0, LIMITS.dimensionKeyMaxLength)}" must be a slug of at most ${LIMITS.dimensionKeyMaxLength} characters (a-z, 0-9, "_", "." and "-", starting with a letter or digit)`
+            : typeof level !== 'string'
+              ? `dimensions.${key} must be a string`
+              : level.length === 0 || level.length > LIMITS.dimensionLevelMaxLength
+                ? `dimensions.${key} must be 1..${LIMITS.dimensionLevelMaxLength} characters`
+                : !isStorable(level)
+                  ? `dimensions.${key} must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates`
+                  : level.startsWith('__')
+                    ? `dimensions.${key} must not start with "__" (reserved for ${OTHER_LEVEL} and ${NONE_LEVEL})`
+                    : null;
+          if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+        }
+      })
+      .transform((v) => v as Record<string, string>),
+  );
 
 const common = {
   userId,
@@ -116,8 +156,15 @@ const common = {
  * The event inputs. GraphQL's input types are checked against these by the compiler (see
  * src/graphql/input.ts); optional fields are nullish because GraphQL sends null for an explicit null.
  */
-export const exposureInput = z.object({ experimentKey, ...common, covariates: covariates.nullish() });
-export const conversionInput = z.object({ experimentKey, ...common }).extend({
+export const exposureInput = z.object({
+  experimentKey,
+  ...common,
+  covariates: covariates.nullish(),
+  dimensions: dimensions.nullish(),
+});
+export const conversionInput = z.object({
+  experimentKey,
+  ...common,
   metricName: conversionMetric,
   value: value.nullish(),
 });
@@ -138,8 +185,16 @@ export const batchEvent = z
     metricName: batchMetricName.nullish(),
     value: value.nullish(),
     covariates: covariates.nullish(),
+    dimensions: dimensions.nullish(),
   })
   .superRefine((e, ctx) => {
+    if (e.kind === 'CONVERSION' && e.dimensions != null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dimensions'],
+        message: 'dimensions are read from exposures only: send them with the EXPOSURE',
+      });
+    }
     if (e.kind === 'EXPOSURE' || e.covariates == null) {
       // covariates describe the unit before the experiment: they travel with its exposure.
     } else {
@@ -188,6 +243,8 @@ interface Candidate {
   metricName: string | null;
   value: number | null;
   covariates: Record<string, number> | null;
+  /** Exposures only: the segment levels as sent (admitted, or folded into OTHER_LEVEL, when written). */
+  dimensions: Record<string, string> | null;
 }
 
 export type EventOutcome =
@@ -436,7 +493,7 @@ async function write(
   notify: boolean,
 ): Promise<{ outcomes: EventOutcome[]; changed: string[] }> {
   return db.transaction(async (tx) => {
-    const writable = await enroll(tx, ready, enrolments, reject);
+    const writable = await admit(tx, await enroll(tx, ready, enrolments, reject), reject);
     // An event id names one event: within a batch only its first occurrence is written, the rest are
     // retries. Ids compare in canonical (lower-case) form, as PostgreSQL's uuid type does.
     const firstOfId = new Map<string, Ready>();
@@ -496,6 +553,36 @@ async function enroll(
   });
 }
 
+/**
+ * The exposures' dimensions, admitted under the experiment's limits (a level past them becomes
+ * OTHER_LEVEL); an exposure bringing a key past LIMITS.maxDimensions is rejected naming it.
+ */
+async function admit(tx: Db, ready: Ready[], reject: Reject): Promise<Ready[]> {
+  const withDimensions = ready.filter((r) => r.c.dimensions);
+  if (withDimensions.length === 0) return ready;
+  const admitted = await admitDimensions(
+    tx,
+    withDimensions.map((r) => ({ experimentId: r.experiment.id, dimensions: r.c.dimensions! })),
+  );
+  const refused = new Set<Ready>();
+  withDimensions.forEach((r, i) => {
+    const a = admitted[i];
+    if (a.ok) {
+      r.c.dimensions = a.dimensions;
+      return;
+    }
+    refused.add(r);
+    reject(
+      r.c,
+      ValidationError.field(
+        [...fieldPath(r.c, 'dimensions'), a.key],
+        `experiment ${r.experiment.key} already uses ${LIMITS.maxDimensions} dimension keys (${a.keys.join(', ')}): "${a.key}" cannot be added`,
+      ),
+    );
+  });
+  return ready.filter((r) => !refused.has(r));
+}
+
 function eventRow({ c, experiment, variantId }: Ready): EventRow {
   return {
     kind: c.kind,
@@ -508,6 +595,7 @@ function eventRow({ c, experiment, variantId }: Ready): EventRow {
     occurredAt: c.occurredAt.toISOString(),
     metadata: c.metadata,
     covariates: c.covariates,
+    dimensions: c.dimensions,
   };
 }
 
@@ -526,6 +614,16 @@ async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<s
     return [{ kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt, covariates }];
   });
   for (const id of await foldIntoAggregates(tx, inserted)) recorded.delete(id);
+  // Under the fold's ingestion locks: the units' first exposures (periods and segments).
+  await foldUnitSegments(
+    tx,
+    rows.flatMap((r) => {
+      const eventId = r.eventId.toLowerCase();
+      if (r.kind !== 'exposure' || !recorded.has(eventId)) return [];
+      const { experimentId, userId, occurredAt, dimensions } = r;
+      return [{ eventId, experimentId, userId, occurredAt, dimensions }];
+    }),
+  );
   return recorded;
 }
 
@@ -553,6 +651,7 @@ function candidate(
     metricName?: string | null;
     value?: number | null;
     covariates?: Record<string, number> | null;
+    dimensions?: Record<string, string> | null;
   },
 ): Candidate {
   return {
@@ -567,6 +666,10 @@ function candidate(
     metricName: kind === 'conversion' ? (input.metricName ?? null) : null,
     value: kind === 'conversion' ? (input.value ?? 1) : null,
     covariates: kind === 'exposure' ? (input.covariates ?? null) : null,
+    dimensions:
+      kind === 'exposure' && input.dimensions && Object.keys(input.dimensions).length > 0
+        ? input.dimensions
+        : null,
   };
 }
 

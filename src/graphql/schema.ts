@@ -7,6 +7,7 @@ import '../layers/graphql';
 import '../events/graphql';
 import '../users/graphql';
 import '../results/graphql';
+import '../results/breakdown-graphql';
 import '../auth/graphql';
 import '../scheduling/graphql';
 import '../webhooks/graphql';

@@ -52,7 +52,7 @@ const StatsMethodEnum = builder.enumType('StatsMethod', {
     SEQUENTIAL: 'Always-valid confidence sequence (Waudby-Smith et al.): safe to check every day.',
   }),
 });
-const CorrectionEnum = builder.enumType('Correction', {
+export const CorrectionEnum = builder.enumType('Correction', {
   description:
     'Multiple-comparison correction over all treatment variants × metrics of the request. Ignored by BAYESIAN analyses (no p-values), whose results say NONE.',
   values: enumValues(CORRECTIONS, {
@@ -172,7 +172,7 @@ const SrmRef = builder.objectRef<SrmResult>('SampleRatioMismatch').implement({
   }),
 });
 
-const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').implement({
+export const VariantResultRef = builder.objectRef<VariantOutcome>('VariantResult').implement({
   authScopes: { read: true },
   description:
     'One variant’s numbers; effects and tests are against the control and null on the control itself.',

@@ -161,7 +161,7 @@ interface InputExtras {
   capCovariateExcess?: Map<string, number> | null;
 }
 
-function toInputs(
+export function toInputs(
   rows: VariantStatsRow[],
   type: MetricType,
   includeUnexposed: boolean,
@@ -285,7 +285,7 @@ export async function defaultScorecardMetrics(
  * A variant's row for a metric nobody recorded: its units are real, but a mean of 0 would be read as a
  * measured metric with no effect, so every number about the metric is null.
  */
-function unknownMetric(v: VariantResult): VariantResult {
+export function unknownMetric(v: VariantResult): VariantResult {
   return {
     ...v,
     mean: null,
