@@ -1,5 +1,5 @@
 -- The monthly partitions of the raw event tables (experiment_exposures, experiment_conversions), by
--- recorded_at in UTC; created by migration 0019. The service keeps months ahead created
+-- recorded_at in UTC; created by migration 0020. The service keeps months ahead created
 -- (src/events/partitions.ts: at every migration run and by the job runner's partition job) and, with
 -- EVENT_RETENTION_DAYS, drops the oldest. pg_partman is not used: the embedded PGlite has no extensions
 -- for it, and these two functions are all the service needs.

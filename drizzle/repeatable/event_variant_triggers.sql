@@ -9,7 +9,7 @@
 -- 2. Deleting a variant deletes its events, their ids (experiment_event_ids) and per-unit totals (ON DELETE
 --    CASCADE did). Deleting an experiment cascades to its variants, so to their events too.
 --    experiment_variant_stats keeps its keys: its rows are few and rarely inserted.
--- The event tables are partitioned (migration 0019): statement triggers on the partitioned table see the rows
+-- The event tables are partitioned (migration 0020): statement triggers on the partitioned table see the rows
 -- of every partition in their transition tables.
 CREATE OR REPLACE FUNCTION check_event_variants()
 RETURNS trigger

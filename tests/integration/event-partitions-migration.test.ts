@@ -1,5 +1,5 @@
 /**
- * Migration 0019 (partitioned raw events) on a database holding events of the previous schema: no row is
+ * Migration 0020 (partitioned raw events) on a database holding events of the previous schema: no row is
  * lost or changed, the aggregates stay identical (and a rebuild from the migrated rows gives them again),
  * and every id recorded before still makes its retry a duplicate, under either kind.
  */
@@ -18,7 +18,7 @@ import { createScratchDatabase, type ScratchDatabase } from '../support/db';
 import { assignUnit, createRunningWithVariants } from '../support/factories';
 import { ROOT } from '../support/paths';
 
-const PARTITIONING = '0019_partitioned_events';
+const PARTITIONING = '0020_partitioned_events';
 const DAY_MS = 86_400_000;
 
 let scratch: ScratchDatabase;

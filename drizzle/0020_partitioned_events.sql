@@ -1,5 +1,5 @@
 -- Raw events partitioned by month of recorded_at (README, "Event retention"; docs/design.md, "Partitioned
--- events"). Hand-written: drizzle-kit's model has no partitioning. Its snapshot (meta/0019) holds what it can
+-- events"). Hand-written: drizzle-kit's model has no partitioning. Its snapshot (meta/0020) holds what it can
 -- see: the id table, the retention record, the event tables' primary keys (id, recorded_at) and no unique
 -- event_id.
 --
