@@ -23,7 +23,7 @@ import { MONITOR_JOB, monitorJob } from '../../src/monitoring/service';
 import { verifySignature } from '../../src/webhooks/crypto';
 import { deliveryJob } from '../../src/webhooks/service';
 import { gql, gqlOk } from '../support/app';
-import { openTestDatabase, testDriver } from '../support/db';
+import { openIsolatedDatabase } from '../support/db';
 import {
   createRunningWithVariants,
   createTestExperiment,
@@ -40,6 +40,7 @@ let db: Database;
 let app: App;
 /** Three instances' databases: three pools on PostgreSQL; the one in-process database on PGlite. */
 let instances: DatabaseHandle[];
+let isolated: Awaited<ReturnType<typeof openIsolatedDatabase>>;
 let receiver: Server;
 let url: string;
 const received: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
@@ -47,12 +48,11 @@ const received: { path: string; headers: IncomingHttpHeaders; body: string }[] =
 const clock = { now: new Date() };
 
 beforeAll(async () => {
-  handle = await openTestDatabase();
+  // Its own database: the monitoring and delivery jobs act on every experiment and delivery there.
+  isolated = await openIsolatedDatabase();
+  handle = isolated.handle;
   db = handle.db;
-  instances =
-    testDriver() === 'postgres'
-      ? [handle, await openTestDatabase({ poolSize: 2 }), await openTestDatabase({ poolSize: 2 })]
-      : [handle, handle, handle];
+  instances = [handle, await isolated.open(2), await isolated.open(2)];
   app = createApp({
     db,
     logger: pino({ level: process.env.TEST_LOG_LEVEL || 'silent' }),
@@ -72,7 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   receiver.closeAllConnections();
   await new Promise((r) => receiver.close(r));
-  for (const h of new Set(instances)) await h.close();
+  await isolated?.drop();
 });
 
 const runner = (database: Database = db, jobs: Job[] = [monitorJob(), deliveryJob(CONFIG)]) =>

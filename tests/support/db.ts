@@ -78,3 +78,42 @@ export async function createScratchDatabase(): Promise<ScratchDatabase> {
     },
   };
 }
+
+/**
+ * A database of this test file's own (PostgreSQL: a new database, migrated, dropped at the end; PGlite: the
+ * file's own in-memory database, as openTestDatabase gives every file). For files whose job runners act on
+ * every experiment in their database (monitors, deliveries on a moved clock): on the run's shared database they
+ * would act on other files' experiments and deliveries, and hold the job locks those files' runners need.
+ * `open` gives further pools on the same database (several instances).
+ */
+export async function openIsolatedDatabase(): Promise<{
+  handle: DatabaseHandle;
+  open(poolSize: number): Promise<DatabaseHandle>;
+  drop(): Promise<void>;
+}> {
+  if (testDriver() === 'pglite') {
+    const handle = await openTestDatabase();
+    return { handle, open: async () => handle, drop: () => handle.close() };
+  }
+  const scratch = await createScratchDatabase();
+  await migrateDatabase(scratch.handle);
+  const opened: DatabaseHandle[] = [];
+  return {
+    handle: scratch.handle,
+    async open(poolSize) {
+      const handle = await openDatabase({
+        driver: 'postgres',
+        url: scratch.url!,
+        poolSize,
+        statementTimeoutMs: 30_000,
+        connectTimeoutSeconds: 10,
+      });
+      opened.push(handle);
+      return handle;
+    },
+    async drop() {
+      for (const h of opened) await h.close();
+      await scratch.drop();
+    },
+  };
+}
