@@ -6,6 +6,7 @@
  * References: GrowthBook `packages/stats/gbstats/bayesian/bandits.py` (posterior, floor) and
  * `packages/back-end/src/integrations/sql/ctes/bandit-statistics-cte.ts` (weighting by period), MIT licence.
  */
+import { normalSource, prng } from '../results/stats/random';
 import type { MetricGoal } from '../results/stats/types';
 
 /** One arm's units and Σx, Σx² of the decision metric in one period (a phase: weights fixed). */
@@ -247,32 +248,7 @@ function monteCarlo(
 
 /** Standard normal draws from mulberry32 (a small seeded 32-bit generator) by the Marsaglia polar method. */
 export function seededNormal(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | null = null;
-  return () => {
-    if (spare !== null) {
-      const z = spare;
-      spare = null;
-      return z;
-    }
-    for (;;) {
-      const u = 2 * uniform() - 1;
-      const v = 2 * uniform() - 1;
-      const s = u * u + v * v;
-      if (s > 0 && s < 1) {
-        const scale = Math.sqrt((-2 * Math.log(s)) / s);
-        spare = v * scale;
-        return u * scale;
-      }
-    }
-  };
+  return normalSource(prng(seed));
 }
 
 /**
