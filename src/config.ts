@@ -54,6 +54,8 @@ export const LIMITS = {
   maxDimensionLevels: 50,
   dimensionKeyMaxLength: 64,
   dimensionLevelMaxLength: 128,
+  /** `ExperimentResults.timeSeries` without a granularity is hourly while the experiment is younger (days). */
+  hourlyTimeSeriesDays: 3,
   /** QA overrides (forced variants) per experiment; all of them travel with the cached configuration. */
   maxOverridesPerExperiment: 1000,
   /** Ranges one experiment may hold in its layer. */

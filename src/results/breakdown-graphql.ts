@@ -8,6 +8,7 @@ import { LIMITS } from '../config';
 import { NONE_LEVEL, OTHER_LEVEL } from '../aggregates/constants';
 import {
   type Breakdown,
+  defaultGranularity,
   getBreakdown,
   getTimeSeries,
   TIME_GRANULARITIES,
@@ -41,6 +42,31 @@ const TimeSeriesPointRef = builder.objectRef<TimeSeriesPoint>('TimeSeriesPoint')
     }),
   }),
 });
+
+builder.objectFields(ResultsRef, (t) => ({
+  timeSeries: t.field({
+    type: [TimeSeriesPointRef],
+    description: `This metric’s \`Experiment.timeSeries\` with this result’s method, confidenceLevel, goal and includeForced (other options at their defaults, correction NONE), so a scorecard draws each metric’s effect over time in the same query. Its last point equals this result when the options match. Default granularity: HOUR while the experiment has run (since its start, else creation) under ${LIMITS.hourlyTimeSeriesDays} days, DAY after.`,
+    args: {
+      granularity: t.arg({
+        type: TimeGranularityEnum,
+        required: false,
+        description: `DAY or HOUR, in UTC; default HOUR for an experiment younger than ${LIMITS.hourlyTimeSeriesDays} days, else DAY.`,
+      }),
+    },
+    resolve: (r, { granularity }, ctx) =>
+      orBadInput(async () => {
+        const experiment = await ctx.loaders.experimentById.load(r.experimentId);
+        if (!experiment) return [];
+        return getTimeSeries(ctx.db, experiment, r.metric, granularity ?? defaultGranularity(experiment), {
+          method: r.method,
+          confidenceLevel: r.confidenceLevel,
+          goal: r.goal,
+          includeForced: r.includeForced,
+        });
+      }),
+  }),
+}));
 
 const SegmentLevelRef = builder.objectRef<Breakdown['levels'][number]>('SegmentLevel').implement({
   authScopes: { read: true },

@@ -33,6 +33,19 @@ export const TIME_GRANULARITIES = ['DAY', 'HOUR'] as const;
 export type TimeGranularity = (typeof TIME_GRANULARITIES)[number];
 const GRANULARITY_MS: Record<TimeGranularity, number> = { HOUR: 3_600_000, DAY: 86_400_000 };
 
+/**
+ * The granularity a caller that did not choose gets: HOUR while the experiment has run (since its start, else
+ * its creation) under `LIMITS.hourlyTimeSeriesDays`, when a day per point would draw one or two points; DAY
+ * after, when an hour per point would be hundreds of points for a chart a few hundred pixels wide.
+ */
+export function defaultGranularity(
+  experiment: Pick<ExperimentRow, 'startAt' | 'createdAt'>,
+  now: Date = new Date(),
+): TimeGranularity {
+  const since = (experiment.startAt ?? experiment.createdAt).getTime();
+  return now.getTime() - since < LIMITS.hourlyTimeSeriesDays * GRANULARITY_MS.DAY ? 'HOUR' : 'DAY';
+}
+
 /** The options of `timeSeries`: those of `results` but includeUnexposed (a never-exposed unit has no period). */
 export const timeSeriesOptions = resultsOptions.omit({ includeUnexposed: true });
 export type TimeSeriesOptions = z.input<typeof timeSeriesOptions>;

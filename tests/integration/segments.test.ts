@@ -183,6 +183,36 @@ describe('timeSeries', () => {
     expect(width(hours.at(-1))).toBeLessThan(width(hours[1]));
   });
 
+  it("is on every scorecard entry, hourly while the experiment is young and daily after (the dashboard's one query)", async () => {
+    const { experiment } = await seed();
+    // Few fields: each series is a list in a list (scorecard) in a list (variants) for the complexity limit.
+    const fields = 'at variants { variant { id } units mean relativeEffect { estimate lower upper } pValue }';
+    const query = `query S($key: String!) {
+      experiment(key: $key) {
+        hourly: timeSeries(metric: "watch_minutes", granularity: HOUR) { ${fields} }
+        daily: timeSeries(metric: "watch_minutes", granularity: DAY) { ${fields} }
+        scorecard(metrics: ["watch_minutes", "conversion"]) {
+          metric
+          timeSeries { ${fields} }
+          asked: timeSeries(granularity: DAY) { at }
+        }
+      }
+    }`;
+    const young = (await gqlOk(app, query, { key: experiment.key })).experiment;
+    expect(young.hourly).toHaveLength(6);
+    expect(young.scorecard[0].metric).toBe('watch_minutes');
+    expect(young.scorecard[0].timeSeries).toEqual(young.hourly);
+    expect(young.scorecard[0].asked).toEqual(young.daily.map((p: { at: string }) => ({ at: p.at })));
+    expect(young.scorecard[1].timeSeries.length).toBeGreaterThan(0);
+
+    const started = new Date(Date.now() - (LIMITS.hourlyTimeSeriesDays * 24 + 1) * HOUR);
+    await handle.db.execute(
+      sql`UPDATE experiments SET start_at = ${started.toISOString()}::timestamptz WHERE id = ${experiment.id}`,
+    );
+    const old = (await gqlOk(app, query, { key: experiment.key })).experiment;
+    expect(old.scorecard[0].timeSeries).toEqual(old.daily);
+  });
+
   it('follows a unit moved by an earlier exposure and equals a rebuild from raw rows', async () => {
     const { experiment, variants, base } = await seed();
     // u-0-5 was first exposed at hour 5 on ios; an exposure at hour 0 on web arrives late.

@@ -1,8 +1,8 @@
 /**
  * The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium, `.ci/run` installs it) driven by
  * playwright-core, against a spawned service on PostgreSQL (API keys required). It signs in with a key
- * (kept out of every URL), lists the seed experiments, draws a forest plot per metric with one series per
- * treatment, redraws within 2 s of events recorded through the API, pauses through the UI (status and
+ * (kept out of every URL), lists the seed experiments, draws a forest plot and an effect-over-time chart per
+ * metric with one series per treatment (an interval band and a line), redraws within 2 s of events recorded through the API, pauses through the UI (status and
  * audit entry), and has no serious axe-core violations at 1280 and 390 px. Screenshots go to
  * artifacts/screenshots/ (git-ignored; CI keeps them); JS bytes and GraphQL requests are printed.
  */
@@ -95,16 +95,20 @@ run('dashboard in Chromium', () => {
         { name: 'treatment-b', weight: 1, config: { strategy: 'b' } },
       ],
     });
-    // Past results' minimum units per arm (LIMITS.minUnitsPerVariant), so effects are drawn.
-    await record(experiment.id, experiment.key, 160);
+    // Past results' minimum units per arm (LIMITS.minUnitsPerVariant), so effects are drawn; first exposed
+    // over three past hours, so the (hourly, for a fresh experiment) time series has three points.
+    await record(experiment.id, experiment.key, 160, 3);
+    await record(experiment.id, experiment.key, 20, 2);
+    await record(experiment.id, experiment.key, 20, 1);
     return experiment;
   }
 
-  async function record(experimentId: string, experimentKey: string, perVariant: number) {
+  async function record(experimentId: string, experimentKey: string, perVariant: number, hoursAgo = 0) {
     const variants = await getVariants(iso.handle.db, experimentId);
+    const occurredAt = new Date(Date.now() - hoursAgo * 3_600_000).toISOString();
     const events = variants.flatMap((v, vi) =>
       Array.from({ length: perVariant }, (_, u) => {
-        const base = { experimentKey, userId: `b-${randomUUID()}`, variantId: v.id };
+        const base = { experimentKey, userId: `b-${randomUUID()}`, variantId: v.id, occurredAt };
         const exposure = { ...base, kind: 'EXPOSURE', eventId: randomUUID() };
         return u % (3 + vi) === 0
           ? [exposure, { ...base, kind: 'CONVERSION', metricName: 'conversion', eventId: randomUUID() }]
@@ -135,7 +139,7 @@ run('dashboard in Chromium', () => {
     }
   });
 
-  it('draws a forest plot per metric, redraws within 2 s of new events, pauses through the UI', async () => {
+  it('draws a forest plot and the effect over time per metric, redraws within 2 s of new events, pauses through the UI', async () => {
     const experiment = await experimentWithEvents();
     const { page, stats, close } = await open(1280);
     try {
@@ -147,18 +151,39 @@ run('dashboard in Chromium', () => {
       await expect(plot.locator('g.series').count()).resolves.toBe(2);
       await expect(plot.locator('g.series circle').count()).resolves.toBe(2);
       const units = page.locator('article[data-metric="conversion"] tbody tr').first().locator('td').nth(1);
-      await expect(units.textContent()).resolves.toBe('160');
+      await expect(units.textContent()).resolves.toBe('200');
+      // The effect over time: per treatment an interval band and a line through the three hourly points.
+      const overTime = page.locator('svg.over-time[data-metric="conversion"]');
+      await expect(overTime.locator('g.series').count()).resolves.toBe(2);
+      await expect(overTime.locator('g.series path.band').count()).resolves.toBe(2);
+      await expect(overTime.locator('g.series path.line').count()).resolves.toBe(2);
+      const lines = await overTime
+        .locator('g.series path.line')
+        .evaluateAll((ps) => ps.map((p) => (p.getAttribute('d')?.match(/[ML]/g) ?? []).length));
+      expect(lines).toEqual([3, 3]);
+      await expect(overTime.getAttribute('aria-label')).resolves.toMatch(
+        /^Relative effect on conversion over time.*treatment-a from .*treatment-b from /,
+      );
 
       await record(experiment.id, experiment.key, 5);
       const recordedAt = Date.now();
       await page.waitForFunction(
         () =>
           document.querySelector('article[data-metric="conversion"] tbody tr td:nth-child(2)')
-            ?.textContent === '165',
+            ?.textContent === '205',
         undefined,
         { timeout: 2000 },
       );
       report.redrawAfterEventsMs = Date.now() - recordedAt;
+      // The push carries the time series too: the current hour's point joins each line.
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('svg.over-time[data-metric="conversion"] path.line')].every(
+            (p) => (p.getAttribute('d')?.match(/[ML]/g) ?? []).length === 4,
+          ),
+        undefined,
+        { timeout: 2000 },
+      );
 
       await page.getByRole('button', { name: 'Pause' }).click();
       await page.locator('[data-testid="status"]', { hasText: 'paused' }).waitFor({ timeout: 5000 });
@@ -188,6 +213,7 @@ run('dashboard in Chromium', () => {
       await page.screenshot({ path: path.join(SCREENSHOTS, 'list-390.png'), fullPage: true });
       await page.goto(`${service.base}/experiments/${experiment.key}`);
       await page.locator('svg.forest').waitFor();
+      await page.locator('svg.over-time').waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow).toBeLessThanOrEqual(0);
       const violations = (await axe(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');

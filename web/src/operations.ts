@@ -1,8 +1,8 @@
 /**
  * Every GraphQL operation of the dashboard, typed from schema.graphql (graphql-codegen, web/src/gql/).
  * The experiment page reads everything it shows with ONE query and keeps it current with ONE
- * subscription selecting the same fragment; a chart fed by another field (e.g. the effect over time) is
- * one more selection in `ExperimentDetail`.
+ * subscription selecting the same fragment, so every push redraws every chart, the effect over time
+ * included (`scorecard.timeSeries`: each metric's series in the same query, hourly for a young experiment).
  */
 import { graphql } from './gql';
 
@@ -119,6 +119,20 @@ export const ExperimentDetail = graphql(`
           estimate
           lower
           upper
+        }
+      }
+      timeSeries {
+        at
+        variants {
+          variant {
+            id
+          }
+          isControl
+          relativeEffect {
+            estimate
+            lower
+            upper
+          }
         }
       }
     }

@@ -2,10 +2,11 @@
  * One experiment: variants, a forest plot per metric with the significance call, progress toward the
  * planned units, SRM and guardrail warnings in plain words, the audit log, and (with `write`) its
  * lifecycle actions. One query draws it; one subscription (the same fragment) keeps it current.
- * More charts (e.g. the effect over time) are one more selection in ExperimentDetail and a section here.
+ * The effect over time is `scorecard.timeSeries` in the same fragment, so each push redraws it too.
  */
 import { useMutation, useQuery, useSubscription } from '@urql/preact';
 import { useState } from 'preact/hooks';
+import { EffectOverTime, type EffectSeries } from '../components/EffectOverTime';
 import { ForestPlot, type ForestRow } from '../components/ForestPlot';
 import { count, dateTime, daysRunning, percent, share } from '../format';
 import type { ExperimentDetailFragment } from '../gql/graphql';
@@ -210,6 +211,16 @@ function MetricResult({ score }: { score: Score }) {
         ]
       : [],
   );
+  // One series per treatment, over the points where its comparison could be made (early points may have
+  // too few units for an interval).
+  const series: EffectSeries[] = treatments.map((t) => ({
+    name: t.variant.name,
+    points: score.timeSeries.flatMap((p) => {
+      const effect = p.variants.find((v) => v.variant.id === t.variant.id)?.relativeEffect;
+      return effect ? [{ at: Date.parse(p.at), ...effect }] : [];
+    }),
+  }));
+  const drawn = series.filter((s) => s.points.length > 0);
   return (
     <article class="metric" data-metric={score.metric}>
       <h3>
@@ -221,6 +232,14 @@ function MetricResult({ score }: { score: Score }) {
         {score.goal.toLowerCase()}
       </p>
       {rows.length ? <ForestPlot metric={score.metric} rows={rows} /> : <p>No effect to show yet.</p>}
+      <h4>Over time</h4>
+      {drawn.length && score.timeSeries.length > 1 ? (
+        <EffectOverTime metric={score.metric} series={drawn} />
+      ) : (
+        <p class="muted">
+          One period so far: the effect over time appears once units arrive in a second one.
+        </p>
+      )}
       <div class="table-wrap">
         <table>
           <thead>
