@@ -345,7 +345,7 @@ async function covariateComparison(ctx: Context): Promise<void> {
     [false, true].map(async (covariates) => {
       const experiment = await createRunningExperiment(
         server.graphqlUrl,
-        `bench-${covariates ? 'cuped' : 'plain'}-${ctx.runId}`,
+        `bench-ingest-${covariates ? 'cuped' : 'plain'}-${ctx.runId}`,
         2,
       );
       const users = Array.from(
