@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { and, eq } from 'drizzle-orm';
 import pino from 'pino';
 import { securityConfigFromEnv, type WebhookConfig } from '../../src/config';
-import type { Database, DatabaseHandle } from '../../src/db/client';
+import { type Database, type DatabaseHandle, openDatabase } from '../../src/db/client';
 import { auditLog, experimentAssignments, experimentMonitors, webhookDeliveries } from '../../src/db/schema';
 import { recordEvents } from '../../src/events/service';
 import { getPhasesByExperimentIds } from '../../src/experiments/phases';
@@ -23,7 +23,7 @@ import { MONITOR_JOB, monitorJob } from '../../src/monitoring/service';
 import { verifySignature } from '../../src/webhooks/crypto';
 import { deliveryJob } from '../../src/webhooks/service';
 import { gql, gqlOk } from '../support/app';
-import { openIsolatedDatabase } from '../support/db';
+import { type IsolatedDatabase, openIsolatedDatabase } from '../support/server';
 import {
   createRunningWithVariants,
   createTestExperiment,
@@ -40,7 +40,7 @@ let db: Database;
 let app: App;
 /** Three instances' databases: three pools on PostgreSQL; the one in-process database on PGlite. */
 let instances: DatabaseHandle[];
-let isolated: Awaited<ReturnType<typeof openIsolatedDatabase>>;
+let isolated: IsolatedDatabase;
 let receiver: Server;
 let url: string;
 const received: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
@@ -52,7 +52,15 @@ beforeAll(async () => {
   isolated = await openIsolatedDatabase();
   handle = isolated.handle;
   db = handle.db;
-  instances = [handle, await isolated.open(2), await isolated.open(2)];
+  const pool = () =>
+    openDatabase({
+      driver: 'postgres',
+      url: isolated.url!,
+      poolSize: 2,
+      statementTimeoutMs: 30_000,
+      connectTimeoutSeconds: 10,
+    });
+  instances = isolated.url ? [handle, await pool(), await pool()] : [handle, handle, handle];
   app = createApp({
     db,
     logger: pino({ level: process.env.TEST_LOG_LEVEL || 'silent' }),
@@ -72,7 +80,8 @@ beforeAll(async () => {
 afterAll(async () => {
   receiver.closeAllConnections();
   await new Promise((r) => receiver.close(r));
-  await isolated?.drop();
+  for (const h of instances?.slice(1) ?? []) if (h !== handle) await h.close();
+  await isolated?.close();
 });
 
 const runner = (database: Database = db, jobs: Job[] = [monitorJob(), deliveryJob(CONFIG)]) =>

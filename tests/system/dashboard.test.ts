@@ -16,7 +16,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { queryRows } from '../../src/db/client';
 import { getVariants } from '../../src/experiments/repository';
 import { testDriver } from '../support/db';
-import { createRunningExperiment } from '../support/factories';
+import { createRunningExperiment, createTestExperiment } from '../support/factories';
 import { ROOT } from '../support/paths';
 import { type SpawnedService, spawnService } from '../support/processes';
 import { type IsolatedDatabase, makeKey, openIsolatedDatabase, postGraphQL } from '../support/server';
@@ -219,6 +219,38 @@ run('dashboard in Chromium', () => {
       const violations = (await axe(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
       expect(violations).toEqual([]);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'experiment-390.png'), fullPage: true });
+    } finally {
+      await close();
+    }
+  });
+
+  it('pages through more experiments than one page and filters by status on the server', async () => {
+    // Twelve more drafts: with the rest, more than one page of 10.
+    for (let i = 0; i < 12; i++) await createTestExperiment(iso.handle.db, { key: `page-draft-${i}` });
+    const [{ total, drafts }] = await queryRows<{ total: number; drafts: number }>(
+      iso.handle.db,
+      sql`SELECT count(*)::int AS total, (count(*) FILTER (WHERE status = 'draft'))::int AS drafts FROM experiments`,
+    );
+    const { page, close } = await open(1280);
+    try {
+      // One page of 10 first.
+      await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 10);
+      while (await page.getByRole('button', { name: 'Show more' }).isVisible()) {
+        const shown = await page.locator('tbody tr').count();
+        await page.getByRole('button', { name: 'Show more' }).click();
+        await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length > n, shown);
+      }
+      await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length === n, total);
+      await page.getByLabel('Status').selectOption('DRAFT');
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('tbody tr .status')].every((e) => e.textContent === 'draft'),
+      );
+      // The filter ran on the server: every draft, loading more pages as needed.
+      while (await page.getByRole('button', { name: 'Show more' }).isVisible()) {
+        await page.getByRole('button', { name: 'Show more' }).click();
+        await page.waitForTimeout(200);
+      }
+      await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length === n, drafts);
     } finally {
       await close();
     }

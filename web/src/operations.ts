@@ -14,12 +14,16 @@ export const ViewerFields = graphql(`
 `);
 
 export const ExperimentsQuery = graphql(`
-  query DashboardExperiments {
+  query DashboardExperiments($status: ExperimentStatus, $after: String) {
     viewer {
       ...ViewerFields
     }
-    experiments(first: 10) {
+    experiments(first: 10, status: $status, after: $after) {
       totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
       edges {
         node {
           id

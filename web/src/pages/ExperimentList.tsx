@@ -1,6 +1,7 @@
 /** The experiments list: status, layer, units, days running, SRM and guardrail badges; search and filter. */
 import { useQuery } from '@urql/preact';
-import { useMemo, useState } from 'preact/hooks';
+import type { ResultOf } from '@graphql-typed-document-node/core';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { count, daysRunning } from '../format';
 import { guardrailsHarmed, hasSrm } from '../insights';
 import { ExperimentsQuery } from '../operations';
@@ -9,19 +10,33 @@ import { Failure } from './Failure';
 
 const STATUSES = ['ALL', 'DRAFT', 'RUNNING', 'PAUSED', 'COMPLETED', 'ARCHIVED'] as const;
 
+type Row = ResultOf<typeof ExperimentsQuery>['experiments']['edges'][number]['node'];
+
 export function ExperimentList() {
-  const [{ data, error, fetching }] = useQuery({ query: ExperimentsQuery });
   const [search, setSearch] = useState('');
   const [status, setStatus] = useState<(typeof STATUSES)[number]>('ALL');
+  // Pages of 10 (a page's scorecards are what the complexity limit allows): the status filter runs on the
+  // server, over every experiment; "Show more" appends the next page; the search looks at the loaded pages.
+  const [after, setAfter] = useState<string | null>(null);
+  const [loaded, setLoaded] = useState<Row[]>([]);
+  const [{ data, error, fetching }] = useQuery({
+    query: ExperimentsQuery,
+    variables: { status: status === 'ALL' ? null : status, after },
+  });
+  useEffect(() => {
+    if (!data) return;
+    const page = data.experiments.edges.map((e) => e.node);
+    setLoaded((before) => {
+      const fresh = after === null ? [] : before.filter((n) => !page.some((p) => p.id === n.id));
+      return [...fresh, ...page];
+    });
+  }, [data]);
   const rows = useMemo(() => {
     const needle = search.trim().toLowerCase();
-    return (data?.experiments.edges ?? [])
-      .map((e) => e.node)
-      .filter((n) => status === 'ALL' || n.status === status)
-      .filter(
-        (n) => !needle || n.key.toLowerCase().includes(needle) || n.name.toLowerCase().includes(needle),
-      );
-  }, [data, search, status]);
+    return loaded.filter(
+      (n) => !needle || n.key.toLowerCase().includes(needle) || n.name.toLowerCase().includes(needle),
+    );
+  }, [loaded, search]);
   if (error) return <Failure error={error} />;
   return (
     <main>
@@ -35,7 +50,10 @@ export function ExperimentList() {
           Status
           <select
             value={status}
-            onChange={(e) => setStatus(e.currentTarget.value as (typeof STATUSES)[number])}
+            onChange={(e) => {
+              setStatus(e.currentTarget.value as (typeof STATUSES)[number]);
+              setAfter(null);
+            }}
           >
             {STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -93,6 +111,21 @@ export function ExperimentList() {
         </table>
       </div>
       {data && rows.length === 0 ? <p>No experiment matches.</p> : null}
+      {data ? (
+        <p class="muted" aria-live="polite">
+          {count(loaded.length)} of {count(data.experiments.totalCount)} experiments loaded
+          {search.trim() ? ' (the search looks at the loaded ones)' : ''}
+        </p>
+      ) : null}
+      {data?.experiments.pageInfo.hasNextPage ? (
+        <button
+          type="button"
+          disabled={fetching}
+          onClick={() => setAfter(data.experiments.pageInfo.endCursor ?? null)}
+        >
+          Show more
+        </button>
+      ) : null}
     </main>
   );
 }
