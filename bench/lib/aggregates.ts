@@ -126,13 +126,13 @@ export async function maintainedStats(sql: Sql, experimentId: string): Promise<S
 
 class Rollback extends Error {}
 
-/** What rebuild_experiment_stats would compute now from raw events, without keeping it (rolled back). */
-export async function rebuiltStats(sql: Sql, experimentId: string): Promise<StatsRow[]> {
-  let rows: StatsRow[] = [];
+/** What `read` gives after rebuild_experiment_stats recomputed the experiment from raw events, rolled back. */
+async function rebuilt<T>(sql: Sql, experimentId: string, read: (tx: Sql) => Promise<T[]>): Promise<T[]> {
+  let rows: T[] = [];
   try {
     await sql.begin(async (tx) => {
       await tx`SELECT rebuild_experiment_stats(ARRAY[${experimentId}]::uuid[])`;
-      rows = await maintainedStats(tx as unknown as Sql, experimentId);
+      rows = await read(tx as unknown as Sql);
       throw new Rollback();
     });
   } catch (error) {
@@ -141,9 +141,14 @@ export async function rebuiltStats(sql: Sql, experimentId: string): Promise<Stat
   return rows;
 }
 
-/** Differences between two sets of variant stats: counts exactly, sums to 1e-9 relative. */
-export function diffStats(actual: StatsRow[], expected: StatsRow[]): string[] {
-  const key = (r: StatsRow) => `${r.variant_id}/${r.metric_name}`;
+/** Differences between two sets of rows matched by `key`: `exact` fields equal, `close` ones to 1e-9 relative. */
+function diffRows<T extends object>(
+  actual: T[],
+  expected: T[],
+  key: (r: T) => string,
+  exact: readonly (keyof T & string)[],
+  close: readonly (keyof T & string)[],
+): string[] {
   const want = new Map(expected.map((r) => [key(r), r]));
   const problems: string[] = [];
   if (actual.length !== expected.length) problems.push(`${actual.length} rows, expected ${expected.length}`);
@@ -153,16 +158,30 @@ export function diffStats(actual: StatsRow[], expected: StatsRow[]): string[] {
       problems.push(`unexpected row ${key(row)}`);
       continue;
     }
-    for (const field of ['events', 'units', 'exposed_units'] as const) {
+    for (const field of exact) {
       if (row[field] !== other[field]) problems.push(`${key(row)}.${field} ${row[field]} ≠ ${other[field]}`);
     }
-    for (const field of ['sum', 'sum_squares', 'exposed_sum', 'exposed_sum_squares'] as const) {
-      if (!closeTo(row[field], other[field]))
+    for (const field of close) {
+      if (!closeTo(row[field] as number, other[field] as number))
         problems.push(`${key(row)}.${field} ${row[field]} ≠ ${other[field]}`);
     }
   }
   return problems;
 }
+
+/** What rebuild_experiment_stats would compute now from raw events, without keeping it (rolled back). */
+export const rebuiltStats = (sql: Sql, experimentId: string) =>
+  rebuilt(sql, experimentId, (tx) => maintainedStats(tx, experimentId));
+
+/** Differences between two sets of variant stats: counts exactly, sums to 1e-9 relative. */
+export const diffStats = (actual: StatsRow[], expected: StatsRow[]) =>
+  diffRows(
+    actual,
+    expected,
+    (r) => `${r.variant_id}/${r.metric_name}`,
+    ['events', 'units', 'exposed_units'],
+    ['sum', 'sum_squares', 'exposed_sum', 'exposed_sum_squares'],
+  );
 
 export interface CovariateRow {
   variant_id: string;
@@ -184,37 +203,15 @@ export async function maintainedCovariates(sql: Sql, experimentId: string): Prom
 }
 
 /** What rebuild_experiment_stats would compute for the CUPED statistics, rolled back. */
-export async function rebuiltCovariates(sql: Sql, experimentId: string): Promise<CovariateRow[]> {
-  let rows: CovariateRow[] = [];
-  try {
-    await sql.begin(async (tx) => {
-      await tx`SELECT rebuild_experiment_stats(ARRAY[${experimentId}]::uuid[])`;
-      rows = await maintainedCovariates(tx as unknown as Sql, experimentId);
-      throw new Rollback();
-    });
-  } catch (error) {
-    if (!(error instanceof Rollback)) throw error;
-  }
-  return rows;
-}
+export const rebuiltCovariates = (sql: Sql, experimentId: string) =>
+  rebuilt(sql, experimentId, (tx) => maintainedCovariates(tx, experimentId));
 
 /** Differences between two sets of CUPED statistics: units exactly, sums to 1e-9 relative. */
-export function diffCovariates(actual: CovariateRow[], expected: CovariateRow[]): string[] {
-  const key = (r: CovariateRow) => `${r.variant_id}/${r.covariate}`;
-  const want = new Map(expected.map((r) => [key(r), r]));
-  const problems: string[] = [];
-  if (actual.length !== expected.length) problems.push(`${actual.length} rows, expected ${expected.length}`);
-  for (const row of actual) {
-    const other = want.get(key(row));
-    if (!other) {
-      problems.push(`unexpected row ${key(row)}`);
-      continue;
-    }
-    if (row.units !== other.units) problems.push(`${key(row)}.units ${row.units} ≠ ${other.units}`);
-    for (const field of ['sum', 'sum_squares', 'sum_products', 'converted_sum'] as const) {
-      if (!closeTo(row[field], other[field]))
-        problems.push(`${key(row)}.${field} ${row[field]} ≠ ${other[field]}`);
-    }
-  }
-  return problems;
-}
+export const diffCovariates = (actual: CovariateRow[], expected: CovariateRow[]) =>
+  diffRows(
+    actual,
+    expected,
+    (r) => `${r.variant_id}/${r.covariate}`,
+    ['units'],
+    ['sum', 'sum_squares', 'sum_products', 'converted_sum'],
+  );
