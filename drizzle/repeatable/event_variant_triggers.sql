@@ -65,7 +65,16 @@ BEGIN
     RETURNING event_id
   )
   DELETE FROM experiment_event_ids WHERE event_id IN (SELECT event_id FROM gone);
-  DELETE FROM experiment_user_metrics WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id;
+  -- A unit whose exposure row goes loses its key too (experiment_unit_segments, which has no foreign key):
+  -- an exposure in another variant later gives it a new one. Its period and segment statistics rows go with
+  -- the variant (foreign keys).
+  WITH gone AS (
+    DELETE FROM experiment_user_metrics WHERE experiment_id = OLD.experiment_id AND variant_id = OLD.id
+    RETURNING user_id, metric_name
+  )
+  DELETE FROM experiment_unit_segments
+   WHERE experiment_id = OLD.experiment_id
+     AND user_id IN (SELECT user_id FROM gone WHERE metric_name = {{EXPOSURE_METRIC}});
   RETURN OLD;
 END;
 $$;

@@ -22,16 +22,9 @@ export const OTHER_LEVEL = '__other__';
 /** The level of units whose first exposure did not carry the dimension (the total minus every level). */
 export const NONE_LEVEL = '__none__';
 
-/**
- * Set (transaction-local) while rebuild_all_stats rebuilds: the segment triggers on experiment_user_metrics
- * skip their work, since rebuild_segment_stats recomputes everything afterwards.
- */
-export const SEGMENTS_REBUILDING_SETTING = 'sona.segments_rebuilding';
-
 /** The values `{{NAME}}` placeholders in repeatable SQL files may name. */
 export const SQL_TEMPLATE_VALUES = {
   EXPOSURE_METRIC,
   ANY_CONVERSION_METRIC,
   INGEST_LOCK_PREFIX,
-  SEGMENTS_REBUILDING_SETTING,
 } as const;

@@ -14,7 +14,7 @@
  * so every arrival order ends with the same numbers.
  */
 import { type SQL, sql } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
+import { alias, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { columnNames, jsonbParam, jsonParam, tableAs, type Db } from '../db/client';
 import { parseRows } from '../db/rows';
@@ -22,9 +22,13 @@ import {
   experimentAssignments as assignments,
   experimentConversions as conversions,
   experimentCovariateStats as covariateStats,
+  experimentDimensionLevels as dimensionLevels,
   experimentExposures as exposures,
+  experimentPeriodStats as periodStats,
   experimentPhaseStats as phaseStats,
   experimentRatioStats as ratioStats,
+  experimentSegmentStats as segmentStats,
+  experimentUnitSegments as unitSegments,
   experiments,
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
@@ -44,6 +48,7 @@ export type FoldEvent = Pick<
   | 'value'
   | 'occurredAt'
   | 'covariates'
+  | 'dimensions'
 >;
 
 /**
@@ -79,6 +84,17 @@ const s = alias(variantStats, 's');
 const ps = alias(phaseStats, 'ps');
 const rs = alias(ratioStats, 'rs');
 const cs = alias(covariateStats, 'cs');
+const us = alias(unitSegments, 'us');
+const pd = alias(periodStats, 'pd');
+const sg = alias(segmentStats, 'sg');
+/** The columns of a period or segment statistics row, each written as the sum of a delta. */
+const keyColumns = (t: typeof pd | typeof sg) => [t.units, t.sum, t.sumSquares, t.convertedUnits] as const;
+/** `col = col + excluded.col` for each column: an upsert adding deltas. */
+const addExcluded = (columns: readonly AnyPgColumn[]) =>
+  sql.join(
+    columns.map((col) => sql`${columnNames(col)} = ${col} + excluded.${columnNames(col)}`),
+    sql`,\n    `,
+  );
 /** The CUPED columns, each written as the sum of a delta. */
 const covariateColumns = [cs.units, cs.sum, cs.sumSquares, cs.sumProducts, cs.convertedSum] as const;
 const e = experiments;
@@ -128,23 +144,33 @@ WITH input AS (
          false AS clash
     FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
       "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
-      "value" float8, "occurredAt" timestamptz, "covariates" jsonb)
+      "value" float8, "occurredAt" timestamptz, "covariates" jsonb, "dimensions" jsonb)
 ), ins AS (
   SELECT * FROM input WHERE NOT clash
+), dimensioned AS (
+  -- The batch's experiments that admitted a dimension level: only their units can have stored levels to read.
+  SELECT b.experiment_id
+    FROM (SELECT DISTINCT "experimentId" AS experiment_id FROM ins) b
+   WHERE EXISTS (SELECT FROM ${dimensionLevels} WHERE ${dimensionLevels.experimentId} = b.experiment_id)
 ), units AS (
   -- Each unit the batch touches, with its stored exposure row (one index probe) and its window's start after
   -- the batch. "reopened": the batch opens the window or moves its start earlier, so the unit's conversions
   -- are re-counted from the raw rows; otherwise the batch's conversions add to the stored totals.
-  -- Its covariates are those of its first exposure (earliest event time, then lowest event id): the batch's
-  -- first exposure's when that comes before the stored one, else the stored ones.
+  -- Its covariates and its key (the hour and the dimensions of experiment_period_stats and
+  -- experiment_segment_stats) are those of its first exposure (earliest event time, then lowest event id): the
+  -- batch's first exposure's when that comes before the stored one, else the stored ones. The stored hour is
+  -- that of the exposure row's first_at; the stored dimensions are read (one index probe) only for a unit
+  -- with an exposure row in an experiment with dimensions: a new unit's key comes from the batch.
   SELECT f.*,
          CASE WHEN f.first_replaced THEN f.batch_first_id ELSE f.old_first_id END AS first_event_id,
-         CASE WHEN f.first_replaced THEN f.batch_covariates ELSE f.old_covariates END AS new_covariates
+         CASE WHEN f.first_replaced THEN f.batch_covariates ELSE f.old_covariates END AS new_covariates,
+         segment_period(f.old_first_at) AS old_period, segment_period(f.first_at) AS new_period,
+         CASE WHEN f.first_replaced THEN f.batch_dimensions ELSE f.old_dimensions END AS new_dimensions
     FROM (
   SELECT n.*, x.first_at AS old_first_at, coalesce(x.events, 0) AS old_exposures, x.variant_id::text AS old_variant,
          least(x.first_at, n.batch_first_at) AS first_at,
          coalesce(n.batch_first_at < x.first_at, n.batch_first_at IS NOT NULL) AS reopened,
-         x.first_event_id AS old_first_id, x.covariates AS old_covariates,
+         x.first_event_id AS old_first_id, x.covariates AS old_covariates, k.dimensions AS old_dimensions,
          n.batch_first_at IS NOT NULL
            AND (x.first_at IS NULL OR (n.batch_first_at, n.batch_first_id) < (x.first_at, x.first_event_id))
            IS TRUE AS first_replaced
@@ -154,14 +180,21 @@ WITH input AS (
                  min("variantId"::text) FILTER (WHERE "kind" = 'exposure') AS exposure_variant,
                  (array_agg("eventId" ORDER BY at, "eventId") FILTER (WHERE "kind" = 'exposure'))[1] AS batch_first_id,
                  (array_agg("covariates" ORDER BY at, "eventId") FILTER (WHERE "kind" = 'exposure'))[1]
-                   AS batch_covariates
+                   AS batch_covariates,
+                 (array_agg("dimensions" ORDER BY at, "eventId") FILTER (WHERE "kind" = 'exposure'))[1]
+                   AS batch_dimensions
             FROM ins GROUP BY "experimentId", "userId") n
+    LEFT JOIN dimensioned d ON d.experiment_id = n.experiment_id
     LEFT JOIN LATERAL (SELECT ${userMetrics.firstAt}, ${userMetrics.events}, ${userMetrics.variantId},
                               ${userMetrics.firstEventId}, ${userMetrics.covariates}
                          FROM ${userMetrics}
                         WHERE ${userMetrics.experimentId} = n.experiment_id AND ${userMetrics.userId} = n.user_id
                           AND ${userMetrics.metricName} = ${EXPOSURE_METRIC}
                        OFFSET 0) x ON true
+    LEFT JOIN LATERAL (SELECT ${unitSegments.dimensions} FROM ${unitSegments}
+                        WHERE x.first_at IS NOT NULL AND d.experiment_id IS NOT NULL
+                          AND ${unitSegments.experimentId} = n.experiment_id AND ${unitSegments.userId} = n.user_id
+                       OFFSET 0) k ON true
          ) f
 ), added AS (
   -- The batch's conversions inside the window of a unit whose window did not move, per unit and metric.
@@ -401,6 +434,71 @@ WITH input AS (
       covariateColumns.map((col) => sql`${columnNames(col)} = ${col} + excluded.${columnNames(col)}`),
       sql`,\n    `,
     )}
+), upsert_unit_segments AS (
+  -- A unit's key follows its first exposure.
+  INSERT INTO ${tableAs(unitSegments, us)} (${columnNames(us.experimentId, us.userId, us.firstAt, us.firstEventId, us.dimensions)})
+  SELECT experiment_id, user_id, first_at, first_event_id::uuid, new_dimensions
+    FROM units WHERE first_replaced
+   ORDER BY experiment_id, user_id
+  ON CONFLICT (${columnNames(us.experimentId, us.userId)}) DO UPDATE SET
+    ${sql.join(
+      [us.firstAt, us.firstEventId, us.dimensions].map(
+        (col) => sql`${columnNames(col)} = excluded.${columnNames(col)}`,
+      ),
+      sql`, `,
+    )}
+), moved AS (
+  -- Stored rows the batch leaves unchanged but whose unit changes key: an exposure at the same time as the
+  -- stored first one with a lower event id and other dimensions. (A unit whose first exposure moves earlier is
+  -- reopened: all its rows are in changes already.)
+  SELECT u.experiment_id, u.user_id, stored.*
+    FROM units u
+   CROSS JOIN LATERAL (SELECT ${userMetrics.metricName} AS metric_name, ${userMetrics.variantId}::text AS variant_id,
+                              ${userMetrics.total} AS total
+                         FROM ${userMetrics}
+                        WHERE ${userMetrics.experimentId} = u.experiment_id AND ${userMetrics.userId} = u.user_id
+                       OFFSET 0) stored
+   WHERE u.first_replaced AND NOT u.reopened AND u.old_dimensions IS DISTINCT FROM u.new_dimensions
+     AND NOT EXISTS (SELECT FROM changes ch WHERE ch.experiment_id = u.experiment_id AND ch.user_id = u.user_id
+                        AND ch.metric_name = stored.metric_name)
+), key_deltas AS (
+  -- Each changed row's contribution leaves the unit's old key and its new one joins the unit's new key (a unit
+  -- without an exposure row had no key); a moved unit's other rows leave and join whole. The contribution is
+  -- the one a unit makes to experiment_variant_stats, in the row's variant.
+  SELECT ch.experiment_id, ch.metric_name, ch.old_variant AS variant_id, u.old_period AS period,
+         u.old_dimensions AS dimensions, -1 AS units, -ch.old_total AS sum, -ch.old_total * ch.old_total AS sum_squares,
+         CASE WHEN ch.old_total > 0 THEN -1 ELSE 0 END AS converted
+    FROM changes ch JOIN units u ON u.experiment_id = ch.experiment_id AND u.user_id = ch.user_id
+   WHERE ch.old_events > 0 AND u.old_first_at IS NOT NULL
+  UNION ALL
+  SELECT ch.experiment_id, ch.metric_name, ch.new_variant, u.new_period, u.new_dimensions, 1, ch.new_total,
+         ch.new_total * ch.new_total, CASE WHEN ch.new_total > 0 THEN 1 ELSE 0 END
+    FROM changes ch JOIN units u ON u.experiment_id = ch.experiment_id AND u.user_id = ch.user_id
+   WHERE ch.new_events > 0
+  UNION ALL
+  SELECT mv.experiment_id, mv.metric_name, mv.variant_id, u.old_period, u.old_dimensions, sign.v, sign.v * mv.total,
+         sign.v * mv.total * mv.total, CASE WHEN mv.total > 0 THEN sign.v ELSE 0 END
+    FROM moved mv JOIN units u ON u.experiment_id = mv.experiment_id AND u.user_id = mv.user_id
+   CROSS JOIN (VALUES (-1), (1)) sign(v)
+), upsert_period_stats AS (
+  INSERT INTO ${tableAs(periodStats, pd)} (${columnNames(pd.experimentId, pd.metricName, pd.variantId, pd.periodStart, ...keyColumns(pd))})
+  SELECT experiment_id, metric_name, variant_id::uuid, period, sum(units), sum(sum), sum(sum_squares), sum(converted)
+    FROM key_deltas
+   GROUP BY experiment_id, metric_name, variant_id, period
+   ORDER BY experiment_id, metric_name, variant_id, period
+  ON CONFLICT (${columnNames(pd.experimentId, pd.metricName, pd.variantId, pd.periodStart)}) DO UPDATE SET
+    ${addExcluded(keyColumns(pd))}
+), upsert_segment_stats AS (
+  INSERT INTO ${tableAs(segmentStats, sg)} (${columnNames(sg.experimentId, sg.dimension, sg.metricName, sg.variantId, sg.level, ...keyColumns(sg))})
+  SELECT kd.experiment_id, l.key, kd.metric_name, kd.variant_id::uuid, l.value, sum(kd.units), sum(kd.sum),
+         sum(kd.sum_squares), sum(kd.converted)
+    FROM key_deltas kd
+   CROSS JOIN LATERAL jsonb_each_text(kd.dimensions) l
+   WHERE kd.dimensions IS NOT NULL
+   GROUP BY 1, 2, 3, 4, 5
+   ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (${columnNames(sg.experimentId, sg.dimension, sg.metricName, sg.variantId, sg.level)}) DO UPDATE SET
+    ${addExcluded(keyColumns(sg))}
 )
 SELECT "eventId"::text AS "eventId" FROM input WHERE clash`;
 }

@@ -2,8 +2,8 @@
  * Segments and periods of units: which dimension levels an experiment admits (at most LIMITS.maxDimensions
  * keys, LIMITS.maxDimensionLevels levels per key, later levels stored as OTHER_LEVEL), and each exposed unit's
  * key (its first exposure: time and dimensions), which places its per-unit totals in experiment_period_stats
- * and experiment_segment_stats. The statistics themselves follow experiment_user_metrics through triggers
- * (drizzle/repeatable/segment_stats.sql, the definition of what they mean).
+ * and experiment_segment_stats. The fold (./fold.ts) maintains the keys and both statistics tables with the
+ * per-unit totals; rebuild_segment_stats (drizzle/repeatable/segment_stats.sql) is the definition of what they mean.
  */
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -99,28 +99,4 @@ async function readLevels(db: Db, experimentIds: readonly string[]) {
     set.add(r.level);
   }
   return known;
-}
-
-/** An exposure the fold kept, as the unit keys need it. */
-export interface SegmentExposure {
-  eventId: string;
-  experimentId: string;
-  userId: string;
-  occurredAt: string;
-  dimensions: Record<string, string> | null;
-}
-
-/**
- * Gives the batch's units their key (first exposure: event time, event id, dimensions) and moves a unit whose
- * first exposure is now earlier (move_unit_segments). Call after foldIntoAggregates, in its transaction (its
- * ingestion locks are held), with the exposures it kept. One statement.
- */
-export async function foldUnitSegments(db: Db, exposures: readonly SegmentExposure[]): Promise<void> {
-  if (exposures.length === 0) return;
-  await db.execute(sql`/* foldUnitSegments */
-    SELECT move_unit_segments(array_agg("experimentId"), array_agg("userId"),
-                              array_agg(event_time("occurredAt", now())), array_agg("eventId"),
-                              array_agg(dimensions))
-      FROM json_to_recordset(${jsonParam(exposures)})
-        AS t("eventId" uuid, "experimentId" uuid, "userId" text, "occurredAt" timestamptz, dimensions jsonb)`);
 }

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { EXPOSURE_METRIC, NONE_LEVEL, OTHER_LEVEL } from '../aggregates/constants';
 import { type FoldEvent, foldIntoAggregates } from '../aggregates/fold';
-import { admitDimensions, foldUnitSegments } from '../aggregates/segments';
+import { admitDimensions } from '../aggregates/segments';
 import * as assignmentsRepo from '../assignments/repository';
 import type { AssignmentDeps } from '../assignments/service';
 import { LIMITS, slugPattern } from '../config';
@@ -610,20 +610,12 @@ async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<s
   const inserted = rows.flatMap((r): FoldEvent[] => {
     const eventId = r.eventId.toLowerCase();
     if (!recorded.has(eventId)) return [];
-    const { kind, experimentId, variantId, userId, metricName, value, occurredAt, covariates } = r;
-    return [{ kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt, covariates }];
+    const { kind, experimentId, variantId, userId, metricName, value, occurredAt, covariates, dimensions } = r;
+    return [
+      { kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt, covariates, dimensions },
+    ];
   });
   for (const id of await foldIntoAggregates(tx, inserted)) recorded.delete(id);
-  // Under the fold's ingestion locks: the units' first exposures (periods and segments).
-  await foldUnitSegments(
-    tx,
-    rows.flatMap((r) => {
-      const eventId = r.eventId.toLowerCase();
-      if (r.kind !== 'exposure' || !recorded.has(eventId)) return [];
-      const { experimentId, userId, occurredAt, dimensions } = r;
-      return [{ eventId, experimentId, userId, occurredAt, dimensions }];
-    }),
-  );
   return recorded;
 }
 
