@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
-import { NONE_LEVEL, OTHER_LEVEL } from '../../src/aggregates/constants';
+import { EXPOSURE_METRIC, NONE_LEVEL, OTHER_LEVEL } from '../../src/aggregates/constants';
 import { rebuildStats } from '../../src/aggregates/rebuild';
 import { LIMITS } from '../../src/config';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
@@ -17,7 +17,7 @@ import { adjustPValues } from '../../src/results/stats';
 import { createMetricService } from '../../src/metrics/service';
 import { createTestApp, gqlOk } from '../support/app';
 import { openTestDatabase } from '../support/db';
-import { createRunningWithVariants, uniqueKey } from '../support/factories';
+import { createRunningWithVariants, experimentService, uniqueKey } from '../support/factories';
 import { makeKey, productionSecurity, rawPost, startTestServer } from '../support/server';
 
 let handle: DatabaseHandle;
@@ -563,5 +563,194 @@ describe('concurrent batches', () => {
     expect(await statsTables(experiment.id)).toEqual(maintained);
     const units = await rawUnits(experiment.id, 'watch_minutes');
     expect(units).toHaveLength(40);
+  });
+});
+
+/** A unit's key rows (experiment_unit_segments) as a rebuild would make them. */
+async function unitKeys(experimentId: string) {
+  return queryRows<{ user_id: string; first_at: string; first_event_id: string; dimensions: unknown }>(
+    handle.db,
+    sql`SELECT user_id, first_at::text, first_event_id::text, dimensions FROM experiment_unit_segments
+         WHERE experiment_id = ${experimentId} ORDER BY user_id`,
+  );
+}
+
+/** A uuid that sorts before (low) or after (high) any random one: ties on time are broken by event id. */
+const idAt = (end: 'low' | 'high') =>
+  (end === 'low' ? '00000000-0000-4000-8000-' : 'ffffffff-ffff-4fff-bfff-') + randomUUID().slice(-12);
+
+/** Deterministic shuffle (mulberry32), so a failing order can be replayed. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let s = seed;
+  const next = () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * One experiment with dimensions and a 2-hour window on `purchase`, one without any: every edge of a unit's key
+ * (an earlier exposure moving hour and level, or to no dimensions; a tie on time broken by a lower event id
+ * with other dimensions; a conversion stored before its exposure and re-counted; a re-count dropping a
+ * conversion out of the narrowed window; a later exposure changing nothing; a unit never exposed).
+ */
+async function keyEdges() {
+  const withDims = await createRunningWithVariants(handle.db);
+  const plain = await createRunningWithVariants(handle.db);
+  await experimentService(handle.db).update(withDims.experiment.id, {
+    metricSettings: [{ metric: 'purchase', conversionWindowHours: 2 }],
+  });
+  const base = Math.floor((Date.now() - 6 * HOUR) / HOUR) * HOUR;
+  const [v0, v1] = withDims.variants.map((v) => v.id);
+  const [w0, w1] = plain.variants.map((v) => v.id);
+  const exposure = (dimensions?: Record<string, string>, eventId: string = randomUUID()) => ({
+    kind: 'EXPOSURE',
+    eventId,
+    ...(dimensions ? { dimensions } : {}),
+  });
+  const conversion = (metricName: string, value: number) => ({
+    kind: 'CONVERSION',
+    eventId: randomUUID(),
+    metricName,
+    value,
+  });
+  const A = withDims.experiment.key;
+  const B = plain.experiment.key;
+  const spec: [string, string, string, number, Record<string, unknown>][] = [
+    [A, 'k1', v0, 1, exposure({ device: 'ios' })],
+    [A, 'k1', v0, 1.5, conversion('purchase', 2)],
+    [A, 'k1', v0, 3, conversion('watch_minutes', 1.5)],
+    // Moves from hour 3 (web, paid) to hour 0 (android); its purchase at 3.5 h leaves the 2-hour window.
+    [A, 'k2', v0, 3, exposure({ device: 'web', plan: 'paid' })],
+    [A, 'k2', v0, 0.5, exposure({ device: 'android' })],
+    [A, 'k2', v0, 1, conversion('purchase', 1)],
+    [A, 'k2', v0, 3.5, conversion('purchase', 4)],
+    // Two exposures at the same time: the lower event id (web) is the first. In order, it arrives after the
+    // other and the conversion were folded: the unit changes levels, not hour, and its stored row moves.
+    [A, 'k3', v1, 2, exposure({ device: 'ios' }, idAt('high'))],
+    [A, 'k3', v1, 2.25, conversion('watch_minutes', 0.5)],
+    [A, 'k3', v1, 2, exposure({ device: 'web', plan: 'free' }, idAt('low'))],
+    [A, 'k4', v1, 4, exposure()],
+    [A, 'k4', v1, 4.5, conversion('purchase', 3)],
+    [A, 'k4', v1, 5, exposure({ device: 'ios' })],
+    [A, 'k5', v1, 1, conversion('purchase', 8)],
+    // Moves from hour 2 (android) to hour 1 without dimensions.
+    [A, 'k6', v0, 2, exposure({ device: 'android' })],
+    [A, 'k6', v0, 1, exposure()],
+    [A, 'k6', v0, 1.1, conversion('purchase', 1)],
+    [B, 'p1', w0, 2, exposure()],
+    [B, 'p1', w0, 0.2, exposure()],
+    [B, 'p1', w0, 1, conversion('purchase', 1)],
+    [B, 'p2', w1, 3, exposure()],
+    [B, 'p2', w1, 3.1, conversion('purchase', 2)],
+    [B, 'p3', w1, 1, conversion('purchase', 0.5)],
+    [B, 'p3', w1, 0.5, exposure()],
+  ];
+  const events = spec.map(([experimentKey, userId, variantId, hours, rest]) => ({
+    experimentKey,
+    userId,
+    variantId,
+    occurredAt: new Date(base + hours * HOUR),
+    ...rest,
+  }));
+  return { withDims, plain, base, events, v0, v1 };
+}
+
+async function maintainedAndRebuilt(experimentIds: string[]) {
+  const read = async () =>
+    Promise.all(experimentIds.map(async (id) => ({ stats: await statsTables(id), keys: await unitKeys(id) })));
+  const maintained = await read();
+  await rebuildStats(handle.db, experimentIds);
+  return { maintained, rebuilt: await read() };
+}
+
+describe('maintained in the fold', () => {
+  // Forward, backward and shuffled, in batches of 1 to 7 events spanning both experiments.
+  const orders = [
+    { name: 'in order, batches of 3', seed: 0, size: 3 },
+    { name: 'reversed, batches of 2', seed: -1, size: 2 },
+    { name: 'shuffled, one event per batch', seed: 7, size: 1 },
+    { name: 'shuffled, batches of 4', seed: 11, size: 4 },
+    { name: 'shuffled, batches of 7', seed: 23, size: 7 },
+  ];
+  it.each(orders)('equals a rebuild for every arrival order ($name)', async ({ seed, size }) => {
+    const { withDims, plain, base, events, v0, v1 } = await keyEdges();
+    const ordered = seed === 0 ? events : seed === -1 ? [...events].reverse() : shuffled(events, seed);
+    for (let i = 0; i < ordered.length; i += size) {
+      const result = await recordEvents(handle.db, ordered.slice(i, i + size));
+      expect(result.rejected).toEqual([]);
+    }
+    const { maintained, rebuilt } = await maintainedAndRebuilt([withDims.experiment.id, plain.experiment.id]);
+    expect(maintained).toEqual(rebuilt);
+
+    // What a product team reads: purchases by first-exposure hour (k2's at 3.5 h is out of its window,
+    // k5 was never exposed), exposed units by device (k2 moved to android, k3 is web, k4 and k6 have none).
+    const periods = await queryRows<{ variant_id: string; period: number; sum: number; units: number }>(
+      handle.db,
+      sql`SELECT variant_id::text, extract(epoch FROM period_start) * 1000 AS period, sum, units::int
+            FROM experiment_period_stats
+           WHERE experiment_id = ${withDims.experiment.id} AND metric_name = 'purchase' AND units <> 0
+           ORDER BY 1, 2`,
+    );
+    expect(periods.map((p) => [p.variant_id, Number(p.period) - base, p.units, p.sum])).toEqual(
+      [
+        [v0, 0, 1, 1],
+        [v0, HOUR, 2, 3],
+        [v1, 4 * HOUR, 1, 3],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1])),
+    );
+    const devices = await queryRows<{ variant_id: string; level: string; units: number }>(
+      handle.db,
+      sql`SELECT variant_id::text, level, units::int FROM experiment_segment_stats
+           WHERE experiment_id = ${withDims.experiment.id} AND dimension = 'device'
+             AND metric_name = ${EXPOSURE_METRIC} AND units <> 0
+           ORDER BY 1, 2`,
+    );
+    expect(devices).toEqual(
+      [
+        { variant_id: v0, level: 'android', units: 1 },
+        { variant_id: v0, level: 'ios', units: 1 },
+        { variant_id: v1, level: 'web', units: 1 },
+      ].sort((a, b) => a.variant_id.localeCompare(b.variant_id) || a.level.localeCompare(b.level)),
+    );
+    // The experiment without dimensions has per-hour statistics and no per-level ones.
+    expect(maintained[1].stats.periods.length).toBeGreaterThan(0);
+    expect(maintained[1].stats.segments).toEqual([]);
+  });
+
+  it('after a variant is deleted, and when its units are exposed again in another', async () => {
+    const { withDims, events, v0, v1 } = await keyEdges();
+    const mine = events.filter((e) => e.experimentKey === withDims.experiment.key);
+    expect((await recordEvents(handle.db, mine)).rejected).toEqual([]);
+    await handle.db.execute(sql`DELETE FROM experiment_variants WHERE id = ${v1}`);
+    const deleted = await maintainedAndRebuilt([withDims.experiment.id]);
+    expect(deleted.maintained).toEqual(deleted.rebuilt);
+    expect((await unitKeys(withDims.experiment.id)).map((k) => k.user_id)).toEqual(['k1', 'k2', 'k6']);
+
+    // k3 comes back in v0, later than its deleted exposures and with other dimensions: that is its key now.
+    const again = await recordEvents(handle.db, [
+      {
+        kind: 'EXPOSURE',
+        experimentKey: withDims.experiment.key,
+        userId: 'k3',
+        variantId: v0,
+        eventId: randomUUID(),
+        occurredAt: new Date(Date.now() - HOUR),
+        dimensions: { device: 'android' },
+      },
+    ]);
+    expect(again.rejected).toEqual([]);
+    const back = await maintainedAndRebuilt([withDims.experiment.id]);
+    expect(back.maintained).toEqual(back.rebuilt);
+    const k3 = (await unitKeys(withDims.experiment.id)).find((k) => k.user_id === 'k3');
+    expect(k3?.dimensions).toEqual({ device: 'android' });
   });
 });
