@@ -1,11 +1,14 @@
 /**
  * The incremental fold: events a batch inserted, added to the per-unit totals (experiment_user_metrics),
  * the per-variant sufficient statistics (experiment_variant_stats) and the exposed units per phase
- * (experiment_phase_stats), the cross products of RATIO metrics (experiment_ratio_stats) and the CUPED covariate
- * statistics (experiment_covariate_stats) in the batch's transaction. Two statements whatever the batch size: one takes the
- * per-experiment ingestion locks, one folds. The numbers must equal what rebuild_experiment_stats computes
- * from raw events (drizzle/repeatable/), which is the definition of what they mean, attribution windows
- * included; tests/integration/aggregates.test.ts and attribution.test.ts hold the two together.
+ * (experiment_phase_stats), the cross products of RATIO metrics (experiment_ratio_stats), the CUPED covariate
+ * statistics (experiment_covariate_stats), and the same per-variant statistics per first-exposure hour and per
+ * dimension level (experiment_period_stats, experiment_segment_stats, with each unit's key in
+ * experiment_unit_segments) in the batch's transaction. Two statements whatever the batch size: one takes the
+ * per-experiment ingestion locks, one folds. The numbers must equal what rebuild_experiment_stats and
+ * rebuild_segment_stats compute from raw events (drizzle/repeatable/), which is the definition of what they
+ * mean, attribution windows included; tests/integration/aggregates.test.ts, attribution.test.ts and
+ * segments.test.ts hold the two together.
  *
  * Attribution (drizzle/repeatable/attribution.sql): a conversion counts only inside its unit's window, which
  * opens at the unit's first exposure. A conversion that arrives before its unit's exposure is stored but not
@@ -23,7 +26,6 @@ import {
   experimentConversions as conversions,
   experimentCovariateStats as covariateStats,
   experimentDimensionLevels as dimensionLevels,
-  experimentExposures as exposures,
   experimentPeriodStats as periodStats,
   experimentPhaseStats as phaseStats,
   experimentRatioStats as ratioStats,

@@ -852,7 +852,8 @@ export const experimentUnitSegments = pgTable(
 /**
  * Per-variant sufficient statistics of the units first exposed in each hour (UTC), per metric: the cumulative
  * sums over hours are `Experiment.timeSeries`. Same columns as experiment_variant_stats (every unit with a row
- * is exposed); maintained by triggers on experiment_user_metrics (drizzle/repeatable/segment_stats.sql).
+ * is exposed); maintained by the fold (src/aggregates/fold.ts), defined by rebuild_segment_stats
+ * (drizzle/repeatable/segment_stats.sql).
  */
 export const experimentPeriodStats = pgTable(
   'experiment_period_stats',

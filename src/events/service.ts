@@ -610,9 +610,21 @@ async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<s
   const inserted = rows.flatMap((r): FoldEvent[] => {
     const eventId = r.eventId.toLowerCase();
     if (!recorded.has(eventId)) return [];
-    const { kind, experimentId, variantId, userId, metricName, value, occurredAt, covariates, dimensions } = r;
+    const { kind, experimentId, variantId, userId, metricName, value, occurredAt, covariates, dimensions } =
+      r;
     return [
-      { kind, eventId, experimentId, variantId, userId, metricName, value, occurredAt, covariates, dimensions },
+      {
+        kind,
+        eventId,
+        experimentId,
+        variantId,
+        userId,
+        metricName,
+        value,
+        occurredAt,
+        covariates,
+        dimensions,
+      },
     ];
   });
   for (const id of await foldIntoAggregates(tx, inserted)) recorded.delete(id);

@@ -666,7 +666,9 @@ async function keyEdges() {
 
 async function maintainedAndRebuilt(experimentIds: string[]) {
   const read = async () =>
-    Promise.all(experimentIds.map(async (id) => ({ stats: await statsTables(id), keys: await unitKeys(id) })));
+    Promise.all(
+      experimentIds.map(async (id) => ({ stats: await statsTables(id), keys: await unitKeys(id) })),
+    );
   const maintained = await read();
   await rebuildStats(handle.db, experimentIds);
   return { maintained, rebuilt: await read() };
