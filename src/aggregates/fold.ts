@@ -478,10 +478,13 @@ WITH input AS (
     FROM changes ch JOIN units u ON u.experiment_id = ch.experiment_id AND u.user_id = ch.user_id
    WHERE ch.new_events > 0
   UNION ALL
-  SELECT mv.experiment_id, mv.metric_name, mv.variant_id, u.old_period, u.old_dimensions, sign.v, sign.v * mv.total,
-         sign.v * mv.total * mv.total, CASE WHEN mv.total > 0 THEN sign.v ELSE 0 END
+  SELECT mv.experiment_id, mv.metric_name, mv.variant_id, u.old_period, u.old_dimensions, -1, -mv.total,
+         -mv.total * mv.total, CASE WHEN mv.total > 0 THEN -1 ELSE 0 END
     FROM moved mv JOIN units u ON u.experiment_id = mv.experiment_id AND u.user_id = mv.user_id
-   CROSS JOIN (VALUES (-1), (1)) sign(v)
+  UNION ALL
+  SELECT mv.experiment_id, mv.metric_name, mv.variant_id, u.new_period, u.new_dimensions, 1, mv.total,
+         mv.total * mv.total, CASE WHEN mv.total > 0 THEN 1 ELSE 0 END
+    FROM moved mv JOIN units u ON u.experiment_id = mv.experiment_id AND u.user_id = mv.user_id
 ), upsert_period_stats AS (
   INSERT INTO ${tableAs(periodStats, pd)} (${columnNames(pd.experimentId, pd.metricName, pd.variantId, pd.periodStart, ...keyColumns(pd))})
   SELECT experiment_id, metric_name, variant_id::uuid, period, sum(units), sum(sum), sum(sum_squares), sum(converted)
