@@ -23,32 +23,27 @@ import {
   TypeInfo,
   visit,
   visitWithTypeInfo,
-} from "graphql";
-import type { Plugin } from "graphql-yoga";
-import type { GraphQLContext } from "../graphql/context";
-import { SCOPES, type Scope } from "./scopes";
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { GraphQLContext } from '../graphql/context';
+import { SCOPES, type Scope } from './scopes';
 
 /** Insufficient scope: a GraphQL error naming what was refused and the scopes that would allow it. */
 export class ForbiddenError extends GraphQLError {
-  constructor(
-    what: string,
-    needed: readonly Scope[],
-    held: Iterable<string>,
-    nodes?: readonly FieldNode[],
-  ) {
+  constructor(what: string, needed: readonly Scope[], held: Iterable<string>, nodes?: readonly FieldNode[]) {
     const have = [...held];
     super(
-      `${what} needs the ${needed.map((s) => `\`${s}\``).join(" or ")} scope; this key has ${have.length ? have.join(", ") : "none"}`,
+      `${what} needs the ${needed.map((s) => `\`${s}\``).join(' or ')} scope; this key has ${have.length ? have.join(', ') : 'none'}`,
       {
         nodes,
         extensions: {
-          code: "FORBIDDEN",
+          code: 'FORBIDDEN',
           requiredScopes: [...needed],
           http: { status: 403 },
         },
       },
     );
-    this.name = "ForbiddenError";
+    this.name = 'ForbiddenError';
   }
 }
 
@@ -65,41 +60,31 @@ interface PothosOptions {
 }
 
 const pothosOptions = (extensions: unknown): PothosOptions =>
-  ((extensions as { pothosOptions?: PothosOptions } | null | undefined)
-    ?.pothosOptions ?? {}) as PothosOptions;
+  ((extensions as { pothosOptions?: PothosOptions } | null | undefined)?.pothosOptions ??
+    {}) as PothosOptions;
 
 /**
  * A declaration as a list of scopes. Only static maps (`{ read: true, assign: true }`) are used in
  * this schema; anything else (a function, `$all`) could not be checked before execution, so it is
  * refused when the schema is read rather than silently allowed.
  */
-function scopeList(
-  declaredOn: string,
-  authScopes: unknown,
-): ScopeRequirement | null {
+function scopeList(declaredOn: string, authScopes: unknown): ScopeRequirement | null {
   if (authScopes === undefined) return null;
-  if (typeof authScopes !== "object" || authScopes === null) {
-    throw new TypeError(
-      `${declaredOn}: authScopes must be a map of scopes to true`,
-    );
+  if (typeof authScopes !== 'object' || authScopes === null) {
+    throw new TypeError(`${declaredOn}: authScopes must be a map of scopes to true`);
   }
   const scopes = Object.entries(authScopes).map(([scope, value]) => {
     if (value !== true || !(SCOPES as readonly string[]).includes(scope)) {
-      throw new TypeError(
-        `${declaredOn}: authScopes may only map known scopes to true, got ${scope}`,
-      );
+      throw new TypeError(`${declaredOn}: authScopes may only map known scopes to true, got ${scope}`);
     }
     return scope as Scope;
   });
-  if (scopes.length === 0)
-    throw new TypeError(`${declaredOn}: authScopes names no scope`);
+  if (scopes.length === 0) throw new TypeError(`${declaredOn}: authScopes names no scope`);
   return { declaredOn, scopes };
 }
 
 /** The declaration on a type itself (every field of the type needs it unless the field skips it). */
-export function typeRequirement(
-  type: GraphQLNamedType,
-): ScopeRequirement | null {
+export function typeRequirement(type: GraphQLNamedType): ScopeRequirement | null {
   return scopeList(type.name, pothosOptions(type.extensions).authScopes);
 }
 
@@ -142,13 +127,9 @@ export function unmetRequirement(
 }
 
 /** Fragments the operation spreads, directly or through other fragments. */
-function usedFragments(
-  document: DocumentNode,
-  root: DocumentNode["definitions"][number],
-) {
+function usedFragments(document: DocumentNode, root: DocumentNode['definitions'][number]) {
   const byName = new Map<string, FragmentDefinitionNode>();
-  for (const d of document.definitions)
-    if (d.kind === Kind.FRAGMENT_DEFINITION) byName.set(d.name.value, d);
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) byName.set(d.name.value, d);
   const used = new Map<string, FragmentDefinitionNode>();
   const pending = [root];
   while (pending.length) {
@@ -179,22 +160,16 @@ export function forbiddenSelections(
 ): ForbiddenError[] {
   const operation = getOperationAST(document, operationName);
   if (!operation) return [];
-  const refused = new Map<
-    string,
-    { requirement: ScopeRequirement; nodes: FieldNode[] }
-  >();
+  const refused = new Map<string, { requirement: ScopeRequirement; nodes: FieldNode[] }>();
   const typeInfo = new TypeInfo(schema);
   const visitor = visitWithTypeInfo(typeInfo, {
     Field(node) {
       const parent = typeInfo.getParentType();
       const field = typeInfo.getFieldDef();
       // __typename names a type the schema publishes anyway; unknown fields fail validation, not here.
-      if (!parent || !field || node.name.value.startsWith("__")) return;
+      if (!parent || !field || node.name.value.startsWith('__')) return;
       if (!isObjectType(parent) && !isInterfaceType(parent)) return;
-      const unmet = unmetRequirement(
-        selectionRequirements(schema, parent, field),
-        held,
-      );
+      const unmet = unmetRequirement(selectionRequirements(schema, parent, field), held);
       if (!unmet) return;
       const seen = refused.get(unmet.declaredOn);
       if (seen) seen.nodes.push(node);
@@ -203,16 +178,9 @@ export function forbiddenSelections(
       return false;
     },
   });
-  for (const node of [operation, ...usedFragments(document, operation)])
-    visit(node, visitor);
+  for (const node of [operation, ...usedFragments(document, operation)]) visit(node, visitor);
   return [...refused.values()].map(
-    ({ requirement, nodes }) =>
-      new ForbiddenError(
-        requirement.declaredOn,
-        requirement.scopes,
-        held,
-        nodes,
-      ),
+    ({ requirement, nodes }) => new ForbiddenError(requirement.declaredOn, requirement.scopes, held, nodes),
   );
 }
 
@@ -230,7 +198,7 @@ export function useOperationScopes(): Plugin<GraphQLContext> {
     schema: GraphQLSchema;
   }): ForbiddenError[] => {
     const held = args.contextValue.auth.scopes;
-    const key = `${args.operationName ?? ""}\u0000${[...held].sort().join(",")}`;
+    const key = `${args.operationName ?? ''}\u0000${[...held].sort().join(',')}`;
     let byKey = cache.get(args.document);
     if (!byKey) {
       byKey = new Map();
@@ -238,12 +206,7 @@ export function useOperationScopes(): Plugin<GraphQLContext> {
     }
     let errors = byKey.get(key);
     if (!errors) {
-      errors = forbiddenSelections(
-        args.schema,
-        args.document,
-        args.operationName,
-        held,
-      );
+      errors = forbiddenSelections(args.schema, args.document, args.operationName, held);
       byKey.set(key, errors);
     }
     return errors;

@@ -2,27 +2,18 @@
  * The one Pothos builder: plugins, scalars and root types. It defines no domain type; each domain
  * registers its own in its graphql.ts, and src/graphql/schema.ts is the only file that calls toSchema().
  */
-import SchemaBuilder, {
-  type PothosOutputFieldConfig,
-  type SchemaTypes,
-} from "@pothos/core";
-import ComplexityPlugin from "@pothos/plugin-complexity";
-import ErrorsPlugin from "@pothos/plugin-errors";
-import ScopeAuthPlugin, {
-  PothosScopeAuthPlugin,
-} from "@pothos/plugin-scope-auth";
-import { type GraphQLFieldResolver, GraphQLError } from "graphql";
-import { DateTimeResolver, JSONResolver } from "graphql-scalars";
-import {
-  ForbiddenError,
-  fieldRequirements,
-  unmetRequirement,
-} from "../auth/operation-scopes";
-import type { Scope } from "../auth/scopes";
-import { LIMITS } from "../config";
-import type { GraphQLContext } from "./context";
+import SchemaBuilder, { type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import ScopeAuthPlugin, { PothosScopeAuthPlugin } from '@pothos/plugin-scope-auth';
+import { type GraphQLFieldResolver, GraphQLError } from 'graphql';
+import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { ForbiddenError, fieldRequirements, unmetRequirement } from '../auth/operation-scopes';
+import type { Scope } from '../auth/scopes';
+import { LIMITS } from '../config';
+import type { GraphQLContext } from './context';
 
-const ROOT_KINDS = new Set(["Query", "Mutation", "Subscription"]);
+const ROOT_KINDS = new Set(['Query', 'Mutation', 'Subscription']);
 
 /**
  * Pothos's scope checks while resolving, kept on the root fields (Query, Mutation, Subscription: a few
@@ -32,16 +23,12 @@ const ROOT_KINDS = new Set(["Query", "Mutation", "Subscription"]);
  * every object cost a wrapper call per field (0.5-1 ms of CPU on a 50-experiment page) and stopped
  * graphql-jit from reading a plain property directly.
  */
-class RootFieldScopeAuthPlugin<
-  Types extends SchemaTypes,
-> extends PothosScopeAuthPlugin<Types> {
+class RootFieldScopeAuthPlugin<Types extends SchemaTypes> extends PothosScopeAuthPlugin<Types> {
   override wrapResolve(
-    resolver: GraphQLFieldResolver<unknown, Types["Context"], object>,
+    resolver: GraphQLFieldResolver<unknown, Types['Context'], object>,
     fieldConfig: PothosOutputFieldConfig<Types>,
-  ): GraphQLFieldResolver<unknown, Types["Context"], object> {
-    return ROOT_KINDS.has(fieldConfig.kind)
-      ? super.wrapResolve(resolver, fieldConfig)
-      : resolver;
+  ): GraphQLFieldResolver<unknown, Types['Context'], object> {
+    return ROOT_KINDS.has(fieldConfig.kind) ? super.wrapResolve(resolver, fieldConfig) : resolver;
   }
 }
 SchemaBuilder.allowPluginReRegistration = true;
@@ -65,18 +52,15 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: (ctx) => ({
-      read: ctx.auth.scopes.has("read"),
-      assign: ctx.auth.scopes.has("assign"),
-      write: ctx.auth.scopes.has("write"),
-      admin: ctx.auth.scopes.has("admin"),
+      read: ctx.auth.scopes.has('read'),
+      assign: ctx.auth.scopes.has('assign'),
+      write: ctx.auth.scopes.has('write'),
+      admin: ctx.auth.scopes.has('admin'),
     }),
     // Only reached when an operation was not checked as a whole first (useOperationScopes refuses those).
     unauthorizedError: (_parent, ctx, info) => {
       const field = info.parentType.getFields()[info.fieldName];
-      const unmet = unmetRequirement(
-        fieldRequirements(info.parentType, field),
-        ctx.auth.scopes,
-      );
+      const unmet = unmetRequirement(fieldRequirements(info.parentType, field), ctx.auth.scopes);
       return new ForbiddenError(
         unmet?.declaredOn ?? `${info.parentType.name}.${info.fieldName}`,
         unmet?.scopes ?? [],
@@ -88,10 +72,9 @@ export const builder = new SchemaBuilder<{
     // Success types are the object itself (`... on Experiment`), not a wrapper with a `data` field.
     directResult: true,
     defaultUnionOptions: {
-      name: ({ fieldName }) =>
-        `${fieldName.charAt(0).toUpperCase()}${fieldName.slice(1)}Result`,
+      name: ({ fieldName }) => `${fieldName.charAt(0).toUpperCase()}${fieldName.slice(1)}Result`,
       description:
-        "The outcome of a mutation: its success type, or one of the expected errors listed in this union (all implement `Error`; nothing was written). Select `__typename`, the success fields and `... on Error { code message }`.",
+        'The outcome of a mutation: its success type, or one of the expected errors listed in this union (all implement `Error`; nothing was written). Select `__typename`, the success fields and `... on Error { code message }`.',
     },
   },
   complexity: {
@@ -103,34 +86,32 @@ export const builder = new SchemaBuilder<{
       breadth: LIMITS.maxBreadth,
     },
     complexityError: (kind, result) => {
-      const key = kind.toLowerCase() as "complexity" | "depth" | "breadth";
-      const max = result[`max${kind}` as "maxComplexity"];
+      const key = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';
+      const max = result[`max${kind}` as 'maxComplexity'];
       return new GraphQLError(
-        `Query too ${key === "complexity" ? "expensive" : key === "depth" ? "deep" : "wide"}: ${key} ${result[key]} exceeds the limit of ${max}`,
+        `Query too ${key === 'complexity' ? 'expensive' : key === 'depth' ? 'deep' : 'wide'}: ${key} ${result[key]} exceeds the limit of ${max}`,
         {
-          extensions: { code: "QUERY_TOO_COMPLEX", http: { status: 400 } },
+          extensions: { code: 'QUERY_TOO_COMPLEX', http: { status: 400 } },
         },
       );
     },
   },
 });
 
-builder.addScalarType("DateTime", DateTimeResolver, {
-  description:
-    "A date-time in ISO 8601 / RFC 3339 form with a time zone, e.g. `2026-11-24T09:30:00.000Z`.",
+builder.addScalarType('DateTime', DateTimeResolver, {
+  description: 'A date-time in ISO 8601 / RFC 3339 form with a time zone, e.g. `2026-11-24T09:30:00.000Z`.',
 });
-builder.addScalarType("JSON", JSONResolver, {
-  description:
-    "Any JSON value. Variant configs and event metadata must be JSON objects.",
+builder.addScalarType('JSON', JSONResolver, {
+  description: 'Any JSON value. Variant configs and event metadata must be JSON objects.',
 });
 
 builder.queryType({
-  description: "Read-only entry points for dashboards and client services.",
+  description: 'Read-only entry points for dashboards and client services.',
 });
 builder.mutationType({
-  description: "Experiment management, assignment and event recording.",
+  description: 'Experiment management, assignment and event recording.',
 });
 builder.subscriptionType({
   description:
-    "Live results over Server-Sent Events (graphql-sse protocol): POST or GET /graphql with `Accept: text/event-stream`.",
+    'Live results over Server-Sent Events (graphql-sse protocol): POST or GET /graphql with `Accept: text/event-stream`.',
 });

@@ -4,9 +4,9 @@
  * context with fresh DataLoaders over the request's deadline-aware database. It builds nothing shared:
  * the composition root (src/http/app.ts) hands it the process-wide parts.
  */
-import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
-import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
-import { useGraphQlJit } from "@envelop/graphql-jit";
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import {
   type ExecutionArgs,
   getVariableValues,
@@ -14,40 +14,34 @@ import {
   Kind,
   type OperationDefinitionNode,
   OperationTypeNode,
-} from "graphql";
-import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import type { Logger } from "pino";
-import {
-  type ExperimentConfigCache,
-  notifyExperimentChanged,
-} from "../assignments/config-cache";
-import type { AssignmentDeps } from "../assignments/service";
-import type { Authenticator, Principal } from "../auth/authenticator";
-import { useOperationScopes } from "../auth/operation-scopes";
-import type { SecurityConfig } from "../config";
-import type { Database } from "../db/client";
-import type { ReplicaSet } from "../db/replicas";
-import type { GraphQLContext } from "../graphql/context";
-import type { LiveUpdates } from "../live/updates";
-import { createLoaders } from "../graphql/loaders";
-import type { Metrics } from "../observability/metrics";
-import { schema } from "../graphql/schema";
-import type { RequestDeadline } from "./deadline";
-import { GRAPHIQL_EXAMPLE } from "./graphiql";
-import { useGraphiQLPage } from "./graphiql-page";
-import { useAccessControl } from "./plugins/access-control";
-import { errorMasker } from "./plugins/error-masking";
-import { useRequestMetrics } from "./plugins/metrics";
-import { useNoSuggestions } from "./plugins/no-suggestions";
-import { useReadReplicas } from "./plugins/read-replicas";
-import { useOperationLog } from "./plugins/operation-log";
-import { queryLimitPlugins } from "./plugins/query-limits";
-import {
-  type ResponseCache,
-  useReadResponseCache,
-} from "./plugins/response-cache";
-import type { RateLimiter } from "./rate-limit";
-import { currentRequestId } from "./request-context";
+} from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { type ExperimentConfigCache, notifyExperimentChanged } from '../assignments/config-cache';
+import type { AssignmentDeps } from '../assignments/service';
+import type { Authenticator, Principal } from '../auth/authenticator';
+import { useOperationScopes } from '../auth/operation-scopes';
+import type { SecurityConfig } from '../config';
+import type { Database } from '../db/client';
+import type { ReplicaSet } from '../db/replicas';
+import type { GraphQLContext } from '../graphql/context';
+import type { LiveUpdates } from '../live/updates';
+import { createLoaders } from '../graphql/loaders';
+import type { Metrics } from '../observability/metrics';
+import { schema } from '../graphql/schema';
+import type { RequestDeadline } from './deadline';
+import { GRAPHIQL_EXAMPLE } from './graphiql';
+import { useGraphiQLPage } from './graphiql-page';
+import { useAccessControl } from './plugins/access-control';
+import { errorMasker } from './plugins/error-masking';
+import { useRequestMetrics } from './plugins/metrics';
+import { useNoSuggestions } from './plugins/no-suggestions';
+import { useReadReplicas } from './plugins/read-replicas';
+import { useOperationLog } from './plugins/operation-log';
+import { queryLimitPlugins } from './plugins/query-limits';
+import { type ResponseCache, useReadResponseCache } from './plugins/response-cache';
+import type { RateLimiter } from './rate-limit';
+import { currentRequestId } from './request-context';
 
 /** What the HTTP layer hands yoga with every request. */
 export interface ServerContext {
@@ -82,51 +76,38 @@ export interface GraphQLParts {
  * whatever operationName picks), whose variables graphql-js accepts (invalid variables are answered by
  * graphql-js, with its messages and its HTTP 400; graphql-jit would answer 200).
  */
-function compiledExecution({
-  schema,
-  document,
-  variableValues,
-}: ExecutionArgs): boolean {
+function compiledExecution({ schema, document, variableValues }: ExecutionArgs): boolean {
   let operation: OperationDefinitionNode | null = null;
   for (const definition of document.definitions) {
     if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
     if (operation) return false;
     operation = definition;
   }
-  if (!operation || operation.operation !== OperationTypeNode.QUERY)
-    return false;
+  if (!operation || operation.operation !== OperationTypeNode.QUERY) return false;
   if (!operation.variableDefinitions?.length) return true;
-  return !(
-    "errors" in
-    getVariableValues(
-      schema,
-      operation.variableDefinitions,
-      variableValues ?? {},
-    )
-  );
+  return !('errors' in getVariableValues(schema, operation.variableDefinitions, variableValues ?? {}));
 }
 
 /** A body whose Content-Length is over the limit: 413 before it is read (the server counts every byte). */
 function useDeclaredBodyLimit(maxBodyBytes: number): Plugin {
   return {
     onRequestParse({ request }) {
-      const declared = request.headers.get("content-length");
+      const declared = request.headers.get('content-length');
       if (declared === null) return;
       if (!/^\d+$/.test(declared))
-        throw new GraphQLError("Content-Length header is invalid", {
-          extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+        throw new GraphQLError('Content-Length header is invalid', {
+          extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
         });
       if (Number(declared) > maxBodyBytes)
         throw new GraphQLError(`Request body exceeds ${maxBodyBytes} bytes`, {
-          extensions: { code: "PAYLOAD_TOO_LARGE", http: { status: 413 } },
+          extensions: { code: 'PAYLOAD_TOO_LARGE', http: { status: 413 } },
         });
     },
   };
 }
 
 export function createGraphQLApp(parts: GraphQLParts): App {
-  const { db, logger, security, authenticator, configCache, responseCache } =
-    parts;
+  const { db, logger, security, authenticator, configCache, responseCache } = parts;
   const principals = new WeakMap<Request, Principal>();
   const plugins: Plugin[] = [
     useDeclaredBodyLimit(security.maxBodyBytes),
@@ -144,17 +125,14 @@ export function createGraphQLApp(parts: GraphQLParts): App {
   if (security.graphiql)
     plugins.unshift(
       useGraphiQLPage({
-        endpoint: "/graphql",
-        title: "sona-experiments",
+        endpoint: '/graphql',
+        title: 'sona-experiments',
         defaultQuery: GRAPHIQL_EXAMPLE,
       }),
     );
   // After every plugin that refuses an operation: an answer is stored only once it passed them all, and
   // served only to an authenticated caller with the same scopes.
-  if (responseCache)
-    plugins.push(
-      ...useReadResponseCache(responseCache, schema, principals, logger),
-    );
+  if (responseCache) plugins.push(...useReadResponseCache(responseCache, schema, principals, logger));
   if (parts.metrics) plugins.push(useRequestMetrics(parts.metrics));
   if (parts.replicas) plugins.push(useReadReplicas(parts.replicas) as Plugin);
   if (!security.fieldSuggestions) plugins.push(useNoSuggestions());
@@ -164,13 +142,13 @@ export function createGraphQLApp(parts: GraphQLParts): App {
   if (security.authRequired)
     plugins.push(
       useCSRFPrevention({
-        requestHeaders: ["x-graphql-yoga-csrf", "apollo-require-preflight"],
+        requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'],
       }),
     );
 
   return createYoga<ServerContext, GraphQLContext>({
     schema,
-    graphqlEndpoint: "/graphql",
+    graphqlEndpoint: '/graphql',
     landingPage: false,
     // The HTTP server (src/http/server.ts) reads every body under security.maxBodyBytes (413 beyond it)
     // and hands yoga the bytes; yoga's own limit would pipe them again through a counting stream on
@@ -186,25 +164,18 @@ export function createGraphQLApp(parts: GraphQLParts): App {
     context: async ({ request, deadline }): Promise<GraphQLContext> => {
       // Set by useAccessControl for every operation; authenticating here too keeps a plugin reorder safe.
       const auth =
-        principals.get(request) ??
-        (await authenticator.authenticate(
-          request.headers.get("authorization"),
-        ));
+        principals.get(request) ?? (await authenticator.authenticate(request.headers.get('authorization')));
       const requestDb = deadline ? deadline.database(db) : db;
       return {
         db: requestDb,
         loaders: createLoaders(requestDb),
         actor: { name: auth.name },
         auth,
-        requestId:
-          currentRequestId() ??
-          request.headers.get("x-request-id") ??
-          crypto.randomUUID(),
+        requestId: currentRequestId() ?? request.headers.get('x-request-id') ?? crypto.randomUUID(),
         assignment: parts.assignment,
         // Every configuration change notifies all instances (their caches drop on commit); this
         // instance's caches drop as soon as it committed (read-your-writes).
-        onExperimentChange: (experimentId, tx) =>
-          notifyExperimentChanged(tx, experimentId),
+        onExperimentChange: (experimentId, tx) => notifyExperimentChanged(tx, experimentId),
         afterExperimentChange:
           configCache || responseCache
             ? () => {
