@@ -6,7 +6,7 @@ import { and, asc, count, desc, eq, inArray, lt, or, type SQL, sql } from 'drizz
 import { alias, PgDialect } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { VariantMetricsRow } from '../aggregates/read';
-import { jsonParam, queryRows, tableAs, type Db } from '../db/client';
+import { jsonParam, queryPreparedRows, tableAs, type Db } from '../db/client';
 import { dbDate, dbJsonObject, parseRows } from '../db/rows';
 import {
   auditLog,
@@ -405,13 +405,14 @@ export async function listExperimentsWith(
   const total = include.totalCount
     ? sql`(SELECT count(*) FROM ${e}${params.status ? sql` WHERE ${e.status} = ${params.status}` : sql``})`
     : sql`NULL`;
-  const rows = await queryRows<{ e: unknown; total: unknown }>(
+  const rows = await queryPreparedRows<{ e: unknown; total: unknown }>(
     db,
     sql`/* listExperimentsWith */
       SELECT ${experimentJsonSql(include)} AS "e", ${total} AS "total"
         FROM ${e} ${where}
        ORDER BY ${e.createdAt} DESC, ${e.id} DESC
        LIMIT ${params.limit}`,
+    'listExperimentsWith',
   );
   return {
     rows: rows.map((row) => decodeExperimentWith(row.e)),
@@ -427,7 +428,7 @@ export async function getExperimentsWith(
 ): Promise<ExperimentWith[]> {
   if (refs.ids.length === 0 && refs.keys.length === 0) return [];
   const e = experiments;
-  const rows = await queryRows<{ e: unknown }>(
+  const rows = await queryPreparedRows<{ e: unknown }>(
     db,
     sql`/* getExperimentsWith */
       SELECT ${experimentJsonSql(include)} AS "e" FROM ${e}
@@ -435,6 +436,7 @@ export async function getExperimentsWith(
        -- instead of a scan of every experiment.
        WHERE ${e.id} = ANY (ARRAY(SELECT value::uuid FROM json_array_elements_text(${jsonParam(refs.ids)})))
           OR ${e.key} = ANY (ARRAY(SELECT value FROM json_array_elements_text(${jsonParam(refs.keys)})))`,
+    'getExperimentsWith',
   );
   return rows.map((row) => decodeExperimentWith(row.e));
 }

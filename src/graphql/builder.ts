@@ -47,7 +47,7 @@ export const builder = new SchemaBuilder<{
   };
   DefaultFieldNullability: false;
 }>({
-  // Scope checks wrap resolvers first, so a forbidden call is refused before any error handling or SQL.
+  // Scope checks wrap root resolvers first, so a forbidden call is refused before any error handling or SQL.
   plugins: [ScopeAuthPlugin, ErrorsPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
