@@ -1,9 +1,10 @@
 /**
  * Which scopes a field needs, read from the schema's own declarations (Pothos `authScopes` on object
  * types and on fields, `skipTypeScopes` on fields), and the check of a whole operation against them
- * before anything runs. Pothos enforces the same declarations field by field while resolving, which
+ * before anything runs. Pothos enforces the same declarations on the root fields while resolving, which
  * alone would let an operation run its allowed mutations and fail only on the forbidden one; checked
- * here first, an operation is either wholly allowed or nothing of it executes.
+ * here first, an operation is either wholly allowed or nothing of it executes. Below the root fields
+ * this check is the only one (src/graphql/builder.ts): every GraphQL operation passes it.
  */
 import {
   type DocumentNode,
@@ -11,7 +12,9 @@ import {
   type FragmentDefinitionNode,
   GraphQLError,
   type GraphQLField,
+  type GraphQLInterfaceType,
   type GraphQLNamedType,
+  type GraphQLObjectType,
   type GraphQLSchema,
   getOperationAST,
   isInterfaceType,
@@ -31,7 +34,14 @@ export class ForbiddenError extends GraphQLError {
     const have = [...held];
     super(
       `${what} needs the ${needed.map((s) => `\`${s}\``).join(' or ')} scope; this key has ${have.length ? have.join(', ') : 'none'}`,
-      { nodes, extensions: { code: 'FORBIDDEN', requiredScopes: [...needed], http: { status: 403 } } },
+      {
+        nodes,
+        extensions: {
+          code: 'FORBIDDEN',
+          requiredScopes: [...needed],
+          http: { status: 403 },
+        },
+      },
     );
     this.name = 'ForbiddenError';
   }
@@ -89,6 +99,25 @@ export function fieldRequirements(
   return [ofType, own].filter((r): r is ScopeRequirement => r !== null);
 }
 
+/**
+ * What selecting `field` on `parent` needs. On an interface, also what each implementation declares for
+ * it: the field resolves on the object type, and this check is the only one below the root fields
+ * (src/graphql/builder.ts), so an implementation's stricter scopes must not hide behind its interface.
+ */
+export function selectionRequirements(
+  schema: GraphQLSchema,
+  parent: GraphQLObjectType | GraphQLInterfaceType,
+  field: GraphQLField<unknown, unknown>,
+): ScopeRequirement[] {
+  const requirements = fieldRequirements(parent, field);
+  if (!isInterfaceType(parent)) return requirements;
+  for (const type of schema.getPossibleTypes(parent)) {
+    const implemented = type.getFields()[field.name];
+    if (implemented) requirements.push(...fieldRequirements(type, implemented));
+  }
+  return requirements;
+}
+
 /** The first requirement `held` does not satisfy, or null when the field is allowed. */
 export function unmetRequirement(
   requirements: readonly ScopeRequirement[],
@@ -140,7 +169,7 @@ export function forbiddenSelections(
       // __typename names a type the schema publishes anyway; unknown fields fail validation, not here.
       if (!parent || !field || node.name.value.startsWith('__')) return;
       if (!isObjectType(parent) && !isInterfaceType(parent)) return;
-      const unmet = unmetRequirement(fieldRequirements(parent, field), held);
+      const unmet = unmetRequirement(selectionRequirements(schema, parent, field), held);
       if (!unmet) return;
       const seen = refused.get(unmet.declaredOn);
       if (seen) seen.nodes.push(node);

@@ -4,8 +4,16 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { getTableName, sql, type SQL } from 'drizzle-orm';
-import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTable, PgTransaction } from 'drizzle-orm/pg-core';
+import { getTableName, is, sql, type SQL } from 'drizzle-orm';
+import {
+  type AnyPgColumn,
+  type PgDatabase,
+  PgDialect,
+  type PgQueryResultHKT,
+  type PgTable,
+  type PgTransaction,
+} from 'drizzle-orm/pg-core';
+import { PostgresJsSession } from 'drizzle-orm/postgres-js/session';
 import type { DatabaseConfig } from '../config';
 import * as schema from './schema';
 
@@ -268,6 +276,37 @@ function observePglite<C extends object>(client: C, observer: StatementObserver)
 export async function queryRows<T>(db: Pick<Db, 'execute'>, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+const preparingDialect = new PgDialect();
+
+/** The part of a Drizzle session that runs a statement under a name (postgres.js then prepares it). */
+interface PreparingSession {
+  prepareQuery(
+    query: { sql: string; params: unknown[] },
+    fields: undefined,
+    name: string,
+    isResponseInArrayMode: boolean,
+  ): { execute(): Promise<unknown> };
+}
+
+/**
+ * queryRows for a statement whose text repeats request after request (the planned reads): on
+ * PostgreSQL it is prepared once per connection (postgres.js names it by its text) and afterwards only
+ * bound and executed, so PostgreSQL stops parsing and planning it for every request. Drizzle's
+ * `execute` never prepares. PGlite, and anything that is not a postgres.js session, runs it as
+ * queryRows does.
+ */
+export async function queryPreparedRows<T>(db: Pick<Db, 'execute'>, query: SQL, name: string): Promise<T[]> {
+  const session = (db as { session?: unknown }).session;
+  if (!is(session, PostgresJsSession)) return queryRows<T>(db, query);
+  const prepared = (session as unknown as PreparingSession).prepareQuery(
+    preparingDialect.sqlToQuery(query),
+    undefined,
+    name,
+    false,
+  );
+  return (await prepared.execute()) as T[];
 }
 
 /**

@@ -3,10 +3,10 @@
  * transaction) first and returns plain rows; validation and transitions belong to the service.
  */
 import { and, asc, count, desc, eq, inArray, lt, or, type SQL, sql } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
+import { alias, PgDialect } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { VariantMetricsRow } from '../aggregates/read';
-import { jsonParam, queryRows, tableAs, type Db } from '../db/client';
+import { jsonParam, queryPreparedRows, tableAs, type Db } from '../db/client';
 import { dbDate, dbJsonObject, parseRows } from '../db/rows';
 import {
   auditLog,
@@ -354,12 +354,34 @@ function experimentJson(include: ExperimentInclude): SQL {
                             ${al.entityType} AS entity_type, ${al.entityId} AS entity_id, ${al.details} AS details,
                             ${al.createdAt} AS created_at
                        FROM ${tableAs(auditLog, al)} WHERE ${al.entityId} = ${e.id}
-                      ORDER BY ${al.createdAt} DESC, ${al.id} DESC LIMIT ${include.auditLimit}) r)`
+                      ORDER BY ${al.createdAt} DESC, ${al.id} DESC LIMIT ${sql.raw(String(include.auditLimit))}) r)`
       : sql`NULL`;
   return sql`json_build_array(${e.id}, ${e.key}, ${e.name}, ${e.description}, ${e.status}, ${e.trafficAllocation},
     ${e.hashSeed}, ${e.startAt}, ${e.endAt}, ${e.createdAt}, ${e.updatedAt},
     ${variants}, ${metrics}, ${assignmentCount}, ${audit}, ${e.targeting}, ${e.layerId}, ${e.layerRanges},
     ${e.kind}, ${e.holdoutId})`;
+}
+
+const dialect = new PgDialect();
+const experimentJsonText = new Map<string, SQL>();
+
+/**
+ * experimentJson rendered to SQL text once per shape (which lists, which audit limit) and reused: it
+ * binds no parameter, and rebuilding its dozens of fragments and columns for every read cost more CPU
+ * than decoding the rows it returns.
+ */
+function experimentJsonSql(include: ExperimentInclude): SQL {
+  if (include.auditLimit !== undefined && !Number.isSafeInteger(include.auditLimit))
+    throw new RangeError(`audit limit must be an integer, got ${include.auditLimit}`);
+  const key = `${include.variants ? 'v' : ''}${include.metrics ? 'm' : ''}${include.assignmentCount ? 'c' : ''}:${include.auditLimit ?? ''}`;
+  let text = experimentJsonText.get(key);
+  if (!text) {
+    const query = dialect.sqlToQuery(experimentJson(include));
+    if (query.params.length) throw new Error('experimentJson must bind no parameter');
+    text = sql.raw(query.sql);
+    experimentJsonText.set(key, text);
+  }
+  return text;
 }
 
 /** A page of experiments (as listExperiments) with their nested reads, and optionally the total count. */
@@ -383,13 +405,14 @@ export async function listExperimentsWith(
   const total = include.totalCount
     ? sql`(SELECT count(*) FROM ${e}${params.status ? sql` WHERE ${e.status} = ${params.status}` : sql``})`
     : sql`NULL`;
-  const rows = await queryRows<{ e: unknown; total: unknown }>(
+  const rows = await queryPreparedRows<{ e: unknown; total: unknown }>(
     db,
     sql`/* listExperimentsWith */
-      SELECT ${experimentJson(include)} AS "e", ${total} AS "total"
+      SELECT ${experimentJsonSql(include)} AS "e", ${total} AS "total"
         FROM ${e} ${where}
        ORDER BY ${e.createdAt} DESC, ${e.id} DESC
        LIMIT ${params.limit}`,
+    'listExperimentsWith',
   );
   return {
     rows: rows.map((row) => decodeExperimentWith(row.e)),
@@ -405,14 +428,15 @@ export async function getExperimentsWith(
 ): Promise<ExperimentWith[]> {
   if (refs.ids.length === 0 && refs.keys.length === 0) return [];
   const e = experiments;
-  const rows = await queryRows<{ e: unknown }>(
+  const rows = await queryPreparedRows<{ e: unknown }>(
     db,
     sql`/* getExperimentsWith */
-      SELECT ${experimentJson(include)} AS "e" FROM ${e}
+      SELECT ${experimentJsonSql(include)} AS "e" FROM ${e}
        -- = ANY of arrays (not IN subqueries): the OR then becomes a BitmapOr of the two unique indexes
        -- instead of a scan of every experiment.
        WHERE ${e.id} = ANY (ARRAY(SELECT value::uuid FROM json_array_elements_text(${jsonParam(refs.ids)})))
           OR ${e.key} = ANY (ARRAY(SELECT value FROM json_array_elements_text(${jsonParam(refs.keys)})))`,
+    'getExperimentsWith',
   );
   return rows.map((row) => decodeExperimentWith(row.e));
 }

@@ -1,9 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   type GraphQLNamedType,
-  type GraphQLObjectType,
   getNamedType,
   isAbstractType,
+  GraphQLInterfaceType,
+  GraphQLObjectType,
+  GraphQLSchema,
+  GraphQLString,
   isInterfaceType,
   isObjectType,
   parse,
@@ -233,5 +236,52 @@ describe('operation check (before execution)', () => {
     const twoOperations = `query Mine { experiments(first: 1) { totalCount } } query Theirs { apiKeys { id } }`;
     expect(check(['read'], twoOperations, 'Mine')).toEqual([]);
     expect(check(['read'], twoOperations, 'Theirs')).toHaveLength(1);
+  });
+
+  it('checks a field selected on an interface against every implementation (the only check below the root fields)', () => {
+    // A schema shaped as Pothos builds it: an interface without scopes, one implementation open to read
+    // keys and one to admins only. Selecting `name` on the interface may resolve on either.
+    const declared = (authScopes?: Record<string, boolean>) => ({
+      pothosOptions: authScopes ? { authScopes } : {},
+    });
+    const Thing: GraphQLInterfaceType = new GraphQLInterfaceType({
+      name: 'Thing',
+      fields: { name: { type: GraphQLString } },
+    });
+    const implementation = (name: string, scopes: Record<string, boolean>) =>
+      new GraphQLObjectType({
+        name,
+        interfaces: [Thing],
+        extensions: declared(scopes),
+        fields: { name: { type: GraphQLString } },
+      });
+    const shaped = new GraphQLSchema({
+      query: new GraphQLObjectType({
+        name: 'Query',
+        fields: {
+          thing: { type: Thing, extensions: declared({ read: true }) },
+        },
+      }),
+      types: [implementation('Open', { read: true }), implementation('Secret', { admin: true })],
+    });
+    const refusals = (scopes: Scope[], query: string) =>
+      forbiddenSelections(shaped, parse(query), null, effectiveScopes(scopes)).map((e) => e.message);
+    expect(refusals(['read'], '{ thing { name } }')).toEqual([
+      'Secret needs the `admin` scope; this key has read',
+    ]);
+    expect(refusals(['read'], '{ thing { __typename ... on Open { name } } }')).toEqual([]);
+    expect(refusals(['admin'], '{ thing { name } }')).toEqual([]);
+  });
+});
+
+describe('scope checks while resolving', () => {
+  it('stay on every root field, and only there (below them the operation check has refused the operation)', () => {
+    const wrapped = (type: GraphQLObjectType) =>
+      Object.values(type.getFields()).filter((f) => f.extensions?.pothosResolveWrapped === true).length;
+    for (const root of ROOTS) expect(wrapped(root)).toBe(Object.keys(root.getFields()).length);
+    // A field that only reads a property runs no resolver at all (graphql-jit reads it directly).
+    const experiment = schema.getType('Experiment') as GraphQLObjectType;
+    expect(experiment.getFields().key.resolve).toBeUndefined();
+    expect(wrapped(experiment)).toBe(0);
   });
 });
