@@ -19,8 +19,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { alias, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
-import { columnNames, jsonbParam, jsonParam, tableAs, type Db } from '../db/client';
-import { parseRows } from '../db/rows';
+import { columnNames, jsonbParam, jsonParam, queryPreparedRows, tableAs, type Db } from '../db/client';
 import {
   experimentAssignments as assignments,
   experimentConversions as conversions,
@@ -77,7 +76,11 @@ export async function foldIntoAggregates(db: Db, inserted: readonly FoldEvent[])
     db,
     inserted.map((e) => e.experimentId),
   );
-  const rows = await parseRows(db, foldStatement(inserted), z.object({ eventId: z.string() }));
+  // Prepared on PostgreSQL: the statement's text never changes (the batch is one jsonb parameter), and
+  // planning it cost ~10 ms per batch, most of a 100-event batch's time in PostgreSQL.
+  const rows = z
+    .array(z.object({ eventId: z.string() }))
+    .parse(await queryPreparedRows<unknown>(db, foldStatement(inserted), 'foldIntoAggregates'));
   return new Set(rows.map((r) => r.eventId));
 }
 
