@@ -21,8 +21,6 @@ import { type App, createService } from '../../src/http/app';
 import type { RateLimiter } from '../../src/http/rate-limit';
 import { createHttpServer } from '../../src/http/server';
 import { createLogger } from '../../src/logger';
-import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../src/db/seed';
 import { createScratchDatabase, openTestDatabase, testDriver } from './db';
 import { uniqueKey } from './factories';
 
@@ -62,9 +60,7 @@ export async function openIsolatedDatabase(): Promise<IsolatedDatabase> {
     const handle = await openTestDatabase();
     return { handle, url: null, close: () => handle.close() };
   }
-  const scratch = await createScratchDatabase();
-  await migrateDatabase(scratch.handle);
-  await seedDatabase(scratch.handle.db);
+  const scratch = await createScratchDatabase({ migrated: true });
   await scratch.handle.close();
   // The test's own connections go by another name than the service's ("sona-experiments"), so fault
   // tests can terminate the service's backends without touching the test's (a URL parameter wins).
