@@ -16,7 +16,12 @@ import { Authenticator } from '../../src/auth/authenticator';
 import { createApiKey } from '../../src/auth/service';
 import type { Scope } from '../../src/auth/scopes';
 import type { SecurityConfig } from '../../src/config';
-import { type Database, type DatabaseHandle, openDatabase } from '../../src/db/client';
+import {
+  type Database,
+  type DatabaseHandle,
+  openDatabase,
+  type StatementObserver,
+} from '../../src/db/client';
 import { type App, createService } from '../../src/http/app';
 import type { RateLimiter } from '../../src/http/rate-limit';
 import { createHttpServer } from '../../src/http/server';
@@ -55,22 +60,27 @@ export interface IsolatedDatabase {
  * terminating "the server's backends" (datname = this database) touches no other file's connections.
  * On PGlite that is the file's usual in-memory database; on PostgreSQL a scratch database of its own.
  */
-export async function openIsolatedDatabase(): Promise<IsolatedDatabase> {
+export async function openIsolatedDatabase(
+  options: { observer?: StatementObserver } = {},
+): Promise<IsolatedDatabase> {
   if (testDriver() === 'pglite') {
-    const handle = await openTestDatabase();
+    const handle = await openTestDatabase(options);
     return { handle, url: null, close: () => handle.close() };
   }
   const scratch = await createScratchDatabase({ migrated: true });
   await scratch.handle.close();
   // The test's own connections go by another name than the service's ("sona-experiments"), so fault
   // tests can terminate the service's backends without touching the test's (a URL parameter wins).
-  const handle = await openDatabase({
-    driver: 'postgres',
-    url: `${scratch.url}?application_name=sona-tests`,
-    poolSize: 5,
-    statementTimeoutMs: 30_000,
-    connectTimeoutSeconds: 10,
-  });
+  const handle = await openDatabase(
+    {
+      driver: 'postgres',
+      url: `${scratch.url}?application_name=sona-tests`,
+      poolSize: 5,
+      statementTimeoutMs: 30_000,
+      connectTimeoutSeconds: 10,
+    },
+    { observer: options.observer },
+  );
   return {
     handle,
     url: scratch.url,
