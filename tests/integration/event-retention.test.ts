@@ -11,8 +11,6 @@ import { at } from '../../seed/data';
 import { rebuildStats } from '../../src/aggregates/rebuild';
 import { RuleViolationError } from '../../src/common/errors';
 import { queryRows, type DatabaseHandle } from '../../src/db/client';
-import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../src/db/seed';
 import { experimentConversions, experimentEventIds } from '../../src/db/schema';
 import {
   listEventPartitions,
@@ -35,10 +33,8 @@ const deps = { eventRetentionDays: RETENTION_DAYS };
 let scratch: ScratchDatabase;
 let handle: DatabaseHandle;
 beforeAll(async () => {
-  scratch = await createScratchDatabase();
+  scratch = await createScratchDatabase({ migrated: true });
   handle = scratch.handle;
-  await migrateDatabase(handle);
-  await seedDatabase(handle.db);
 });
 afterAll(async () => scratch.drop());
 

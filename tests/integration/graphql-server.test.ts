@@ -21,6 +21,9 @@ let base: string;
 beforeAll(async () => {
   handle = await openTestDatabase();
   server = createHttpServer(createTestApp(handle), handle);
+  // fetch keeps idle connections 4 s and the server 5 s: on a busy machine a late client timer reused a
+  // connection the server had just closed (ECONNRESET). The test's server keeps them longer than any client.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

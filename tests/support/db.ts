@@ -7,7 +7,13 @@ import postgres from 'postgres';
 import { openDatabase, type DatabaseHandle, type StatementObserver } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
 import { seedDatabase } from '../../src/db/seed';
-import { RUN_SNAPSHOT_VAR, runDatabaseUrl, testDriver, withDatabaseName } from './environment';
+import {
+  RUN_SNAPSHOT_VAR,
+  RUN_TEMPLATE_VAR,
+  runDatabaseUrl,
+  testDriver,
+  withDatabaseName,
+} from './environment';
 
 export { testDriver };
 
@@ -48,17 +54,29 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
-/** An empty database (not migrated), for tests of migrations themselves. */
-export async function createScratchDatabase(): Promise<ScratchDatabase> {
+/**
+ * A database of its own: empty (not migrated) by default, for tests of migrations themselves; with
+ * `migrated`, migrated and seeded like the run's database (on PostgreSQL a copy of the run's template, see
+ * global-setup.ts; on PGlite an instance from the run's snapshot).
+ */
+export async function createScratchDatabase(options: { migrated?: boolean } = {}): Promise<ScratchDatabase> {
   if (testDriver() === 'pglite') {
-    const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+    const handle = options.migrated
+      ? await openTestDatabase()
+      : await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
     return { handle, url: null, drop: () => handle.close() };
   }
   const runUrl = runDatabaseUrl();
+  const template = process.env[RUN_TEMPLATE_VAR];
   const name = `${new URL(runUrl).pathname.slice(1)}_s${Math.random().toString(36).slice(2, 8)}`;
   const admin = postgres(runUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.end();
+  try {
+    await admin.unsafe(
+      `CREATE DATABASE ${name}${options.migrated && template ? ` TEMPLATE ${template}` : ''}`,
+    );
+  } finally {
+    await admin.end();
+  }
   const url = withDatabaseName(runUrl, name);
   const handle = await openDatabase({
     driver: 'postgres',
@@ -67,6 +85,10 @@ export async function createScratchDatabase(): Promise<ScratchDatabase> {
     statementTimeoutMs: 30_000,
     connectTimeoutSeconds: 10,
   });
+  if (options.migrated && !template) {
+    await migrateDatabase(handle);
+    await seedDatabase(handle.db);
+  }
   return {
     handle,
     url,

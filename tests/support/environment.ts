@@ -11,6 +11,11 @@ export const RUN_URL_VAR = 'SONA_TEST_RUN_DATABASE_URL';
 export const RUN_DRIVER_VAR = 'SONA_TEST_RUN_DRIVER';
 /** On PGlite: a file holding the migrated, seeded database (PGlite's dumpDataDir), made once per run. */
 export const RUN_SNAPSHOT_VAR = 'SONA_TEST_RUN_PGLITE_SNAPSHOT';
+/**
+ * On PostgreSQL: a migrated, seeded database nobody connects to, made once per run; the run's database and
+ * every isolated one are `CREATE DATABASE … TEMPLATE` copies of it (a file copy, not the migrations again).
+ */
+export const RUN_TEMPLATE_VAR = 'SONA_TEST_RUN_TEMPLATE_DATABASE';
 
 /** Cheap checks before asking testcontainers, which otherwise spends seconds failing. */
 export function containerRuntimeLikely(): boolean {

@@ -9,6 +9,7 @@ import { seedDatabase } from '../../src/db/seed';
 import {
   RUN_DRIVER_VAR,
   RUN_SNAPSHOT_VAR,
+  RUN_TEMPLATE_VAR,
   RUN_URL_VAR,
   containerRuntimeLikely,
   withDatabaseName,
@@ -17,6 +18,7 @@ import {
 interface RunState {
   adminUrl?: string;
   database?: string;
+  template?: string;
   container?: { stop(): Promise<unknown> };
   snapshotFile?: string;
 }
@@ -79,31 +81,37 @@ export default async function globalSetup(): Promise<void> {
     console.log('\n[tests] database: embedded PGlite (one in-memory instance per test file)');
     return;
   }
-  // Every run gets its own database, so parallel runs on one server never collide.
+  // Every run gets its own database, so parallel runs on one server never collide. It is a copy of a
+  // template migrated and seeded here once: files that need a database of their own
+  // (openIsolatedDatabase) copy the same template instead of running the migrations again.
   const database = `sona_test_${Date.now().toString(36)}_${process.pid}`;
+  const template = `${database}_template`;
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`CREATE DATABASE ${database}`);
+    await admin.unsafe(`CREATE DATABASE ${template}`);
+    state.adminUrl = serverUrl;
+    state.template = template;
+    const handle = await openDatabase({
+      driver: 'postgres',
+      url: withDatabaseName(serverUrl, template),
+      poolSize: 2,
+      statementTimeoutMs: 30_000,
+      connectTimeoutSeconds: 10,
+    });
+    try {
+      await migrateDatabase(handle);
+      await seedDatabase(handle.db);
+    } finally {
+      await handle.close();
+    }
+    await admin.unsafe(`CREATE DATABASE ${database} TEMPLATE ${template}`);
+    state.database = database;
   } finally {
     await admin.end();
   }
-  state.adminUrl = serverUrl;
-  state.database = database;
   const url = withDatabaseName(serverUrl, database);
-  const handle = await openDatabase({
-    driver: 'postgres',
-    url,
-    poolSize: 2,
-    statementTimeoutMs: 30_000,
-    connectTimeoutSeconds: 10,
-  });
-  try {
-    await migrateDatabase(handle);
-    await seedDatabase(handle.db);
-  } finally {
-    await handle.close();
-  }
   process.env[RUN_DRIVER_VAR] = 'postgres';
   process.env[RUN_URL_VAR] = url;
+  process.env[RUN_TEMPLATE_VAR] = template;
   console.log(`\n[tests] database: PostgreSQL, fresh database ${database}`);
 }

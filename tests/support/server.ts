@@ -16,13 +16,16 @@ import { Authenticator } from '../../src/auth/authenticator';
 import { createApiKey } from '../../src/auth/service';
 import type { Scope } from '../../src/auth/scopes';
 import type { SecurityConfig } from '../../src/config';
-import { type Database, type DatabaseHandle, openDatabase } from '../../src/db/client';
+import {
+  type Database,
+  type DatabaseHandle,
+  openDatabase,
+  type StatementObserver,
+} from '../../src/db/client';
 import { type App, createService } from '../../src/http/app';
 import type { RateLimiter } from '../../src/http/rate-limit';
 import { createHttpServer } from '../../src/http/server';
 import { createLogger } from '../../src/logger';
-import { migrateDatabase } from '../../src/db/migrate';
-import { seedDatabase } from '../../src/db/seed';
 import { createScratchDatabase, openTestDatabase, testDriver } from './db';
 import { uniqueKey } from './factories';
 
@@ -57,24 +60,27 @@ export interface IsolatedDatabase {
  * terminating "the server's backends" (datname = this database) touches no other file's connections.
  * On PGlite that is the file's usual in-memory database; on PostgreSQL a scratch database of its own.
  */
-export async function openIsolatedDatabase(): Promise<IsolatedDatabase> {
+export async function openIsolatedDatabase(
+  options: { observer?: StatementObserver } = {},
+): Promise<IsolatedDatabase> {
   if (testDriver() === 'pglite') {
-    const handle = await openTestDatabase();
+    const handle = await openTestDatabase(options);
     return { handle, url: null, close: () => handle.close() };
   }
-  const scratch = await createScratchDatabase();
-  await migrateDatabase(scratch.handle);
-  await seedDatabase(scratch.handle.db);
+  const scratch = await createScratchDatabase({ migrated: true });
   await scratch.handle.close();
   // The test's own connections go by another name than the service's ("sona-experiments"), so fault
   // tests can terminate the service's backends without touching the test's (a URL parameter wins).
-  const handle = await openDatabase({
-    driver: 'postgres',
-    url: `${scratch.url}?application_name=sona-tests`,
-    poolSize: 5,
-    statementTimeoutMs: 30_000,
-    connectTimeoutSeconds: 10,
-  });
+  const handle = await openDatabase(
+    {
+      driver: 'postgres',
+      url: `${scratch.url}?application_name=sona-tests`,
+      poolSize: 5,
+      statementTimeoutMs: 30_000,
+      connectTimeoutSeconds: 10,
+    },
+    { observer: options.observer },
+  );
   return {
     handle,
     url: scratch.url,
@@ -171,6 +177,9 @@ export async function startTestServer(
     { ...security, logger: logs.logger, metrics: options.metrics, tracing: options.tracing },
     routes,
   );
+  // fetch keeps idle connections 4 s and the server 5 s: on a busy machine a late client timer reused a
+  // connection the server had just closed (ECONNRESET). The test's server keeps them longer than any client.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

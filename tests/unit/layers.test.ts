@@ -1,9 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import chisquare from '@stdlib/stats-base-dists-chisquare';
 import { inLayerRanges, inNamespace } from '../../src/assignments/bucketing';
-import { type ExperimentConfig, isInLayer, pickVariant } from '../../src/assignments/service';
-import type { ExperimentRow, VariantRow } from '../../src/experiments/repository';
+import { isInLayer, pickVariant } from '../../src/assignments/service';
 import { readFixture } from '../support/fixtures';
+import { runNative } from '../support/native';
+import { type LayerSplit, layered } from './layers-split';
 
 const cases = readFixture<{ inNamespace: [string, string, [string, number, number], boolean][] }>(
   'growthbook-sdk-cases.json',
@@ -15,21 +16,6 @@ describe('GrowthBook inNamespace conformance', () => {
   });
 });
 
-function layered(key: string, ranges: [number, number][], weights = [0.5, 0.5]): ExperimentConfig {
-  const experiment = {
-    id: key,
-    key,
-    hashSeed: null,
-    trafficAllocation: 1,
-    status: 'running',
-    targeting: null,
-    layerId: 'layer',
-    layerRanges: ranges,
-  } as unknown as ExperimentRow;
-  const variants = weights.map((weight, i) => ({ id: `${key}-v${i}`, weight }) as VariantRow);
-  return { experiment, variants, layerSeed: 'home-rows' };
-}
-
 /** Pearson's χ² p-value of observed counts against expected shares. */
 function chiSquareP(observed: number[], shares: number[]): number {
   const n = observed.reduce((a, b) => a + b, 0);
@@ -38,21 +24,14 @@ function chiSquareP(observed: number[], shares: number[]): number {
 }
 
 describe('layers: mutual exclusion over 1,000,000 units', () => {
-  it('puts no unit in both halves, about half in each, each split uniform (χ² p > 0.001)', () => {
+  it('puts no unit in both halves, about half in each, each split uniform (χ² p > 0.001)', async () => {
     const N = 1_000_000;
-    const a = layered('exp-a', [[0, 0.5]]);
-    const b = layered('exp-b', [[0.5, 1]]);
-    let both = 0;
-    const counts = { a: [0, 0], b: [0, 0] };
-    for (let i = 0; i < N; i++) {
-      const userId = `unit-${i}`;
-      const inA = isInLayer(a, userId);
-      const inB = isInLayer(b, userId);
-      if (inA && inB) both++;
-      if (inA) counts.a[Number(pickVariant(a, userId)!.id.endsWith('v1'))]++;
-      if (inB) counts.b[Number(pickVariant(b, userId)!.id.endsWith('v1'))]++;
-    }
-    expect(both).toBe(0);
+    const counts = await runNative<LayerSplit>(
+      new URL('./layers-split.ts', import.meta.url),
+      'splitUnits',
+      N,
+    );
+    expect(counts.both).toBe(0);
     const shareA = (counts.a[0] + counts.a[1]) / N;
     const shareB = (counts.b[0] + counts.b[1]) / N;
     expect(Math.abs(shareA - 0.5)).toBeLessThanOrEqual(0.0015);
