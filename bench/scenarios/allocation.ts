@@ -252,11 +252,12 @@ export async function allocationScenario(ctx: Context): Promise<void> {
   });
   // The harness's own statements (the CPU meter's, this count's), the service's periodic work (the
   // configuration cache's reload after CACHE_TTL_MS) and autovacuum add a few transactions whatever the
-  // load; a 304 that ran SQL would add one per request.
+  // load; a 304 that ran SQL would add one per request. The floor of 50 absorbs one job-runner tick and the
+  // meter's samples on a slow machine (a smoke run saw 31 for 500 requests); 500 requests with SQL would add 500.
   report.check(
     SCENARIO,
-    'GET /v1/sdk/payload 304s without SQL (at most 1 transaction per 100 requests, for periodic work)',
-    sql <= Math.max(10, result.responses / 100),
+    'GET /v1/sdk/payload 304s without SQL (at most 1 transaction per 100 requests, at least 50, for periodic work)',
+    sql <= Math.max(50, result.responses / 100),
     `${sql} transactions in the bench database while ${result.responses} requests were answered`,
   );
   check(ctx, 'GET /v1/sdk/payload 304', result, size.run);
