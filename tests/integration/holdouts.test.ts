@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { GrowthBook } from '@growthbook/growthbook';
 import { AssignmentBatcher } from '../../src/assignments/batcher';
+import { ExperimentConfigCache } from '../../src/assignments/config-cache';
 import { assignVariant, isHeldOut, loadConfigFromDb, pickVariant } from '../../src/assignments/service';
 import type { DatabaseHandle } from '../../src/db/client';
 import type { App } from '../../src/http/app';
@@ -93,12 +94,16 @@ describe('holdouts', () => {
     expect(disagreements).toEqual([]);
     expect(Math.abs(held / N - 0.05)).toBeLessThanOrEqual(0.007);
 
-    // Through assignVariant: held-out units get HOLDOUT and the control, and are never stored.
+    // Through assignVariant, as deployed (configuration from the in-process cache, SQL batched): held-out
+    // units get HOLDOUT and the control, and are never stored.
     const batcher = new AssignmentBatcher(handle.db);
+    const cache = new ExperimentConfigCache();
     const units = Array.from({ length: 400 }, (_, i) => `holdout-unit-${i}`);
     let heldSeen = 0;
     for (const e of linked) {
-      const results = await Promise.all(units.map((u) => assignVariant(handle.db, e.key, u, { batcher })));
+      const results = await Promise.all(
+        units.map((u) => assignVariant(handle.db, e.key, u, { batcher, config: cache.source })),
+      );
       for (const r of results) {
         if (isHeldOut(configs[0]!, r.userId)) {
           heldSeen++;

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { GrowthBook } from '@growthbook/growthbook';
+import { AssignmentBatcher } from '../../src/assignments/batcher';
+import { ExperimentConfigCache } from '../../src/assignments/config-cache';
 import { assignVariant } from '../../src/assignments/service';
 import type { DatabaseHandle } from '../../src/db/client';
 import type { App } from '../../src/http/app';
@@ -93,12 +95,19 @@ describe('layers', () => {
     ]);
     const disagreements: string[] = [];
     const reasons = new Map<string, number>();
-    for (let i = 0; i < 600; i++) {
-      const userId = `lay-unit-${i}`;
-      const [ra, rb] = await Promise.all([
-        assignVariant(handle.db, a.key, userId),
-        assignVariant(handle.db, b.key, userId),
-      ]);
+    // Assigned as deployed: configuration from the in-process cache, concurrent units' SQL batched.
+    const deps = { batcher: new AssignmentBatcher(handle.db), config: new ExperimentConfigCache().source };
+    const units = Array.from({ length: 600 }, (_, i) => `lay-unit-${i}`);
+    const assigned = await Promise.all(
+      units.map((userId) =>
+        Promise.all([
+          assignVariant(handle.db, a.key, userId, deps),
+          assignVariant(handle.db, b.key, userId, deps),
+        ]),
+      ),
+    );
+    for (const [i, userId] of units.entries()) {
+      const [ra, rb] = assigned[i];
       expect(ra.enrolled && rb.enrolled).toBe(false);
       expect(ra.enrolled || rb.enrolled).toBe(true);
       for (const [result, gbExperiment] of [
