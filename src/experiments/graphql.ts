@@ -145,13 +145,28 @@ function planExperimentReads(info: GraphQLResolveInfo, nodes: readonly FieldNode
 }
 
 /**
- * What the planned statement read with each experiment, keyed by the row object it returned (rows are
+ * A note kept on an object under a symbol of its own: what a WeakMap keyed by the object would hold,
+ * without a WeakMap entry per row (a page makes 50-200 of them per request, each an ephemeron the
+ * garbage collector must trace). Symbol properties stay out of JSON and Object.keys.
+ */
+function note<K extends object, V>() {
+  const key = Symbol();
+  return {
+    get: (object: K): V | undefined => (object as Record<symbol, V | undefined>)[key],
+    set: (object: K, value: V) => {
+      (object as Record<symbol, V>)[key] = value;
+    },
+  };
+}
+
+/**
+ * What the planned statement read with each experiment, noted on the row object it returned (rows are
  * made per request, so nothing outlives the request). Nested resolvers answer from it synchronously,
  * without a loader round (no promise per field); what was not read goes through the loaders as before.
  */
-const readWith = new WeakMap<ExperimentRow, ExperimentWith & { auditFirsts: readonly number[] }>();
+const readWith = note<ExperimentRow, ExperimentWith & { auditFirsts: readonly number[] }>();
 /** A variant's counts when its experiment's statement read them. */
-const metricsOf = new WeakMap<VariantRow, VariantMetricsRow>();
+const metricsOf = note<VariantRow, VariantMetricsRow>();
 
 function remember(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): ExperimentRow {
   readWith.set(read.experiment, { ...read, auditFirsts: plan.auditFirsts });
