@@ -145,13 +145,28 @@ function planExperimentReads(info: GraphQLResolveInfo, nodes: readonly FieldNode
 }
 
 /**
- * What the planned statement read with each experiment, keyed by the row object it returned (rows are
+ * A note kept on an object under a symbol of its own: what a WeakMap keyed by the object would hold,
+ * without a WeakMap entry per row (a page makes 50-200 of them per request, each an ephemeron the
+ * garbage collector must trace). Symbol properties stay out of JSON and Object.keys.
+ */
+function note<K extends object, V>() {
+  const key = Symbol();
+  return {
+    get: (object: K): V | undefined => (object as Record<symbol, V | undefined>)[key],
+    set: (object: K, value: V) => {
+      (object as Record<symbol, V>)[key] = value;
+    },
+  };
+}
+
+/**
+ * What the planned statement read with each experiment, noted on the row object it returned (rows are
  * made per request, so nothing outlives the request). Nested resolvers answer from it synchronously,
  * without a loader round (no promise per field); what was not read goes through the loaders as before.
  */
-const readWith = new WeakMap<ExperimentRow, ExperimentWith & { auditFirsts: readonly number[] }>();
+const readWith = note<ExperimentRow, ExperimentWith & { auditFirsts: readonly number[] }>();
 /** A variant's counts when its experiment's statement read them. */
-const metricsOf = new WeakMap<VariantRow, VariantMetricsRow>();
+const metricsOf = note<VariantRow, VariantMetricsRow>();
 
 function remember(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): ExperimentRow {
   readWith.set(read.experiment, { ...read, auditFirsts: plan.auditFirsts });
@@ -541,19 +556,24 @@ PageInfoRef.implement({
     }),
   }),
 });
-const EdgeRef = builder.objectRef<{ cursor: string; node: ExperimentRow }>('ExperimentEdge');
+/**
+ * An edge is its experiment's row: the cursor is encoded only when selected (a page of 50 paid for 50
+ * cursors nobody asked for, and an object per edge).
+ */
+const EdgeRef = builder.objectRef<ExperimentRow>('ExperimentEdge');
 EdgeRef.implement({
   description: 'One experiment in a page, with the cursor that marks its place.',
   authScopes: { read: true },
   fields: (t) => ({
-    cursor: t.exposeString('cursor', {
+    cursor: t.string({
       description: 'Opaque position of this experiment; pass it as `after` to continue after it.',
+      resolve: (row) => encodeCursor(row),
     }),
-    node: t.field({ type: ExperimentRef, description: 'The experiment.', resolve: (e) => e.node }),
+    node: t.field({ type: ExperimentRef, description: 'The experiment.', resolve: (row) => row }),
   }),
 });
 interface ConnectionShape {
-  edges: { cursor: string; node: ExperimentRow }[];
+  edges: ExperimentRow[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null; startCursor: string | null };
   status: ExperimentRow['status'] | null;
   /** Counted in the page's statement when selected; null when it was not (or the page is empty). */
@@ -645,19 +665,15 @@ builder.queryFields((t) => ({
         { status, limit: first + 1, before: after ? decodeCursor(after) : null },
         { ...plan.include, totalCount: fieldsAt(info, info.fieldNodes, 'totalCount').length > 0 },
       );
-      const page = rows.slice(0, first);
-      const edges = page.map((read) => {
-        const node = remember(ctx, read, plan);
-        return { cursor: encodeCursor(node), node };
-      });
+      const edges = rows.slice(0, first).map((read) => remember(ctx, read, plan));
       return {
         edges,
         status,
         totalCount,
         pageInfo: {
           hasNextPage: rows.length > first,
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
+          startCursor: edges.length ? encodeCursor(edges[0]) : null,
+          endCursor: edges.length ? encodeCursor(edges[edges.length - 1]) : null,
         },
       };
     },

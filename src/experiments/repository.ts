@@ -2,7 +2,7 @@
  * SQL for experiments, variants and their audit trail. Every function takes the database (or a
  * transaction) first and returns plain rows; validation and transitions belong to the service.
  */
-import { and, asc, count, desc, eq, inArray, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, type AnyColumn, asc, count, desc, eq, inArray, lt, or, type SQL, sql } from 'drizzle-orm';
 import { alias, PgDialect } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { VariantMetricsRow } from '../aggregates/read';
@@ -332,9 +332,12 @@ const asg = alias(experimentAssignments, 'asg');
  */
 function experimentJson(include: ExperimentInclude): SQL {
   const e = experiments;
+  // Times as milliseconds since the epoch (floor: the millisecond a Date of the ISO text would hold):
+  // a Date from a number costs a fraction of parsing the text, and a page holds hundreds of them.
+  const ms = (column: SQL | AnyColumn) => sql`floor(extract(epoch FROM ${column}) * 1000)`;
   const variants = include.variants
     ? sql`(SELECT coalesce(json_agg(json_build_array(${v.id}, ${v.name}, ${v.weight}, ${v.config}, ${v.isControl},
-                 ${v.position}, ${v.createdAt}) ORDER BY ${v.position}, ${v.id}), '[]')
+                 ${v.position}, ${ms(v.createdAt)}) ORDER BY ${v.position}, ${v.id}), '[]')
              FROM ${tableAs(experimentVariants, v)} WHERE ${v.experimentId} = ${e.id})`
     : sql`NULL`;
   const metrics = include.metrics
@@ -349,7 +352,7 @@ function experimentJson(include: ExperimentInclude): SQL {
   const audit =
     include.auditLimit !== undefined
       ? sql`(SELECT coalesce(json_agg(json_build_array(r.id, r.actor, r.action, r.entity_type, r.entity_id,
-                   r.details, r.created_at) ORDER BY r.created_at DESC, r.id DESC), '[]')
+                   r.details, ${ms(sql`r.created_at`)}) ORDER BY r.created_at DESC, r.id DESC), '[]')
                FROM (SELECT ${al.id} AS id, ${al.actor} AS actor, ${al.action} AS action,
                             ${al.entityType} AS entity_type, ${al.entityId} AS entity_id, ${al.details} AS details,
                             ${al.createdAt} AS created_at
@@ -357,7 +360,7 @@ function experimentJson(include: ExperimentInclude): SQL {
                       ORDER BY ${al.createdAt} DESC, ${al.id} DESC LIMIT ${sql.raw(String(include.auditLimit))}) r)`
       : sql`NULL`;
   return sql`json_build_array(${e.id}, ${e.key}, ${e.name}, ${e.description}, ${e.status}, ${e.trafficAllocation},
-    ${e.hashSeed}, ${e.startAt}, ${e.endAt}, ${e.createdAt}, ${e.updatedAt},
+    ${e.hashSeed}, ${ms(e.startAt)}, ${ms(e.endAt)}, ${ms(e.createdAt)}, ${ms(e.updatedAt)},
     ${variants}, ${metrics}, ${assignmentCount}, ${audit}, ${e.targeting}, ${e.layerId}, ${e.layerRanges},
     ${e.kind}, ${e.holdoutId})`;
 }
@@ -552,8 +555,9 @@ const decode = {
       throw new RowShapeError(field, value);
     return value as Record<string, unknown>;
   },
+  /** A time as experimentJson sends it: milliseconds since the epoch. */
   date(value: unknown, field: string): Date {
-    const date = new Date(decode.string(value, field));
+    const date = new Date(decode.number(value, field));
     if (Number.isNaN(date.getTime())) throw new RowShapeError(field, value);
     return date;
   },

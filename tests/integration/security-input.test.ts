@@ -237,6 +237,27 @@ describe('documents too big, too deep or too wide (rejected before execution, no
     expect(result.body.data.experiments.edges.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('one document is costed again for each set of variables (the cost is kept per operation and variables)', async () => {
+    const page = `query Page($first: Int, $audit: Int!) { experiments(first: $first) { edges { node {
+      id key name status
+      variants { id name metrics { exposures conversions conversionRate } experiment { variants { id name } } }
+      auditLog(first: $audit) { id actor action details }
+      metrics { variantMetrics { exposures conversions } }
+    } } } }`;
+    const cheap = { first: 2, audit: 2 };
+    expect((await post(page, cheap)).status).toBe(200);
+    const dear = await noSql(() => post(page, { first: 100, audit: 100 }));
+    expectRejected(dear, 400);
+    expect(dear.body.errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX');
+    const again = await post(page, cheap);
+    expect(again.status).toBe(200);
+    expect(again.body.errors).toBeUndefined();
+    // The refusal is remembered too, not only the allowed cost.
+    expect((await noSql(() => post(page, { first: 100, audit: 100 }))).body.errors[0].extensions.code).toBe(
+      'QUERY_TOO_COMPLEX',
+    );
+  });
+
   it('first above the page limit is refused', async () => {
     const result = await writesNothing(() => post('{ experiments(first: 101) { totalCount } }'));
     expectRejected(result);
