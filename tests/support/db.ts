@@ -34,7 +34,7 @@ declare global {
  * file's database starts at ~12 MB; a smaller pool only means pages go back to PGlite's in-memory files
  * more often, nothing a statement returns changes (the PostgreSQL tier runs the same tests with its own).
  */
-const PGLITE_TEST_SETTINGS = { shared_buffers: '16MB' };
+export const PGLITE_TEST_SETTINGS = { shared_buffers: '16MB' };
 
 /**
  * A new in-memory PGlite started from one of the run's snapshots (global-setup.ts): the migrated and

@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { openDatabase } from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
 import { seedDatabase } from '../../src/db/seed';
+import { PGLITE_TEST_SETTINGS } from './db';
 import {
   RUN_DRIVER_VAR,
   RUN_EMPTY_SNAPSHOT_VAR,
@@ -47,7 +48,12 @@ async function dumpPglite(pg: PGlite, name: string): Promise<string> {
  * of running initdb, the migrations and the seed again (tests/support/db.ts).
  */
 async function writePgliteSnapshots(): Promise<{ empty: string; migrated: string }> {
-  const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+  // The same settings as the instances started from the dumps: they are not part of the dump (they are
+  // start parameters), and the small pool saves the setup the same start-up cost.
+  const handle = await openDatabase(
+    { driver: 'pglite', dataDir: 'memory://' },
+    { pgliteSettings: PGLITE_TEST_SETTINGS },
+  );
   try {
     const pg = handle.raw as PGlite;
     const empty = await dumpPglite(pg, 'empty');
