@@ -7,7 +7,9 @@ import { availableParallelism } from 'node:os';
 // build, import.meta and top-level await behave exactly as they do under tsx.
 /** @type {import('jest').Config} */
 export default {
-  testEnvironment: 'node',
+  // Node's environment plus what one worker's test files share (the PGlite snapshot's bytes, the
+  // compiled pglite.wasm): see tests/support/test-environment.js.
+  testEnvironment: '<rootDir>/tests/support/test-environment.js',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': [

@@ -48,6 +48,11 @@ export interface PoolStats {
 
 export interface OpenOptions {
   observer?: StatementObserver;
+  /**
+   * In-memory PGlite only: server settings (`-c name=value`) on top of PGlite's own start parameters.
+   * Tests open one instance per file and set what makes an open cheaper (tests/support/db.ts).
+   */
+  pgliteSettings?: Record<string, string>;
 }
 
 export interface DatabaseHandle {
@@ -204,8 +209,15 @@ export async function openDatabase(
     created = !existsSync(path.join(config.dataDir, 'PG_VERSION'));
     mkdirSync(config.dataDir, { recursive: true });
   }
+  const settings = Object.entries((inMemory && options.pgliteSettings) || {}).flatMap(([name, value]) => [
+    '-c',
+    `${name}=${value}`,
+  ]);
   const client = inMemory
-    ? await PGlite.create(snapshot ? { loadDataDir: snapshot } : {})
+    ? await PGlite.create({
+        ...(snapshot ? { loadDataDir: snapshot } : {}),
+        ...(settings.length ? { startParams: [...PGlite.defaultStartParams, ...settings] } : {}),
+      })
     : await PGlite.create(config.dataDir);
   const db = drizzle(observer ? observePglite(client, observer) : client, {
     schema,

@@ -2,12 +2,17 @@
  * Databases for tests. On PostgreSQL every file shares the run's fresh database (tests make their own
  * data with unique keys, so files run concurrently); on PGlite every file gets an in-memory instance.
  */
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
-import { openDatabase, type DatabaseHandle, type StatementObserver } from '../../src/db/client';
+import {
+  openDatabase,
+  type DatabaseHandle,
+  type OpenOptions,
+  type StatementObserver,
+} from '../../src/db/client';
 import { migrateDatabase } from '../../src/db/migrate';
 import { seedDatabase } from '../../src/db/seed';
 import {
+  RUN_EMPTY_SNAPSHOT_VAR,
   RUN_SNAPSHOT_VAR,
   RUN_TEMPLATE_VAR,
   runDatabaseUrl,
@@ -16,6 +21,41 @@ import {
 } from './environment';
 
 export { testDriver };
+
+declare global {
+  /** Set by tests/support/test-environment.js: what this Jest worker's test files share. */
+  var sonaPgliteAssets: { snapshot(file: string): Promise<Blob> } | undefined;
+}
+
+/**
+ * Settings for every test file's PGlite. shared_buffers: PostgreSQL zeroes its whole buffer pool at
+ * start-up (PGlite's memset, on fresh WebAssembly memory), which with the default 128MB was the largest
+ * single cost of an open: one took ~1.1 CPU-s in plain Node on this machine, ~0.55 with 16MB. A test
+ * file's database starts at ~12 MB; a smaller pool only means pages go back to PGlite's in-memory files
+ * more often, nothing a statement returns changes (the PostgreSQL tier runs the same tests with its own).
+ */
+export const PGLITE_TEST_SETTINGS = { shared_buffers: '16MB' };
+
+/**
+ * A new in-memory PGlite started from one of the run's snapshots (global-setup.ts): the migrated and
+ * seeded database, or the empty one initdb made (no initdb per scratch database). The snapshot comes from
+ * the worker (test-environment.js): read once, and handed to PGlite without a copy per open.
+ */
+async function openPgliteSnapshot(variable: string, options: OpenOptions = {}): Promise<DatabaseHandle> {
+  const file = process.env[variable];
+  const assets = globalThis.sonaPgliteAssets;
+  if (!file || !assets) {
+    throw new Error(
+      `${file ? 'tests/support/test-environment.js is not the test environment' : `${variable} is not set`}: ` +
+        "tests must run through the repository's jest config (its global setup and test environment)",
+    );
+  }
+  const snapshot = await assets.snapshot(file);
+  return openDatabase(
+    { driver: 'pglite', dataDir: 'memory://', snapshot },
+    { ...options, pgliteSettings: PGLITE_TEST_SETTINGS },
+  );
+}
 
 /** The run's migrated and seeded database. */
 export async function openTestDatabase(
@@ -34,17 +74,7 @@ export async function openTestDatabase(
       open,
     );
   }
-  // A copy of the run's migrated and seeded database (see global-setup.ts); without one (a file run
-  // outside Jest's global setup), migrate and seed a new instance.
-  const snapshotFile = process.env[RUN_SNAPSHOT_VAR];
-  if (snapshotFile) {
-    const snapshot = new Blob([readFileSync(snapshotFile)]);
-    return openDatabase({ driver: 'pglite', dataDir: 'memory://', snapshot }, open);
-  }
-  const handle = await openDatabase({ driver: 'pglite', dataDir: 'memory://' }, open);
-  await migrateDatabase(handle);
-  await seedDatabase(handle.db);
-  return handle;
+  return openPgliteSnapshot(RUN_SNAPSHOT_VAR, open);
 }
 
 export interface ScratchDatabase {
@@ -61,9 +91,7 @@ export interface ScratchDatabase {
  */
 export async function createScratchDatabase(options: { migrated?: boolean } = {}): Promise<ScratchDatabase> {
   if (testDriver() === 'pglite') {
-    const handle = options.migrated
-      ? await openTestDatabase()
-      : await openDatabase({ driver: 'pglite', dataDir: 'memory://' });
+    const handle = await openPgliteSnapshot(options.migrated ? RUN_SNAPSHOT_VAR : RUN_EMPTY_SNAPSHOT_VAR);
     return { handle, url: null, drop: () => handle.close() };
   }
   const runUrl = runDatabaseUrl();

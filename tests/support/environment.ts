@@ -11,6 +11,8 @@ export const RUN_URL_VAR = 'SONA_TEST_RUN_DATABASE_URL';
 export const RUN_DRIVER_VAR = 'SONA_TEST_RUN_DRIVER';
 /** On PGlite: a file holding the migrated, seeded database (PGlite's dumpDataDir), made once per run. */
 export const RUN_SNAPSHOT_VAR = 'SONA_TEST_RUN_PGLITE_SNAPSHOT';
+/** On PGlite: the same instance dumped before migrating (what initdb made), for scratch databases. */
+export const RUN_EMPTY_SNAPSHOT_VAR = 'SONA_TEST_RUN_PGLITE_EMPTY_SNAPSHOT';
 /**
  * On PostgreSQL: a migrated, seeded database nobody connects to, made once per run; the run's database and
  * every isolated one are `CREATE DATABASE … TEMPLATE` copies of it (a file copy, not the migrations again).

@@ -15,5 +15,5 @@ export default async function globalTeardown(): Promise<void> {
     }
   }
   await state.container?.stop();
-  if (state.snapshotFile) rmSync(state.snapshotFile, { force: true });
+  for (const file of state.snapshotFiles ?? []) rmSync(file, { force: true });
 }
