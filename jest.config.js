@@ -7,8 +7,8 @@ import { availableParallelism } from 'node:os';
 // build, import.meta and top-level await behave exactly as they do under tsx.
 /** @type {import('jest').Config} */
 export default {
-  // Node's environment plus what one worker's test files share (the PGlite snapshot's bytes, the
-  // compiled pglite.wasm): see tests/support/test-environment.js.
+  // Node's environment plus what one worker's test files share (the PGlite snapshots' bytes): see
+  // tests/support/test-environment.js.
   testEnvironment: '<rootDir>/tests/support/test-environment.js',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
