@@ -9,7 +9,7 @@ import { type Attributes, type Condition, matchesCondition } from './targeting';
 // Module-level bindings: in a VM context (Jest) every `Math.…` or `String` in a loop is a global lookup
 // through the context's interceptors, several times the cost of the hash itself; plain Node is unaffected.
 const { imul } = Math;
-const toString = String;
+const stringOf = String;
 
 /** 32-bit FNV-1a over UTF-16 code units, as GrowthBook's SDKs compute it. */
 export function fnv1a32(value: string): number {
@@ -23,7 +23,7 @@ export function fnv1a32(value: string): number {
 
 /** A number in [0, 1) with 4 decimals; the double hash spreads similar ids evenly. */
 export function hashV2(seed: string, value: string): number {
-  return (fnv1a32(toString(fnv1a32(seed + value))) % 10000) / 10000;
+  return (fnv1a32(stringOf(fnv1a32(seed + value))) % 10000) / 10000;
 }
 
 /**
