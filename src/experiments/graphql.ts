@@ -10,10 +10,12 @@ import type { MetricSettingRow } from './metric-settings';
 import type { PhaseRow } from './phases';
 import type {
   AuditRow,
+  ExperimentColumn,
   ExperimentInclude,
   ExperimentRow,
   ExperimentWith,
   OverrideRow,
+  VariantColumn,
   VariantRow,
 } from './repository';
 import * as repo from './repository';
@@ -46,7 +48,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { CHANGE_ERRORS, CREATE_ERRORS, TRANSITION_ERRORS, VARIANT_CHANGE_ERRORS } from '../graphql/errors';
 import { enumValues } from '../graphql/enums';
 import type { ArgsOf, InputFieldsOf, Types } from '../graphql/input';
-import { argumentsOf, fieldsAt } from '../graphql/selection';
+import { argumentsOf, childFieldNames, fieldsAt } from '../graphql/selection';
 import type { z } from 'zod';
 
 const STATUS_DESCRIPTIONS = {
@@ -112,9 +114,65 @@ async function variantMetrics(ctx: GraphQLContext, variant: VariantRow): Promise
 }
 
 /**
- * What one statement can read with experiments, from the selection below them: variants, per-variant
- * metrics, assignment counts and audit entries (the lists a dashboard shows). Everything else (results,
- * metric names, GrowthBook payloads…) still goes through the per-request loaders, batched.
+ * The columns each field of Experiment and Variant reads from its row (the id always comes along). A
+ * selection of listed fields only is read with just their columns; any other field (results, payloads,
+ * fields other modules add) may read anything, so its selection reads whole rows. A resolver changed to
+ * read another column must say so here.
+ */
+const EXPERIMENT_FIELD_COLUMNS = new Map<string, readonly ExperimentColumn[]>([
+  ['__typename', []],
+  ['id', []],
+  ['key', ['key']],
+  ['name', ['name']],
+  ['description', ['description']],
+  ['status', ['status']],
+  ['trafficAllocation', ['trafficAllocation']],
+  ['kind', ['kind']],
+  ['holdout', ['holdoutId']],
+  ['hashSeed', ['hashSeed']],
+  ['targeting', ['targeting']],
+  ['startAt', ['startAt']],
+  ['endAt', ['endAt']],
+  ['createdAt', ['createdAt']],
+  ['updatedAt', ['updatedAt']],
+  ['variants', []],
+  ['metricSettings', []],
+  ['phases', []],
+  ['metrics', []],
+  ['summary', []],
+  ['assignmentCount', []],
+  ['overrides', []],
+  ['auditLog', []],
+]);
+const VARIANT_FIELD_COLUMNS = new Map<string, readonly VariantColumn[]>([
+  ['__typename', []],
+  ['id', []],
+  ['name', ['name']],
+  ['weight', ['weight']],
+  ['config', ['config']],
+  ['isControl', ['isControl']],
+  ['position', ['position']],
+  ['experiment', []],
+  // Its fallback row (no counts yet) carries the variant's name.
+  ['metrics', ['name']],
+]);
+
+/** The columns a selection reads, or undefined (every column) when it has a field not listed. */
+function columnsFor<C>(fields: Map<string, readonly C[]>, selected: Set<string>): C[] | undefined {
+  const columns: C[] = [];
+  for (const name of selected) {
+    const read = fields.get(name);
+    if (!read) return undefined;
+    columns.push(...read);
+  }
+  return columns;
+}
+
+/**
+ * What one statement can read with experiments, from the selection below them: the columns the
+ * selected fields read, variants, per-variant metrics, assignment counts and audit entries (the lists
+ * a dashboard shows). Everything else (results, metric names, GrowthBook payloads…) still goes through
+ * the per-request loaders, batched.
  */
 interface ExperimentPlan {
   include: ExperimentInclude;
@@ -122,10 +180,18 @@ interface ExperimentPlan {
   auditFirsts: number[];
 }
 
-function planExperimentReads(info: GraphQLResolveInfo, nodes: readonly FieldNode[]): ExperimentPlan {
+function planExperimentReads(
+  info: GraphQLResolveInfo,
+  nodes: readonly FieldNode[],
+  extraColumns: readonly ExperimentColumn[] = [],
+): ExperimentPlan {
   const variants = fieldsAt(info, nodes, 'variants');
+  const columns = columnsFor(EXPERIMENT_FIELD_COLUMNS, childFieldNames(info, nodes));
+  const variantColumns = columnsFor(VARIANT_FIELD_COLUMNS, childFieldNames(info, variants));
   const include: ExperimentInclude = {
+    columns: columns && repo.experimentColumnMask([...columns, ...extraColumns]),
     variants: variants.length > 0,
+    variantColumns: variantColumns && repo.variantColumnMask(variantColumns),
     metrics:
       fieldsAt(info, variants, 'metrics').length > 0 ||
       fieldsAt(info, nodes, 'metrics').length > 0 ||
@@ -170,8 +236,9 @@ const metricsOf = note<VariantRow, VariantMetricsRow>();
 
 function remember(ctx: GraphQLContext, read: ExperimentWith, plan: ExperimentPlan): ExperimentRow {
   readWith.set(read.experiment, { ...read, auditFirsts: plan.auditFirsts });
-  // Lookups by id elsewhere in the same request (Variant.experiment) find the row without SQL.
-  ctx.loaders.experimentById.prime(read.experiment.id, read.experiment);
+  // Lookups by id elsewhere in the same request (Variant.experiment) find the row without SQL; a row
+  // read with some columns only would hand them a row without the rest.
+  if (read.complete) ctx.loaders.experimentById.prime(read.experiment.id, read.experiment);
   if (read.variants && read.metrics) {
     const byVariant = new Map(read.metrics.map((m) => [m.variantId, m]));
     for (const variant of read.variants) {
@@ -574,7 +641,7 @@ EdgeRef.implement({
 });
 interface ConnectionShape {
   edges: ExperimentRow[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null; startCursor: string | null };
+  hasNextPage: boolean;
   status: ExperimentRow['status'] | null;
   /** Counted in the page's statement when selected; null when it was not (or the page is empty). */
   totalCount: number | null;
@@ -594,7 +661,11 @@ ConnectionRef.implement({
     pageInfo: t.field({
       type: PageInfoRef,
       description: 'Whether there is more, and the cursor to get it.',
-      resolve: (c) => c.pageInfo,
+      resolve: ({ edges, hasNextPage }) => ({
+        hasNextPage,
+        startCursor: edges.length ? encodeCursor(edges[0]) : null,
+        endCursor: edges.length ? encodeCursor(edges[edges.length - 1]) : null,
+      }),
     }),
     totalCount: t.int({
       description: 'Experiments matching the filter, across all pages.',
@@ -659,23 +730,22 @@ builder.queryFields((t) => ({
     } satisfies ArgsOf<z.input<typeof experimentListArgs>>,
     resolve: async (_r, args, ctx, info) => {
       const { status, first, after } = parse(experimentListArgs, args);
-      const plan = planExperimentReads(info, fieldsAt(info, info.fieldNodes, 'edges', 'node'));
+      // Cursors are made of the creation time (and id).
+      const cursors =
+        fieldsAt(info, info.fieldNodes, 'edges', 'cursor').length > 0 ||
+        fieldsAt(info, info.fieldNodes, 'pageInfo').length > 0;
+      const plan = planExperimentReads(
+        info,
+        fieldsAt(info, info.fieldNodes, 'edges', 'node'),
+        cursors ? ['createdAt'] : [],
+      );
       const { rows, totalCount } = await repo.listExperimentsWith(
         ctx.db,
         { status, limit: first + 1, before: after ? decodeCursor(after) : null },
         { ...plan.include, totalCount: fieldsAt(info, info.fieldNodes, 'totalCount').length > 0 },
       );
       const edges = rows.slice(0, first).map((read) => remember(ctx, read, plan));
-      return {
-        edges,
-        status,
-        totalCount,
-        pageInfo: {
-          hasNextPage: rows.length > first,
-          startCursor: edges.length ? encodeCursor(edges[0]) : null,
-          endCursor: edges.length ? encodeCursor(edges[edges.length - 1]) : null,
-        },
-      };
+      return { edges, status, totalCount, hasNextPage: rows.length > first };
     },
   }),
 }));

@@ -57,8 +57,15 @@ export interface ExperimentWithKey {
   include: ExperimentInclude;
 }
 
-const includeKey = (include: ExperimentInclude) =>
+/** Which lists a read includes: lookups that agree on it share a statement. */
+const listsKey = (include: ExperimentInclude) =>
   `${include.variants ? 'v' : ''}${include.metrics ? 'm' : ''}${include.assignmentCount ? 'c' : ''}:${include.auditLimit ?? ''}`;
+/** The lists and the columns: a cached row holds the columns its lookup asked for, no more. */
+const includeKey = (include: ExperimentInclude) =>
+  `${listsKey(include)}:${include.columns ?? '*'}:${include.variantColumns ?? '*'}`;
+/** Columns two lookups need together (absent: every column). */
+const unionColumns = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined ? undefined : a | b;
 const refKey = (ref: ExperimentWithKey['ref']) => ('id' in ref ? `id:${ref.id}` : `key:${ref.key}`);
 
 /** How to make each loader; createLoaders makes one the first time a request reads it. */
@@ -73,29 +80,38 @@ const FACTORIES = {
       for (const row of rows) self.experimentById.prime(row.id, row);
       return byKey(keys, rows, (r) => r.key);
     }),
-  /** One statement per distinct `include` among the batched lookups (usually one). */
+  /**
+   * One statement per distinct set of lists among the batched lookups (usually one), reading the
+   * columns all of its lookups need.
+   */
   experimentWith: (db: Db) =>
     new DataLoader<ExperimentWithKey, ExperimentWith | null, string>(
       async (lookups) => {
         const plans = new Map<string, { include: ExperimentInclude; ids: string[]; keys: string[] }>();
         for (const { ref, include } of lookups) {
-          const k = includeKey(include);
+          const k = listsKey(include);
           let plan = plans.get(k);
           if (!plan) {
-            plan = { include, ids: [], keys: [] };
+            plan = { include: { ...include }, ids: [], keys: [] };
             plans.set(k, plan);
+          } else {
+            plan.include.columns = unionColumns(plan.include.columns, include.columns);
+            plan.include.variantColumns = unionColumns(plan.include.variantColumns, include.variantColumns);
           }
           if ('id' in ref) plan.ids.push(ref.id);
           else plan.keys.push(ref.key);
         }
         const found = new Map<string, ExperimentWith>();
         for (const [k, plan] of plans) {
+          // Lookups by key are matched by the rows' keys, so the key is read whatever was selected.
+          if (plan.keys.length && plan.include.columns !== undefined)
+            plan.include.columns |= experimentsRepo.experimentColumnMask(['key']);
           for (const row of await experimentsRepo.getExperimentsWith(db, plan, plan.include)) {
             found.set(`${k}|id:${row.experiment.id}`, row);
             found.set(`${k}|key:${row.experiment.key}`, row);
           }
         }
-        return lookups.map((l) => found.get(`${includeKey(l.include)}|${refKey(l.ref)}`) ?? null);
+        return lookups.map((l) => found.get(`${listsKey(l.include)}|${refKey(l.ref)}`) ?? null);
       },
       { cacheKeyFn: (l) => `${includeKey(l.include)}|${refKey(l.ref)}` },
     ),

@@ -13,6 +13,26 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 
+/** Calls `each` with every field selected directly in these selection sets (through any fragment). */
+function forEachChildField(
+  info: GraphQLResolveInfo,
+  parents: readonly FieldNode[],
+  each: (field: FieldNode) => void,
+): void {
+  const visit = (set: SelectionSetNode | undefined, seen: Set<string>) => {
+    if (!set) return;
+    for (const selection of set.selections) {
+      if (selection.kind === 'Field') each(selection);
+      else if (selection.kind === 'InlineFragment') visit(selection.selectionSet, seen);
+      else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        visit(info.fragments[selection.name.value]?.selectionSet, seen);
+      }
+    }
+  };
+  for (const parent of parents) visit(parent.selectionSet, new Set());
+}
+
 /** The field nodes that select `name` directly in these selection sets (through any fragment). */
 export function childFields(
   info: GraphQLResolveInfo,
@@ -20,21 +40,17 @@ export function childFields(
   name: string,
 ): FieldNode[] {
   const found: FieldNode[] = [];
-  const visit = (set: SelectionSetNode | undefined, seen: Set<string>) => {
-    if (!set) return;
-    for (const selection of set.selections) {
-      if (selection.kind === 'Field') {
-        if (selection.name.value === name) found.push(selection);
-      } else if (selection.kind === 'InlineFragment') {
-        visit(selection.selectionSet, seen);
-      } else if (!seen.has(selection.name.value)) {
-        seen.add(selection.name.value);
-        visit(info.fragments[selection.name.value]?.selectionSet, seen);
-      }
-    }
-  };
-  for (const parent of parents) visit(parent.selectionSet, new Set());
+  forEachChildField(info, parents, (field) => {
+    if (field.name.value === name) found.push(field);
+  });
   return found;
+}
+
+/** The names of the fields selected directly in these selection sets (through any fragment). */
+export function childFieldNames(info: GraphQLResolveInfo, parents: readonly FieldNode[]): Set<string> {
+  const names = new Set<string>();
+  forEachChildField(info, parents, (field) => names.add(field.name.value));
+  return names;
 }
 
 /** The field nodes at the end of a path of field names below these nodes. */

@@ -571,6 +571,100 @@ describe('metrics', () => {
   });
 });
 
+describe('planned reads with some columns (getExperimentsWith)', () => {
+  const EXPERIMENT_COLUMNS: repo.ExperimentColumn[] = [
+    'id',
+    'key',
+    'name',
+    'description',
+    'status',
+    'trafficAllocation',
+    'hashSeed',
+    'startAt',
+    'endAt',
+    'createdAt',
+    'updatedAt',
+    'targeting',
+    'layerId',
+    'layerRanges',
+    'kind',
+    'holdoutId',
+  ];
+  const VARIANT_COLUMNS: repo.VariantColumn[] = [
+    'id',
+    'name',
+    'weight',
+    'config',
+    'isControl',
+    'position',
+    'createdAt',
+  ];
+
+  async function full() {
+    const { experiment, variants } = await create(db, {
+      description: 'Hypothesis: personal rails beat popular ones',
+      trafficAllocation: 0.4,
+      hashSeed: 'seed-1',
+      targeting: { country: { $in: ['US', 'CA'] } },
+    });
+    const read = async (include: repo.ExperimentInclude) => {
+      const rows = await repo.getExperimentsWith(db, { ids: [experiment.id], keys: [] }, include);
+      expect(rows).toHaveLength(1);
+      return rows[0];
+    };
+    return { experiment: (await repo.getExperiment(db, { id: experiment.id }))!, variants, read };
+  }
+
+  it('reads every column when none are named, and the row is complete', async () => {
+    const { experiment, variants, read } = await full();
+    const row = await read({ variants: true });
+    expect(row.complete).toBe(true);
+    expect(row.experiment).toEqual(experiment);
+    expect(row.variants).toEqual(variants);
+  });
+
+  it('reads each column alone with the value a whole-row read gives, and the id with it', async () => {
+    const { experiment, variants, read } = await full();
+    for (const column of EXPERIMENT_COLUMNS) {
+      const row = await read({ columns: repo.experimentColumnMask([column]) });
+      expect(row.complete).toBe(false);
+      expect(row.experiment[column]).toEqual(experiment[column]);
+      expect(row.experiment.id).toBe(experiment.id);
+      const others = EXPERIMENT_COLUMNS.filter((c) => c !== column && c !== 'id');
+      expect(others.filter((c) => row.experiment[c] !== undefined)).toEqual([]);
+    }
+    for (const column of VARIANT_COLUMNS) {
+      const row = await read({
+        columns: 1,
+        variants: true,
+        variantColumns: repo.variantColumnMask([column]),
+      });
+      expect(row.variants!.map((v) => v[column])).toEqual(variants.map((v) => v[column]));
+      expect(row.variants!.map((v) => [v.id, v.experimentId])).toEqual(
+        variants.map((v) => [v.id, experiment.id]),
+      );
+    }
+  });
+
+  it('keeps at most 256 projections: past them a new one reads whole rows, and every answer is right', async () => {
+    const { experiment, read } = await full();
+    let projected = 0;
+    let wholeAfterCap = 0;
+    // 300 distinct column sets (the id plus the bits of n over the other 15 columns).
+    for (let n = 1; n <= 300; n++) {
+      const columns = EXPERIMENT_COLUMNS.filter((_, i) => i > 0 && n & (1 << (i - 1)));
+      const row = await read({ columns: repo.experimentColumnMask(columns) });
+      for (const column of columns) expect(row.experiment[column]).toEqual(experiment[column]);
+      if (row.complete) {
+        expect(row.experiment).toEqual(experiment);
+        wholeAfterCap++;
+      } else projected++;
+    }
+    expect(projected).toBeLessThanOrEqual(256);
+    expect(wholeAfterCap).toBeGreaterThanOrEqual(300 - 256);
+  });
+});
+
 describe('audit log', () => {
   it('insertAudit stores a row and listAuditByEntityIds returns an entity’s rows newest first, up to the limit', async () => {
     const { experiment } = await create();

@@ -180,3 +180,96 @@ describe('dashboard query statement count', () => {
     expect(bad.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
+
+// After the counts above: these add experiments of their own.
+describe('planned reads with the selected columns', () => {
+  it('answers each field as a whole-row read does, and a lookup elsewhere in the request still sees the whole row', async () => {
+    const experiment = await createRunningExperiment(handle.db, {
+      description: 'Personal rails beat popular ones',
+      trafficAllocation: 0.5,
+      hashSeed: 'seed-x',
+      targeting: { country: { $in: ['US'] } },
+      variants: [
+        { name: 'control', isControl: true, config: { rail: 'popular' } },
+        { name: 'b', weight: 3 },
+      ],
+    });
+    const FIELDS =
+      'id key name description status trafficAllocation kind hashSeed targeting startAt endAt createdAt updatedAt';
+    // `metricNames` is not planned: the same experiment read with every column, for comparison.
+    const whole = (
+      await gqlOk(app, `query ($id: ID!) { experiment(id: $id) { ${FIELDS} metricNames } }`, {
+        id: experiment.id,
+      })
+    ).experiment;
+    expect(whole.description).toBe('Personal rails beat popular ones');
+    expect(whole.startAt).not.toBeNull();
+
+    const page = await measure(`{ experiments(first: 100) { edges { node {
+      ${FIELDS} variants { id name weight config isControl position } } } } }`);
+    expect(page.statements).toBe(1);
+    const node = page.data.experiments.edges.find((e: any) => e.node.id === experiment.id).node;
+    const { variants, ...fields } = node;
+    const { metricNames: _, ...wholeFields } = whole;
+    expect(fields).toEqual(wholeFields);
+    expect(variants).toEqual([
+      {
+        id: expect.any(String),
+        name: 'control',
+        weight: 1,
+        config: { rail: 'popular' },
+        isControl: true,
+        position: 0,
+      },
+      { id: expect.any(String), name: 'b', weight: 3, config: {}, isControl: false, position: 1 },
+    ]);
+
+    // The page reads names only; the variants' experiment is loaded whole (a second statement), not
+    // taken from the page's partial rows.
+    const mixed = await measure(`{ experiments(first: 100) { edges { node {
+      id name variants { experiment { description trafficAllocation createdAt } } } } } }`);
+    expect(mixed.statements).toBe(2);
+    const mixedNode = mixed.data.experiments.edges.find((e: any) => e.node.id === experiment.id);
+    expect(mixedNode.node.variants[0].experiment).toEqual({
+      description: whole.description,
+      trafficAllocation: whole.trafficAllocation,
+      createdAt: whole.createdAt,
+    });
+  });
+
+  it('finds an experiment by key when the key is not selected, and batches lookups with different selections', async () => {
+    const one = await createTestExperiment(handle.db, { description: 'first' });
+    const two = await createTestExperiment(handle.db, { description: 'second' });
+    const { statements, data } = await measure(
+      `query ($key: String!, $id: ID!) {
+        a: experiment(key: $key) { name variants { weight } }
+        b: experiment(id: $id) { description variants { config } }
+      }`,
+      { key: one.key, id: two.id },
+    );
+    expect(statements).toBe(1);
+    expect(data.a).toEqual({ name: 'Test experiment', variants: [{ weight: 0.5 }, { weight: 0.5 }] });
+    expect(data.b).toEqual({
+      description: 'second',
+      variants: [{ config: { strategy: 'baseline' } }, { config: { strategy: 'new' } }],
+    });
+  });
+
+  it('gives cursors and page info when only they and the ids are selected', async () => {
+    const first = await gqlOk(
+      app,
+      `{ experiments(first: 3) { edges { cursor node { id } } pageInfo { endCursor hasNextPage } } }`,
+    );
+    const { edges, pageInfo } = first.experiments;
+    expect(pageInfo.endCursor).toBe(edges[2].cursor);
+    const next = await gqlOk(
+      app,
+      `query ($after: String) { experiments(first: 1, after: $after) { edges { node { id } } } }`,
+      {
+        after: pageInfo.endCursor,
+      },
+    );
+    const all = await gqlOk(app, `{ experiments(first: 4) { edges { node { id } } } }`);
+    expect(next.experiments.edges[0].node.id).toBe(all.experiments.edges[3].node.id);
+  });
+});
