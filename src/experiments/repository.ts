@@ -329,7 +329,7 @@ const decode = {
       throw new RowShapeError(field, value);
     return value as Record<string, unknown>;
   },
-  /** A time as experimentJson sends it: milliseconds since the epoch. */
+  /** A time as a planned read sends it (buildShape): milliseconds since the epoch. */
   date(value: unknown, field: string): Date {
     const date = new Date(decode.number(value, field));
     if (Number.isNaN(date.getTime())) throw new RowShapeError(field, value);
