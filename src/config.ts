@@ -117,6 +117,11 @@ export const LIMITS = {
   /** Deliveries one job run sends at most. */
   webhookDeliveriesPerRun: 50,
   /**
+   * A run claims its deliveries for one timeout each plus this margin; a process that dies while sending
+   * leaves the unsent ones due again after that.
+   */
+  webhookLeaseMarginMs: 60_000,
+  /**
    * The monitoring job (guardrails, SRM and significance alerts) looks at a running experiment's statistics
    * at most once per this interval, and decides again only when they changed since its last decision.
    */

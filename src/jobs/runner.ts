@@ -23,9 +23,16 @@ export interface Job {
   /**
    * One run, inside the run's transaction while holding the job's lock. `now` is the runner's clock (tests
    * move it). Throwing rolls back everything the run wrote; the failure is recorded on the job's row.
+   * `afterCommit` hands over what to do once that transaction has committed, outside any transaction and
+   * the lock (calls to other services: waiting on them must hold neither a connection in a transaction
+   * nor, on the embedded database, its only connection); the round waits for it, and its failure is
+   * logged and recorded on the job's row. Nothing of it runs if the run fails.
    */
-  run(tx: Db, now: Date): Promise<void>;
+  run(tx: Db, now: Date, afterCommit: (work: AfterCommit) => void): Promise<void>;
 }
+
+/** A job's work after its run committed, given the database (not a transaction). */
+export type AfterCommit = (db: Database) => Promise<void>;
 
 export type JobOutcome = 'ran' | 'skipped' | 'failed';
 
@@ -111,7 +118,8 @@ export class JobRunner {
 
   private async runJob(job: Job): Promise<JobOutcome> {
     const { db, logger } = this.options;
-    return db.transaction(async (tx) => {
+    let afterCommit: AfterCommit | undefined;
+    const outcome = await db.transaction(async (tx): Promise<JobOutcome> => {
       const [{ locked }] = await parseRows(
         tx,
         sql`/* tryJobLock */ SELECT pg_try_advisory_xact_lock(hashtext(${JOB_LOCK_CLASS}), hashtext(${job.name})) AS locked`,
@@ -122,7 +130,11 @@ export class JobRunner {
       let error: string | null = null;
       try {
         // A savepoint: a failed run's writes go, its record below stays.
-        await tx.transaction((run) => job.run(run, startedAt));
+        await tx.transaction((run) =>
+          job.run(run, startedAt, (work) => {
+            afterCommit = work;
+          }),
+        );
       } catch (err) {
         error = err instanceof Error ? err.message : String(err);
         logger?.warn({ err, job: job.name }, 'job run failed');
@@ -139,6 +151,22 @@ export class JobRunner {
         .onConflictDoUpdate({ target: jobs.name, set: { runs: sql`${jobs.runs} + 1`, ...record } });
       return error === null ? 'ran' : 'failed';
     });
+    const work = afterCommit as AfterCommit | undefined; // set inside the callback above
+    if (outcome !== 'ran' || !work) return outcome;
+    let error: string | null = null;
+    try {
+      await work(db);
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      logger?.warn({ err, job: job.name }, 'job run failed after its commit');
+    }
+    // The run ends here; best effort, as the database may be what failed.
+    await db
+      .update(jobs)
+      .set({ lastError: error, lastFinishedAt: this.now() })
+      .where(eq(jobs.name, job.name))
+      .catch((err: unknown) => logger?.warn({ err, job: job.name }, 'job record not updated'));
+    return error === null ? 'ran' : 'failed';
   }
 }
 

@@ -57,21 +57,40 @@ const dueRow = z.object({
 });
 export type DueDelivery = z.output<typeof dueRow>;
 
-/** Pending deliveries due at `now`, oldest first, locked (other runs skip them). */
-export async function lockDueDeliveries(db: Db, now: Date, limit: number): Promise<DueDelivery[]> {
+/**
+ * Claims the pending deliveries due at `now` (at most `limit`, the longest due first): their next attempt
+ * moves to `leaseUntil`, so no other run takes them while this one sends them outside any transaction. A
+ * run that dies before recording an attempt leaves its deliveries due again when the lease ends: at least
+ * once. Rows another transaction holds are skipped.
+ */
+export async function claimDueDeliveries(
+  db: Db,
+  now: Date,
+  limit: number,
+  leaseUntil: Date,
+): Promise<DueDelivery[]> {
   const d = webhookDeliveries;
-  return parseRows(
+  const rows = await parseRows(
     db,
-    sql`/* lockDueDeliveries */
-      SELECT ${d.id} AS "id", ${d.event} AS "event", ${d.payload} AS "payload", ${d.attempts} AS "attempts",
-             ${d.createdAt} AS "createdAt", ${webhooks.url} AS "url", ${webhooks.secretCiphertext} AS "secretCiphertext"
-        FROM ${d} JOIN ${webhooks} ON ${webhooks.id} = ${d.webhookId}
-       WHERE ${d.status} = 'pending' AND ${d.nextAttemptAt} <= ${now.toISOString()}::timestamptz
-       ORDER BY ${d.nextAttemptAt}, ${d.id}
-       LIMIT ${limit}
-         FOR UPDATE OF ${d} SKIP LOCKED`,
-    dueRow,
+    sql`/* claimDueDeliveries */
+      WITH due AS (
+        SELECT ${d.id} AS id, ${d.nextAttemptAt} AS due_at FROM ${d}
+         WHERE ${d.status} = 'pending' AND ${d.nextAttemptAt} <= ${now.toISOString()}::timestamptz
+         ORDER BY ${d.nextAttemptAt}, ${d.id}
+         LIMIT ${limit}
+           FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${d} SET ${sql.identifier(d.nextAttemptAt.name)} = ${leaseUntil.toISOString()}::timestamptz
+        FROM due, ${webhooks}
+       WHERE ${d.id} = due.id AND ${webhooks.id} = ${d.webhookId}
+      RETURNING ${d.id} AS "id", ${d.event} AS "event", ${d.payload} AS "payload", ${d.attempts} AS "attempts",
+                ${d.createdAt} AS "createdAt", ${webhooks.url} AS "url",
+                ${webhooks.secretCiphertext} AS "secretCiphertext", due.due_at AS "dueAt"`,
+    dueRow.extend({ dueAt: dbDate }),
   );
+  // RETURNING has no order: send the longest due first, as they were chosen.
+  rows.sort((x, y) => x.dueAt.getTime() - y.dueAt.getTime() || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return rows.map(({ dueAt: _, ...row }) => row);
 }
 
 export async function recordAttempt(

@@ -123,58 +123,78 @@ export function deliveryBody(d: Pick<repo.DueDelivery, 'id' | 'event' | 'created
   return JSON.stringify({ id: d.id, event: d.event, createdAt: d.createdAt.toISOString(), data: d.payload });
 }
 
-/** Sends due deliveries; each attempt's outcome commits with the run. */
+/**
+ * Sends due deliveries. The run's transaction only claims them (a lease of one timeout per delivery plus
+ * a margin); they are sent after it commits, outside any transaction, and each attempt's outcome is
+ * recorded on its own: a slow receiver holds no lock, no pooled connection in a transaction, and not the
+ * embedded database's only connection. A process that dies mid-way leaves the rest claimed until the
+ * lease ends, then due again (at least once, as before).
+ */
 export function deliveryJob(config: WebhookConfig, send: typeof fetch = fetch): Job {
   return {
     name: WEBHOOK_JOB,
-    async run(tx, now) {
+    async run(tx, now, afterCommit) {
       if (!config.secretKey) return;
-      const due = await repo.lockDueDeliveries(tx, now, LIMITS.webhookDeliveriesPerRun);
-      for (const d of due) {
-        const body = deliveryBody(d);
-        let statusCode: number | null = null;
-        let error: string | null = null;
-        const refused = await refusedUrl(d.url, config);
-        if (refused) error = refused;
-        else {
-          try {
-            const timestamp = Math.floor(Date.now() / 1000);
-            const response = await send(d.url, {
-              method: 'POST',
-              redirect: 'manual',
-              signal: AbortSignal.timeout(LIMITS.webhookTimeoutMs),
-              headers: {
-                'content-type': 'application/json',
-                'user-agent': 'sona-experiments-webhooks',
-                'x-sona-delivery': d.id,
-                'x-sona-event': d.event,
-                [SIGNATURE_HEADER]: signature(
-                  decryptSecret(config.secretKey, d.secretCiphertext),
-                  timestamp,
-                  body,
-                ),
-              },
-              body,
-            });
-            statusCode = response.status;
-            await response.body?.cancel();
-            if (statusCode < 200 || statusCode >= 300) error = `receiver answered HTTP ${statusCode}`;
-          } catch (err) {
-            error = err instanceof Error ? err.message : String(err);
-          }
+      const secretKey = config.secretKey;
+      const leaseUntil = new Date(
+        now.getTime() +
+          LIMITS.webhookDeliveriesPerRun * LIMITS.webhookTimeoutMs +
+          LIMITS.webhookLeaseMarginMs,
+      );
+      const due = await repo.claimDueDeliveries(tx, now, LIMITS.webhookDeliveriesPerRun, leaseUntil);
+      if (due.length === 0) return;
+      afterCommit(async (db) => {
+        for (const d of due) {
+          const { statusCode, error } = await attempt(d, secretKey, config, send);
+          const attempts = d.attempts + 1;
+          const next = new Date(now.getTime() + LIMITS.webhookRetryBaseMs * 2 ** (attempts - 1));
+          const givenUp = next.getTime() > d.createdAt.getTime() + LIMITS.webhookRetryForMs;
+          await repo.recordAttempt(db, d.id, {
+            at: now,
+            attempts,
+            status: error === null ? 'delivered' : givenUp ? 'failed' : 'pending',
+            statusCode,
+            error,
+            nextAttemptAt: error === null || givenUp ? now : next,
+          });
         }
-        const attempts = d.attempts + 1;
-        const next = new Date(now.getTime() + LIMITS.webhookRetryBaseMs * 2 ** (attempts - 1));
-        const givenUp = next.getTime() > d.createdAt.getTime() + LIMITS.webhookRetryForMs;
-        await repo.recordAttempt(tx, d.id, {
-          at: now,
-          attempts,
-          status: error === null ? 'delivered' : givenUp ? 'failed' : 'pending',
-          statusCode,
-          error,
-          nextAttemptAt: error === null || givenUp ? now : next,
-        });
-      }
+      });
     },
   };
+}
+
+/** One POST of a delivery: the receiver's status, and what went wrong (null on a 2xx). */
+async function attempt(
+  d: repo.DueDelivery,
+  secretKey: string,
+  config: WebhookConfig,
+  send: typeof fetch,
+): Promise<{ statusCode: number | null; error: string | null }> {
+  const refused = await refusedUrl(d.url, config);
+  if (refused) return { statusCode: null, error: refused };
+  const body = deliveryBody(d);
+  try {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const response = await send(d.url, {
+      method: 'POST',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(LIMITS.webhookTimeoutMs),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'sona-experiments-webhooks',
+        'x-sona-delivery': d.id,
+        'x-sona-event': d.event,
+        [SIGNATURE_HEADER]: signature(decryptSecret(secretKey, d.secretCiphertext), timestamp, body),
+      },
+      body,
+    });
+    const statusCode = response.status;
+    await response.body?.cancel();
+    return {
+      statusCode,
+      error: statusCode < 200 || statusCode >= 300 ? `receiver answered HTTP ${statusCode}` : null,
+    };
+  } catch (err) {
+    return { statusCode: null, error: err instanceof Error ? err.message : String(err) };
+  }
 }

@@ -487,8 +487,8 @@ describe('guardrails', () => {
     await seed(experiment, variants, 'c', [300, 300], [{ [guard]: 150 }, { [guard]: 30 }]);
     const dying: Job = {
       name: MONITOR_JOB,
-      async run(tx, now) {
-        await monitorJob().run(tx, now);
+      async run(tx, now, afterCommit) {
+        await monitorJob().run(tx, now, afterCommit);
         throw new Error('killed mid-run');
       },
     };

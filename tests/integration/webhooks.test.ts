@@ -5,12 +5,13 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import pino from 'pino';
 import { ValidationError } from '../../src/common/errors';
 import { LIMITS, securityConfigFromEnv, type WebhookConfig } from '../../src/config';
 import type { Database, DatabaseHandle } from '../../src/db/client';
-import { webhookDeliveries } from '../../src/db/schema';
+import { migrateDatabase } from '../../src/db/migrate';
+import { webhookDeliveries, webhooks } from '../../src/db/schema';
 import { createApp } from '../../src/http/app';
 import { JobRunner } from '../../src/jobs/runner';
 import { createScheduleService, SCHEDULE_JOB, scheduleJob } from '../../src/scheduling/service';
@@ -18,7 +19,7 @@ import { isPrivateAddress } from '../../src/webhooks/address';
 import { verifySignature } from '../../src/webhooks/crypto';
 import { createWebhookService, deliveryJob, emitEvent, WEBHOOK_JOB } from '../../src/webhooks/service';
 import { gql, gqlOk } from '../support/app';
-import { openTestDatabase } from '../support/db';
+import { createScratchDatabase, openTestDatabase, type ScratchDatabase } from '../support/db';
 import { createTestExperiment, experimentService } from '../support/factories';
 
 /** One run of the delivery job by this runner (retried while another test file's runner holds its lock). */
@@ -325,5 +326,94 @@ describe('webhooks', () => {
       id: webhook.id,
     });
     expect(deleted.deleteWebhook.__typename).toBe('Webhook');
+  });
+});
+
+// On a database of its own: no other test file's runner can take these deliveries.
+describe('delivery outside the run’s transaction', () => {
+  let scratch: ScratchDatabase;
+  let own: Database;
+  beforeAll(async () => {
+    scratch = await createScratchDatabase();
+    await migrateDatabase(scratch.handle);
+    own = scratch.handle.db;
+  });
+  afterAll(async () => scratch.drop());
+
+  /** A status change with one delivery to the receiver; the delivery's row. */
+  async function pendingDelivery() {
+    await own.delete(webhooks); // only this test's webhook gets deliveries
+    const service = createWebhookService({ db: own, config: CONFIG });
+    const { webhook } = await service.create({ url, events: ['EXPERIMENT_STATUS_CHANGED'] });
+    const experiment = await createTestExperiment(own);
+    await experimentService(own).transition(experiment.id, 'archive');
+    const rows = await own
+      .select()
+      .from(webhookDeliveries)
+      .where(eq(webhookDeliveries.webhookId, webhook.id));
+    expect(rows).toHaveLength(1);
+    return rows[0];
+  }
+
+  /** A receiver that answers 204 when released. */
+  function heldReceiver() {
+    const calls: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let called!: () => void;
+    const firstCall = new Promise<void>((r) => (called = r));
+    const send = (async (_url: string | URL | Request, init?: RequestInit) => {
+      calls.push(String(new Headers(init?.headers).get('x-sona-delivery')));
+      called();
+      await released;
+      return new Response(null, { status: 204 });
+    }) as typeof fetch;
+    return { send, calls, release, firstCall };
+  }
+
+  it('a receiver that has not answered yet holds no lock: its row can be taken meanwhile, and the answer is recorded', async () => {
+    const delivery = await pendingDelivery();
+    const receiverHeld = heldReceiver();
+    const runner = new JobRunner({ db: own, intervalMs: 0, jobs: [deliveryJob(CONFIG, receiverHeld.send)] });
+    const round = runner.tick();
+    await receiverHeld.firstCall;
+    // Run inside the job's transaction, this waited for the receiver (PGlite: its only connection) or
+    // failed at once (PostgreSQL: the row was locked).
+    const probe = own.transaction(async (tx) => {
+      await tx.execute(
+        sql`SELECT 1 FROM ${webhookDeliveries} WHERE ${webhookDeliveries.id} = ${delivery.id} FOR UPDATE NOWAIT`,
+      );
+      return 'free';
+    });
+    const outcome = await Promise.race([
+      probe,
+      new Promise((r) => setTimeout(() => r('still held after 10 s'), 10_000).unref()),
+    ]);
+    receiverHeld.release();
+    expect(outcome).toBe('free');
+    expect((await round)[WEBHOOK_JOB]).toBe('ran');
+    expect(receiverHeld.calls).toEqual([delivery.id]);
+    const [row] = await own.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, delivery.id));
+    expect(row).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 204 });
+  });
+
+  it('deliveries claimed by a run that died before sending are sent when the claim ends: never lost', async () => {
+    const delivery = await pendingDelivery();
+    const receiverUp = heldReceiver();
+    receiverUp.release();
+    const job = deliveryJob(CONFIG, receiverUp.send);
+    const t0 = new Date();
+    // The claim commits; the process dies before sending (what it handed over never runs).
+    await own.transaction((tx) => job.run(tx, t0, () => {}));
+    const clock = { now: new Date(t0.getTime() + 1000) };
+    const runner = new JobRunner({ db: own, intervalMs: 0, now: () => clock.now, jobs: [job] });
+    expect((await runner.tick())[WEBHOOK_JOB]).toBe('ran');
+    expect(receiverUp.calls).toEqual([]); // still claimed
+    const lease = LIMITS.webhookDeliveriesPerRun * LIMITS.webhookTimeoutMs + LIMITS.webhookLeaseMarginMs;
+    clock.now = new Date(t0.getTime() + lease);
+    expect((await runner.tick())[WEBHOOK_JOB]).toBe('ran');
+    expect(receiverUp.calls).toEqual([delivery.id]);
+    const [row] = await own.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, delivery.id));
+    expect(row).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 204 });
   });
 });
