@@ -19,7 +19,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { alias, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
-import { columnNames, jsonbParam, jsonParam, queryPreparedRows, tableAs, type Db } from '../db/client';
+import { batchStatement, columnNames, jsonParam, queryPreparedRows, tableAs, type Db } from '../db/client';
 import {
   experimentAssignments as assignments,
   experimentConversions as conversions,
@@ -34,7 +34,7 @@ import {
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
 } from '../db/schema';
-import type { EventRow } from '../events/repository';
+import { type EventRow, eventBatch, eventColumns, eventRecordType } from '../events/repository';
 import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 
 /** An event a batch inserted, as the fold needs it; its id in canonical (lower-case) form. */
@@ -80,7 +80,13 @@ export async function foldIntoAggregates(db: Db, inserted: readonly FoldEvent[])
   // planning it cost ~10 ms per batch, most of a 100-event batch's time in PostgreSQL.
   const rows = z
     .array(z.object({ eventId: z.string() }))
-    .parse(await queryPreparedRows<unknown>(db, foldStatement(inserted), 'foldIntoAggregates'));
+    .parse(
+      await queryPreparedRows<unknown>(
+        db,
+        foldStatement(eventBatch(inserted, FOLDED_FIELDS)),
+        'foldIntoAggregates',
+      ),
+    );
   return new Set(rows.map((r) => r.eventId));
 }
 
@@ -134,22 +140,33 @@ const groupedMetric = (column: SQL) =>
  * the batch, whatever the tables' size. Per-unit rows are written with their new values and the per-variant
  * statistics change by (new contribution − old contribution) of every changed row.
  */
-function foldStatement(inserted: readonly FoldEvent[]) {
+const FOLDED_FIELDS = [
+  'kind',
+  'eventId',
+  'experimentId',
+  'variantId',
+  'userId',
+  'metricName',
+  'value',
+  'occurredAt',
+  'covariates',
+  'dimensions',
+] as const satisfies readonly (keyof FoldEvent)[];
+
+const foldStatement = batchStatement((batch) => {
   const window = (at: SQL, firstAt: SQL) =>
     sql`conversion_in_window(${at}, ${firstAt}, ${e.endAt}, ${m.conversionWindowHours})`;
   return sql`/* foldIntoAggregates */
 WITH input AS (
-  SELECT t.*,
+  SELECT ${eventColumns('t', FOLDED_FIELDS)},
          -- The event's time (event_time: never later than its recording, which is this transaction's now()).
-         event_time(t."occurredAt", now()) AS at,
+         event_time(t.o, now()) AS at,
          -- insertEvents claims every id in experiment_event_ids before writing the event, so an id is never
          -- stored under both kinds any more: nothing clashes. (The steps that deleted the later copy of a
          -- clashing id are gone: without an index on event_id, which the partitioned tables no longer
          -- have, each would scan every partition.)
          false AS clash
-    FROM jsonb_to_recordset(${jsonbParam(inserted)}) AS t(
-      "kind" text, "eventId" uuid, "experimentId" uuid, "variantId" uuid, "userId" text, "metricName" text,
-      "value" float8, "occurredAt" timestamptz, "covariates" jsonb, "dimensions" jsonb)
+    FROM jsonb_to_recordset(${batch}) AS t(${eventRecordType(FOLDED_FIELDS)})
 ), ins AS (
   SELECT * FROM input WHERE NOT clash
 ), dimensioned AS (
@@ -509,4 +526,4 @@ WITH input AS (
     ${addExcluded(keyColumns(sg))}
 )
 SELECT "eventId"::text AS "eventId" FROM input WHERE clash`;
-}
+});

@@ -330,6 +330,31 @@ export function jsonParam(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::json`;
 }
 
+/**
+ * A statement whose text never changes, with a batch (jsonb) as one of its parameters (the others are
+ * constants), rendered to text once: `build` gets the batch's place and returns the statement. Drizzle
+ * otherwise rebuilds a large template from its fragments on every call (~1.7 ms of CPU per batch for the
+ * fold). The text is the same on both drivers, so postgres.js keeps it prepared.
+ */
+export function batchStatement(build: (batch: SQL) => SQL): (batch: unknown) => SQL {
+  const marker = Symbol('batch');
+  const query = preparingDialect.sqlToQuery(build(sql`${marker}::jsonb`));
+  // Drizzle numbers every interpolated value anew, in order: text, $1, text, $2, …, text.
+  const pieces = query.sql.split(/\$(\d+)/);
+  const at = query.params.indexOf(marker);
+  const numbered = pieces.every((piece, i) => i % 2 === 0 || piece === String((i + 1) / 2));
+  if (at < 0 || query.params.lastIndexOf(marker) !== at || !numbered)
+    throw new Error('a batch statement binds its batch once, its parameters numbered in order');
+  const texts = pieces.filter((_, i) => i % 2 === 0).map((text) => sql.raw(text));
+  return (batch) => {
+    const chunks: SQL[] = [texts[0]];
+    query.params.forEach((param, i) => {
+      chunks.push(sql`${i === at ? JSON.stringify(batch) : param}`, texts[i + 1]);
+    });
+    return sql.join(chunks);
+  };
+}
+
 /** Like jsonParam, as jsonb: json_to_recordset re-parses its input per column, jsonb_to_recordset does not. */
 export function jsonbParam(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::jsonb`;
