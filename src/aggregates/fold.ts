@@ -34,7 +34,13 @@ import {
   experimentUserMetrics as userMetrics,
   experimentVariantStats as variantStats,
 } from '../db/schema';
-import { type EventRow, eventBatch, eventColumns, eventRecordType } from '../events/repository';
+import {
+  type EventRow,
+  eventBatch,
+  eventColumns,
+  eventFieldsBut,
+  eventRecordType,
+} from '../events/repository';
 import { ANY_CONVERSION_METRIC, EXPOSURE_METRIC } from './constants';
 
 /** An event a batch inserted, as the fold needs it; its id in canonical (lower-case) form. */
@@ -140,18 +146,8 @@ const groupedMetric = (column: SQL) =>
  * the batch, whatever the tables' size. Per-unit rows are written with their new values and the per-variant
  * statistics change by (new contribution − old contribution) of every changed row.
  */
-const FOLDED_FIELDS = [
-  'kind',
-  'eventId',
-  'experimentId',
-  'variantId',
-  'userId',
-  'metricName',
-  'value',
-  'occurredAt',
-  'covariates',
-  'dimensions',
-] as const satisfies readonly (keyof FoldEvent)[];
+/** What the fold reads of an event: all but its metadata. */
+const FOLDED_FIELDS = eventFieldsBut('metadata');
 
 const foldStatement = batchStatement((batch) => {
   const window = (at: SQL, firstAt: SQL) =>

@@ -75,19 +75,12 @@ export function eventColumns(alias: string, fields: readonly EventField[]): SQL 
   return sql.raw(fields.map((f) => `${alias}.${WIRE[f][0]} AS "${f}"`).join(', '));
 }
 
-const INSERTED_FIELDS = [
-  'kind',
-  'eventId',
-  'experimentId',
-  'variantId',
-  'userId',
-  'metricName',
-  'value',
-  'occurredAt',
-  'metadata',
-  'covariates',
-  'dimensions',
-] as const satisfies readonly EventField[];
+const EVENT_FIELDS = Object.keys(WIRE) as EventField[];
+/** Every event field but these, in the wire order. */
+export const eventFieldsBut = <F extends EventField>(...left: F[]) =>
+  EVENT_FIELDS.filter((f) => !left.includes(f as F)) as Exclude<EventField, F>[];
+
+const INSERTED_FIELDS = EVENT_FIELDS;
 
 const insertStatement = batchStatement(
   (batch) => sql`/* insertEvents */
@@ -172,17 +165,8 @@ export async function insertEvents(db: Db, events: readonly EventRow[]): Promise
  * repeats within the batch; returns the ids it inserted, in canonical (lower-case) form. Nothing is folded:
  * forced units stay out of the maintained aggregates.
  */
-const FORCED_FIELDS = [
-  'kind',
-  'eventId',
-  'experimentId',
-  'variantId',
-  'userId',
-  'metricName',
-  'value',
-  'occurredAt',
-  'metadata',
-] as const satisfies readonly EventField[];
+/** Forced units' events keep no CUPED covariates or segment levels (they are never folded). */
+const FORCED_FIELDS = eventFieldsBut('covariates', 'dimensions');
 
 export async function insertForcedEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
