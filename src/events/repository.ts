@@ -81,6 +81,7 @@ export const eventFieldsBut = <F extends EventField>(...left: F[]) =>
   EVENT_FIELDS.filter((f) => !left.includes(f as F)) as Exclude<EventField, F>[];
 
 const INSERTED_FIELDS = EVENT_FIELDS;
+const eventIdText = z.string();
 
 const insertStatement = batchStatement(
   (batch) => sql`/* insertEvents */
@@ -141,8 +142,6 @@ SELECT "eventId"::text AS "eventId" FROM input WHERE "eventId" NOT IN (SELECT "e
  * ids in the same order (ascending), which is what keeps that deadlock-free. Callers must not hold an
  * ingestion lock here (docs/design.md, "Ingestion without deadlocks").
  */
-const eventIdText = z.string();
-
 export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
   // Prepared on PostgreSQL: its text never changes (the batch is its one parameter).
@@ -160,14 +159,14 @@ export async function insertEvents(db: Db, events: readonly EventRow[]): Promise
   return [...inserted];
 }
 
+/** Forced units' events keep no CUPED covariates or segment levels (they are never folded). */
+const FORCED_FIELDS = eventFieldsBut('covariates', 'dimensions');
+
 /**
  * Inserts events of forced units (experiment_forced_events), skipping event ids already recorded there and
  * repeats within the batch; returns the ids it inserted, in canonical (lower-case) form. Nothing is folded:
  * forced units stay out of the maintained aggregates.
  */
-/** Forced units' events keep no CUPED covariates or segment levels (they are never folded). */
-const FORCED_FIELDS = eventFieldsBut('covariates', 'dimensions');
-
 export async function insertForcedEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
   if (events.length === 0) return [];
   const f = experimentForcedEvents;
