@@ -393,8 +393,8 @@ const nullable =
  * The columns a planned read can return, each with its decoder, in the order its arrays hold them
  * (`satisfies`: a column added to the table must be added here). A selection that shows a few fields
  * (a list of names and statuses) makes PostgreSQL and the decoder handle only those: turning every
- * column of every row into JSON (times, targeting, configs) was most of the statement's work and a
- * third of the server's CPU per request for such a list.
+ * column of every row into JSON (times, targeting, configs) was about a third of the statement's work
+ * and 40 % of the server's CPU per request for such a list (bench/README.md, scenario 5).
  */
 const EXPERIMENT_DECODERS = {
   id: decode.string,
