@@ -142,8 +142,8 @@ SELECT "eventId"::text AS "eventId" FROM input WHERE "eventId" NOT IN (SELECT "e
  * ids in the same order (ascending), which is what keeps that deadlock-free. Callers must not hold an
  * ingestion lock here (docs/design.md, "Ingestion without deadlocks").
  */
-export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<string[]> {
-  if (events.length === 0) return [];
+export async function insertEvents(db: Db, events: readonly EventRow[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
   // Prepared on PostgreSQL: its text never changes (the batch is its one parameter).
   const rows = await queryPreparedRows<{ eventId: string }>(
     db,
@@ -156,7 +156,7 @@ export async function insertEvents(db: Db, events: readonly EventRow[]): Promise
     const id = event.eventId.toLowerCase();
     if (!already.has(id)) inserted.add(id);
   }
-  return [...inserted];
+  return inserted;
 }
 
 /** Forced units' events keep no CUPED covariates or segment levels (they are never folded). */

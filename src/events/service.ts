@@ -605,7 +605,7 @@ function eventRow({ c, experiment, variantId }: Ready): EventRow {
  * either kind.
  */
 async function recordEventRows(tx: Db, rows: readonly EventRow[]): Promise<Set<string>> {
-  const recorded = new Set(await insertEvents(tx, rows));
+  const recorded = await insertEvents(tx, rows);
   if (recorded.size === 0) return recorded;
   const inserted = rows.flatMap((r): FoldEvent[] => {
     const eventId = r.eventId.toLowerCase();

@@ -625,26 +625,24 @@ const shapes = new Map<string, ReadShape>();
  */
 const MAX_PROJECTIONS = 256;
 
+/** Which nested lists a read includes (and the audit page): reads that agree on it can share a statement. */
+export const includedListsKey = (include: ExperimentInclude) =>
+  `${include.variants ? 'v' : ''}${include.metrics ? 'm' : ''}${include.assignmentCount ? 'c' : ''}:${include.auditLimit ?? ''}`;
+
 /** The shape of a read (cached): its statement text and decoder. */
 function readShape(include: ExperimentInclude): ReadShape {
   if (include.auditLimit !== undefined && !Number.isSafeInteger(include.auditLimit))
     throw new RangeError(`audit limit must be an integer, got ${include.auditLimit}`);
-  let columns = include.columns ?? ALL_EXPERIMENT_COLUMNS;
-  let variantColumns = include.variants ? (include.variantColumns ?? ALL_VARIANT_COLUMNS) : 0;
-  const lists = `${include.variants ? 'v' : ''}${include.metrics ? 'm' : ''}${include.assignmentCount ? 'c' : ''}:${include.auditLimit ?? ''}`;
-  let key = `${lists}:${columns}:${variantColumns}`;
+  const columns = (include.columns ?? ALL_EXPERIMENT_COLUMNS) | 1;
+  const variantColumns = include.variants ? (include.variantColumns ?? ALL_VARIANT_COLUMNS) | 1 : 0;
+  const key = `${includedListsKey(include)}:${columns}:${variantColumns}`;
   let shape = shapes.get(key);
   if (shape) return shape;
   const projected =
     columns !== ALL_EXPERIMENT_COLUMNS || (include.variants && variantColumns !== ALL_VARIANT_COLUMNS);
-  if (projected && shapes.size >= MAX_PROJECTIONS) {
-    columns = ALL_EXPERIMENT_COLUMNS;
-    variantColumns = include.variants ? ALL_VARIANT_COLUMNS : 0;
-    key = `${lists}:${columns}:${variantColumns}`;
-    shape = shapes.get(key);
-    if (shape) return shape;
-  }
-  shape = buildShape(include, columns | 1, variantColumns | 1);
+  if (projected && shapes.size >= MAX_PROJECTIONS)
+    return readShape({ ...include, columns: undefined, variantColumns: undefined });
+  shape = buildShape(include, columns, variantColumns);
   shapes.set(key, shape);
   return shape;
 }

@@ -57,12 +57,9 @@ export interface ExperimentWithKey {
   include: ExperimentInclude;
 }
 
-/** Which lists a read includes: lookups that agree on it share a statement. */
-const listsKey = (include: ExperimentInclude) =>
-  `${include.variants ? 'v' : ''}${include.metrics ? 'm' : ''}${include.assignmentCount ? 'c' : ''}:${include.auditLimit ?? ''}`;
 /** The lists and the columns: a cached row holds the columns its lookup asked for, no more. */
 const includeKey = (include: ExperimentInclude) =>
-  `${listsKey(include)}:${include.columns ?? '*'}:${include.variantColumns ?? '*'}`;
+  `${experimentsRepo.includedListsKey(include)}:${include.columns ?? '*'}:${include.variantColumns ?? '*'}`;
 /** Columns two lookups need together (absent: every column). */
 const unionColumns = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined ? undefined : a | b;
@@ -89,7 +86,7 @@ const FACTORIES = {
       async (lookups) => {
         const plans = new Map<string, { include: ExperimentInclude; ids: string[]; keys: string[] }>();
         for (const { ref, include } of lookups) {
-          const k = listsKey(include);
+          const k = experimentsRepo.includedListsKey(include);
           let plan = plans.get(k);
           if (!plan) {
             plan = { include: { ...include }, ids: [], keys: [] };
@@ -111,7 +108,9 @@ const FACTORIES = {
             found.set(`${k}|key:${row.experiment.key}`, row);
           }
         }
-        return lookups.map((l) => found.get(`${listsKey(l.include)}|${refKey(l.ref)}`) ?? null);
+        return lookups.map(
+          (l) => found.get(`${experimentsRepo.includedListsKey(l.include)}|${refKey(l.ref)}`) ?? null,
+        );
       },
       { cacheKeyFn: (l) => `${includeKey(l.include)}|${refKey(l.ref)}` },
     ),
